@@ -1,0 +1,58 @@
+"""ament_python / pip build of grasp_pipeline (src layout).
+
+``colcon build`` in a ROS 2 workspace and ``pip install .`` in a venv both use this file.
+launch/ and config/ are installed under share/grasp_pipeline/ as ament expects.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "grasp_pipeline"
+
+
+def _files(pattern: str) -> list[str]:
+    return sorted(p for p in glob(pattern, recursive=True) if not p.endswith("/"))
+
+
+def _tree(root: str) -> list[tuple[str, list[str]]]:
+    """data_files entries that keep the directory structure of ``root`` under share/<pkg>/."""
+    import os
+
+    entries: dict[str, list[str]] = {}
+    for path in _files(f"{root}/**/*"):
+        if os.path.isfile(path):
+            entries.setdefault(os.path.dirname(path), []).append(path)
+    return [(f"share/{PACKAGE}/{d}", files) for d, files in sorted(entries.items())]
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    include_package_data=True,
+    package_data={PACKAGE: ["**/*.urdf", "**/*.yaml", "**/*.json", "**/*.pt", "**/*.html"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        *_tree("launch"),
+        *_tree("config"),
+    ],
+    python_requires=">=3.10",
+    install_requires=["numpy", "scipy", "pyyaml", "opencv-python-headless", "matplotlib", "tqdm"],
+    zip_safe=False,
+    maintainer="grasp_pipeline developers",
+    maintainer_email="grasp-pipeline@example.org",
+    description="RGB-D perception and grasping for RoboCup@Work (ROS 2)",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "camera_node = grasp_pipeline.ros.camera_node:main",
+            "detector_node = grasp_pipeline.ros.detector_node:main",
+            "grasp_planner_node = grasp_pipeline.ros.grasp_planner_node:main",
+            "grasp-pipeline = grasp_pipeline.cli:main",
+        ],
+    },
+)

@@ -1,0 +1,1 @@
+"""Datasets: the on-disk format, torch Datasets and synthetic pair generation."""

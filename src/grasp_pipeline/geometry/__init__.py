@@ -1,0 +1,1 @@
+"""Camera models and rigid-body geometry (numpy only, no ROS)."""

@@ -1,0 +1,1 @@
+"""Grasp synthesis, robot models and motion backends (no rclpy)."""

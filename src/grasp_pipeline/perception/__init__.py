@@ -1,0 +1,1 @@
+"""Perception: the segmentation (pickup point) and dense-descriptor (6D pose) detectors."""

@@ -1,0 +1,1 @@
+"""The PyBullet RoboCup@Work cell: world, objects, simulated RealSense cameras, robots."""

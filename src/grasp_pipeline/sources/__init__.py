@@ -1,0 +1,1 @@
+"""Frame sources behind one camera interface: RealSense live/playback, simulator, rosbag2, folders."""

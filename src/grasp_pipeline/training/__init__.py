@@ -1,0 +1,1 @@
+"""Trainers, metrics, convergence analysis, statistics and checkpoints."""
