@@ -120,7 +120,9 @@ def deproject(pixels: np.ndarray, depth_m: np.ndarray | float, cam: CameraIntrin
         raise ValueError(f"pixels must have shape (..., 2), got {uv.shape}")
     z = np.broadcast_to(np.asarray(depth_m, dtype=np.float64), uv.shape[:-1])
     if np.any(~(z > 0)) or np.any(~np.isfinite(z)):
-        raise ValueError("cannot deproject pixels without valid depth (zero, negative or NaN depth)")
+        raise ValueError(
+            "cannot deproject pixels without valid depth (zero, negative or NaN depth)"
+        )
     x = (uv[..., 0] - cam.cx) / cam.fx * z
     y = (uv[..., 1] - cam.cy) / cam.fy * z
     return np.stack([x, y, z], axis=-1)
