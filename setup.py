@@ -46,7 +46,6 @@ setup(
     maintainer_email="grasp-pipeline@example.org",
     description="RGB-D perception and grasping for RoboCup@Work (ROS 2)",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "camera_node = grasp_pipeline.ros.camera_node:main",

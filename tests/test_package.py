@@ -94,3 +94,39 @@ def test_wheel_installs_launch_config_and_ament_index(tmp_path: Path) -> None:
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     for script in ("camera_node", "detector_node", "grasp_planner_node", "grasp-pipeline"):
         assert f"{script} = " in text
+
+
+@pytest.mark.slow
+def test_colcon_build_installs_the_ros_layout(tmp_path: Path) -> None:
+    """colcon (from PyPI here, from apt in a ROS install) builds the same layout a workspace does."""
+    import shutil
+
+    colcon = Path(sys.executable).with_name("colcon")
+    if not colcon.exists():
+        pytest.fail("colcon is not installed in the test environment (requirements.txt has it)")
+    src = tmp_path / "src" / "grasp_pipeline"
+    skip = shutil.ignore_patterns(
+        ".venv", ".git", "build", "install", "log", "__pycache__", "*.egg-info"
+    )
+    shutil.copytree(ROOT, src, ignore=skip)
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "AMENT_PREFIX_PATH": str(Path(sys.executable).parents[1]),
+        "HOME": str(tmp_path),
+    }
+    out = subprocess.run(
+        [str(colcon), "build", "--packages-select", "grasp_pipeline"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    prefix = tmp_path / "install" / "grasp_pipeline"
+    for script in ("camera_node", "detector_node", "grasp_planner_node", "grasp-pipeline"):
+        assert (prefix / "lib" / "grasp_pipeline" / script).is_file(), script
+    share = prefix / "share" / "grasp_pipeline"
+    assert (share / "package.xml").is_file()
+    assert (share / "config" / "fastdds_shm.xml").is_file()
+    index = prefix / "share" / "ament_index" / "resource_index" / "packages" / "grasp_pipeline"
+    assert index.is_file()

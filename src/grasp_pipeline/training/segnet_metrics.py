@@ -1,0 +1,87 @@
+"""Validation metrics of the segmentation network over a whole data set."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+
+from grasp_pipeline.perception.segnet.losses import (
+    centroid_distance_cm,
+    centroid_distance_px,
+    pickup_depth,
+    soft_iou_error,
+)
+
+
+@torch.no_grad()
+def evaluate_segnet(
+    model: torch.nn.Module, batches: Iterable[dict[str, torch.Tensor]], device: str = "cpu"
+) -> dict[str, float]:
+    """Mean metrics over every (sample, present class) pair of the data set.
+
+    Returns ``iou_error``, ``distance_px``, ``distance_cm``, ``pickup_error``, ``pickup_rate``
+    (cm-based; pairs without depth are left out of the cm figures), ``class_accuracy`` (the
+    classification vector's argmax is a present class), ``single_object_class_accuracy`` (the same
+    on frames holding exactly one class), ``pairs`` and ``frames``; plus ``per_class`` pickup rates.
+    """
+    was_training = model.training
+    model.eval()
+    iou, dpx, dcm, correct, single_correct, single_n, frames = [], [], [], 0, 0, 0, 0
+    labelled = 0
+    per_class: dict[int, list[float]] = {}
+    for batch in batches:
+        x = batch["image"].to(device)
+        logits, class_logits = model(x)
+        p_all = torch.sigmoid(logits.float()).cpu()  # (B, C, H, W)
+        pred = class_logits.float().argmax(dim=1).cpu()  # (B,)
+        present = batch["present"].bool()
+        for b in range(x.shape[0]):
+            frames += 1
+            cls = torch.nonzero(present[b]).flatten()
+            if cls.numel() == 0:
+                continue
+            labelled += 1
+            ok = bool(present[b, pred[b]])
+            correct += ok
+            if cls.numel() == 1:
+                single_n += 1
+                single_correct += ok
+            p = p_all[b, cls]  # (k, H, W)
+            masks = batch["masks"][b, cls].float()
+            uv = batch["pickup"][b, cls].float()  # (k, 2)
+            depth = batch["depth_m"][b].float().expand(len(cls), -1, -1)
+            z = pickup_depth(depth, uv, masks)
+            intr = batch["intrinsics"][b].float().expand(len(cls), -1)
+            iou.extend(soft_iou_error(p, masks).tolist())
+            dpx.extend(centroid_distance_px(p, uv).tolist())
+            d = centroid_distance_cm(p, uv, z, intr).tolist()
+            dcm.extend(d)
+            for c, dc in zip(cls.tolist(), d, strict=True):
+                per_class.setdefault(c, []).append(dc)
+    if was_training:
+        model.train()
+    dcm_a = np.asarray(dcm, dtype=float)
+    dcm_a = dcm_a[np.isfinite(dcm_a)]
+    n_pairs = len(iou)
+    if n_pairs == 0:
+        raise ValueError("evaluation data set holds no frame with a present class")
+
+    def rate(v: np.ndarray) -> float:
+        return float(np.mean(1.0 / (v**2 + 1.0))) if v.size else float("nan")
+
+    return {
+        "iou_error": float(np.mean(iou)),
+        "distance_px": float(np.mean(dpx)),
+        "distance_cm": float(dcm_a.mean()) if dcm_a.size else float("nan"),
+        "pickup_rate": rate(dcm_a),
+        "pickup_error": 1.0 - rate(dcm_a),
+        "class_accuracy": correct / labelled,
+        "single_object_class_accuracy": single_correct / single_n if single_n else float("nan"),
+        "pairs": n_pairs,
+        "frames": frames,
+        "per_class_pickup_rate": {
+            int(c): rate(np.asarray([x for x in v if np.isfinite(x)])) for c, v in per_class.items()
+        },
+    }
