@@ -160,7 +160,9 @@ def test_pose_round_trip_against_scipy() -> None:
     T[:3, 3] = [0.1, -0.2, 0.6]
     p = cv.matrix_to_pose(T)
     q = Rotation.from_matrix(T[:3, :3]).as_quat()
-    assert np.allclose(np.abs([p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w]), np.abs(q))
+    assert np.allclose(
+        np.abs([p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w]), np.abs(q)
+    )
     np.testing.assert_allclose(cv.pose_to_matrix(p), T, atol=1e-12)
     bad = cv.matrix_to_pose(np.eye(4))
     bad.orientation.w = 0.0
@@ -184,7 +186,10 @@ def _det(label: str, full: bool, yaw_deg: float, point: list[float]) -> Detectio
 @needs_vision_msgs
 def test_detection_array_round_trip() -> None:
     cam = preset("d435")
-    dets = [_det("M20", False, 30.0, [0.05, -0.02, 0.5]), _det("Motor", True, -75.0, [0.0, 0.0, 0.4])]
+    dets = [
+        _det("M20", False, 30.0, [0.05, -0.02, 0.5]),
+        _det("Motor", True, -75.0, [0.0, 0.0, 0.4]),
+    ]
     msg = cv.detections_to_msg(dets, 123, "camera_color_optical_frame")
     assert msg.header.frame_id == "camera_color_optical_frame" and len(msg.detections) == 2
     assert msg.detections[0].results[0].hypothesis.class_id == "M20"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -13,6 +14,7 @@ from grasp_pipeline.objects import (
     Catalog,
     UnknownObjectError,
     load_catalog,
+    mass_properties,
     shape_size,
 )
 
@@ -113,6 +115,68 @@ def test_lookup_errors(catalog: Catalog) -> None:
 def test_unknown_shape_in_size() -> None:
     with pytest.raises(ValueError, match="unknown shape 'sphere'"):
         shape_size("sphere", {"diameter": 0.01})
+
+
+def _in_hexagon(u: np.ndarray, v: np.ndarray, across_flats: float) -> np.ndarray:
+    """Regular hexagon centred at 0, flats facing +-v, corners along +-u."""
+    inside = np.abs(v) <= across_flats / 2
+    for ang in (np.pi / 6, 5 * np.pi / 6):
+        inside &= np.abs(u * np.cos(ang) + v * np.sin(ang)) <= across_flats / 2
+    return inside
+
+
+def _inside(spec, p: np.ndarray) -> np.ndarray:
+    """Independent point-membership test of each catalog solid (object frame, metres)."""
+    x, y, z = p.T
+    d = spec.dims
+    if spec.shape == "box":
+        return np.ones(len(p), bool)  # the sampling box is the solid
+    if spec.shape == "hex_nut":
+        return _in_hexagon(x, y, d["across_flats"]) & (
+            x * x + y * y >= (d["hole_diameter"] / 2) ** 2
+        )
+    if spec.shape in ("ring", "cylinder"):
+        r2 = y * y + z * z if spec.symmetry_axis == "x" else x * x + y * y
+        ro = (d["outer_diameter"] if spec.shape == "ring" else d["diameter"]) / 2
+        ri = d["inner_diameter"] / 2 if spec.shape == "ring" else 0.0
+        return (r2 <= ro * ro) & (r2 >= ri * ri)
+    # screw: head over x < x0 + head_height, shaft beyond
+    x0 = -spec.size[0] / 2
+    head = (x < x0 + d["head_height"]) & _in_hexagon(y, z, d["head_across_flats"])
+    shaft = (x >= x0 + d["head_height"]) & (y * y + z * z <= (d["shaft_diameter"] / 2) ** 2)
+    return head | shaft
+
+
+@pytest.mark.parametrize(
+    "name", ["Bearing_Box", "M20_100", "M30", "R20", "Bearing", "Axis", "Motor"]
+)
+def test_mass_properties_against_monte_carlo(catalog: Catalog, name: str) -> None:
+    spec = catalog[name]
+    rng = np.random.default_rng(0)
+    p = (rng.random((400_000, 3)) - 0.5) * np.array(spec.size)
+    p = p[_inside(spec, p)]
+    com_ref = p.mean(axis=0)
+    c = np.cov((p - com_ref).T, bias=True)
+    inertia_ref = spec.mass * (np.trace(c) * np.eye(3) - c)
+    com, inertia = mass_properties(spec)
+    np.testing.assert_allclose(com, com_ref, atol=3e-4)
+    np.testing.assert_allclose(np.diag(inertia), np.diag(inertia_ref), rtol=0.02)
+
+
+def test_mass_properties_hand_cases(catalog: Catalog) -> None:
+    # Box: m/12 (y^2 + z^2) etc. for the 100 x 20 x 20 mm, 49 g profile.
+    _, inertia = mass_properties(catalog["F20_20_B"])
+    m = 0.049
+    np.testing.assert_allclose(
+        np.diag(inertia), [m / 12 * 0.0008, m / 12 * 0.0104, m / 12 * 0.0104], rtol=1e-12
+    )
+    # Solid cylinder about its axis (x for the Axis): m r^2 / 2.
+    com, inertia = mass_properties(catalog["Axis"])
+    assert inertia[0, 0] == pytest.approx(0.431 * 0.0135**2 / 2)
+    assert inertia[1, 1] == pytest.approx(0.431 * (3 * 0.0135**2 + 0.096**2) / 12)
+    np.testing.assert_array_equal(com, 0.0)
+    # The screw's centre of mass sits toward its head (-x).
+    assert mass_properties(catalog["M20_100"])[0][0] < -0.005
 
 
 # ---- broken files -----------------------------------------------------------------------------

@@ -152,7 +152,9 @@ def test_rgb8_and_16uc1_frames_cross_processes_unchanged(ros_session) -> None:
     proc = start("images")
     _spin_until(ctx, node, lambda: all(len(v) == N_FRAMES for v in got.values()), 60, proc)
     node.destroy_node()
-    assert sorted(got["color"]) == list(range(N_FRAMES)), f"colour frames received: {sorted(got['color'])}"
+    assert sorted(got["color"]) == list(range(N_FRAMES)), (
+        f"colour frames received: {sorted(got['color'])}"
+    )
     assert sorted(got["depth"]) == list(range(N_FRAMES))
     for k in range(N_FRAMES):
         rgb, depth = expected_frame(k)

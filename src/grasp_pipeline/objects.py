@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 # Required dims per shape; the order is the one documented in config/objects.yaml.
@@ -101,6 +102,61 @@ class ObjectSpec:
     def half_height(self) -> float:
         """Height (metres) of the object-frame origin above the table in the resting pose."""
         return 0.5 * self.size[2]
+
+
+def _prism_k(shape: str, dims: Mapping[str, float]) -> tuple[float, float, float]:
+    """(area, k, length) of a prismatic shape: k = int v^2 dA / A for any in-plane axis through
+    the centre (the cross-sections used here are isotropic: circles, annuli, regular hexagons)."""
+    if shape == "cylinder":
+        r = dims["diameter"] / 2
+        return math.pi * r * r, r * r / 4, dims["length"]
+    if shape == "ring":
+        ro, ri = dims["outer_diameter"] / 2, dims["inner_diameter"] / 2
+        return math.pi * (ro * ro - ri * ri), (ro * ro + ri * ri) / 4, dims["length"]
+    # hex_nut: regular hexagon (A = sqrt3/2 f^2, k = 5/72 f^2) minus the round hole
+    f, rh = dims["across_flats"], dims["hole_diameter"] / 2
+    a_hex, a_hole = math.sqrt(3) / 2 * f * f, math.pi * rh * rh
+    k = (a_hex * 5 / 72 * f * f - a_hole * rh * rh / 4) / (a_hex - a_hole)
+    return a_hex - a_hole, k, dims["height"]
+
+
+def mass_properties(spec: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Centre of mass (3,) in the object frame (metres) and the 3x3 inertia tensor about it
+    (kg m^2, axes parallel to the object frame), for ``spec.mass`` spread uniformly over the
+    solid. For simulators and Gazebo models; only the screw's COM is off the origin (toward
+    the head, at -x).
+    """
+    m, d = spec.mass, spec.dims
+    if spec.shape == "box":
+        x, y, z = spec.size
+        return np.zeros(3), np.diag([y * y + z * z, x * x + z * z, x * x + y * y]) * m / 12
+    if spec.shape in ("cylinder", "ring", "hex_nut"):
+        _, k, length = _prism_k(spec.shape, d)
+        i_axis, i_perp = 2 * m * k, m * k + m * length * length / 12
+        axis = 2 if spec.shape == "hex_nut" or spec.symmetry_axis == "z" else 0
+        diag = [i_perp, i_perp, i_perp]
+        diag[axis] = i_axis
+        return np.zeros(3), np.diag(diag)
+    if spec.shape == "screw":
+        hh, sl = d["head_height"], d["shaft_length"]
+        head = {"across_flats": d["head_across_flats"], "height": hh, "hole_diameter": 0.0}
+        shaft = {"diameter": d["shaft_diameter"], "length": sl}
+        parts = []  # (volume, k, length, x of the part's centre)
+        for shape, dims, x_c in (
+            ("hex_nut", head, -(hh + sl) / 2 + hh / 2),
+            ("cylinder", shaft, -(hh + sl) / 2 + hh + sl / 2),
+        ):
+            area, k, length = _prism_k(shape, dims)
+            parts.append((area * length, k, length, x_c))
+        vol = sum(p[0] for p in parts)
+        com_x = sum(p[0] * p[3] for p in parts) / vol
+        i_xx = i_perp = 0.0
+        for v, k, length, x_c in parts:
+            mp = m * v / vol
+            i_xx += 2 * mp * k
+            i_perp += mp * k + mp * length * length / 12 + mp * (x_c - com_x) ** 2
+        return np.array([com_x, 0.0, 0.0]), np.diag([i_xx, i_perp, i_perp])
+    raise ValueError(f"object {spec.name!r}: unknown shape {spec.shape!r}")
 
 
 class Catalog:

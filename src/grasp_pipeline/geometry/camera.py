@@ -86,12 +86,33 @@ DEPTH_RANGE_M: dict[str, tuple[float, float]] = {"d435": (0.105, 10.0), "sr300":
 
 
 def preset(name: str, width: int = 640, height: int = 480) -> CameraIntrinsics:
-    """Intrinsics of a RealSense model (``"d435"`` or ``"sr300"``) at the requested resolution."""
+    """Intrinsics of a RealSense model (``"d435"`` or ``"sr300"``) at the requested resolution.
+
+    Modes with the preset's 4:3 aspect (320x240, a 256x192 network input) are the 640x480 image
+    resized. Other aspects (848x480, 1280x720, 424x240) are how the driver delivers them: the
+    colour sensor is 16:9 and 640x480 is its centre crop, so pixels stay square; focal lengths
+    scale with the height and the principal point stays centred.
+    """
     key = name.lower()
     if key not in PRESETS:
         raise ValueError(f"unknown camera preset {name!r}; known: {sorted(PRESETS)}")
     base = PRESETS[key]
-    return base if (width, height) == (base.width, base.height) else base.scaled(width, height)
+    if (width, height) == (base.width, base.height):
+        return base
+    if width * base.height == height * base.width:
+        return base.scaled(width, height)
+    if width <= 0 or height <= 0:
+        raise ValueError(f"camera size must be positive, got {width}x{height}")
+    s = height / base.height
+    return replace(
+        base,
+        width=width,
+        height=height,
+        fx=base.fx * s,
+        fy=base.fy * s,
+        cx=(base.cx + 0.5) * s - 0.5 + 0.5 * (width - base.width * s),
+        cy=(base.cy + 0.5) * s - 0.5,
+    )
 
 
 def project(points: np.ndarray, cam: CameraIntrinsics) -> np.ndarray:

@@ -52,9 +52,7 @@ def is_rotation(R: np.ndarray, atol: float = 1e-6) -> bool:
     R = np.asarray(R, dtype=np.float64)
     if R.shape != (3, 3) or not np.all(np.isfinite(R)):
         return False
-    return bool(
-        np.allclose(R.T @ R, np.eye(3), atol=atol) and abs(np.linalg.det(R) - 1.0) <= atol
-    )
+    return bool(np.allclose(R.T @ R, np.eye(3), atol=atol) and abs(np.linalg.det(R) - 1.0) <= atol)
 
 
 def is_pose(T: np.ndarray, atol: float = 1e-6) -> bool:
@@ -71,7 +69,9 @@ def check_pose(T: np.ndarray, name: str = "T", atol: float = 1e-6) -> np.ndarray
     if a.shape != (4, 4):
         raise ValueError(f"{name} must be a 4x4 matrix, got shape {a.shape}")
     if not is_pose(a, atol):
-        raise ValueError(f"{name} is not a rigid transform (rotation block not orthonormal, or bad last row)")
+        raise ValueError(
+            f"{name} is not a rigid transform (rotation block not orthonormal, or bad last row)"
+        )
     return a
 
 
@@ -112,11 +112,9 @@ def so3_log(R: np.ndarray) -> np.ndarray:
     c = float(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))
     theta = float(np.arctan2(s, c))
     if c > _NEAR_PI_COS:
-        if theta < _SMALL:
-            scale = 1.0 + theta**2 / 6.0 + 7.0 * theta**4 / 360.0  # theta / sin(theta)
-        else:
-            scale = theta / s
-        return scale * s_vec
+        # theta / sin(theta), by its Taylor series where both vanish
+        small = 1.0 + theta**2 / 6.0 + 7.0 * theta**4 / 360.0
+        return (small if theta < _SMALL else theta / s) * s_vec
     # Symmetric part: (R + R^T)/2 = cos(t) I + (1 - cos t) n n^T.
     nnT = (0.5 * (R + R.T) - c * np.eye(3)) / (1.0 - c)
     k = int(np.argmax(np.diag(nnT)))

@@ -16,7 +16,8 @@ class GripperSpec:
 
     ``max_opening_m`` is the full stroke (distance between the finger pads fully open);
     ``finger_length_m`` how far the pads reach up from the TCP towards the palm (the deepest an
-    object edge may sit inside the hand); ``clearance_m`` the gap kept on each side of the object
+    object edge may sit inside the hand); ``tip_below_tcp_m`` how far the finger tips stick out
+    beyond the TCP; ``clearance_m`` the gap kept on each side of the object
     when the hand is opened before closing.
     """
 
@@ -25,6 +26,7 @@ class GripperSpec:
     finger_length_m: float
     clearance_m: float = 0.008
     min_width_m: float = 0.002
+    tip_below_tcp_m: float = 0.0  # finger tips reach this far beyond the TCP along the approach
 
     def __post_init__(self) -> None:
         if not self.max_opening_m > 0:
@@ -51,11 +53,17 @@ class GripperSpec:
 
 
 # Franka Hand: 0-40 mm per finger, pads ~ 0.05 m long below the hand body.
-PANDA_HAND = GripperSpec("panda_hand", max_opening_m=0.080, finger_length_m=0.045)
+PANDA_HAND = GripperSpec(
+    "panda_hand", max_opening_m=0.080, finger_length_m=0.045, tip_below_tcp_m=0.0128
+)
 # KUKA youBot stock gripper: 0-11.5 mm per finger.
-YOUBOT_STOCK = GripperSpec("youbot_stock", max_opening_m=0.023, finger_length_m=0.040, clearance_m=0.0)
+YOUBOT_STOCK = GripperSpec(
+    "youbot_stock", max_opening_m=0.023, finger_length_m=0.035, clearance_m=0.0, tip_below_tcp_m=0.005
+)
 # Wide fingers as RoboCup@Work teams build them (~66 mm total stroke).
-YOUBOT_WIDE = GripperSpec("youbot_wide", max_opening_m=0.066, finger_length_m=0.040, clearance_m=0.006)
+YOUBOT_WIDE = GripperSpec(
+    "youbot_wide", max_opening_m=0.066, finger_length_m=0.035, clearance_m=0.006, tip_below_tcp_m=0.005
+)
 
 GRIPPERS: dict[str, GripperSpec] = {g.name: g for g in (PANDA_HAND, YOUBOT_STOCK, YOUBOT_WIDE)}
 

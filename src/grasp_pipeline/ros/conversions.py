@@ -31,16 +31,8 @@ from std_msgs.msg import Header
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.perception.detector import Detection
+from grasp_pipeline.sources import msg_codec as codec
 
-# encoding -> (numpy dtype, channels)
-ENCODINGS: dict[str, tuple[np.dtype, int]] = {
-    "rgb8": (np.dtype(np.uint8), 3),
-    "bgr8": (np.dtype(np.uint8), 3),
-    "mono8": (np.dtype(np.uint8), 1),
-    "16UC1": (np.dtype(np.uint16), 1),
-    "32FC1": (np.dtype(np.float32), 1),
-}
-_ALIASES = {"8UC1": "mono8", "8UC3": "bgr8", "mono16": "16UC1"}
 _NATIVE_BIG = sys.byteorder == "big"
 
 POSITION_VARIANCE_M2 = 0.005**2  # 5 mm standard deviation of a detected point
@@ -69,15 +61,6 @@ def make_header(stamp_ns: int, frame_id: str) -> Header:
 
 # --------------------------------------------------------------------------------------------
 # images
-def _canonical(encoding: str) -> str:
-    enc = _ALIASES.get(encoding, encoding)
-    if enc not in ENCODINGS:
-        raise ValueError(
-            f"unsupported image encoding {encoding!r}; supported: {sorted(ENCODINGS)}"
-        )
-    return enc
-
-
 def numpy_to_image(
     array: np.ndarray, encoding: str, stamp_ns: int = 0, frame_id: str = ""
 ) -> Image:
@@ -85,24 +68,13 @@ def numpy_to_image(
 
     The data is written densely (step = width * bytes per pixel) in native byte order.
     """
-    enc = _canonical(encoding)
-    dtype, channels = ENCODINGS[enc]
-    a = np.asarray(array)
-    want = (channels,) if channels > 1 else ()
-    if a.ndim != 2 + len(want) or a.shape[2:] != want:
-        raise ValueError(
-            f"{enc} needs an array of shape (H, W{', 3' if channels == 3 else ''}), got {a.shape}"
-        )
-    if a.dtype != dtype:
-        raise ValueError(f"{enc} needs dtype {dtype}, got {a.dtype}")
-    a = np.ascontiguousarray(a)
+    h, w, step, data = codec.encode_image(array, encoding)
     msg = Image()
     msg.header = make_header(stamp_ns, frame_id)
-    msg.height, msg.width = int(a.shape[0]), int(a.shape[1])
-    msg.encoding = enc
+    msg.height, msg.width, msg.step = h, w, step
+    msg.encoding = codec.canonical_encoding(encoding)
     msg.is_bigendian = int(_NATIVE_BIG)
-    msg.step = int(a.shape[1] * channels * dtype.itemsize)
-    msg.data = a.tobytes()  # the rosidl setter turns bytes into array('B') in one C copy
+    msg.data = data  # the rosidl setter turns bytes into array('B') in one C copy
     return msg
 
 
@@ -113,37 +85,18 @@ def image_to_numpy(msg: Image, expected: Sequence[str] | None = None) -> np.ndar
     Colour comes back in the message's channel order (use :func:`to_rgb` for RGB).
     Raises ValueError naming the inconsistent field (encoding, width/height, step, data size).
     """
-    enc = _canonical(msg.encoding)
-    if expected is not None and enc not in {_canonical(e) for e in expected}:
+    enc = codec.canonical_encoding(msg.encoding)
+    if expected is not None and enc not in {codec.canonical_encoding(e) for e in expected}:
         raise ValueError(f"image encoding {msg.encoding!r} is not one of {list(expected)}")
-    dtype, channels = ENCODINGS[enc]
-    h, w, step = int(msg.height), int(msg.width), int(msg.step)
-    if h <= 0 or w <= 0:
-        raise ValueError(f"image width/height must be positive, got {w}x{h}")
-    row = w * channels * dtype.itemsize
-    if step < row:
-        raise ValueError(f"image step {step} is smaller than width*bytes per pixel = {row}")
-    if step % dtype.itemsize:
-        raise ValueError(f"image step {step} is not a multiple of the {enc} element size")
-    buf = np.frombuffer(msg.data, dtype=np.uint8)
-    if buf.size != step * h:
-        raise ValueError(f"image data size {buf.size} != step*height = {step}*{h} = {step * h}")
-    rows = buf.reshape(h, step)[:, :row]
-    order = ">" if msg.is_bigendian else "<"
-    out = np.ascontiguousarray(rows).view(dtype.newbyteorder(order))
-    out = out.astype(dtype, copy=False)  # to native order (no-op when it already is)
-    return out.reshape(h, w, channels) if channels > 1 else out.reshape(h, w)
+    return codec.decode_image(
+        msg.height, msg.width, enc, msg.step, bool(msg.is_bigendian), msg.data
+    )
 
 
 def to_rgb(msg: Image) -> np.ndarray:
     """(H, W, 3) uint8 RGB from an rgb8 / bgr8 Image (mono8 is replicated to three channels)."""
     a = image_to_numpy(msg, expected=("rgb8", "bgr8", "mono8"))
-    enc = _canonical(msg.encoding)
-    if enc == "bgr8":
-        return np.ascontiguousarray(a[..., ::-1])
-    if enc == "mono8":
-        return np.repeat(a[..., None], 3, axis=2)
-    return a
+    return codec.to_rgb(a, msg.encoding)
 
 
 def to_depth_u16(msg: Image, depth_scale: float = 0.001) -> np.ndarray:
@@ -152,20 +105,14 @@ def to_depth_u16(msg: Image, depth_scale: float = 0.001) -> np.ndarray:
     32FC1 NaN / inf / non-positive values become 0 ("no depth").
     """
     a = image_to_numpy(msg, expected=("16UC1", "32FC1"))
-    if a.dtype == np.uint16:
-        if abs(depth_scale - 0.001) < 1e-12:
-            return a
-        metres = a.astype(np.float64) * 0.001
-        metres[a == 0] = np.nan
-    else:
-        metres = a.astype(np.float64)
-    units = np.where(np.isfinite(metres) & (metres > 0), metres / depth_scale, 0.0)
-    return np.clip(np.rint(units), 0, 65535).astype(np.uint16)
+    return codec.to_depth_units(a, msg.encoding, depth_scale)
 
 
 # --------------------------------------------------------------------------------------------
 # camera info
-def intrinsics_to_camera_info(cam: CameraIntrinsics, stamp_ns: int = 0, frame_id: str = "") -> CameraInfo:
+def intrinsics_to_camera_info(
+    cam: CameraIntrinsics, stamp_ns: int = 0, frame_id: str = ""
+) -> CameraInfo:
     """CameraInfo of a rectified, distortion-free pinhole camera (plumb_bob with zero D)."""
     msg = CameraInfo()
     msg.header = make_header(stamp_ns, frame_id)
@@ -186,27 +133,7 @@ def camera_info_to_intrinsics(
     Raises ValueError for an empty/zero K, non-positive size or non-zero distortion, which this
     pinhole model cannot represent.
     """
-    k = np.asarray(msg.k, dtype=np.float64)
-    if k.shape != (9,) or not np.all(np.isfinite(k)) or k[0] <= 0 or k[4] <= 0:
-        raise ValueError(f"camera_info K is not a valid camera matrix: {k.tolist()}")
-    if msg.width <= 0 or msg.height <= 0:
-        raise ValueError(f"camera_info width/height must be positive, got {msg.width}x{msg.height}")
-    d = np.asarray(msg.d, dtype=np.float64)
-    if d.size and np.any(np.abs(d) > 1e-9):
-        raise ValueError(
-            f"camera_info has distortion D={d.tolist()}; rectify the image first "
-            "(the pipeline expects a distortion-free pinhole model)"
-        )
-    return CameraIntrinsics(
-        width=int(msg.width),
-        height=int(msg.height),
-        fx=float(k[0]),
-        fy=float(k[4]),
-        cx=float(k[2]),
-        cy=float(k[5]),
-        depth_scale=depth_scale,
-        model=model,
-    )
+    return codec.intrinsics_from_camera_info(msg, depth_scale, model)
 
 
 # --------------------------------------------------------------------------------------------

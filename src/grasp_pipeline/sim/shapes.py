@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-RING_SEGMENTS = 16
+RING_SEGMENTS = 12
 
 _SHAPES = ("box", "hex_nut", "ring", "screw", "cylinder")
 
@@ -141,7 +141,9 @@ def object_parts(spec) -> list[Part]:
         side = af / math.sqrt(3.0)
         for k in range(3):
             quat = _quat_axis_angle((1.0, 0.0, 0.0), k * math.pi / 3)
-            parts.append(Part("box", (head_x, 0.0, 0.0), quat, half_extents=(hh / 2, side / 2, af / 2)))
+            parts.append(
+                Part("box", (head_x, 0.0, 0.0), quat, half_extents=(hh / 2, side / 2, af / 2))
+            )
         return parts
     raise ValueError(f"object {spec.name!r}: unknown shape {shape!r}; known: {list(_SHAPES)}")
 
@@ -189,7 +191,10 @@ def create_object_body(client: int, spec, color: tuple[float, float, float] | No
         physicsClientId=client,
     )
     vis = p.createVisualShapeArray(
-        **kwargs, visualFramePositions=positions, visualFrameOrientations=quats, physicsClientId=client
+        **kwargs,
+        visualFramePositions=positions,
+        visualFrameOrientations=quats,
+        physicsClientId=client,
     )
     if col < 0 or vis < 0:
         raise RuntimeError(f"PyBullet could not create the shapes of {spec.name!r}")
@@ -207,7 +212,7 @@ def create_object_body(client: int, spec, color: tuple[float, float, float] | No
         -1,
         lateralFriction=float(spec.friction),
         spinningFriction=0.001,
-        rollingFriction=0.0005,
+        rollingFriction=0.002,
         physicsClientId=client,
     )
     return body

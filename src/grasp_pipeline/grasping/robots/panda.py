@@ -74,7 +74,7 @@ class PandaModel:
         q_seed: np.ndarray | None = None,
         pos_tol_m: float = 2e-4,
         rot_tol_rad: float = 2e-3,
-        restarts: int = 6,
+        restarts: int = 12,
     ) -> IKResult:
         """Joint angles (7,) putting the TCP at ``target`` (4x4 in ``panda_link0``).
 

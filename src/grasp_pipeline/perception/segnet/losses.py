@@ -94,40 +94,51 @@ def select_queried(maps: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
     return maps[torch.arange(maps.shape[0], device=maps.device), query]
 
 
+def queried_loss_terms(
+    q_logits: torch.Tensor,
+    mask: torch.Tensor,
+    uv: torch.Tensor,
+    z_m: torch.Tensor,
+    intrinsics: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """Batch-mean error terms of the queried maps (B, H, W) against masks, pickup pixels (B, 2),
+    pickup depths (B,) in metres and intrinsics (B, 4). Keys: ``iou`` (1 - soft IoU),
+    ``distance_px``, ``distance`` (px / 100, the paper's 0..1 scaling), ``distance_cm``,
+    ``pickup_error``, ``pickup_rate`` (means over samples with known depth) and ``cross_entropy``.
+    """
+    p = torch.sigmoid(q_logits.float())  # (B, H, W)
+    dpx = centroid_distance_px(p, uv)
+    dcm = centroid_distance_cm(p, uv, z_m, intrinsics)
+    ok = torch.isfinite(dcm)
+    dcm_ok = dcm[ok] if ok.any() else dcm.new_zeros(1)
+    return {
+        "iou": soft_iou_error(p, mask).mean(),
+        "distance_px": dpx.mean(),
+        "distance": dpx.mean() / 100.0,
+        "distance_cm": dcm_ok.mean(),
+        "pickup_error": pickup_error(dcm_ok).mean(),
+        "pickup_rate": pickup_rate(dcm_ok).mean(),
+        "cross_entropy": cross_entropy_error(q_logits.float(), mask).mean(),
+    }
+
+
 def segnet_loss_terms(
     logits: torch.Tensor,
     class_logits: torch.Tensor,
     batch: dict[str, torch.Tensor],
     query: torch.Tensor,
 ) -> dict[str, torch.Tensor]:
-    """All error terms for the queried class of each sample, batch means (scalars).
+    """All error terms for the queried class of each sample (scalars, batch means).
 
     ``logits`` (B, C, H, W) and ``class_logits`` (B, C) from the network; ``batch`` holds
     ``masks`` (B, C, H, W), ``pickup`` (B, C, 2), ``depth_m`` (B, H, W), ``intrinsics`` (B, 4);
-    ``query`` (B,) class channels (class_index - 1). Returned keys: ``iou`` (1 - soft IoU),
-    ``distance_px``, ``distance`` (px / 100, the paper's 0..1 scaling), ``distance_cm``,
-    ``pickup_error``, ``pickup_rate`` (cm-based, NaN-free means over samples with depth),
-    ``cross_entropy`` and ``classification`` (softmax CE of the classification vector).
+    ``query`` (B,) class channels (class_index - 1). Keys of :func:`queried_loss_terms` plus
+    ``classification`` (softmax cross-entropy of the classification vector).
     """
-    logits = logits.float()
-    b = logits.shape[0]
-    rows = torch.arange(b, device=logits.device)
-    p = torch.sigmoid(select_queried(logits, query))  # (B, H, W)
+    rows = torch.arange(logits.shape[0], device=logits.device)
     mask = select_queried(batch["masks"], query)  # (B, H, W)
     uv = batch["pickup"][rows, query]  # (B, 2)
-    iou = soft_iou_error(p, mask)
-    dpx = centroid_distance_px(p, uv)
     z = pickup_depth(batch["depth_m"], uv, mask)
-    dcm = centroid_distance_cm(p, uv, z, batch["intrinsics"])
-    ok = torch.isfinite(dcm)
-    dcm_ok = dcm[ok] if ok.any() else dcm.new_zeros(1)
-    return {
-        "iou": iou.mean(),
-        "distance_px": dpx.mean(),
-        "distance": dpx.mean() / 100.0,
-        "distance_cm": dcm_ok.mean(),
-        "pickup_error": pickup_error(dcm_ok).mean(),
-        "pickup_rate": pickup_rate(dcm_ok).mean(),
-        "cross_entropy": cross_entropy_error(select_queried(logits, query), mask).mean(),
-        "classification": F.cross_entropy(class_logits.float(), query),
-    }
+    terms = queried_loss_terms(select_queried(logits, query), mask, uv, z, batch["intrinsics"])
+    terms["classification"] = F.cross_entropy(class_logits.float(), query)
+    return terms

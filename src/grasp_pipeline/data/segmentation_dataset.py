@@ -1,0 +1,153 @@
+"""Torch Dataset for the Converge-Fast segmentation network: 4-channel RGB-D at 256x192.
+
+Item (a dict, one frame of the on-disk format downscaled to ``size`` = (W, H)):
+- ``image`` float32 (4, H, W): RGB in [0, 1]; depth / ``depth_max_m`` clipped to [0, 1], 0 where
+  depth is missing.
+- ``masks`` float32 (C, H, W): per-class binary masks, channel = class_index - 1.
+- ``pickup`` float32 (C, 2): pickup pixel (u, v) at the output size of each present class's largest
+  instance (most visible pixels), NaN when the class is absent.
+- ``present`` bool (C,); ``depth_m`` float32 (H, W) metres, NaN = missing;
+  ``intrinsics`` float32 (4,) fx, fy, cx, cy at the output size; ``frame_id`` str.
+Pixel coordinates scale with the pixel-centre convention u' = (u + 0.5) * W'/W - 0.5, the same as
+``CameraIntrinsics.scaled``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from grasp_pipeline.data.format import list_frames, read_frame, read_manifest
+from grasp_pipeline.geometry.camera import depth_to_metres
+
+
+def _num_classes(root: Path) -> int:
+    try:
+        classes = read_manifest(root).get("classes")
+    except FileNotFoundError:
+        classes = None  # real recordings may come without a generator manifest
+    if classes:
+        return len(classes)
+    from grasp_pipeline.objects import load_catalog
+
+    return len(load_catalog())
+
+
+class SegmentationDataset(Dataset):
+    """Frames of a dataset directory as network input + per-class targets (see module docstring).
+
+    Args:
+        root: dataset directory (manifest.json + frames/).
+        size: output (width, height) in pixels.
+        augment: random horizontal flip (intrinsics and pickup pixels follow), colour jitter and
+            depth noise/dropouts; drawn from torch's RNG so DataLoader seeding applies.
+        depth_max_m: depth normalisation (metres -> [0, 1]).
+        frame_ids: subset of frames (default: all).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        size: tuple[int, int] = (256, 192),
+        augment: bool = False,
+        depth_max_m: float = 1.0,
+        frame_ids: Sequence[str] | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.ids = list(frame_ids) if frame_ids is not None else list_frames(self.root)
+        if not self.ids:
+            raise ValueError(f"dataset {self.root} has no frames")
+        if len(size) != 2 or min(size) < 8:
+            raise ValueError(f"size must be (width, height) >= 8 px, got {size}")
+        if not depth_max_m > 0:
+            raise ValueError(f"depth_max_m must be positive, got {depth_max_m}")
+        self.size = (int(size[0]), int(size[1]))
+        self.augment = augment
+        self.depth_max_m = float(depth_max_m)
+        self.num_classes = _num_classes(self.root)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict:
+        import cv2
+
+        frame = read_frame(self.root, self.ids[index])
+        W, H = self.size
+        C = self.num_classes
+        cam = frame.camera.scaled(W, H)
+        rgb = cv2.resize(frame.rgb, (W, H), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        # Nearest neighbour keeps missing depth missing instead of blending it with valid depth.
+        depth = cv2.resize(
+            depth_to_metres(frame.depth, frame.camera), (W, H), interpolation=cv2.INTER_NEAREST
+        )
+        inst = cv2.resize(frame.instance_mask, (W, H), interpolation=cv2.INTER_NEAREST)
+        sx, sy = W / frame.camera.width, H / frame.camera.height
+
+        masks = np.zeros((C, H, W), np.float32)
+        pickup = np.full((C, 2), np.nan, np.float32)
+        best = np.zeros(C, np.int64)
+        for o in frame.objects:
+            c = o.class_index - 1
+            if not 0 <= c < C:
+                raise ValueError(
+                    f"{self.root}/frames/{frame.frame_id}: class_index {o.class_index} outside 1..{C}"
+                )
+            masks[c][inst == o.instance_id] = 1.0
+            if o.visible_pixels >= best[c]:
+                best[c] = o.visible_pixels
+                pickup[c] = (
+                    (o.pickup_pixel[0] + 0.5) * sx - 0.5,
+                    (o.pickup_pixel[1] + 0.5) * sy - 0.5,
+                )
+        present = ~np.isnan(pickup[:, 0])
+        intrinsics = np.array([cam.fx, cam.fy, cam.cx, cam.cy], np.float32)
+
+        if self.augment:
+            rgb, depth, masks, pickup, intrinsics = self._augment(
+                rgb, depth, masks, pickup, intrinsics
+            )
+
+        depth_channel = np.where(
+            np.isfinite(depth), np.clip(depth / self.depth_max_m, 0.0, 1.0), 0.0
+        )
+        image = np.concatenate([rgb.transpose(2, 0, 1), depth_channel[None]], axis=0)  # (4, H, W)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
+            "masks": torch.from_numpy(np.ascontiguousarray(masks)),
+            "pickup": torch.from_numpy(pickup),
+            "present": torch.from_numpy(present),
+            "depth_m": torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32)),
+            "intrinsics": torch.from_numpy(intrinsics),
+            "frame_id": frame.frame_id,
+        }
+
+    def _augment(self, rgb, depth, masks, pickup, intrinsics):
+        W = self.size[0]
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
+        if rng.random() < 0.5:
+            rgb, depth, masks = rgb[:, ::-1], depth[:, ::-1], masks[:, :, ::-1]
+            pickup = pickup.copy()
+            pickup[:, 0] = (W - 1) - pickup[:, 0]
+            intrinsics = intrinsics.copy()
+            intrinsics[2] = (W - 1) - intrinsics[2]
+        gain = rng.uniform(0.75, 1.25) * rng.uniform(0.9, 1.1, size=3)
+        contrast = rng.uniform(0.8, 1.2)
+        mean = rgb.mean()
+        rgb = np.clip((rgb * gain - mean) * contrast + mean, 0.0, 1.0).astype(np.float32)
+        noise = rng.standard_normal(depth.shape).astype(np.float32) * 0.002
+        depth = np.where(rng.random(depth.shape) < 0.01, np.nan, depth + noise).astype(np.float32)
+        return rgb, depth, np.ascontiguousarray(masks), pickup, intrinsics
+
+
+def collate_segmentation(batch: list[dict]) -> dict:
+    """Stack items into a batch: tensors gain a leading (B, ...) axis, ``frame_id`` becomes a list."""
+    if not batch:
+        raise ValueError("collate_segmentation: empty batch")
+    out = {k: torch.stack([b[k] for b in batch]) for k in batch[0] if k != "frame_id"}
+    out["frame_id"] = [b["frame_id"] for b in batch]
+    return out

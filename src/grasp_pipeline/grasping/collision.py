@@ -1,0 +1,90 @@
+"""Collision checks of robot configurations against the cell, with PyBullet distance queries.
+
+The checker poses the robot's own PyBullet body at the configuration being checked and asks
+``getClosestPoints`` against each obstacle body (table, containers, objects), then puts the joints
+back exactly as they were. It is only used while the robot stands still (planning happens between
+motions), so the physics never sees the temporary configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+
+class CollisionChecker:
+    """Checks arm configurations of ``robot_body`` (joint indices ``arm_idx``, finger joint
+    indices ``finger_idx``) against the bodies ``obstacles()`` returns (name by id).
+
+    ``margin_m``: required clearance (metres); ``contact_margin_m`` the smaller clearance kept
+    from the work surface when the fingers are allowed near the target.
+    """
+
+    def __init__(
+        self,
+        client: int,
+        robot_body: int,
+        arm_idx: list[int],
+        finger_idx: list[int],
+        obstacles: Callable[[], dict[int, str]],
+        margin_m: float = 0.005,
+    ) -> None:
+        import pybullet as p
+
+        self.p = p
+        self.client = client
+        self.body = robot_body
+        self.arm_idx = list(arm_idx)
+        self.finger_idx = list(finger_idx)
+        self.obstacles = obstacles
+        self.margin_m = margin_m
+
+    def _joint_values(self, idx: list[int]) -> list[float]:
+        return [s[0] for s in self.p.getJointStates(self.body, idx, physicsClientId=self.client)]
+
+    def bodies_near(self, point_base_world: np.ndarray, radius_m: float = 0.01) -> set[int]:
+        """Obstacles whose bounding box, grown by ``radius_m``, contains the world point."""
+        out = set()
+        x = np.asarray(point_base_world, dtype=float)
+        for b in self.obstacles():
+            lo, hi = (np.array(v) for v in self.p.getAABB(b, physicsClientId=self.client))
+            if np.all(x >= lo - radius_m) and np.all(x <= hi + radius_m):
+                out.add(b)
+        return out
+
+    def first_collision(
+        self, configs: Iterable[np.ndarray], opening_m: float, allowed: set[int] = frozenset()
+    ) -> str | None:
+        """Description of the first collision along ``configs`` ((n,) arrays) with the hand
+        opened to ``opening_m``, or None. Bodies in ``allowed`` are ignored."""
+        p = self.p
+        saved_arm = self._joint_values(self.arm_idx)
+        saved_fingers = self._joint_values(self.finger_idx)
+        names = self.obstacles()
+        try:
+            for f in self.finger_idx:
+                p.resetJointState(self.body, f, opening_m / 2, physicsClientId=self.client)
+            for q in configs:
+                for j, v in zip(self.arm_idx, q, strict=True):
+                    p.resetJointState(self.body, j, float(v), physicsClientId=self.client)
+                for b, name in names.items():
+                    if b in allowed:
+                        continue
+                    pts = p.getClosestPoints(
+                        self.body, b, self.margin_m, physicsClientId=self.client
+                    )
+                    if pts:
+                        link = pts[0][3]
+                        lname = (
+                            p.getJointInfo(self.body, link, physicsClientId=self.client)[12].decode()
+                            if link >= 0
+                            else "base"
+                        )
+                        return f"{lname} within {self.margin_m * 1e3:.0f} mm of {name}"
+            return None
+        finally:
+            for j, v in zip(self.arm_idx, saved_arm, strict=True):
+                p.resetJointState(self.body, j, v, physicsClientId=self.client)
+            for j, v in zip(self.finger_idx, saved_fingers, strict=True):
+                p.resetJointState(self.body, j, v, physicsClientId=self.client)

@@ -1,0 +1,1 @@
+"""Motion backends: turn pick waypoints into joint trajectories and execute them."""

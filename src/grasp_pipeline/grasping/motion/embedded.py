@@ -1,0 +1,139 @@
+"""The embedded motion backend: analytic/numeric IK, collision-checked joint and Cartesian paths,
+executed on a PyBullet arm.
+
+Why no sampling planner: every pick starts from a ready pose above the cell and the pre-grasp sits
+10 cm above the object, so a straight joint-space move checked densely for collisions either works
+or tells exactly what blocks it (mplib, the library that would add RRT, needs numpy < 2 and
+conflicts with pinocchio here, FACTS.md). The approach, lift and retreat are Cartesian straight
+lines solved point by point with IK seeded from the previous point, checked for joint jumps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grasp_pipeline.grasping.collision import CollisionChecker
+from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Segment, Trajectory
+from grasp_pipeline.grasping.robots import RobotModel
+from grasp_pipeline.grasping.waypoints import Waypoint
+
+
+def interpolate_joints(q0: np.ndarray, q1: np.ndarray, max_step_rad: float) -> np.ndarray:
+    """Straight joint-space path from ``q0`` to ``q1`` (both included), steps <= ``max_step_rad``."""
+    n = max(1, int(np.ceil(np.abs(q1 - q0).max() / max_step_rad)))
+    s = np.linspace(0.0, 1.0, n + 1)[:, None]
+    return q0[None, :] * (1 - s) + q1[None, :] * s  # (n+1, dof)
+
+
+class EmbeddedBackend(MotionBackend):
+    """IK + collision-checked paths for ``model``; ``arm`` (a :class:`~grasp_pipeline.sim.
+    robot_base.SimArm`) executes them; ``checker`` is None only where no cell model exists (then
+    only IK, limits and joint continuity are checked and the plan says so)."""
+
+    name = "embedded"
+
+    def __init__(
+        self,
+        model: RobotModel,
+        arm=None,
+        checker: CollisionChecker | None = None,
+        base_pose_world: np.ndarray | None = None,
+        joint_step_rad: float = 0.02,
+        cartesian_step_m: float = 0.004,
+        max_jump_rad: float = 0.25,
+    ) -> None:
+        self.model = model
+        self.arm = arm
+        self.checker = checker
+        self.base_pose_world = (
+            np.eye(4) if base_pose_world is None else np.asarray(base_pose_world, dtype=float)
+        )
+        self.joint_step_rad = joint_step_rad
+        self.cartesian_step_m = cartesian_step_m
+        self.max_jump_rad = max_jump_rad
+        self._q = model.home.copy()
+        self._opening = model.gripper.max_opening_m
+
+    def current_joints(self) -> np.ndarray:
+        return self.arm.joints() if self.arm is not None else self._q.copy()
+
+    def _opening_now(self) -> float:
+        return self.arm.opening() if self.arm is not None else self._opening
+
+    def plan(self, waypoints: list[Waypoint], target_point: np.ndarray | None = None) -> Trajectory:
+        if not waypoints:
+            return Trajectory(False, "no waypoints to plan")
+        q = self.current_joints()
+        start = q.copy()
+        opening = self._opening_now()
+        allowed: set[int] = set()
+        if self.checker is not None and target_point is not None:
+            world_pt = self.base_pose_world[:3, :3] @ target_point + self.base_pose_world[:3, 3]
+            allowed = self.checker.bodies_near(world_pt, 0.015)
+        segments: list[Segment] = []
+        for wp in waypoints:
+            if wp.mode == "joint":
+                ik = self.model.ik(wp.pose, q_seed=q)
+                if not ik.ok:
+                    return Trajectory(False, f"{wp.name}: IK failed: {ik.reason}", start_q=start)
+                path = interpolate_joints(q, ik.q, self.joint_step_rad)
+            elif wp.mode == "cartesian":
+                path, why = self._cartesian(q, wp.pose)
+                if path is None:
+                    return Trajectory(False, f"{wp.name}: {why}", start_q=start)
+            else:
+                raise ValueError(f"waypoint {wp.name}: unknown mode {wp.mode!r}")
+            check_open = opening if wp.gripper is None else max(opening, wp.gripper)
+            if self.checker is not None:
+                hit = self.checker.first_collision(
+                    path, check_open, allowed if wp.contact_ok else set()
+                )
+                if hit is not None:
+                    return Trajectory(False, f"{wp.name}: collision: {hit}", start_q=start)
+            segments.append(Segment(wp.name, path, wp.gripper))
+            q = path[-1]
+            if wp.gripper is not None:
+                opening = wp.gripper
+        return Trajectory(True, "ok", segments, start_q=start)
+
+    def _cartesian(self, q0: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray | None, str]:
+        from scipy.spatial.transform import Rotation, Slerp
+
+        T0 = self.model.fk(q0)
+        dist = float(np.linalg.norm(goal[:3, 3] - T0[:3, 3]))
+        n = max(1, int(np.ceil(dist / self.cartesian_step_m)))
+        slerp = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([T0[:3, :3], goal[:3, :3]])))
+        path = [q0]
+        q = q0
+        for s in np.linspace(0.0, 1.0, n + 1)[1:]:
+            T = np.eye(4)
+            T[:3, :3] = slerp([s]).as_matrix()[0]
+            T[:3, 3] = (1 - s) * T0[:3, 3] + s * goal[:3, 3]
+            ik = self.model.ik(T, q_seed=q)
+            if not ik.ok:
+                return None, f"IK failed at {s * 100:.0f}% of the straight line: {ik.reason}"
+            jump = float(np.abs(ik.q - q).max())
+            if jump > self.max_jump_rad:
+                return None, f"joint jump of {np.degrees(jump):.0f} deg on the straight line"
+            path.append(ik.q)
+            q = ik.q
+        return np.array(path), "ok"
+
+    def execute(self, trajectory: Trajectory) -> ExecResult:
+        if not trajectory.ok:
+            return ExecResult(False, f"refused, plan not ok: {trajectory.reason}")
+        q_now = self.current_joints()
+        if trajectory.start_q is None or np.abs(q_now - trajectory.start_q).max() > 0.01:
+            return ExecResult(False, "refused: the robot moved since the plan was made; replan")
+        for seg in trajectory.segments:
+            if self.arm is not None:
+                err = self.arm.follow(seg.q_path, steps_per_point=3)
+                if err > 0.05 and seg.name not in ("close", "lift", "retreat"):
+                    return ExecResult(False, f"{seg.name}: arm stopped {np.degrees(err):.1f} deg short")
+                if seg.gripper is not None:
+                    self.arm.set_gripper(seg.gripper)
+            else:
+                self._q = seg.q_path[-1].copy()
+                if seg.gripper is not None:
+                    self._opening = seg.gripper
+        return ExecResult(True, "ok")

@@ -1,0 +1,171 @@
+"""Detections (camera frame) -> a checked pick plan (robot base frame) -> execution.
+
+This is what the ROS grasp planner node calls. Order of checks, each refusing with its reason and
+moving nothing: detection age, geometry of the detection, the object's width against the gripper,
+for the 5-DOF youBot the arm-plane projection of the approach, then per candidate (ranked) IK and
+collision checks of the whole pick through the motion backend.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Trajectory
+from grasp_pipeline.grasping.synthesis import (
+    GraspCandidate,
+    grasps_from_point_axis,
+    grasps_from_pose,
+)
+from grasp_pipeline.grasping.waypoints import pick_waypoints
+from grasp_pipeline.perception.detector import Detection
+
+ROBOTS = ("franka", "youbot")
+# Pre-grasp distance and lift height (m): the youBot's 5-DOF arm loses top-down reach quickly
+# above its shoulder, so it moves less.
+MOTION_DISTANCES = {"franka": (0.10, 0.12), "youbot": (0.07, 0.08)}
+
+
+@dataclass
+class PlanResult:
+    """``grasp_pose_base``: chosen TCP pose (4x4, base frame); ``waypoints``: the TCP poses of the
+    pick (pre-grasp, approach, close, lift, retreat); ``width_m``: object width across the
+    fingers; ``planning_ms``: wall time of :meth:`GraspPlanner.plan`."""
+
+    ok: bool
+    reason: str
+    grasp_pose_base: np.ndarray | None = None
+    waypoints: list[np.ndarray] = field(default_factory=list)
+    width_m: float = float("nan")
+    planning_ms: float = 0.0
+    label: str = ""
+    candidate: GraspCandidate | None = None
+    trajectory: Trajectory | None = None
+    rejected: list[str] = field(default_factory=list)
+
+
+class GraspPlanner:
+    """Plans picks for ``robot`` ("franka" | "youbot") through ``backend``.
+
+    ``camera_pose_base``: camera optical frame -> robot base (4x4). ``surface_z_base``: height of
+    the work surface in the base frame (m; None = unknown). ``catalog``: object sizes (default: the
+    shipped catalog). ``max_age_s``: detections older than this are refused.
+    """
+
+    def __init__(
+        self,
+        robot: str,
+        backend: MotionBackend,
+        camera_pose_base: np.ndarray,
+        surface_z_base: float | None = None,
+        catalog=None,
+        max_age_s: float = 2.0,
+        max_candidates: int = 12,
+    ) -> None:
+        if robot not in ROBOTS:
+            raise ValueError(f"robot must be one of {ROBOTS}, got {robot!r}")
+        T = np.asarray(camera_pose_base, dtype=float)
+        if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+            raise ValueError(f"camera_pose_base must be a finite 4x4 matrix, got shape {T.shape}")
+        if catalog is None:
+            from grasp_pipeline.objects import load_catalog
+
+            catalog = load_catalog()
+        self.robot = robot
+        self.backend = backend
+        self.model = backend.model
+        self.camera_pose_base = T
+        self.surface_z_base = surface_z_base
+        self.catalog = catalog
+        self.max_age_s = max_age_s
+        self.max_candidates = max_candidates
+
+    def candidates(self, det: Detection) -> tuple[list[GraspCandidate], str]:
+        """Ranked grasp candidates for ``det`` in the base frame (before IK / collision checks)."""
+        R, t = self.camera_pose_base[:3, :3], self.camera_pose_base[:3, 3]
+        spec = self.catalog[det.label] if det.label in self.catalog else None
+        gripper = self.model.gripper
+        if det.pose_is_full_6d:
+            if spec is None:
+                return [], f"no catalog size for {det.label!r}: cannot grasp from its 6D pose"
+            pose = self.camera_pose_base @ np.asarray(det.pose, dtype=float)
+            cands, why = grasps_from_pose(
+                pose, spec.size, gripper, self.surface_z_base, spec.graspable_width
+            )
+        else:
+            if det.grasp_axis is None:
+                return [], "detection has no grasp axis and no full 6D pose"
+            point = R @ np.asarray(det.point, dtype=float) + t
+            axis = R @ np.asarray(det.grasp_axis, dtype=float)
+            width = spec.graspable_width if spec is not None else None
+            height = spec.size[2] if spec is not None else None
+            cands, why = grasps_from_point_axis(
+                point, axis, gripper, width, height, self.surface_z_base
+            )
+        if self.robot == "youbot" and cands:
+            cands, why = self._youbot_adjust(cands)
+        return sorted(cands, key=lambda c: c.prior), why
+
+    def _youbot_adjust(self, cands: list[GraspCandidate]) -> tuple[list[GraspCandidate], str]:
+        """Rotate each approach into the youBot's arm plane (at most 30 deg), else drop it."""
+        out, reasons = [], []
+        for c in cands:
+            try:
+                T = self.model.project_to_arm_plane(c.pose)
+            except ValueError as e:
+                reasons.append(str(e))
+                continue
+            tilt = np.degrees(np.arccos(np.clip(T[:3, 2] @ c.pose[:3, 2], -1.0, 1.0)))
+            if tilt > 30.0:
+                reasons.append(f"approach {tilt:.0f} deg out of the youBot arm plane (> 30 deg)")
+                continue
+            c.pose = T
+            c.prior += 0.01 * tilt
+            out.append(c)
+        return out, "ok" if out else "; ".join(dict.fromkeys(reasons))
+
+    def plan(self, detection: Detection, age_s: float | None = None) -> PlanResult:
+        """A checked pick plan for ``detection`` (camera frame). ``age_s``: detection age (s); when
+        None, ``detection.extras['stamp']`` (seconds, ``time.time()`` clock) is used if present."""
+        t0 = time.perf_counter()
+
+        def done(res: PlanResult) -> PlanResult:
+            res.planning_ms = (time.perf_counter() - t0) * 1e3
+            res.label = detection.label
+            return res
+
+        if age_s is None and "stamp" in detection.extras:
+            age_s = time.time() - float(detection.extras["stamp"])
+        if age_s is not None and age_s > self.max_age_s:
+            return done(
+                PlanResult(False, f"stale detection: {age_s:.2f} s old (limit {self.max_age_s} s)")
+            )
+        point = np.asarray(detection.point, dtype=float)
+        if point.shape != (3,) or not np.all(np.isfinite(point)):
+            return done(PlanResult(False, f"detection point is not a finite 3-vector: {point}"))
+        cands, why = self.candidates(detection)
+        if not cands:
+            return done(PlanResult(False, f"no grasp: {why}"))
+        rejected = []
+        for c in cands[: self.max_candidates]:
+            wps = pick_waypoints(c, *MOTION_DISTANCES[self.robot])
+            traj = self.backend.plan(wps, target_point=c.pose[:3, 3])
+            if traj.ok:
+                return done(
+                    PlanResult(
+                        True, "ok", c.pose.copy(), [w.pose for w in wps], c.width_m,
+                        candidate=c, trajectory=traj, rejected=rejected,
+                    )
+                )
+            rejected.append(f"{c.description}: {traj.reason}")
+        return done(
+            PlanResult(False, f"every grasp refused; first: {rejected[0]}", rejected=rejected)
+        )
+
+    def execute(self, plan: PlanResult) -> ExecResult:
+        """Run a plan from :meth:`plan`; a plan that is not ok is refused and nothing moves."""
+        if not plan.ok or plan.trajectory is None:
+            return ExecResult(False, f"refused: {plan.reason}")
+        return self.backend.execute(plan.trajectory)

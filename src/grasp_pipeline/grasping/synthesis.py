@@ -1,0 +1,198 @@
+"""Grasp synthesis: detections -> ranked parallel-jaw grasp candidates in the robot base frame.
+
+Two sources (paper 000 Fig. 1 and the descriptor detector):
+
+* a pickup point + closing axis (segmentation detector): a top-down pinch grasp whose fingers close
+  along the detected axis, i.e. across the object's dominant axis;
+* a full 6D object pose + its catalog spec (descriptor detector): an approach along the object axis
+  closest to vertical and fingers closing across the narrowest side that fits the gripper.
+
+Grasp poses are TCP poses (see :mod:`.gripper`: z = approach, y = closing) in the robot base frame,
+whose z axis points up (against gravity). Distances in metres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grasp_pipeline.grasping.gripper import GripperSpec
+
+DOWN = np.array([0.0, 0.0, -1.0])
+TABLE_CLEARANCE_M = 0.003  # finger tips never closer than this to the work surface
+MAX_TILT_DEG = 25.0  # object axes closer than this to vertical give an aligned (tilted) approach
+
+
+@dataclass
+class GraspCandidate:
+    """One grasp: TCP pose (4x4, base frame), object width across the fingers and opening (m)."""
+
+    pose: np.ndarray
+    width_m: float
+    opening_m: float
+    prior: float  # lower is better (offsets, flips, second-best sides)
+    description: str
+    dominant_axis: np.ndarray = field(default_factory=lambda: np.zeros(3))  # (3,) base frame
+
+
+def _unit(v: np.ndarray, what: str) -> np.ndarray:
+    v = np.asarray(v, dtype=float)
+    n = float(np.linalg.norm(v))
+    if not np.isfinite(n) or n < 1e-9:
+        raise ValueError(f"{what} has zero length or NaN")
+    return v / n
+
+
+def tcp_pose(position: np.ndarray, approach: np.ndarray, closing: np.ndarray) -> np.ndarray:
+    """4x4 TCP pose with z = ``approach``, y = ``closing`` (made orthogonal to z), at ``position``."""
+    a = _unit(approach, "approach")
+    c = np.asarray(closing, dtype=float) - (np.asarray(closing, dtype=float) @ a) * a
+    c = _unit(c, "closing axis (parallel to the approach)")
+    T = np.eye(4)
+    T[:3, :3] = np.column_stack([np.cross(c, a), c, a])
+    T[:3, 3] = position
+    return T
+
+
+def _depth_into(height_m: float, gripper: GripperSpec) -> float:
+    """How far below the object's top the TCP goes: mid-height, limited by the finger length."""
+    return float(np.clip(0.5 * height_m, 0.004, gripper.finger_length_m - 0.008))
+
+
+def _variants(
+    centre: np.ndarray,
+    approach: np.ndarray,
+    closing: np.ndarray,
+    dominant: np.ndarray,
+    width: float,
+    gripper: GripperSpec,
+    prior0: float,
+    tag: str,
+    offsets_m: tuple[float, ...],
+) -> list[GraspCandidate]:
+    out = []
+    for flip in (1.0, -1.0):
+        for k, off in enumerate(offsets_m):
+            pos = centre + off * dominant
+            out.append(
+                GraspCandidate(
+                    pose=tcp_pose(pos, approach, flip * closing),
+                    width_m=width,
+                    opening_m=gripper.pre_grasp_opening(width),
+                    prior=prior0 + (0.0 if flip > 0 else 0.01) + 10.0 * abs(off) + 0.001 * k,
+                    description=f"{tag}, yaw {'flipped' if flip < 0 else 'as detected'}, "
+                    f"offset {off * 1e3:+.0f} mm",
+                    dominant_axis=dominant.copy(),
+                )
+            )
+    return out
+
+
+def grasps_from_point_axis(
+    point: np.ndarray,
+    closing_axis: np.ndarray,
+    gripper: GripperSpec,
+    width_m: float | None,
+    height_m: float | None,
+    surface_z: float | None,
+    offsets_m: tuple[float, ...] = (0.0, 0.01, -0.01),
+) -> tuple[list[GraspCandidate], str]:
+    """Top-down pinch grasps at a detected pickup point (base frame, metres).
+
+    ``point`` is the 3-D point the detector measured on the object's visible top surface;
+    ``closing_axis`` the direction the fingers should close along (perpendicular to the object's
+    dominant axis); ``width_m`` / ``height_m`` the object's width across the fingers and height
+    (catalog; None = unknown: the hand opens fully and goes 15 mm deep); ``surface_z`` the work
+    surface height (None = unknown). Returns (candidates, reason) with reason saying why the list
+    is empty.
+    """
+    p = np.asarray(point, dtype=float)
+    if p.shape != (3,) or not np.all(np.isfinite(p)):
+        raise ValueError(f"pickup point must be a finite (3,) vector, got {p}")
+    c = np.asarray(closing_axis, dtype=float)
+    if c.shape != (3,) or not np.all(np.isfinite(c)):
+        raise ValueError(f"closing axis must be a finite (3,) vector, got {c}")
+    c = c - c[2] * np.array([0.0, 0.0, 1.0])
+    if np.linalg.norm(c) < 0.2:
+        return [], "closing axis is almost vertical: no top-down pinch grasp along it"
+    c = c / np.linalg.norm(c)
+    if width_m is None:
+        width = gripper.max_opening_m - 0.004
+    else:
+        ok, why = gripper.check_width(width_m)
+        if not ok:
+            return [], why
+        width = width_m
+    depth = 0.015 if height_m is None else _depth_into(height_m, gripper)
+    tcp = p + depth * DOWN
+    if surface_z is not None:
+        tcp[2] = max(tcp[2], surface_z + TABLE_CLEARANCE_M + gripper.tip_below_tcp_m)
+    dominant = np.cross(c, DOWN)  # horizontal, perpendicular to the closing axis
+    cands = _variants(tcp, DOWN, c, dominant, width, gripper, 0.0, "top-down pinch", offsets_m)
+    return cands, "ok"
+
+
+def grasps_from_pose(
+    pose: np.ndarray,
+    size: tuple[float, float, float],
+    gripper: GripperSpec,
+    surface_z: float | None,
+    preferred_width_m: float | None = None,
+    offsets_m: tuple[float, ...] = (0.0, 0.01, -0.01),
+) -> tuple[list[GraspCandidate], str]:
+    """Grasps aligned with a full 6D object pose (object -> base, 4x4; object frame at the
+    bounding-box centre, x along the dominant axis) and the object's bounding-box ``size``.
+
+    The approach follows the object axis closest to vertical when it is within 25 deg of it (else
+    straight down); the fingers close across the narrowest side that fits the gripper, the other
+    side as a lower-ranked alternative. ``preferred_width_m`` (catalog ``graspable_width``) replaces
+    the box extent for the closing across the object's y axis (e.g. a screw's shaft).
+    """
+    T = np.asarray(pose, dtype=float)
+    if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+        raise ValueError(f"object pose must be a finite 4x4 matrix, got shape {T.shape}")
+    ext = np.asarray(size, dtype=float)
+    if ext.shape != (3,) or np.any(ext <= 0):
+        raise ValueError(f"object size must be three positive extents, got {size}")
+    R, centre = T[:3, :3], T[:3, 3]
+    cosines = R.T @ DOWN  # cos between each object axis and straight down
+    k = int(np.argmax(np.abs(cosines)))
+    if np.degrees(np.arccos(min(1.0, abs(cosines[k])))) <= MAX_TILT_DEG:
+        approach = np.sign(cosines[k]) * R[:, k]
+    else:
+        approach = DOWN.copy()
+    # Extent of the object along the approach direction (its "height" seen by the gripper).
+    height = float(np.sum(np.abs(R.T @ approach) * ext))
+    top = centre - 0.5 * height * approach
+    depth = _depth_into(height, gripper)
+    tcp = top + depth * approach
+    if surface_z is not None and approach[2] < 0:
+        # Keep the finger tips (tip_below_tcp_m beyond the TCP) above the surface.
+        lowest = tcp[2] + gripper.tip_below_tcp_m * approach[2]
+        lift = max(0.0, surface_z + TABLE_CLEARANCE_M - lowest)
+        tcp = tcp - lift / -approach[2] * approach
+    sides = []
+    for j in range(3):
+        axis = R[:, j] - (R[:, j] @ approach) * approach
+        if np.linalg.norm(axis) < 0.5:  # (nearly) the approach axis itself
+            continue
+        axis /= np.linalg.norm(axis)
+        width = float(np.sum(np.abs(R.T @ axis) * ext))
+        if j == 1 and preferred_width_m is not None and abs(R[:, j] @ axis) > 0.97:
+            width = min(width, preferred_width_m)
+        sides.append((width, j, axis))
+    sides.sort(key=lambda s: s[0])
+    cands: list[GraspCandidate] = []
+    reasons = []
+    for rank, (width, j, axis) in enumerate(sides):
+        ok, why = gripper.check_width(width)
+        if not ok:
+            reasons.append(f"across object axis {'xyz'[j]}: {why}")
+            continue
+        dominant = np.cross(axis, approach)
+        cands += _variants(
+            tcp, approach, axis, dominant, width, gripper, 0.1 * rank,
+            f"aligned across object {'xyz'[j]}", offsets_m,
+        )
+    return cands, "ok" if cands else "; ".join(reasons)

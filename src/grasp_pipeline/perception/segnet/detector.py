@@ -1,0 +1,174 @@
+"""``SegnetDetector``: the Converge-Fast network behind the common Detector interface.
+
+640x480 (any size) RGB-D in, per-class pickup points out. Every point, pose and axis is in the
+camera optical frame (x right, y down, z forward), metres; pixels are (u, v) of the input image.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from grasp_pipeline.geometry.camera import CameraIntrinsics
+from grasp_pipeline.perception.detector import Detection
+from grasp_pipeline.perception.segnet.config import SegNetConfig
+from grasp_pipeline.perception.segnet.postprocess import find_instances, grasp_frame, robust_depth
+
+
+def default_labels(num_classes: int) -> list[str]:
+    """Catalog names in class order (class_index 1..N -> channel 0..N-1)."""
+    from grasp_pipeline.objects import load_catalog
+
+    names = list(load_catalog().names)
+    if len(names) != num_classes:
+        raise ValueError(f"model has {num_classes} classes but the catalog lists {len(names)}")
+    return names
+
+
+def preprocess(
+    rgb: np.ndarray, depth_m: np.ndarray, size: tuple[int, int], depth_max_m: float
+) -> np.ndarray:
+    """(H, W, 3) uint8 + (H, W) metres (NaN/0 = missing) -> (4, h, w) float32 network input.
+
+    RGB is area-averaged; depth is resized nearest-neighbour so holes are not smeared into
+    plausible-looking depths, scaled by ``depth_max_m`` and clipped to [0, 1], 0 where missing.
+    """
+    import cv2
+
+    w, h = size
+    img = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    d = cv2.resize(depth_m.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+    d = np.where(np.isfinite(d) & (d > 0), np.clip(d / depth_max_m, 0.0, 1.0), 0.0)
+    return np.concatenate([img.transpose(2, 0, 1), d[None].astype(np.float32)], axis=0)
+
+
+class SegnetDetector:
+    """Loads a checkpoint (``model``, ``config`` with ``model`` = SegNetConfig dict) and detects.
+
+    ``threshold``: activation (0..1) above which pixels belong to an instance; ``min_pixels``:
+    smallest blob kept (network pixels); ``depth_max_m``: depth scaling used in training.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        device: str = "cpu",
+        threshold: float = 0.5,
+        min_pixels: int = 3,
+        labels: Sequence[str] | None = None,
+        expect_config: SegNetConfig | None = None,
+    ) -> None:
+        import torch
+
+        from grasp_pipeline.perception.segnet.model import SegNet
+        from grasp_pipeline.training.checkpoint import load_checkpoint
+
+        state = load_checkpoint(checkpoint, map_location=device)
+        cfg_d = state["config"].get("model") if isinstance(state["config"], dict) else None
+        if not isinstance(cfg_d, dict):
+            raise ValueError(f"{checkpoint}: config has no 'model' section (not a segnet checkpoint)")
+        self.config = SegNetConfig.from_dict(cfg_d)
+        if expect_config is not None and expect_config != self.config:
+            raise ValueError(
+                f"{checkpoint} was trained with {self.config}, expected {expect_config}"
+            )
+        self.model = SegNet(self.config).to(device).eval()
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise ValueError(f"{checkpoint}: weights do not match its config: {exc}") from exc
+        self.device = device
+        self.threshold, self.min_pixels = threshold, min_pixels
+        self.depth_max_m = float(state["config"].get("depth_max_m", 1.0))
+        self.labels = list(labels or state["config"].get("labels") or default_labels(
+            self.config.num_classes))
+        self.path = Path(checkpoint)
+        self._torch = torch
+
+    # -- validation --------------------------------------------------------------------------
+    def _check(self, rgb, depth, camera: CameraIntrinsics, targets) -> list[int]:
+        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"rgb must be an (H, W, 3) array, got {getattr(rgb, 'shape', rgb)}")
+        if rgb.dtype != np.uint8:
+            raise ValueError(f"rgb must be uint8, got {rgb.dtype}")
+        if not isinstance(depth, np.ndarray) or depth.shape != rgb.shape[:2]:
+            raise ValueError(
+                f"depth must be (H, W) = {rgb.shape[:2]} like rgb, got {getattr(depth, 'shape', depth)}"
+            )
+        if (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
+            raise ValueError(
+                f"camera is {camera.width}x{camera.height} but the image is "
+                f"{rgb.shape[1]}x{rgb.shape[0]}"
+            )
+        if targets is None:
+            return list(range(len(self.labels)))
+        unknown = [t for t in targets if t not in self.labels]
+        if unknown:
+            raise ValueError(f"unknown target label(s) {unknown}; known: {self.labels}")
+        return [self.labels.index(t) for t in targets]
+
+    # -- inference ---------------------------------------------------------------------------
+    def activations(self, rgb: np.ndarray, depth_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sigmoid maps (C, h, w) at the network size and class probabilities (C,)."""
+        torch = self._torch
+        x = preprocess(rgb, depth_m, self.config.size, self.depth_max_m)
+        with torch.inference_mode():
+            logits, cls = self.model(torch.from_numpy(x)[None].to(self.device))
+            maps = torch.sigmoid(logits[0]).float().cpu().numpy()
+            probs = torch.softmax(cls[0].float(), dim=0).cpu().numpy()
+        return maps, probs
+
+    def detect(
+        self,
+        rgb: np.ndarray,
+        depth: np.ndarray,
+        camera: CameraIntrinsics,
+        targets: Sequence[str] | None = None,
+    ) -> list[Detection]:
+        """Instances of the target classes, strongest first; [] when none has valid depth.
+
+        ``depth`` in camera.depth_scale units (uint16, 0 = missing); float arrays are accepted
+        with NaN/inf treated as missing. Detections whose depth is unknown in a window around the
+        pickup pixel are left out, since they cannot be grasped.
+        """
+        channels = self._check(rgb, depth, camera, targets)
+        depth_m = depth.astype(np.float32) * np.float32(camera.depth_scale)
+        depth_m[~np.isfinite(depth_m) | (depth_m <= 0)] = np.nan
+        maps, probs = self.activations(rgb, depth_m)
+        h, w = maps.shape[1:]
+        sx, sy = camera.width / w, camera.height / h
+        out: list[Detection] = []
+        for c in channels:
+            for inst in find_instances(maps[c], self.threshold, self.min_pixels):
+                u = (inst.pixel[0] + 0.5) * sx - 0.5  # pixel-centre convention, as in scaled()
+                v = (inst.pixel[1] + 0.5) * sy - 0.5
+                z = robust_depth(depth_m, u, v, radius=max(2, int(round(2 * sx))))
+                if not np.isfinite(z):
+                    continue
+                point = np.array([(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z])
+                axis_uv = (inst.axis[0] * sx, inst.axis[1] * sy)
+                R = grasp_frame(axis_uv, camera.fx, camera.fy)
+                pose = np.eye(4)
+                pose[:3, :3], pose[:3, 3] = R, point
+                out.append(
+                    Detection(
+                        label=self.labels[c],
+                        score=inst.score,
+                        pixel=(float(u), float(v)),
+                        point=point,
+                        pose=pose,
+                        grasp_axis=R[:, 1].copy(),
+                        pose_is_full_6d=False,
+                        extras={
+                            "class_probability": float(probs[c]),
+                            "mean_activation": inst.mean_activation,
+                            "pixels": inst.pixels,
+                            "elongation": inst.elongation,
+                            "yaw_rad": float(np.arctan2(R[1, 1], R[0, 1])),
+                        },
+                    )
+                )
+        return sorted(out, key=lambda d: -d.score)

@@ -1,0 +1,171 @@
+"""Training of the dense descriptor network: the keypoint task (paper 004) or the DON NT-Xent
+baseline, on synthetic pairs made on the fly from one or more object views."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grasp_pipeline.data.backgrounds import BackgroundBank
+from grasp_pipeline.data.pairs import PairConfig, PairSource, SyntheticPair, make_pair
+from grasp_pipeline.perception.descriptors.config import DescriptorNetConfig, KeypointLossConfig
+from grasp_pipeline.perception.descriptors.keypoint_losses import keypoint_losses
+from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
+from grasp_pipeline.perception.descriptors.ntxent import ntxent_loss
+from grasp_pipeline.training.pck import K_RANGE, auc, best_matches, pck_curve
+
+METHODS = ("keypoint", "don_ntxent")
+
+
+@dataclass
+class DescriptorTrainConfig:
+    """``method``: "keypoint" (ours) or "don_ntxent". Paper settings: keypoint lr 1e-3, no weight
+    decay; DON lr 3e-4, weight decay 1e-4, 128 matches, tau 0.1; batch 1; StepLR gamma 0.9."""
+
+    method: str = "keypoint"
+    net: DescriptorNetConfig = field(default_factory=DescriptorNetConfig)
+    loss: KeypointLossConfig = field(default_factory=KeypointLossConfig)
+    pairs: PairConfig = field(default_factory=PairConfig)
+    steps: int = 1000
+    batch_size: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_step: int = 2500
+    lr_gamma: float = 0.9
+    matches: int = 128
+    tau: float = 0.1
+    similarity: str = "matmul"
+    relative_transform: str = "kabsch"  # "kabsch" (from correspondences, as the paper) or "true"
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if isinstance(self.net, dict):
+            self.net = DescriptorNetConfig.from_dict(self.net)
+        if isinstance(self.loss, dict):
+            self.loss = KeypointLossConfig(**self.loss)
+        if isinstance(self.pairs, dict):
+            self.pairs = PairConfig(**self.pairs)
+        self.net.keypoint_heads = self.method == "keypoint"
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
+        if self.relative_transform not in ("kabsch", "true"):
+            raise ValueError(f"relative_transform must be 'kabsch' or 'true', got {self.relative_transform!r}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["net"] = self.net.to_dict()
+        d["pairs"]["scale_range"] = list(self.pairs.scale_range)
+        return d
+
+
+@dataclass
+class TrainResult:
+    model: DescriptorNet
+    history: list[dict[str, float]]
+    seconds_per_step: float
+
+
+def _batch(pairs: list[SyntheticPair], device: str, matches: int, rng: np.random.Generator):
+    cam = pairs[0].camera
+    rgb_a = to_input(np.stack([p.rgb_a for p in pairs]), device)
+    rgb_b = to_input(np.stack([p.rgb_b for p in pairs]), device)
+    mask_a = torch.as_tensor(np.stack([p.mask_a for p in pairs]), dtype=torch.float32, device=device)
+    mask_b = torch.as_tensor(np.stack([p.mask_b for p in pairs]), dtype=torch.float32, device=device)
+    intr = torch.tensor([[cam.fx, cam.fy, cam.cx, cam.cy]] * len(pairs), dtype=torch.float32, device=device)
+    uv_a, uv_b = [], []
+    for p in pairs:
+        sel = rng.choice(len(p.uv_a), size=matches, replace=len(p.uv_a) < matches)
+        uv_a.append(np.round(p.uv_a[sel]))
+        uv_b.append(np.round(p.uv_b[sel]))
+    uv = (torch.as_tensor(np.stack(uv_a), device=device), torch.as_tensor(np.stack(uv_b), device=device))
+    return rgb_a, rgb_b, mask_a, mask_b, intr, uv
+
+
+def train_descriptors(cfg: DescriptorTrainConfig, sources: list[PairSource], progress: bool = True,
+                      backgrounds: BackgroundBank | None = None, checkpoint: str | Path | None = None) -> TrainResult:
+    """Train a model from scratch for ``cfg.steps`` steps; optionally save a checkpoint."""
+    if not sources:
+        raise ValueError("training needs at least one PairSource")
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = DescriptorNet(cfg.net).to(cfg.device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    history: list[dict[str, float]] = []
+    from tqdm import tqdm
+
+    bar = tqdm(range(cfg.steps), desc=f"train {cfg.method} D={cfg.net.descriptor_dim}", disable=not progress)
+    model.train()
+    t_total = 0.0
+    for step in bar:
+        pairs = [make_pair(sources[int(rng.integers(len(sources)))], cfg.pairs, rng, backgrounds) for _ in range(cfg.batch_size)]
+        t0 = time.perf_counter()
+        rgb_a, rgb_b, mask_a, mask_b, intr, (uv_a, uv_b) = _batch(pairs, cfg.device, cfg.matches, rng)
+        out = model(torch.cat([rgb_a, rgb_b]))  # twin pass: one batch of both views
+        n = len(pairs)
+        if cfg.method == "keypoint":
+            from grasp_pipeline.perception.descriptors.model import DescriptorOutput
+
+            key = "T_ab" if cfg.relative_transform == "true" else "T_ab_kabsch"
+            T_ab = torch.as_tensor(np.stack([getattr(p, key) for p in pairs]), dtype=torch.float32, device=cfg.device)
+            halves = [DescriptorOutput(out.descriptors[s], out.prob[s], out.depth[s], out.uvd[s]) for s in (slice(0, n), slice(n, None))]
+            terms = keypoint_losses(halves[0], halves[1], mask_a, mask_b, T_ab, intr, cfg.loss)
+        else:
+            terms = ntxent_loss(out.descriptors[:n], out.descriptors[n:], uv_a, uv_b, cfg.tau, cfg.similarity)
+        opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        opt.step()
+        sched.step()
+        if cfg.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t_total += time.perf_counter() - t0
+        history.append({k: float(v.detach()) for k, v in terms.items()})
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{history[-1]['total']:.3f}")
+    model.eval()
+    if checkpoint is not None:
+        save_descriptor_checkpoint(checkpoint, model, cfg, cfg.steps)
+    return TrainResult(model, history, t_total / cfg.steps)
+
+
+def save_descriptor_checkpoint(path: str | Path, model: DescriptorNet, cfg: DescriptorTrainConfig, step: int) -> None:
+    """Atomic checkpoint with the network config (enough to rebuild the model) and the step."""
+    from grasp_pipeline.training.checkpoint import save_checkpoint
+
+    save_checkpoint(path, {"model": model.state_dict(), "config": {"net": model.config.to_dict(), "train": cfg.to_dict()}, "step": step})
+
+
+def load_descriptor_model(path: str | Path, device: str = "cpu") -> DescriptorNet:
+    """Rebuild a :class:`DescriptorNet` from a checkpoint written by :func:`save_descriptor_checkpoint`."""
+    from grasp_pipeline.training.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path, device)
+    net_cfg = state["config"].get("net")
+    if not isinstance(net_cfg, dict):
+        raise ValueError(f"{path}: checkpoint config lacks the 'net' section")
+    model = DescriptorNet(DescriptorNetConfig.from_dict(net_cfg)).to(device)
+    model.load_state_dict(state["model"])
+    return model.eval()
+
+
+@torch.no_grad()
+def evaluate_pck(model: DescriptorNet, pairs: list[SyntheticPair], correspondences: int = 256, seed: int = 0,
+                 device: str = "cpu") -> tuple[np.ndarray, float]:
+    """PCK@k curve (k = 1..100) pooled over ``correspondences`` random matches per pair, and AUC."""
+    rng = np.random.default_rng(seed)
+    model.eval()
+    preds, trues = [], []
+    for p in pairs:
+        sel = rng.choice(len(p.uv_a), size=min(correspondences, len(p.uv_a)), replace=False)
+        out = model(torch.cat([to_input(p.rgb_a, device), to_input(p.rgb_b, device)]), keypoints=False)
+        preds.append(best_matches(out.descriptors[0], out.descriptors[1], p.uv_a[sel]))
+        trues.append(p.uv_b[sel])
+    curve = pck_curve(np.concatenate(preds), np.concatenate(trues), K_RANGE)
+    return curve, auc(curve)

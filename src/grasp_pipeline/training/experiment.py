@@ -1,0 +1,291 @@
+"""The loss-weighting experiment of paper 000: every method x seed trained, compared by convergence
+step and error after convergence, with KS tests and figures.
+
+Layout of ``out``: ``runs/<method>_s<seed>/`` (one trainer directory each, resumable),
+``data_cache.pt`` (the data sets at the network's size), ``results.json``, ``curves.png``,
+``double_box.png``, ``weights.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grasp_pipeline.training.checkpoint import atomic_write_bytes
+
+PAPER = {
+    "auxnet_vs_kgc_fewer_steps_pct": 24.5,
+    "auxnet_vs_kgc_pickup_rate_better_pct": 15.8,
+    "auxnet_mean_convergence_step": 26800,
+    "kgc_mean_convergence_step": 34850,
+}
+
+
+@dataclass
+class ExperimentConfig:
+    """Parsed experiment YAML (see config/experiments/weighting_cpu.yaml for every field)."""
+
+    name: str
+    train_data: str
+    val_data: str
+    model: dict
+    train: dict
+    methods: list[str]
+    seeds: list[int]
+    workers: int = 2
+    threads_per_worker: int = 1
+    depth_max_m: float = 1.0
+    window: float = 0.5
+    metric: str = "summed_error"
+    generate: dict = field(default_factory=dict)
+    notes: str = ""
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ExperimentConfig:
+        import yaml
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"experiment config not found: {path}")
+        doc = yaml.safe_load(path.read_text()) or {}
+        for key in ("name", "data", "model", "train", "methods", "seeds"):
+            if key not in doc:
+                raise ValueError(f"{path}: missing field {key!r}")
+        data = doc.pop("data")
+        if not {"train", "val"} <= set(data):
+            raise ValueError(f"{path}: data needs 'train' and 'val' directories")
+        base = path.parent
+        root = Path(doc.pop("root", "."))
+        resolve = (lambda p: str(p if Path(p).is_absolute() else (base / root / p).resolve()))
+        from grasp_pipeline.training.weighting import METHODS
+
+        bad = [m for m in doc["methods"] if m not in METHODS]
+        if bad:
+            raise ValueError(f"{path}: unknown method(s) {bad}; choose from {METHODS}")
+        return cls(
+            train_data=resolve(data["train"]),
+            val_data=resolve(data["val"]),
+            depth_max_m=float(data.get("depth_max_m", 1.0)),
+            **doc,
+        )
+
+
+def ensure_data(cfg: ExperimentConfig) -> None:
+    """Generate the train/val data sets with ``grasp-pipeline dataset generate`` when missing."""
+    for split, root in (("train", cfg.train_data), ("val", cfg.val_data)):
+        if (Path(root) / "manifest.json").exists() or not cfg.generate.get(split):
+            continue
+        args = [sys.executable, "-m", "grasp_pipeline.cli", "dataset", "generate", "--out", root]
+        for k, v in cfg.generate[split].items():
+            args += [f"--{k.replace('_', '-')}", str(v)]
+        print("generating", split, "data:", " ".join(args[2:]), flush=True)
+        subprocess.run(args, check=True)
+
+
+def build_cache(cfg: ExperimentConfig, path: Path) -> None:
+    """Load both splits once at the network's input size into one tensor file."""
+    import torch
+
+    from grasp_pipeline.data.segmentation_dataset import SegmentationDataset
+
+    size = (int(cfg.model["width"]), int(cfg.model["height"]))
+    out = {}
+    for split, root in (("train", cfg.train_data), ("val", cfg.val_data)):
+        ds = SegmentationDataset(root, size=size, augment=False, depth_max_m=cfg.depth_max_m)
+        items = [ds[i] for i in range(len(ds))]
+        out[split] = {
+            "image": torch.stack([torch.as_tensor(it["image"]) for it in items]).half(),
+            "masks": torch.stack([torch.as_tensor(it["masks"]) for it in items]).bool(),
+            "pickup": torch.stack([torch.as_tensor(it["pickup"]) for it in items]),
+            "present": torch.stack([torch.as_tensor(it["present"]) for it in items]),
+            "depth_m": torch.stack([torch.as_tensor(it["depth_m"]) for it in items]),
+            "intrinsics": torch.stack([torch.as_tensor(it["intrinsics"]) for it in items]),
+        }
+    import io
+
+    buf = io.BytesIO()
+    torch.save(out, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+class CachedData:
+    """Items of one cached split, in the layout of SegmentationDataset."""
+
+    def __init__(self, tensors: dict) -> None:
+        self.t = tensors
+
+    def __len__(self) -> int:
+        return int(self.t["image"].shape[0])
+
+    def __getitem__(self, i: int) -> dict:
+        t = self.t
+        return {
+            "image": t["image"][i].float(),
+            "masks": t["masks"][i].float(),
+            "pickup": t["pickup"][i],
+            "present": t["present"][i],
+            "depth_m": t["depth_m"][i],
+            "intrinsics": t["intrinsics"][i],
+            "frame_id": str(i),
+        }
+
+
+def _run_one(job: tuple[dict, str, str, int, str, int]) -> tuple[str, int, float]:
+    model_d, cache, method, seed, run_dir, threads = job
+    import torch
+
+    torch.set_num_threads(threads)
+    from grasp_pipeline.perception.segnet.config import SegNetConfig
+    from grasp_pipeline.training.segnet_trainer import SegNetTrainer, TrainConfig
+
+    data = torch.load(cache, weights_only=True)
+    tdict = dict(model_d["train"], method=method, seed=seed)
+    trainer = SegNetTrainer(
+        SegNetConfig.from_dict(model_d["model"]),
+        TrainConfig.from_dict(tdict),
+        CachedData(data["train"]),
+        CachedData(data["val"]),
+        run_dir,
+    )
+    t0 = time.time()
+    trainer.fit(progress=False)
+    return method, seed, time.time() - t0
+
+
+def run_experiment(cfg: ExperimentConfig, out: str | os.PathLike, workers: int | None = None) -> dict:
+    """Train every method x seed (skipping finished runs, resuming interrupted ones), then analyse."""
+    import multiprocessing as mp
+
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ensure_data(cfg)
+    cache = out / "data_cache.pt"
+    if not cache.exists():
+        build_cache(cfg, cache)
+    steps = int(cfg.train["steps"])
+    jobs = []
+    for seed in cfg.seeds:
+        for method in cfg.methods:
+            run_dir = out / "runs" / f"{method}_s{seed}"
+            if _finished(run_dir, steps):
+                continue
+            jobs.append(
+                ({"model": cfg.model, "train": cfg.train}, str(cache), method, int(seed),
+                 str(run_dir), cfg.threads_per_worker)
+            )
+    n = workers or cfg.workers
+    if jobs:
+        with mp.get_context("spawn").Pool(n) as pool:
+            bar = tqdm(total=len(jobs), desc=f"{cfg.name} runs")
+            for method, seed, secs in pool.imap_unordered(_run_one, jobs):
+                bar.set_postfix_str(f"{method} s{seed} {secs:.0f}s")
+                bar.update(1)
+            bar.close()
+    return analyse(cfg, out)
+
+
+def _finished(run_dir: Path, steps: int) -> bool:
+    f = run_dir / "metrics.json"
+    if not f.exists():
+        return False
+    hist = json.loads(f.read_text())["history"]
+    return bool(hist) and hist[-1]["step"] >= steps
+
+
+def _load_histories(cfg: ExperimentConfig, out: Path) -> dict[str, dict[int, list[dict]]]:
+    res: dict[str, dict[int, list[dict]]] = {}
+    for method in cfg.methods:
+        res[method] = {}
+        for seed in cfg.seeds:
+            f = out / "runs" / f"{method}_s{seed}" / "metrics.json"
+            if f.exists():
+                res[method][int(seed)] = json.loads(f.read_text())["history"]
+    return res
+
+
+def analyse(cfg: ExperimentConfig, out: str | os.PathLike) -> dict:
+    """Convergence points, errors after convergence, KS p-values and figures from the run logs."""
+    from grasp_pipeline.training.convergence import convergence_point, ks_pvalues
+    from grasp_pipeline.training.plots import plot_curves, plot_double_box, plot_weights
+
+    out = Path(out)
+    hist = _load_histories(cfg, out)
+    methods: dict[str, dict] = {}
+    for method, runs in hist.items():
+        m = {"seeds": [], "convergence_steps": [], "errors": [], "pickup_rate": [],
+             "iou_error": [], "distance_cm": [], "final_error": [], "diverged_seeds": []}
+        for seed, h in sorted(runs.items()):
+            err = [r[cfg.metric] for r in h]
+            if not h or not np.all(np.isfinite(err)):
+                m["diverged_seeds"].append(seed)
+                continue
+            c = convergence_point([r["step"] for r in h], err, cfg.window)
+            after = h[c.index:]
+            m["seeds"].append(seed)
+            m["convergence_steps"].append(c.step)
+            m["errors"].append(c.mean_error)
+            m["pickup_rate"].append(float(np.mean([r["pickup_rate"] for r in after])))
+            m["iou_error"].append(float(np.mean([r["iou_error"] for r in after])))
+            m["distance_cm"].append(float(np.mean([r["distance_cm"] for r in after])))
+            m["final_error"].append(float(err[-1]))
+        for key in ("convergence_steps", "errors", "pickup_rate", "iou_error", "distance_cm"):
+            v = np.asarray(m[key], float)
+            m[f"median_{key}"] = float(np.median(v)) if v.size else float("nan")
+            m[f"mean_{key}"] = float(np.mean(v)) if v.size else float("nan")
+        methods[method] = m
+    ks_steps = ks_pvalues({k: v["convergence_steps"] for k, v in methods.items()})
+    ks_err = ks_pvalues({k: v["errors"] for k, v in methods.items()})
+    for k in methods:
+        methods[k]["ks_p_convergence_steps"] = ks_steps[k]
+        methods[k]["ks_p_errors"] = ks_err[k]
+    result = {
+        "name": cfg.name,
+        "metric": cfg.metric,
+        "window_sigma": cfg.window,
+        "notes": cfg.notes,
+        "model": cfg.model,
+        "train": cfg.train,
+        "seeds": list(cfg.seeds),
+        "methods": methods,
+        "comparison": _compare(methods),
+        "paper": PAPER,
+    }
+    atomic_write_bytes(out / "results.json", json.dumps(result, indent=1).encode())
+    runs = {k: list(v.values()) for k, v in hist.items()}
+    plot_curves(runs, out / "curves.png")
+    plot_weights(runs, out / "weights.png")
+    plot_double_box(
+        {k: v["convergence_steps"] for k, v in methods.items()},
+        {k: v["errors"] for k, v in methods.items()},
+        out / "double_box.png",
+    )
+    return result
+
+
+def _compare(methods: dict) -> dict:
+    """AuxNet against every other method, in the paper's terms (relative to the other method)."""
+    out = {}
+    if "auxnet" not in methods:
+        return out
+    a = methods["auxnet"]
+    for other, o in methods.items():
+        if other == "auxnet" or not o["convergence_steps"]:
+            continue
+        out[f"auxnet_vs_{other}"] = {
+            "fewer_steps_pct": 100 * (1 - a["mean_convergence_steps"] / o["mean_convergence_steps"])
+            if o["mean_convergence_steps"] else float("nan"),
+            "pickup_rate_better_pct": 100 * (a["mean_pickup_rate"] / o["mean_pickup_rate"] - 1),
+            "summed_error_lower_pct": 100 * (1 - a["mean_errors"] / o["mean_errors"]),
+            "ks_p_convergence_steps": a["ks_p_convergence_steps"].get(other, float("nan")),
+            "ks_p_errors": a["ks_p_errors"].get(other, float("nan")),
+        }
+    return out

@@ -1,0 +1,64 @@
+"""Panda: pinocchio FK against PyBullet's URDF, numeric IK accuracy, refusals."""
+
+import numpy as np
+import pybullet as p
+import pytest
+
+from grasp_pipeline.grasping.robots.panda import TCP_OFFSET_M, PandaModel, panda_urdf_path
+
+
+@pytest.fixture(scope="module")
+def model():
+    return PandaModel(seed=1)
+
+
+def test_fk_matches_pybullet(model):
+    c = p.connect(p.DIRECT)
+    try:
+        body = p.loadURDF(str(panda_urdf_path()), useFixedBase=True, physicsClientId=c)
+        rng = np.random.default_rng(0)
+        for _ in range(30):
+            q = rng.uniform(model.lower, model.upper)
+            for j in range(7):
+                p.resetJointState(body, j, q[j], physicsClientId=c)
+            hand = p.getLinkState(body, 8, computeForwardKinematics=True, physicsClientId=c)
+            R = np.array(p.getMatrixFromQuaternion(hand[5])).reshape(3, 3)
+            tcp = np.array(hand[4]) + R[:, 2] * TCP_OFFSET_M
+            T = model.fk(q)
+            np.testing.assert_allclose(T[:3, 3], tcp, atol=1e-6)
+            np.testing.assert_allclose(T[:3, :3], R, atol=1e-6)
+    finally:
+        p.disconnect(c)
+
+
+def test_ik_reaches_targets_within_1mm(model):
+    rng = np.random.default_rng(2)
+    for _ in range(25):
+        q = rng.uniform(model.lower, model.upper)
+        T = model.fk(q)
+        res = model.ik(T)
+        assert res.ok, res.reason
+        assert np.all(res.q >= model.lower - 1e-9) and np.all(res.q <= model.upper + 1e-9)
+        back = model.fk(res.q)
+        assert np.linalg.norm(back[:3, 3] - T[:3, 3]) < 1e-3
+        assert np.abs(back[:3, :3] - T[:3, :3]).max() < 5e-3
+
+
+def test_top_down_grasp_over_table(model):
+    T = np.eye(4)
+    T[:3, :3] = np.diag([1.0, -1.0, -1.0])
+    T[:3, 3] = [0.55, 0.1, 0.02]
+    res = model.ik(T)
+    assert res.ok and res.position_error_m < 1e-3
+
+
+def test_unreachable_refused_with_reason(model):
+    T = np.eye(4)
+    T[:3, 3] = [1.5, 0.0, 0.3]
+    res = model.ik(T)
+    assert not res.ok and res.q is None and "beyond reach" in res.reason
+    # Within the reach sphere but behind the limits: hand pointing up inside the base.
+    T2 = np.eye(4)
+    T2[:3, 3] = [0.0, 0.0, 0.05]
+    res = model.ik(T2)
+    assert not res.ok and "no IK solution" in res.reason

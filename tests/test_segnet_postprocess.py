@@ -1,0 +1,66 @@
+"""Instances, dominant axis, robust depth and grasp frame from hand-made activation maps."""
+
+import math
+
+import numpy as np
+import pytest
+
+from grasp_pipeline.perception.segnet.postprocess import (
+    find_instances,
+    grasp_frame,
+    robust_depth,
+)
+
+
+def _ellipse(h, w, cu, cv, a, b, angle):
+    vs, us = np.mgrid[0:h, 0:w].astype(float)
+    du, dv = us - cu, vs - cv
+    c, s = math.cos(angle), math.sin(angle)
+    x, y = c * du + s * dv, -s * du + c * dv
+    return np.exp(-0.5 * ((x / a) ** 2 + (y / b) ** 2))
+
+
+def test_two_instances_with_centroids_scores_and_axes():
+    m = 0.9 * _ellipse(40, 60, 15.0, 20.0, 6, 2, math.radians(30))
+    m = np.maximum(m, 0.7 * _ellipse(40, 60, 45.0, 10.0, 2, 5, math.radians(0)))
+    inst = find_instances(m, threshold=0.3)
+    assert len(inst) == 2
+    a, b = inst  # strongest first
+    assert a.score == pytest.approx(0.9, abs=1e-3) and b.score == pytest.approx(0.7, abs=1e-3)
+    assert a.pixel == pytest.approx((15.0, 20.0), abs=0.05)
+    assert b.pixel == pytest.approx((45.0, 10.0), abs=0.05)
+    assert math.degrees(math.atan2(a.axis[1], a.axis[0])) == pytest.approx(30, abs=1.5)
+    assert abs(b.axis[1]) == pytest.approx(1.0, abs=1e-3)  # long along v
+    assert a.elongation > 2.0
+
+
+def test_no_instance_and_bad_map():
+    assert find_instances(np.zeros((8, 8))) == []
+    m = np.zeros((8, 8))
+    m[3, 3] = 0.9  # single pixel < min_pixels
+    assert find_instances(m, min_pixels=3) == []
+    m[:] = np.nan
+    assert find_instances(m) == []
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        find_instances(np.zeros((2, 8, 8)))
+
+
+def test_robust_depth_median_and_holes():
+    d = np.full((20, 20), np.nan)
+    d[10, 10:13] = [0.50, 0.52, 0.90]
+    assert robust_depth(d, 11, 10, radius=1) == pytest.approx(0.52)
+    d2 = np.full((50, 50), np.nan)
+    d2[0, 0] = 0.7  # only far away: found after the window grows
+    assert robust_depth(d2, 10, 10, radius=3, max_radius=24) == pytest.approx(0.7)
+    assert math.isnan(robust_depth(np.zeros((10, 10)), 5, 5))
+
+
+def test_grasp_frame_is_rotation_perpendicular_to_axis():
+    R = grasp_frame((1.0, 1.0), fx=600.0, fy=300.0)
+    assert R @ R.T == pytest.approx(np.eye(3), abs=1e-12)
+    assert np.linalg.det(R) == pytest.approx(1.0)
+    # metric direction of (1, 1) px is (1/600, 1/300): x axis along it, y (closing) perpendicular
+    x = np.array([1 / 600, 1 / 300, 0])
+    assert R[:, 0] == pytest.approx(x / np.linalg.norm(x))
+    assert R[:, 1] @ x == pytest.approx(0.0, abs=1e-12)
+    assert R[:, 2] == pytest.approx([0, 0, 1])

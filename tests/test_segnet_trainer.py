@@ -1,0 +1,59 @@
+"""Trainer: learning on small boxes, logs, and bit-identical resume after an interruption."""
+
+import csv
+import json
+
+import pytest
+import torch
+from segnet_fixtures import BoxesDataset
+
+from grasp_pipeline.perception.segnet import SegNetConfig
+from grasp_pipeline.training.checkpoint import load_checkpoint
+from grasp_pipeline.training.segnet_trainer import SegNetTrainer, TrainConfig
+
+MCFG = SegNetConfig(width=32, height=24, num_classes=3, filters=(6, 12, 16, 24))
+
+
+def _trainer(out, method="auxnet", steps=20, **kw):
+    tcfg = TrainConfig(method=method, steps=steps, lr=2e-3, eval_every=10, batch_size=4, **kw)
+    return SegNetTrainer(MCFG, tcfg, BoxesDataset(24, seed=0), BoxesDataset(8, seed=1), out)
+
+
+@pytest.mark.parametrize("method", ["auxnet", "dwa", "kgc_mean"])
+def test_resume_gives_identical_numbers(tmp_path, method):
+    torch.set_num_threads(1)
+    a = _trainer(tmp_path / "a", method)
+    hist_a = a.fit(progress=False)
+    b = _trainer(tmp_path / "b", method)
+    b.fit(progress=False, stop_after=10)
+    del b  # "killed" after its step-10 checkpoint
+    b2 = _trainer(tmp_path / "b", method)
+    assert b2.step == 10
+    hist_b = b2.fit(progress=False)
+    assert [h["iou_error"] for h in hist_a] == [h["iou_error"] for h in hist_b]
+    assert [h["distance_px"] for h in hist_a] == [h["distance_px"] for h in hist_b]
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b2.model.state_dict()[k]), k
+    rows = list(csv.DictReader((tmp_path / "b" / "eval.csv").open()))
+    assert [int(r["step"]) for r in rows] == [0, 10, 20]
+
+
+def test_learns_boxes_and_writes_logs(tmp_path):
+    torch.set_num_threads(1)
+    t = _trainer(tmp_path, "sum", steps=120)
+    hist = t.fit(progress=False)
+    assert hist[-1]["distance_px"] < 0.6 * hist[0]["distance_px"]
+    assert hist[-1]["iou_error"] < hist[0]["iou_error"] - 0.1
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc["history"][-1]["step"] == 120 and doc["parameters"] > 0
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["step"] == 120 and state["config"]["model"] == MCFG.to_dict()
+    rows = list(csv.DictReader((tmp_path / "train.csv").open()))
+    assert len(rows) == 12 and "mult_iou" in rows[0]
+
+
+def test_resume_refuses_other_model_config(tmp_path):
+    _trainer(tmp_path, steps=2).fit(progress=False)
+    other = SegNetConfig(width=32, height=24, num_classes=3, filters=(4, 8, 16, 24))
+    with pytest.raises(ValueError, match="another model config"):
+        SegNetTrainer(other, TrainConfig(steps=2), BoxesDataset(4), BoxesDataset(2), tmp_path)
