@@ -90,7 +90,9 @@ def test_bad_checkpoints(ckpt, tmp_path):
     with pytest.raises(ValueError, match="expected"):
         SegnetDetector(ckpt, expect_config=SegNetConfig())
     state = load_checkpoint(ckpt)
-    state["config"]["model"] = SegNetConfig(width=32, height=24, num_classes=3, filters=(4, 8)).to_dict()
+    state["config"]["model"] = SegNetConfig(
+        width=32, height=24, num_classes=3, filters=(4, 8)
+    ).to_dict()
     save_checkpoint(tmp_path / "other.pt", state)
     with pytest.raises(ValueError, match="do not match"):
         SegnetDetector(tmp_path / "other.pt")
@@ -99,3 +101,23 @@ def test_bad_checkpoints(ckpt, tmp_path):
         SegnetDetector(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError):
         SegnetDetector(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("backend", ["channels_last", "onnx"])
+def test_backends_agree_with_eager(ckpt, backend):
+    rgb, depth, cam, cls, _ = _frame()
+    ref = SegnetDetector(ckpt, threshold=0.4)
+    other = SegnetDetector(ckpt, threshold=0.4, backend=backend)
+    dm = depth.astype(np.float32) / 1000
+    m0, p0 = ref.activations(rgb, dm)
+    m1, p1 = other.activations(rgb, dm)
+    assert m1.shape == m0.shape == (3, 24, 32)
+    np.testing.assert_allclose(m1, m0, atol=1e-4)
+    np.testing.assert_allclose(p1, p0, atol=1e-4)
+    a, b = ref.detect(rgb, depth, cam), other.detect(rgb, depth, cam)
+    assert [d.label for d in a] == [d.label for d in b]
+
+
+def test_unknown_backend(ckpt):
+    with pytest.raises(ValueError, match="unknown inference backend"):
+        SegnetDetector(ckpt, backend="tensorrt")

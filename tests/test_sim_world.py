@@ -47,7 +47,9 @@ def test_screw_centre_of_mass_by_hand():
     v_head, v_shaft = math.sqrt(3) / 2 * 0.03**2 * 0.0125, math.pi * 0.01**2 * 0.1
     expected = (v_head * -0.05 + v_shaft * 0.00625) / (v_head + v_shaft)
     com = center_of_mass(CATALOG["M20_100"])
-    assert com[0] == pytest.approx(expected, abs=1e-9) and expected == pytest.approx(-0.00705, abs=1e-4)
+    assert com[0] == pytest.approx(expected, abs=1e-9) and expected == pytest.approx(
+        -0.00705, abs=1e-4
+    )
     np.testing.assert_array_equal(center_of_mass(CATALOG["M20"]), np.zeros(3))
 
 
@@ -77,7 +79,9 @@ def test_objects_rest_on_each_service_area_height(height):
                 # The hex head (30 mm) is thicker than the shaft (20 mm): the screw rests on a head
                 # flat and the shaft tip, tilted by atan(5 mm / 100 mm) = 2.86 deg.
                 d = spec.dims
-                tilt = math.atan((d["head_across_flats"] - d["shaft_diameter"]) / 2 / d["shaft_length"])
+                tilt = math.atan(
+                    (d["head_across_flats"] - d["shaft_diameter"]) / 2 / d["shaft_length"]
+                )
                 assert math.acos(T[2, 2]) == pytest.approx(tilt, abs=math.radians(0.3))
                 continue
             # resting pose: the object's z stays up and its centre is half its height above the top
@@ -92,9 +96,10 @@ def test_hollow_parts_leave_the_hole_free(world):
         body = world.spawn_object(name, _pose([0, 0, 0.5]))
         through_hole = p.rayTest([0, 0, 1], [0, 0, 0.3], physicsClientId=world.client)[0]
         assert through_hole[0] != body, name
-        r_wall = 0.25 * (spec.dims.get("outer_diameter", spec.dims.get("across_flats")) + spec.dims.get(
-            "inner_diameter", spec.dims.get("hole_diameter")
-        ))
+        r_wall = 0.25 * (
+            spec.dims.get("outer_diameter", spec.dims.get("across_flats"))
+            + spec.dims.get("inner_diameter", spec.dims.get("hole_diameter"))
+        )
         hit = p.rayTest([0, r_wall, 1], [0, r_wall, 0.3], physicsClientId=world.client)[0]
         assert hit[0] == body and hit[3][2] == pytest.approx(0.5 + spec.size[2] / 2, abs=1e-5), name
         world.remove_object(body)
@@ -131,11 +136,15 @@ def test_random_scene_is_seeded_and_clutter_touches():
 def test_spread_scene_objects_do_not_touch():
     with SimWorld(surface_height=0.0, catalog=CATALOG) as w:
         names = ["F20_20_B", "Bearing_Box", "M20"]
-        bodies = w.random_scene(np.random.default_rng(3), 3, clutter=False, names=names, radius=0.15)
+        bodies = w.random_scene(
+            np.random.default_rng(3), 3, clutter=False, names=names, radius=0.15
+        )
         assert len(bodies) == 3
         assert {w.objects[b].spec.name for b in bodies} <= set(names)
         touching = [
-            c for c in p.getContactPoints(physicsClientId=w.client) if c[1] in w.objects and c[2] in w.objects
+            c
+            for c in p.getContactPoints(physicsClientId=w.client)
+            if c[1] in w.objects and c[2] in w.objects
         ]
         assert touching == []
 

@@ -46,7 +46,10 @@ def test_urdf_in_pybullet_matches_fk(model):
         # Finger strokes: 11.5 mm (stock) and 33 mm (wide) per finger.
         for g, stroke in (("stock", 0.0115), ("wide", 0.033)):
             b = p.loadURDF(str(youbot_urdf_path(g)), useFixedBase=True, physicsClientId=c)
-            j = [p.getJointInfo(b, k, physicsClientId=c) for k in range(p.getNumJoints(b, physicsClientId=c))]
+            j = [
+                p.getJointInfo(b, k, physicsClientId=c)
+                for k in range(p.getNumJoints(b, physicsClientId=c))
+            ]
             fingers = [info for info in j if b"finger" in info[1]]
             assert [info[9] for info in fingers] == pytest.approx([stroke, stroke])
     finally:

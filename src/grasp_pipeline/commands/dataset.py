@@ -64,6 +64,7 @@ def _add_show(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="PNG to write (default: ROOT/contact_sheet.png)")
     p.add_argument("--frames", type=int, default=4, help="number of frames to show")
     p.add_argument("--start", type=int, default=0, help="index of the first frame shown")
+    p.add_argument("--ids", default=None, help="comma-separated frame ids to show instead")
 
 
 def _run_show(args: argparse.Namespace) -> int:
@@ -73,7 +74,10 @@ def _run_show(args: argparse.Namespace) -> int:
     from grasp_pipeline.data.format import list_frames
 
     try:
-        ids = list_frames(args.root)[args.start : args.start + args.frames]
+        if args.ids:
+            ids = [i.strip() for i in args.ids.split(",") if i.strip()]
+        else:
+            ids = list_frames(args.root)[args.start : args.start + args.frames]
         if not ids:
             raise ValueError(f"no frames to show in {args.root}")
         out = Path(args.out) if args.out else Path(args.root) / "contact_sheet.png"

@@ -47,6 +47,9 @@ def write_contact_sheet(root: str | Path, frame_ids: Sequence[str], out_png: str
                 color="w",
                 bbox={"fc": "k", "alpha": 0.5, "pad": 1},
             )
+        # axis lines may leave the image; keep the view on the image itself
+        row[0].set_xlim(-0.5, cam.width - 0.5)
+        row[0].set_ylim(cam.height - 0.5, -0.5)
         row[0].set_title(f"{frame.frame_id}: colour, pickup points, axes", fontsize=8)
         depth = depth_to_metres(frame.depth, cam)
         im = row[1].imshow(depth, cmap="viridis")
@@ -69,6 +72,6 @@ def write_contact_sheet(root: str | Path, frame_ids: Sequence[str], out_png: str
     fig.tight_layout()
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
+    fig.savefig(out, dpi=75)
     plt.close(fig)
     return out

@@ -315,4 +315,4 @@ def make_pair(source: PairSource, cfg: PairConfig, rng: np.random.Generator,
         bg = bank.sample(rng, cam.height, cam.width)
         rgbs.append(np.where(view.mask[..., None], obj, bg))
     return SyntheticPair(rgbs[0], rgbs[1], va.depth_m, vb.depth_m, va.mask, vb.mask, uv_a, uv_b,
-                         T_ab, T_k, cam, {"source": source.name, "source_px": grid[ok]})
+                         T_ab, T_k, cam, {"source": source.name, "source_px": grid[ok], "T_a": va.transform, "T_b": vb.transform})

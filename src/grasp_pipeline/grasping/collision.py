@@ -53,6 +53,21 @@ class CollisionChecker:
                 out.add(b)
         return out
 
+    def target_body(self, point_world: np.ndarray, radius_m: float = 0.015) -> int | None:
+        """The obstacle the grasp point belongs to: among those whose grown bounding box holds
+        the point, the one whose box centre is nearest (neighbours touching the target in
+        clutter have boxes that may hold the point too, but are centred further away)."""
+        near = self.bodies_near(point_world, radius_m)
+        if not near:
+            return None
+        x = np.asarray(point_world, dtype=float)
+
+        def centre_dist(b: int) -> float:
+            lo, hi = (np.array(v) for v in self.p.getAABB(b, physicsClientId=self.client))
+            return float(np.linalg.norm((lo + hi) / 2 - x))
+
+        return min(near, key=centre_dist)
+
     def first_collision(
         self, configs: Iterable[np.ndarray], opening_m: float, allowed: set[int] = frozenset()
     ) -> str | None:
@@ -77,7 +92,9 @@ class CollisionChecker:
                     if pts:
                         link = pts[0][3]
                         lname = (
-                            p.getJointInfo(self.body, link, physicsClientId=self.client)[12].decode()
+                            p.getJointInfo(self.body, link, physicsClientId=self.client)[
+                                12
+                            ].decode()
                             if link >= 0
                             else "base"
                         )

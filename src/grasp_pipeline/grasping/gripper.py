@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class GripperSpec:
@@ -36,7 +38,7 @@ class GripperSpec:
 
     def check_width(self, width_m: float) -> tuple[bool, str]:
         """Can the hand close on an object ``width_m`` wide (metres) across its fingers?"""
-        if not width_m == width_m or width_m <= 0:  # NaN or non-positive
+        if not np.isfinite(width_m) or width_m <= 0:
             return False, f"object width {width_m!r} m is not a positive number"
         if width_m < self.min_width_m:
             return False, f"object width {width_m * 1e3:.1f} mm is below what {self.name} can hold"
@@ -58,11 +60,19 @@ PANDA_HAND = GripperSpec(
 )
 # KUKA youBot stock gripper: 0-11.5 mm per finger.
 YOUBOT_STOCK = GripperSpec(
-    "youbot_stock", max_opening_m=0.023, finger_length_m=0.035, clearance_m=0.0, tip_below_tcp_m=0.005
+    "youbot_stock",
+    max_opening_m=0.023,
+    finger_length_m=0.035,
+    clearance_m=0.0,
+    tip_below_tcp_m=0.005,
 )
 # Wide fingers as RoboCup@Work teams build them (~66 mm total stroke).
 YOUBOT_WIDE = GripperSpec(
-    "youbot_wide", max_opening_m=0.066, finger_length_m=0.035, clearance_m=0.006, tip_below_tcp_m=0.005
+    "youbot_wide",
+    max_opening_m=0.066,
+    finger_length_m=0.035,
+    clearance_m=0.006,
+    tip_below_tcp_m=0.005,
 )
 
 GRIPPERS: dict[str, GripperSpec] = {g.name: g for g in (PANDA_HAND, YOUBOT_STOCK, YOUBOT_WIDE)}

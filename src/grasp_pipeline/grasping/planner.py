@@ -62,7 +62,7 @@ class GraspPlanner:
         surface_z_base: float | None = None,
         catalog=None,
         max_age_s: float = 2.0,
-        max_candidates: int = 12,
+        max_candidates: int = 40,
     ) -> None:
         if robot not in ROBOTS:
             raise ValueError(f"robot must be one of {ROBOTS}, got {robot!r}")
@@ -85,14 +85,19 @@ class GraspPlanner:
     def candidates(self, det: Detection) -> tuple[list[GraspCandidate], str]:
         """Ranked grasp candidates for ``det`` in the base frame (before IK / collision checks)."""
         R, t = self.camera_pose_base[:3, :3], self.camera_pose_base[:3, 3]
-        spec = self.catalog[det.label] if det.label in self.catalog else None
+        spec = self.catalog[det.label] if det.label in self.catalog else None  # noqa: SIM401
         gripper = self.model.gripper
         if det.pose_is_full_6d:
             if spec is None:
                 return [], f"no catalog size for {det.label!r}: cannot grasp from its 6D pose"
             pose = self.camera_pose_base @ np.asarray(det.pose, dtype=float)
             cands, why = grasps_from_pose(
-                pose, spec.size, gripper, self.surface_z_base, spec.graspable_width
+                pose,
+                spec.size,
+                gripper,
+                self.surface_z_base,
+                spec.graspable_width,
+                symmetry_axis=spec.symmetry_axis,
             )
         else:
             if det.grasp_axis is None:
@@ -155,8 +160,14 @@ class GraspPlanner:
             if traj.ok:
                 return done(
                     PlanResult(
-                        True, "ok", c.pose.copy(), [w.pose for w in wps], c.width_m,
-                        candidate=c, trajectory=traj, rejected=rejected,
+                        True,
+                        "ok",
+                        c.pose.copy(),
+                        [w.pose for w in wps],
+                        c.width_m,
+                        candidate=c,
+                        trajectory=traj,
+                        rejected=rejected,
                     )
                 )
             rejected.append(f"{c.description}: {traj.reason}")

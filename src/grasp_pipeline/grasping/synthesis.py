@@ -22,6 +22,8 @@ from grasp_pipeline.grasping.gripper import GripperSpec
 DOWN = np.array([0.0, 0.0, -1.0])
 TABLE_CLEARANCE_M = 0.003  # finger tips never closer than this to the work surface
 MAX_TILT_DEG = 25.0  # object axes closer than this to vertical give an aligned (tilted) approach
+OFFSETS_M = (0.0, 0.01, -0.01, 0.02, -0.02)  # candidate shifts along the object's dominant axis
+TILTS_DEG = (0.0, 20.0, -20.0)  # candidate hand tilts about the dominant axis
 
 
 @dataclass
@@ -60,6 +62,12 @@ def _depth_into(height_m: float, gripper: GripperSpec) -> float:
     return float(np.clip(0.5 * height_m, 0.004, gripper.finger_length_m - 0.008))
 
 
+def _rotate(v: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    """``v`` rotated by ``angle`` (rad) about the unit ``axis`` (Rodrigues)."""
+    c, s = np.cos(angle), np.sin(angle)
+    return v * c + np.cross(axis, v) * s + axis * (axis @ v) * (1.0 - c)
+
+
 def _variants(
     centre: np.ndarray,
     approach: np.ndarray,
@@ -70,22 +78,38 @@ def _variants(
     prior0: float,
     tag: str,
     offsets_m: tuple[float, ...],
+    tilts_deg: tuple[float, ...],
+    surface_z: float | None,
 ) -> list[GraspCandidate]:
+    """Yaw flips x offsets along the dominant axis x tilts of the hand about the dominant axis
+    (which lift one finger away from a neighbour in clutter), each raised so that both opened
+    finger tips stay ``TABLE_CLEARANCE_M`` above the surface."""
     out = []
-    for flip in (1.0, -1.0):
-        for k, off in enumerate(offsets_m):
-            pos = centre + off * dominant
-            out.append(
-                GraspCandidate(
-                    pose=tcp_pose(pos, approach, flip * closing),
-                    width_m=width,
-                    opening_m=gripper.pre_grasp_opening(width),
-                    prior=prior0 + (0.0 if flip > 0 else 0.01) + 10.0 * abs(off) + 0.001 * k,
-                    description=f"{tag}, yaw {'flipped' if flip < 0 else 'as detected'}, "
-                    f"offset {off * 1e3:+.0f} mm",
-                    dominant_axis=dominant.copy(),
+    opening = gripper.pre_grasp_opening(width)
+    for tilt in tilts_deg:
+        a = _rotate(approach, dominant, np.radians(tilt))
+        c = _rotate(closing, dominant, np.radians(tilt))
+        for flip in (1.0, -1.0):
+            for k, off in enumerate(offsets_m):
+                pos = centre + off * dominant
+                if surface_z is not None and a[2] < -0.1:
+                    lowest = pos[2] + gripper.tip_below_tcp_m * a[2] - 0.5 * opening * abs(c[2])
+                    pos = pos - max(0.0, surface_z + TABLE_CLEARANCE_M - lowest) / -a[2] * a
+                out.append(
+                    GraspCandidate(
+                        pose=tcp_pose(pos, a, flip * c),
+                        width_m=width,
+                        opening_m=opening,
+                        prior=prior0
+                        + (0.0 if flip > 0 else 0.01)
+                        + 10.0 * abs(off)
+                        + 0.002 * abs(tilt)
+                        + 0.001 * k,
+                        description=f"{tag}, yaw {'flipped' if flip < 0 else 'as detected'}, "
+                        f"offset {off * 1e3:+.0f} mm, tilt {tilt:+.0f} deg",
+                        dominant_axis=dominant.copy(),
+                    )
                 )
-            )
     return out
 
 
@@ -96,7 +120,8 @@ def grasps_from_point_axis(
     width_m: float | None,
     height_m: float | None,
     surface_z: float | None,
-    offsets_m: tuple[float, ...] = (0.0, 0.01, -0.01),
+    offsets_m: tuple[float, ...] = OFFSETS_M,
+    tilts_deg: tuple[float, ...] = TILTS_DEG,
 ) -> tuple[list[GraspCandidate], str]:
     """Top-down pinch grasps at a detected pickup point (base frame, metres).
 
@@ -129,7 +154,19 @@ def grasps_from_point_axis(
     if surface_z is not None:
         tcp[2] = max(tcp[2], surface_z + TABLE_CLEARANCE_M + gripper.tip_below_tcp_m)
     dominant = np.cross(c, DOWN)  # horizontal, perpendicular to the closing axis
-    cands = _variants(tcp, DOWN, c, dominant, width, gripper, 0.0, "top-down pinch", offsets_m)
+    cands = _variants(
+        tcp,
+        DOWN,
+        c,
+        dominant,
+        width,
+        gripper,
+        0.0,
+        "top-down pinch",
+        offsets_m,
+        tilts_deg,
+        surface_z,
+    )
     return cands, "ok"
 
 
@@ -139,7 +176,9 @@ def grasps_from_pose(
     gripper: GripperSpec,
     surface_z: float | None,
     preferred_width_m: float | None = None,
-    offsets_m: tuple[float, ...] = (0.0, 0.01, -0.01),
+    offsets_m: tuple[float, ...] = OFFSETS_M,
+    tilts_deg: tuple[float, ...] = TILTS_DEG,
+    symmetry_axis: str | None = None,
 ) -> tuple[list[GraspCandidate], str]:
     """Grasps aligned with a full 6D object pose (object -> base, 4x4; object frame at the
     bounding-box centre, x along the dominant axis) and the object's bounding-box ``size``.
@@ -148,6 +187,9 @@ def grasps_from_pose(
     straight down); the fingers close across the narrowest side that fits the gripper, the other
     side as a lower-ranked alternative. ``preferred_width_m`` (catalog ``graspable_width``) replaces
     the box extent for the closing across the object's y axis (e.g. a screw's shaft).
+    ``symmetry_axis`` ("x" for lying cylinders and tubes): the roll about that axis carries no
+    information, so the frame is re-rolled to put its z axis as close to up as possible first.
+    Finger tips (opened, on both sides) are kept ``TABLE_CLEARANCE_M`` above ``surface_z``.
     """
     T = np.asarray(pose, dtype=float)
     if T.shape != (4, 4) or not np.all(np.isfinite(T)):
@@ -155,7 +197,12 @@ def grasps_from_pose(
     ext = np.asarray(size, dtype=float)
     if ext.shape != (3,) or np.any(ext <= 0):
         raise ValueError(f"object size must be three positive extents, got {size}")
-    R, centre = T[:3, :3], T[:3, 3]
+    R, centre = T[:3, :3].copy(), T[:3, 3]
+    if symmetry_axis == "x":
+        up = -DOWN - (-DOWN @ R[:, 0]) * R[:, 0]
+        if np.linalg.norm(up) > 0.42:  # axis within 65 deg of horizontal
+            z = up / np.linalg.norm(up)
+            R = np.column_stack([R[:, 0], np.cross(z, R[:, 0]), z])
     cosines = R.T @ DOWN  # cos between each object axis and straight down
     k = int(np.argmax(np.abs(cosines)))
     if np.degrees(np.arccos(min(1.0, abs(cosines[k])))) <= MAX_TILT_DEG:
@@ -166,12 +213,7 @@ def grasps_from_pose(
     height = float(np.sum(np.abs(R.T @ approach) * ext))
     top = centre - 0.5 * height * approach
     depth = _depth_into(height, gripper)
-    tcp = top + depth * approach
-    if surface_z is not None and approach[2] < 0:
-        # Keep the finger tips (tip_below_tcp_m beyond the TCP) above the surface.
-        lowest = tcp[2] + gripper.tip_below_tcp_m * approach[2]
-        lift = max(0.0, surface_z + TABLE_CLEARANCE_M - lowest)
-        tcp = tcp - lift / -approach[2] * approach
+    tcp0 = top + depth * approach
     sides = []
     for j in range(3):
         axis = R[:, j] - (R[:, j] @ approach) * approach
@@ -192,7 +234,16 @@ def grasps_from_pose(
             continue
         dominant = np.cross(axis, approach)
         cands += _variants(
-            tcp, approach, axis, dominant, width, gripper, 0.1 * rank,
-            f"aligned across object {'xyz'[j]}", offsets_m,
+            tcp0,
+            approach,
+            axis,
+            dominant,
+            width,
+            gripper,
+            0.1 * rank,
+            f"aligned across object {'xyz'[j]}",
+            offsets_m,
+            tilts_deg,
+            surface_z,
         )
     return cands, "ok" if cands else "; ".join(reasons)

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
 from rclpy.exceptions import (
     InvalidParameterTypeException,
     InvalidParameterValueException,
@@ -69,11 +74,15 @@ class Param:
         return None
 
     def descriptor(self) -> ParameterDescriptor:
-        d = ParameterDescriptor(name=self.name, description=self.description, read_only=self.read_only)
+        d = ParameterDescriptor(
+            name=self.name, description=self.description, read_only=self.read_only
+        )
         if self.range is not None:
             lo, hi = self.range
             if isinstance(self.default, float):
-                d.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+                d.floating_point_range = [
+                    FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)
+                ]
             else:
                 d.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
         if self.choices is not None:
@@ -110,9 +119,10 @@ def declare_parameters(node: Node, specs: Sequence[Param]) -> SimpleNamespace:
     for spec in specs:
         default: Any = spec.default
         if isinstance(spec.default, list) and not spec.default:
-            default = {"string": Parameter.Type.STRING_ARRAY, "double": Parameter.Type.DOUBLE_ARRAY}[
-                spec.array_type or "string"
-            ]
+            default = {
+                "string": Parameter.Type.STRING_ARRAY,
+                "double": Parameter.Type.DOUBLE_ARRAY,
+            }[spec.array_type or "string"]
         try:
             param = node.declare_parameter(spec.name, default, spec.descriptor())
             value = param.value
@@ -142,7 +152,11 @@ def declare_parameters(node: Node, specs: Sequence[Param]) -> SimpleNamespace:
                 return SetParametersResult(successful=False, reason=err)
         for p in params:
             if p.name in by_name:
-                setattr(ns, p.name, list(p.value) if isinstance(by_name[p.name].default, list) else p.value)
+                setattr(
+                    ns,
+                    p.name,
+                    list(p.value) if isinstance(by_name[p.name].default, list) else p.value,
+                )
         return SetParametersResult(successful=True)
 
     node.add_on_set_parameters_callback(on_set)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grasp_pipeline.geometry.camera import project
 from grasp_pipeline.grasping.collision import CollisionChecker
 from grasp_pipeline.grasping.motion.embedded import EmbeddedBackend
 from grasp_pipeline.grasping.planner import GraspPlanner, PlanResult
@@ -83,8 +84,9 @@ class PickCell:
             self.arm = SimYouBot(world.client, base, gripper=gripper)
         (cx, cy), _ = SCENE_CENTRE[robot]
         if camera_pose_world is None:
+            # Across the surface from the robot, so the arm in its ready pose stays out of view.
             camera_pose_world = look_at(
-                np.array([cx - 0.25, cy, world.surface_z + 0.55]),
+                np.array([cx + 0.25, cy, world.surface_z + 0.55]),
                 np.array([cx, cy, world.surface_z]),
             )
         self.camera_pose_world = np.asarray(camera_pose_world, dtype=float)
@@ -161,3 +163,54 @@ class PickCell:
         if not (left and right):
             return False, "object is lifted but not held between both fingers", rise
         return True, "lifted and held", rise
+
+
+class OracleDetector:
+    """The simulator's ground truth as a :class:`~grasp_pipeline.perception.detector.Detector`.
+
+    Measures the grasping stack on its own (perfect perception). It never touches PyBullet inside
+    :meth:`detect` (a detector node calls it from its worker thread): :meth:`snapshot` records the
+    true poses of the settled scene from the thread that owns the world.
+    ``full_6d``: return true 6D poses (descriptor-style) or pickup point + closing axis
+    (segmentation-style).
+    """
+
+    def __init__(self, cell: PickCell, full_6d: bool = True) -> None:
+        self.cell = cell
+        self.full_6d = full_6d
+        self.labels = list(cell.world.catalog.names)
+        self._truth: list[Detection] = []
+
+    def snapshot(self) -> list[Detection]:
+        """Record the current true poses (camera frame) of every catalog object in the world."""
+        dets = []
+        for body in self.cell.world.objects:
+            d = self.cell.truth_detection(body, self.full_6d)
+            d.extras["body"] = body
+            dets.append(d)
+        self._truth = dets
+        return list(dets)
+
+    def detect(self, rgb, depth, camera, targets=None) -> list[Detection]:
+        out = []
+        for d in self._truth:
+            if targets is not None and d.label not in targets:
+                continue
+            if d.point[2] <= 0:
+                continue
+            u, v = project(d.point, camera)
+            if not (0 <= u < camera.width and 0 <= v < camera.height):
+                continue
+            out.append(
+                Detection(
+                    d.label,
+                    1.0,
+                    (float(u), float(v)),
+                    d.point.copy(),
+                    d.pose.copy(),
+                    None if d.grasp_axis is None else d.grasp_axis.copy(),
+                    d.pose_is_full_6d,
+                    dict(d.extras),
+                )
+            )
+        return out

@@ -46,7 +46,11 @@ class SimArm:
         self.base_pose_world = np.asarray(base_pose_world, dtype=float).copy()
         pos, quat = _pq(self.base_pose_world)
         self.body = p.loadURDF(
-            urdf, pos, quat, useFixedBase=True, flags=p.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS,
+            urdf,
+            pos,
+            quat,
+            useFixedBase=True,
+            flags=p.URDF_USE_SELF_COLLISION_EXCLUDE_ALL_PARENTS,
             physicsClientId=client,
         )
         names = {
@@ -69,13 +73,24 @@ class SimArm:
         self._step = step or (lambda: p.stepSimulation(physicsClientId=client))
         for f in self.finger_idx:
             p.changeDynamics(
-                self.body, f, lateralFriction=1.0, spinningFriction=0.1, frictionAnchor=True,
+                self.body,
+                f,
+                lateralFriction=1.0,
+                spinningFriction=0.1,
+                frictionAnchor=True,
                 physicsClientId=client,
             )
         # Both fingers move together, as the real hands' mechanics make them.
         gear = p.createConstraint(
-            self.body, self.finger_idx[0], self.body, self.finger_idx[1], p.JOINT_GEAR,
-            [1, 0, 0], [0, 0, 0], [0, 0, 0], physicsClientId=client,
+            self.body,
+            self.finger_idx[0],
+            self.body,
+            self.finger_idx[1],
+            p.JOINT_GEAR,
+            [1, 0, 0],
+            [0, 0, 0],
+            [0, 0, 0],
+            physicsClientId=client,
         )
         p.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=50, physicsClientId=client)
         p.setPhysicsEngineParameter(numSolverIterations=150, physicsClientId=client)
@@ -113,15 +128,23 @@ class SimArm:
     # ------------------------------------------------------------------ control
     def _command(self, q: np.ndarray) -> None:
         self.p.setJointMotorControlArray(
-            self.body, self.arm_idx, self.p.POSITION_CONTROL, targetPositions=q.tolist(),
-            forces=[max(e, 1.0) * 4.0 for e in self.efforts], positionGains=[0.3] * len(q),
+            self.body,
+            self.arm_idx,
+            self.p.POSITION_CONTROL,
+            targetPositions=q.tolist(),
+            forces=[max(e, 1.0) * 4.0 for e in self.efforts],
+            positionGains=[0.3] * len(q),
             physicsClientId=self.client,
         )
 
     def _command_fingers(self, half: float, force: float) -> None:
         self.p.setJointMotorControlArray(
-            self.body, self.finger_idx, self.p.POSITION_CONTROL, targetPositions=[half, half],
-            forces=[force, force], physicsClientId=self.client,
+            self.body,
+            self.finger_idx,
+            self.p.POSITION_CONTROL,
+            targetPositions=[half, half],
+            forces=[force, force],
+            physicsClientId=self.client,
         )
 
     def follow(self, path: np.ndarray, steps_per_point: int = 2, settle_s: float = 0.5) -> float:
@@ -143,7 +166,9 @@ class SimArm:
         """Open to ``opening`` (m) or, for 0, close with ``finger_force_n``; returns the opening."""
         half = float(np.clip(opening / 2, 0.0, self.finger_max))
         self._finger_target = half
-        self._command_fingers(half, self.finger_force_n if opening <= 0 else 4 * self.finger_force_n)
+        self._command_fingers(
+            half, self.finger_force_n if opening <= 0 else 4 * self.finger_force_n
+        )
         for _ in range(int(seconds / self.dt)):
             self._step()
         return self.opening()

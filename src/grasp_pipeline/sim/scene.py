@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from grasp_pipeline.sim.world import CONTAINER_OUTER_M, SERVICE_AREA_HEIGHTS_M, Lighting, SimWorld
+from grasp_pipeline.sim.world import (
+    CONTAINER_OUTER_M,
+    CONTAINER_WALL_M,
+    SERVICE_AREA_HEIGHTS_M,
+    Lighting,
+    SimWorld,
+)
 
 if TYPE_CHECKING:
     from grasp_pipeline.geometry.camera import CameraIntrinsics
@@ -43,6 +49,7 @@ class SceneConfig:
     camera_height: tuple[float, float] = (0.3, 0.7)
     camera_tilt_deg: tuple[float, float] = (0.0, 35.0)
     shadow_prob: float = 0.0
+    object_in_container_prob: float = 0.5
     object_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -50,7 +57,13 @@ class SceneConfig:
             raise ValueError(
                 f"need 1 <= min_objects <= max_objects, got {self.min_objects}, {self.max_objects}"
             )
-        for name in ("clutter_fraction", "container_prob", "distractor_prob", "shadow_prob"):
+        for name in (
+            "clutter_fraction",
+            "container_prob",
+            "distractor_prob",
+            "shadow_prob",
+            "object_in_container_prob",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"SceneConfig.{name} must be in [0, 1], got {value}")
@@ -93,8 +106,12 @@ def table_texture(
     if kind == "plain":
         shade = np.zeros((size, size))
     elif kind == "wood":
-        warp = cv2.GaussianBlur(rng.standard_normal((size, size)), (0, 0), 6) * 8
-        shade = 0.12 * np.sin(2 * np.pi * (yy * rng.uniform(6, 14) + warp))
+        # grain: stripes along x, bent by low-frequency noise, with fine fibres on top
+        warp = cv2.GaussianBlur(rng.standard_normal((size, size)), (0, 0), size / 8)
+        warp *= 1.5 / (np.abs(warp).max() + 1e-9)
+        fibres = cv2.GaussianBlur(rng.standard_normal((size, size)), (0, 0), sigmaX=8, sigmaY=0.7)
+        fibres /= np.abs(fibres).max() + 1e-9
+        shade = 0.1 * np.sin(2 * np.pi * (yy * rng.uniform(8, 16) + warp)) + 0.06 * fibres
     elif kind == "noise":
         shade = cv2.GaussianBlur(rng.standard_normal((size, size)), (0, 0), rng.uniform(1, 4))
         shade = 0.15 * shade / (np.abs(shade).max() + 1e-9)
@@ -163,22 +180,24 @@ def place_objects(
     if not pool:
         raise ValueError("no object names to place")
     chosen = [pool[int(i)] for i in rng.integers(0, len(pool), n_objects)]
-    placed: list[tuple[float, float, float]] = []  # x, y, footprint radius
+    placed: list[tuple[float, float, float, float]] = []  # x, y, inner and outer footprint radius
     bodies = []
     for k, name in enumerate(chosen):
         spec = world.catalog[name]
-        r = 0.5 * math.hypot(spec.size[0], spec.size[1])
+        r_in, r_out = 0.5 * min(spec.size[:2]), 0.5 * math.hypot(spec.size[0], spec.size[1])
         if clutter and placed:
-            px, py, pr = placed[int(rng.integers(len(placed)))]
+            # Next to an earlier object, between "narrow sides touch" and half-way to the outer
+            # radii: most land touching, some on top of their neighbour.
+            px, py, pin, pout = placed[int(rng.integers(len(placed)))]
             angle = rng.uniform(-np.pi, np.pi)
-            dist = (pr + r) * rng.uniform(0.55, 0.9)
+            dist = rng.uniform(pin + r_in, 0.5 * (pin + r_in + pout + r_out))
             x, y = px + dist * math.cos(angle), py + dist * math.sin(angle)
-            lift = 0.01 + 0.035 * k
+            lift = 0.005 + 0.03 * k
         else:
             for _ in range(60):
                 a, d = rng.uniform(-np.pi, np.pi), radius * math.sqrt(rng.random())
                 x, y = centre[0] + d * math.cos(a), centre[1] + d * math.sin(a)
-                if all(math.hypot(x - qx, y - qy) > qr + r + 0.005 for qx, qy, qr in placed):
+                if all(math.hypot(x - qx, y - qy) > qr + r_out + 0.005 for qx, qy, _, qr in placed):
                     break
             lift = 0.003
         tumble = bool(rng.random() < tumble_prob)
@@ -187,7 +206,7 @@ def place_objects(
         bodies.append(
             world.spawn_object(name, _resting_pose(rng, x, y, z, tumble), color=tuple(jitter))
         )
-        placed.append((x, y, r))
+        placed.append((x, y, r_in, r_out))
     world.settle(max_seconds=2.5)
     hx, hy = world.table_size[0] / 2, world.table_size[1] / 2
     kept = []
@@ -199,6 +218,28 @@ def place_objects(
         else:
             world.remove_object(body)
     return kept
+
+
+def _drop_into_container(
+    world: SimWorld,
+    rng: np.random.Generator,
+    names: Sequence[str] | None,
+    box_xy: np.ndarray,
+    box_yaw: float,
+) -> int | None:
+    """Put one random catalog object into the container (long axis along its 160 mm side)."""
+    pool = list(names) if names is not None else list(world.catalog.names)
+    spec = world.catalog[pool[int(rng.integers(len(pool)))]]
+    z = world.surface_z + CONTAINER_WALL_M + 0.5 * spec.size[2] + 0.004
+    pose = _resting_pose(rng, 0.0, 0.0, z, tumble=False)
+    yaw = box_yaw + np.pi / 2 + rng.uniform(-0.2, 0.2)
+    c, s = math.cos(yaw), math.sin(yaw)
+    pose[:3, :3] = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    pose[:2, 3] = box_xy + rng.uniform(-0.015, 0.015, 2)
+    jitter = np.clip(np.asarray(spec.color) + rng.uniform(-0.04, 0.04, 3), 0, 1)
+    body = world.spawn_object(spec.name, pose, color=tuple(jitter))
+    world.settle(max_seconds=1.5)
+    return body
 
 
 def random_camera(
@@ -254,13 +295,16 @@ def build_random_scene(
         world.lighting = random_lighting(rng, cfg.shadow_prob)
         centre = rng.uniform(-0.1, 0.1, 2)
         container = None
+        target_xy = np.array(centre)
         if rng.random() < cfg.container_prob:
             container = "red" if rng.random() < 0.5 else "blue"
-            side = rng.choice([-1.0, 1.0])
-            cx = centre[0] + side * rng.uniform(0.13, 0.2)
-            world.add_container(
-                container, cx, centre[1] + rng.uniform(-0.05, 0.05), rng.uniform(-0.4, 0.4)
+            # beside the object area (radius 0.09 m + object half-lengths), never on top of it
+            offset = rng.uniform(0.22, 0.27) * np.array(
+                [rng.choice([-1.0, 1.0]), rng.uniform(-0.3, 0.3)]
             )
+            box_xy, box_yaw = centre + offset, float(rng.uniform(-0.4, 0.4))
+            world.add_container(container, float(box_xy[0]), float(box_xy[1]), box_yaw)
+            target_xy = centre + 0.45 * offset  # keep both in view
         n = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
         clutter = bool(rng.random() < cfg.clutter_fraction) and n > 1
         n_distractors = (
@@ -280,8 +324,10 @@ def build_random_scene(
             centre=tuple(centre),
             radius=0.09,
         )
-        settled = world.settle(max_seconds=0.5)
-        target = (centre[0], centre[1], world.surface_z)
+        if container is not None and rng.random() < cfg.object_in_container_prob:
+            _drop_into_container(world, rng, cfg.object_names, box_xy, box_yaw)
+        settled = world.is_resting()
+        target = (float(target_xy[0]), float(target_xy[1]), world.surface_z)
         camera = random_camera(
             rng, intrinsics, target, cfg.camera_height, cfg.camera_tilt_deg, noise=noise
         )

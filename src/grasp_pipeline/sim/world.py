@@ -125,9 +125,11 @@ class SimWorld:
         self.table_size = tuple(float(s) for s in table_size)
 
         floor_col = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=self.client)
+        # The floor's visual slab sits just below z = 0 so a 0 cm surface stays visible on it.
         floor_vis = p.createVisualShape(
             p.GEOM_BOX,
             halfExtents=[3, 3, 0.001],
+            visualFramePosition=[0, 0, -0.0015],
             rgbaColor=[*floor_color, 1],
             physicsClientId=self.client,
         )
@@ -184,6 +186,7 @@ class SimWorld:
         import pybullet as p
 
         spec = self.catalog[name]
+        _pose_to_pq(pose_world)  # refuse a bad pose before a body is created
         body = create_object_body(self.client, spec, color=color)
         com = center_of_mass(spec)
         self.objects[body] = SimObject(body, spec, com)
@@ -202,6 +205,7 @@ class SimWorld:
 
         obj = self._sim_object(body)
         T = np.asarray(pose_world, dtype=float).copy()
+        _pose_to_pq(T)
         T_com = T.copy()
         T_com[:3, 3] = T[:3, :3] @ obj.com + T[:3, 3]
         pos, quat = _pose_to_pq(T_com)
@@ -338,27 +342,27 @@ class SimWorld:
         for _ in range(max(1, round(seconds / self.time_step))):
             p.stepSimulation(physicsClientId=self.client)
 
+    def is_resting(self, tolerance: float = 5e-3, angular_tolerance: float = 0.05) -> bool:
+        """True when no object or distractor moves faster than ``tolerance`` m/s or
+        ``angular_tolerance`` rad/s (resting contacts keep a ~0.01 rad/s jitter in Bullet)."""
+        import pybullet as p
+
+        for body in (*self.objects, *self.distractors):
+            v, w = p.getBaseVelocity(body, physicsClientId=self.client)
+            if np.linalg.norm(v) >= tolerance or np.linalg.norm(w) >= angular_tolerance:
+                return False
+        return True
+
     def settle(
         self, max_seconds: float = 3.0, tolerance: float = 5e-3, angular_tolerance: float = 0.05
     ) -> bool:
-        """Step until every dynamic object moves slower than ``tolerance`` m/s and
-        ``angular_tolerance`` rad/s (resting contacts keep a ~0.01 rad/s jitter in Bullet).
-
-        Returns True when settled within ``max_seconds`` of simulated time.
-        """
-        import pybullet as p
-
-        bodies = [*self.objects, *self.distractors]
-        chunk = 0.05
-        elapsed = 0.0
+        """Step (at least 0.1 s) until :meth:`is_resting`; True when that happened within
+        ``max_seconds`` of simulated time."""
+        chunk, elapsed = 0.05, 0.0
         while elapsed < max_seconds:
             self.step(chunk)
             elapsed += chunk
-            moving = [
-                np.linalg.norm(v) >= tolerance or np.linalg.norm(w) >= angular_tolerance
-                for v, w in (p.getBaseVelocity(b, physicsClientId=self.client) for b in bodies)
-            ]
-            if elapsed >= 0.2 and not any(moving):
+            if elapsed >= 0.1 and self.is_resting(tolerance, angular_tolerance):
                 return True
         return False
 

@@ -89,13 +89,19 @@ def _batch(pairs: list[SyntheticPair], device: str, matches: int, rng: np.random
 
 
 def train_descriptors(cfg: DescriptorTrainConfig, sources: list[PairSource], progress: bool = True,
-                      backgrounds: BackgroundBank | None = None, checkpoint: str | Path | None = None) -> TrainResult:
-    """Train a model from scratch for ``cfg.steps`` steps; optionally save a checkpoint."""
+                      backgrounds: BackgroundBank | None = None, checkpoint: str | Path | None = None,
+                      init: DescriptorNet | None = None) -> TrainResult:
+    """Train for ``cfg.steps`` steps from scratch (or from ``init``'s weights, which must have
+    the same network config); optionally save a checkpoint."""
     if not sources:
         raise ValueError("training needs at least one PairSource")
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = DescriptorNet(cfg.net).to(cfg.device)
+    if init is not None:
+        if init.config.to_dict() != cfg.net.to_dict():
+            raise ValueError(f"init model config {init.config.to_dict()} differs from the training config {cfg.net.to_dict()}")
+        model.load_state_dict(init.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     history: list[dict[str, float]] = []

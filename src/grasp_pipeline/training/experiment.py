@@ -1,9 +1,10 @@
 """The loss-weighting experiment of paper 000: every method x seed trained, compared by convergence
 step and error after convergence, with KS tests and figures.
 
-Layout of ``out``: ``runs/<method>_s<seed>/`` (one trainer directory each, resumable),
-``data_cache.pt`` (the data sets at the network's size), ``results.json``, ``curves.png``,
-``double_box.png``, ``weights.png``.
+Layout: the work directory (``work_dir`` of the config, outside git) holds
+``runs/<method>_s<seed>/`` (one trainer directory each, resumable) and ``data_cache.pt`` (the data
+sets at the network's size); ``out`` receives ``results.json``, ``curves.json`` (the validation
+curves of every run), ``curves.png``, ``double_box.png`` and ``weights.png``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class ExperimentConfig:
     metric: str = "summed_error"
     generate: dict = field(default_factory=dict)
     notes: str = ""
+    work_dir: str = ""
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ExperimentConfig:
@@ -61,9 +63,12 @@ class ExperimentConfig:
         data = doc.pop("data")
         if not {"train", "val"} <= set(data):
             raise ValueError(f"{path}: data needs 'train' and 'val' directories")
-        base = path.parent
-        root = Path(doc.pop("root", "."))
-        resolve = (lambda p: str(p if Path(p).is_absolute() else (base / root / p).resolve()))
+        from grasp_pipeline.paths import repo_root
+
+        def resolve(p: str) -> str:  # relative paths are relative to the repository root
+            return str(Path(p) if Path(p).is_absolute() else (repo_root() / p).resolve())
+
+        doc["work_dir"] = resolve(doc.get("work_dir", f"tmp/{doc['name']}"))
         from grasp_pipeline.training.weighting import METHODS
 
         bad = [m for m in doc["methods"] if m not in METHODS]
@@ -84,7 +89,11 @@ def ensure_data(cfg: ExperimentConfig) -> None:
             continue
         args = [sys.executable, "-m", "grasp_pipeline.cli", "dataset", "generate", "--out", root]
         for k, v in cfg.generate[split].items():
-            args += [f"--{k.replace('_', '-')}", str(v)]
+            flag = f"--{k.replace('_', '-')}"
+            if v is True:
+                args.append(flag)
+            elif v is not False and v is not None:
+                args += [flag, str(v)]
         print("generating", split, "data:", " ".join(args[2:]), flush=True)
         subprocess.run(args, check=True)
 
@@ -167,15 +176,17 @@ def run_experiment(cfg: ExperimentConfig, out: str | os.PathLike, workers: int |
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    work = Path(cfg.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
     ensure_data(cfg)
-    cache = out / "data_cache.pt"
+    cache = work / "data_cache.pt"
     if not cache.exists():
         build_cache(cfg, cache)
     steps = int(cfg.train["steps"])
     jobs = []
     for seed in cfg.seeds:
         for method in cfg.methods:
-            run_dir = out / "runs" / f"{method}_s{seed}"
+            run_dir = work / "runs" / f"{method}_s{seed}"
             if _finished(run_dir, steps):
                 continue
             jobs.append(
@@ -206,7 +217,7 @@ def _load_histories(cfg: ExperimentConfig, out: Path) -> dict[str, dict[int, lis
     for method in cfg.methods:
         res[method] = {}
         for seed in cfg.seeds:
-            f = out / "runs" / f"{method}_s{seed}" / "metrics.json"
+            f = Path(cfg.work_dir) / "runs" / f"{method}_s{seed}" / "metrics.json"
             if f.exists():
                 res[method][int(seed)] = json.loads(f.read_text())["history"]
     return res
@@ -261,6 +272,14 @@ def analyse(cfg: ExperimentConfig, out: str | os.PathLike) -> dict:
     }
     atomic_write_bytes(out / "results.json", json.dumps(result, indent=1).encode())
     runs = {k: list(v.values()) for k, v in hist.items()}
+    keys = ("step", "summed_error", "iou_error", "pickup_rate", "distance_cm", "distance_px",
+            "class_accuracy", "multipliers")
+    curves = {
+        f"{m}_s{seed}": {k: [r[k] for r in h] for k in keys}
+        for m, per_seed in hist.items()
+        for seed, h in per_seed.items()
+    }
+    atomic_write_bytes(out / "curves.json", json.dumps(curves).encode())
     plot_curves(runs, out / "curves.png")
     plot_weights(runs, out / "weights.png")
     plot_double_box(

@@ -24,12 +24,14 @@ def evaluate_segnet(
     Returns ``iou_error``, ``distance_px``, ``distance_cm``, ``pickup_error``, ``pickup_rate``
     (cm-based; pairs without depth are left out of the cm figures), ``class_accuracy`` (the
     classification vector's argmax is a present class), ``single_object_class_accuracy`` (the same
-    on frames holding exactly one class), ``pairs`` and ``frames``; plus ``per_class`` pickup rates.
+    on frames holding exactly one class), ``pairs`` and ``frames``; plus ``per_class`` (channel ->
+    pairs, pickup rate, distance in cm, share of its frames whose predicted class was present).
     """
     was_training = model.training
     model.eval()
     iou, dpx, dcm, correct, single_correct, single_n, frames = [], [], [], 0, 0, 0, 0
     labelled = 0
+    per_class_hits: dict[int, int] = {}
     per_class: dict[int, list[float]] = {}
     for batch in batches:
         x = batch["image"].to(device)
@@ -60,6 +62,7 @@ def evaluate_segnet(
             dcm.extend(d)
             for c, dc in zip(cls.tolist(), d, strict=True):
                 per_class.setdefault(c, []).append(dc)
+                per_class_hits[c] = per_class_hits.get(c, 0) + int(ok)
     if was_training:
         model.train()
     dcm_a = np.asarray(dcm, dtype=float)
@@ -81,7 +84,13 @@ def evaluate_segnet(
         "single_object_class_accuracy": single_correct / single_n if single_n else float("nan"),
         "pairs": n_pairs,
         "frames": frames,
-        "per_class_pickup_rate": {
-            int(c): rate(np.asarray([x for x in v if np.isfinite(x)])) for c, v in per_class.items()
+        "per_class": {
+            int(c): {
+                "pairs": len(v),
+                "pickup_rate": rate(np.asarray([x for x in v if np.isfinite(x)])),
+                "distance_cm": float(np.nanmean(v)) if np.isfinite(v).any() else float("nan"),
+                "class_accuracy": per_class_hits[c] / len(v),
+            }
+            for c, v in sorted(per_class.items())
         },
     }

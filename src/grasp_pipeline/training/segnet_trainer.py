@@ -170,8 +170,9 @@ class SegNetTrainer:
 
     def train_step(self) -> dict[str, float]:
         step = self.step
+        # Data augmentation and dropout masks of this step, reproducible after a resume.
+        torch.manual_seed(self.tcfg.seed * 7_919 + step)
         batch, query = self._draw(step)
-        torch.manual_seed(self.tcfg.seed * 7_919 + step)  # dropout masks
         self.model.train()
         self.weighting.train()
         if query.numel() == 0:

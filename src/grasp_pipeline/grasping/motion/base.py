@@ -23,6 +23,7 @@ class Segment:
     name: str
     q_path: np.ndarray
     gripper: float | None = None
+    native: object = None  # the backend's own trajectory object (e.g. a MoveIt RobotTrajectory)
 
 
 @dataclass

@@ -69,7 +69,11 @@ class EmbeddedBackend(MotionBackend):
         allowed: set[int] = set()
         if self.checker is not None and target_point is not None:
             world_pt = self.base_pose_world[:3, :3] @ target_point + self.base_pose_world[:3, 3]
-            allowed = self.checker.bodies_near(world_pt, 0.015)
+            target = self.checker.target_body(world_pt)
+            allowed = set() if target is None else {target}
+        why = self._quick_reject(waypoints, q, opening, allowed)
+        if why:
+            return Trajectory(False, why, start_q=start)
         segments: list[Segment] = []
         for wp in waypoints:
             if wp.mode == "joint":
@@ -95,6 +99,23 @@ class EmbeddedBackend(MotionBackend):
             if wp.gripper is not None:
                 opening = wp.gripper
         return Trajectory(True, "ok", segments, start_q=start)
+
+    def _quick_reject(self, waypoints, q, opening, allowed) -> str | None:
+        """IK and collision at the first contact waypoint (the grasp itself) only: most refusals
+        in clutter happen there, and this costs one IK and one collision query."""
+        grasp = next((w for w in waypoints if w.contact_ok), None)
+        if grasp is None:
+            return None
+        for w in waypoints[: waypoints.index(grasp)]:
+            opening = w.gripper if w.gripper is not None else opening
+        ik = self.model.ik(grasp.pose, q_seed=q)
+        if not ik.ok:
+            return f"{grasp.name}: IK failed: {ik.reason}"
+        if self.checker is not None:
+            hit = self.checker.first_collision([ik.q], opening, allowed)
+            if hit is not None:
+                return f"{grasp.name}: collision: {hit}"
+        return None
 
     def _cartesian(self, q0: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray | None, str]:
         from scipy.spatial.transform import Rotation, Slerp
@@ -129,7 +150,9 @@ class EmbeddedBackend(MotionBackend):
             if self.arm is not None:
                 err = self.arm.follow(seg.q_path, steps_per_point=3)
                 if err > 0.05 and seg.name not in ("close", "lift", "retreat"):
-                    return ExecResult(False, f"{seg.name}: arm stopped {np.degrees(err):.1f} deg short")
+                    return ExecResult(
+                        False, f"{seg.name}: arm stopped {np.degrees(err):.1f} deg short"
+                    )
                 if seg.gripper is not None:
                     self.arm.set_gripper(seg.gripper)
             else:

@@ -50,7 +50,7 @@ def _joint(name, kind, parent, child, xyz, axis="0 0 1", lower=0.0, upper=0.0, e
     return (
         f'  <joint name="{name}" type="{kind}">\n    <parent link="{parent}"/>\n'
         f'    <child link="{child}"/>\n    <origin xyz="{o}" rpy="0 0 0"/>\n{ax}{lim}'
-        "    <dynamics damping=\"0.5\"/>\n  </joint>\n"
+        '    <dynamics damping="0.5"/>\n  </joint>\n'
     )
 
 
@@ -61,7 +61,9 @@ def youbot_urdf(gripper: str = "wide") -> str:
     stroke = _FINGER_STROKE[gripper]
     m = yb.LINK_MASS
     parts = [f'<?xml version="1.0"?>\n<robot name="youbot_arm_{gripper}">\n']
-    parts.append(_box_link("arm_link_0", m[0], (0.16, 0.12, 0.08), (0.0, 0.0, 0.04), "0.2 0.2 0.2 1"))
+    parts.append(
+        _box_link("arm_link_0", m[0], (0.16, 0.12, 0.08), (0.0, 0.0, 0.04), "0.2 0.2 0.2 1")
+    )
     parts.append(_box_link("arm_link_1", m[1], (0.08, 0.08, 0.02), (0.02, 0.0, 0.005)))
     parts.append(_box_link("arm_link_2", m[2], (0.05, 0.06, 0.155), (0.0, 0.0, 0.0775)))
     parts.append(_box_link("arm_link_3", m[3], (0.045, 0.05, 0.135), (0.0, 0.0, 0.0675)))
@@ -78,8 +80,12 @@ def youbot_urdf(gripper: str = "wide") -> str:
         )
     )
     fz = yb.FINGER_LEN / 2
-    parts.append(_box_link("gripper_finger_link_l", 0.01, (0.02, 0.008, yb.FINGER_LEN), (0, 0.004, fz)))
-    parts.append(_box_link("gripper_finger_link_r", 0.01, (0.02, 0.008, yb.FINGER_LEN), (0, -0.004, fz)))
+    parts.append(
+        _box_link("gripper_finger_link_l", 0.01, (0.02, 0.008, yb.FINGER_LEN), (0, 0.004, fz))
+    )
+    parts.append(
+        _box_link("gripper_finger_link_r", 0.01, (0.02, 0.008, yb.FINGER_LEN), (0, -0.004, fz))
+    )
     parts.append('  <link name="tcp">\n' + _inertia(0.001, (0.001, 0.001, 0.001)) + "  </link>\n")
     axes = ["0 0 1", "0 1 0", "0 1 0", "0 1 0", "0 0 1"]
     xyz = [yb.J1_XYZ, yb.J2_XYZ, (0, 0, yb.A2), (0, 0, yb.A3), yb.J5_XYZ]
@@ -97,15 +103,35 @@ def youbot_urdf(gripper: str = "wide") -> str:
                 yb.EFFORT[i],
             )
         )
-    parts.append(_joint("gripper_palm_joint", "fixed", "arm_link_5", "gripper_palm_link", (0, 0, 0.02)))
+    parts.append(
+        _joint("gripper_palm_joint", "fixed", "arm_link_5", "gripper_palm_link", (0, 0, 0.02))
+    )
     root = (0.0, 0.0, yb.PALM_LEN - 0.02)
     parts.append(
-        _joint("gripper_finger_joint_l", "prismatic", "gripper_palm_link", "gripper_finger_link_l",
-               root, "0 1 0", 0.0, stroke, 30.0)
+        _joint(
+            "gripper_finger_joint_l",
+            "prismatic",
+            "gripper_palm_link",
+            "gripper_finger_link_l",
+            root,
+            "0 1 0",
+            0.0,
+            stroke,
+            30.0,
+        )
     )
     parts.append(
-        _joint("gripper_finger_joint_r", "prismatic", "gripper_palm_link", "gripper_finger_link_r",
-               root, "0 -1 0", 0.0, stroke, 30.0)
+        _joint(
+            "gripper_finger_joint_r",
+            "prismatic",
+            "gripper_palm_link",
+            "gripper_finger_link_r",
+            root,
+            "0 -1 0",
+            0.0,
+            stroke,
+            30.0,
+        )
     )
     parts.append(_joint("tcp_joint", "fixed", "arm_link_5", "tcp", (0, 0, yb.TCP_D)))
     parts.append("</robot>\n")

@@ -7,6 +7,7 @@ camera optical frame (x right, y down, z forward), metres; pixels are (u, v) of 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,7 +50,10 @@ class SegnetDetector:
     """Loads a checkpoint (``model``, ``config`` with ``model`` = SegNetConfig dict) and detects.
 
     ``threshold``: activation (0..1) above which pixels belong to an instance; ``min_pixels``:
-    smallest blob kept (network pixels); ``depth_max_m``: depth scaling used in training.
+    smallest blob kept (network pixels); ``backend``: inference path (see
+    :mod:`~grasp_pipeline.perception.segnet.runtime`). Labels come from ``labels``, else the
+    checkpoint's ``config["labels"]``, else the object catalog; the depth scaling from the
+    checkpoint's ``config["depth_max_m"]`` (default 1 m).
     """
 
     def __init__(
@@ -60,9 +64,8 @@ class SegnetDetector:
         min_pixels: int = 3,
         labels: Sequence[str] | None = None,
         expect_config: SegNetConfig | None = None,
+        backend: str = "torch",
     ) -> None:
-        import torch
-
         from grasp_pipeline.perception.segnet.model import SegNet
         from grasp_pipeline.training.checkpoint import load_checkpoint
 
@@ -86,7 +89,12 @@ class SegnetDetector:
         self.labels = list(labels or state["config"].get("labels") or default_labels(
             self.config.num_classes))
         self.path = Path(checkpoint)
-        self._torch = torch
+        from grasp_pipeline.perception.segnet.runtime import make_backend
+
+        shape = (1, self.config.in_channels, self.config.height, self.config.width)
+        self.backend_name = backend
+        self.backend = make_backend(backend, self.model, shape)
+        self.last_timing_ms: dict[str, float] = {}
 
     # -- validation --------------------------------------------------------------------------
     def _check(self, rgb, depth, camera: CameraIntrinsics, targets) -> list[int]:
@@ -113,13 +121,8 @@ class SegnetDetector:
     # -- inference ---------------------------------------------------------------------------
     def activations(self, rgb: np.ndarray, depth_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sigmoid maps (C, h, w) at the network size and class probabilities (C,)."""
-        torch = self._torch
         x = preprocess(rgb, depth_m, self.config.size, self.depth_max_m)
-        with torch.inference_mode():
-            logits, cls = self.model(torch.from_numpy(x)[None].to(self.device))
-            maps = torch.sigmoid(logits[0]).float().cpu().numpy()
-            probs = torch.softmax(cls[0].float(), dim=0).cpu().numpy()
-        return maps, probs
+        return self.backend(x[None])
 
     def detect(
         self,
@@ -134,10 +137,14 @@ class SegnetDetector:
         with NaN/inf treated as missing. Detections whose depth is unknown in a window around the
         pickup pixel are left out, since they cannot be grasped.
         """
+        t0 = time.perf_counter()
         channels = self._check(rgb, depth, camera, targets)
         depth_m = depth.astype(np.float32) * np.float32(camera.depth_scale)
         depth_m[~np.isfinite(depth_m) | (depth_m <= 0)] = np.nan
-        maps, probs = self.activations(rgb, depth_m)
+        x = preprocess(rgb, depth_m, self.config.size, self.depth_max_m)
+        t1 = time.perf_counter()
+        maps, probs = self.backend(x[None])
+        t2 = time.perf_counter()
         h, w = maps.shape[1:]
         sx, sy = camera.width / w, camera.height / h
         out: list[Detection] = []
@@ -171,4 +178,9 @@ class SegnetDetector:
                         },
                     )
                 )
-        return sorted(out, key=lambda d: -d.score)
+        out.sort(key=lambda d: -d.score)
+        t3 = time.perf_counter()
+        self.last_timing_ms = {
+            "pre": 1e3 * (t1 - t0), "net": 1e3 * (t2 - t1), "post": 1e3 * (t3 - t2),
+        }
+        return out

@@ -50,7 +50,7 @@ class SegNet(nn.Module):
         # Start the output maps mostly "off" so early soft IoU is not dominated by background.
         nn.init.constant_(self.head.bias, -2.0)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _check(self, x: torch.Tensor) -> None:
         cfg = self.config
         if x.ndim != 4 or x.shape[1] != cfg.in_channels:
             raise ValueError(f"expected input (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}")
@@ -58,6 +58,10 @@ class SegNet(nn.Module):
             raise ValueError(
                 f"expected input {cfg.height}x{cfg.width} (HxW), got {tuple(x.shape[-2:])}"
             )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not torch.jit.is_tracing():  # the ONNX export traces with a fixed shape
+            self._check(x)
         skips = []
         h = x
         for layer in self.encoder:

@@ -1,0 +1,185 @@
+"""CLI: ``experiment weighting``, ``train segnet``, ``evaluate segnet``, ``benchmark segnet-latency``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from grasp_pipeline.commands import Command
+
+
+def _add_experiment(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="experiment YAML (config/experiments/*.yaml)")
+    p.add_argument("--out", required=True, help="directory for results.json and the figures")
+    p.add_argument("--workers", type=int, default=None, help="parallel runs (default: config)")
+    p.add_argument("--analyse-only", action="store_true", help="only re-analyse finished runs")
+
+
+def _run_experiment(args: argparse.Namespace) -> int:
+    from grasp_pipeline.training.experiment import ExperimentConfig, analyse, run_experiment
+
+    cfg = ExperimentConfig.load(args.config)
+    res = analyse(cfg, args.out) if args.analyse_only else run_experiment(cfg, args.out, args.workers)
+    for name, m in res["methods"].items():
+        print(
+            f"{name:18s} runs {len(m['seeds']):2d}  median convergence step "
+            f"{m['median_convergence_steps']:8.0f}  median error {m['median_errors']:.4f}  "
+            f"pickup rate {m['mean_pickup_rate']:.3f}"
+        )
+    print(f"results: {Path(args.out) / 'results.json'}")
+    return 0
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="training data set directory")
+    p.add_argument("--val", required=True, help="validation data set directory")
+    p.add_argument("--out", required=True, help="run directory (resumed if it holds a checkpoint)")
+    p.add_argument("--method", default="auxnet", help="loss weighting method")
+    p.add_argument("--steps", type=int, default=100_000)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-5, help="Adam learning rate (paper: 1e-5)")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--height", type=int, default=192)
+    p.add_argument("--filters", type=int, nargs="+", default=None, help="encoder filters")
+    p.add_argument("--depth-max", type=float, default=1.0, help="depth scaling, metres")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--augment", action="store_true", help="flip/colour/depth-noise augmentation")
+    p.add_argument("--cache", action="store_true", help="hold the data set in memory (no augment)")
+    p.add_argument("--model-out", default=None, help="also write the final model here")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from grasp_pipeline.data.segmentation_dataset import SegmentationDataset
+    from grasp_pipeline.perception.segnet.config import SegNetConfig
+    from grasp_pipeline.training.experiment import CachedData
+    from grasp_pipeline.training.segnet_trainer import SegNetTrainer, TrainConfig, collate
+
+    torch.set_num_threads(args.threads)
+    kw = {} if args.filters is None else {"filters": tuple(args.filters)}
+    mcfg = SegNetConfig(width=args.width, height=args.height, **kw)
+    tcfg = TrainConfig(
+        method=args.method, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+        eval_every=args.eval_every, seed=args.seed, device=args.device,
+    )
+    size = (args.width, args.height)
+    train = SegmentationDataset(args.data, size=size, augment=args.augment, depth_max_m=args.depth_max)
+    val = SegmentationDataset(args.val, size=size, depth_max_m=args.depth_max)
+    if args.cache:
+        if args.augment:
+            raise ValueError("--cache and --augment exclude each other (cached items are fixed)")
+        train = CachedData(_tensors(train, collate))
+    val = CachedData(_tensors(val, collate))
+    trainer = SegNetTrainer(mcfg, tcfg, train, val, args.out)
+    hist = trainer.fit()
+    last = hist[-1]
+    print(json.dumps({k: v for k, v in last.items() if not isinstance(v, dict)}, indent=1))
+    if args.model_out:
+        export_model(trainer, args.model_out, args.depth_max)
+    return 0
+
+
+def _tensors(ds, collate) -> dict:
+    b = collate([ds[i] for i in range(len(ds))])
+    b.pop("frame_id")
+    b["masks"] = b["masks"].bool()
+    return b
+
+
+def export_model(trainer, path: str, depth_max_m: float) -> None:
+    """Write the network alone (no optimiser state) as a detector checkpoint with its labels."""
+    from grasp_pipeline.objects import load_catalog
+    from grasp_pipeline.training.checkpoint import save_checkpoint
+
+    save_checkpoint(
+        path,
+        {
+            "model": trainer.model.state_dict(),
+            "config": {
+                "model": trainer.mcfg.to_dict(),
+                "train": trainer.tcfg.to_dict(),
+                "labels": list(load_catalog().names),
+                "depth_max_m": depth_max_m,
+            },
+            "step": trainer.step,
+        },
+    )
+
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="model checkpoint (models/segnet/model.pt)")
+    p.add_argument("--data", required=True, help="data set directory (dataset format)")
+    p.add_argument("--json", required=True, help="output JSON")
+    p.add_argument("--threads", type=int, default=2)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from grasp_pipeline.data.format import read_manifest
+    from grasp_pipeline.data.segmentation_dataset import SegmentationDataset
+    from grasp_pipeline.perception.segnet.detector import SegnetDetector
+    from grasp_pipeline.training.checkpoint import atomic_write_bytes
+    from grasp_pipeline.training.segnet_metrics import evaluate_segnet
+    from grasp_pipeline.training.segnet_trainer import iterate_batches
+
+    torch.set_num_threads(args.threads)
+    det = SegnetDetector(args.model)
+    ds = SegmentationDataset(args.data, size=det.config.size, depth_max_m=det.depth_max_m)
+    m = evaluate_segnet(det.model, iterate_batches(ds, 8))
+    try:
+        seed = read_manifest(args.data).get("config", {}).get("seed")
+    except FileNotFoundError:
+        seed = None
+    per_class = {det.labels[int(c)]: v for c, v in m.pop("per_class").items()}
+    doc = {
+        "model": str(args.model),
+        "data": str(args.data),
+        "seed": seed,
+        "frames": m["frames"],
+        "mean_pickup_rate": m["pickup_rate"],
+        "class_accuracy": m["single_object_class_accuracy"],
+        "class_accuracy_all_frames": m["class_accuracy"],
+        "metrics": m,
+        "per_class": per_class,
+    }
+    atomic_write_bytes(args.json, json.dumps(doc, indent=1).encode())
+    print(json.dumps({k: doc[k] for k in ("frames", "mean_pickup_rate", "class_accuracy")}))
+    return 0
+
+
+def _add_latency(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="models/segnet/model.pt", help="model checkpoint")
+    p.add_argument("--out", default="benchmarks/results/segnet_latency.json", help="output JSON")
+    p.add_argument("--threads", type=int, default=2, help="torch/ORT CPU threads")
+    p.add_argument("--iterations", type=int, default=30, help="timed detections per repeat")
+    p.add_argument("--repeats", type=int, default=3, help="repeats (median of their medians)")
+    p.add_argument("--backends", nargs="+", default=None, help="subset of back-ends to time")
+
+
+def _run_latency(args: argparse.Namespace) -> int:
+    from grasp_pipeline.perception.segnet.latency import run_latency_benchmark
+
+    doc = run_latency_benchmark(
+        args.model, args.out, threads=args.threads, iterations=args.iterations,
+        repeats=args.repeats, backends=args.backends,
+    )
+    print(f"fastest: {doc['fastest']} at {doc['fastest_hz']:.1f} Hz -> {args.out}")
+    return 0
+
+
+COMMANDS = [
+    Command(("experiment", "weighting"), "train every loss-weighting method x seed and compare "
+            "convergence (paper 000)", _add_experiment, _run_experiment),
+    Command(("train", "segnet"), "train the Converge-Fast segmentation network", _add_train,
+            _run_train),
+    Command(("evaluate", "segnet"), "pickup rate and class accuracy of a segnet model on a data set",
+            _add_evaluate, _run_evaluate),
+    Command(("benchmark", "segnet-latency"), "time the segnet detector (640x480 RGB-D in, pickup "
+            "points out) per inference back-end", _add_latency, _run_latency),
+]

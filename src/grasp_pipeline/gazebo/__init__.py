@@ -1,0 +1,1 @@
+"""Gazebo (gz sim) world and object models generated from the object catalog."""

@@ -1,0 +1,89 @@
+"""Inference back-ends for the segmentation network: eager PyTorch (optionally channels-last or
+torch.compile) and ONNX Runtime. Each maps a network input (1, 4, h, w) float32 to sigmoid
+activations (C, h, w) and class probabilities (C,) as numpy arrays."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+BACKENDS = ("torch", "channels_last", "compile", "onnx")
+
+
+class _Probabilities(nn.Module):
+    """The network with its output squashing, so every back-end computes the same function."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, cls = self.net(x)
+        return torch.sigmoid(logits[0]), torch.softmax(cls[0], dim=0)  # (C, h, w), (C,)
+
+
+class TorchBackend:
+    """Eager PyTorch under ``inference_mode``; ``channels_last`` and ``compile`` are options."""
+
+    def __init__(self, model: nn.Module, channels_last: bool = False, compile: bool = False) -> None:
+        self.module = _Probabilities(model).eval()
+        self.channels_last = channels_last
+        if channels_last:
+            self.module = self.module.to(memory_format=torch.channels_last)
+        self.fn = torch.compile(self.module) if compile else self.module
+        self.device = next(model.parameters()).device
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t = torch.from_numpy(x).to(self.device)
+        if self.channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            maps, probs = self.fn(t)
+        return maps.float().cpu().numpy(), probs.float().cpu().numpy()
+
+
+class OnnxBackend:
+    """The network exported to ONNX (opset 17) and run by ONNX Runtime's CPU provider."""
+
+    def __init__(self, model: nn.Module, in_shape: tuple[int, int, int, int], threads: int = 0):
+        import onnxruntime as ort
+
+        module = _Probabilities(model).eval().cpu()
+        fd, tmp = tempfile.mkstemp(suffix=".onnx")
+        os.close(fd)
+        try:
+            torch.onnx.export(
+                module, (torch.zeros(in_shape),), tmp, input_names=["x"],
+                output_names=["maps", "probs"], opset_version=17, dynamo=False,
+            )
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if threads:
+                opts.intra_op_num_threads = threads
+            self.session = ort.InferenceSession(
+                Path(tmp).read_bytes(), opts, providers=["CPUExecutionProvider"]
+            )
+        finally:
+            os.unlink(tmp)
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        maps, probs = self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})
+        return maps, probs
+
+
+def make_backend(name: str, model: nn.Module, in_shape: tuple[int, int, int, int]):
+    """Back-end by name: one of :data:`BACKENDS`."""
+    if name == "torch":
+        return TorchBackend(model)
+    if name == "channels_last":
+        return TorchBackend(model, channels_last=True)
+    if name == "compile":
+        return TorchBackend(model, compile=True)
+    if name == "onnx":
+        return OnnxBackend(model, in_shape, threads=torch.get_num_threads())
+    raise ValueError(f"unknown inference backend {name!r}; choose one of {BACKENDS}")

@@ -1,0 +1,180 @@
+"""Run the three nodes without ``ros2 launch``: composed in one process or as three processes.
+
+Both read the same ros__parameters YAML the launch files use (handed to each node as
+``--params-file``), plus ``overrides`` (``{node: {param: value}}``, e.g. from ``--set``).
+Composed with a simulated camera and ``execution: sim``, camera and robot share one PyBullet
+world (the camera sees what the robot picks), guarded by one lock.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grasp_pipeline.ros.config_file import NODE_NAMES, read_params_file
+
+
+def merged_params_file(config: str | Path, overrides: dict[str, dict[str, Any]] | None) -> Path:
+    """``config`` itself, or a temporary copy with ``overrides`` applied (deleted by the caller)."""
+    if not overrides:
+        return Path(config)
+    nodes = read_params_file(config)
+    for node, params in overrides.items():
+        if node not in NODE_NAMES:
+            raise ValueError(f"--set names unknown node {node!r}; nodes: {list(NODE_NAMES)}")
+        nodes.setdefault(node, {}).update(params)
+    fd, name = tempfile.mkstemp(prefix="grasp_pipeline_", suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump({n: {"ros__parameters": p} for n, p in nodes.items()}, f)
+    return Path(name)
+
+
+def _shared_sim(params: dict[str, dict[str, Any]]):
+    """(PickCell, SimSource, lock) when camera and planner both simulate, else (None, None, None)."""
+    cam, plan = params.get("camera_node", {}), params.get("grasp_planner_node", {})
+    if cam.get("source", "sim") != "sim" or plan.get("execution", "sim") != "sim":
+        return None, None, None
+    import numpy as np
+
+    from grasp_pipeline.geometry.camera import preset
+    from grasp_pipeline.sim.camera import SimCamera
+    from grasp_pipeline.sim.grasp_execution import SCENE_CENTRE, PickCell
+    from grasp_pipeline.sources.sim_source import SimSource
+
+    robot = plan.get("robot", "franka")
+    cell = PickCell(robot, gripper=plan.get("gripper", "wide"))
+    rng = np.random.default_rng(int(cam.get("sim_seed", 0)))
+    centre, radius = SCENE_CENTRE[robot]
+    names = list(cam.get("sim_objects", [])) or None
+    cell.world.random_scene(
+        rng, int(cam.get("sim_n_objects", 3)), names=names, centre=centre, radius=radius
+    )
+    cell.world.settle(max_seconds=1.0)
+    intr = preset(
+        cam.get("preset", "d435"), int(cam.get("width", 640)), int(cam.get("height", 480))
+    )
+    camera = SimCamera(intr, cell.camera_pose_world, noise=bool(cam.get("sim_noise", True)))
+    source = SimSource(
+        world=cell.world,
+        camera=camera,
+        fps=float(cam.get("fps", 30.0)),
+        rerender=bool(cam.get("sim_rerender", True)),
+    )
+    return cell, source, threading.Lock()
+
+
+def run_composed(
+    config: str | Path, overrides=None, duration_s: float | None = None, threads: int = 4
+) -> dict:
+    """Spin the three nodes in one process with a MultiThreadedExecutor until Ctrl-C or ``duration_s``.
+
+    Returns counters of the run (frames published/processed, picks).
+    """
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    from grasp_pipeline.ros.camera_node import CameraNode
+    from grasp_pipeline.ros.detector_node import DetectorNode
+    from grasp_pipeline.ros.grasp_planner_node import GraspPlannerNode
+
+    path = merged_params_file(config, overrides)
+    try:
+        params = read_params_file(path)
+        args = ["--ros-args", "--params-file", str(path)]
+        cell, source, lock = _shared_sim(params)
+        with rclpy.init(args=[]):
+            nodes = []
+            try:
+                if "camera_node" in params:
+                    nodes.append(CameraNode(source=source, sim_lock=lock, cli_args=args))
+                if "detector_node" in params:
+                    nodes.append(DetectorNode(cli_args=args))
+                if "grasp_planner_node" in params:
+                    nodes.append(GraspPlannerNode(cell=cell, sim_lock=lock, cli_args=args))
+                executor = MultiThreadedExecutor(num_threads=threads)
+                for n in nodes:
+                    executor.add_node(n)
+                t_end = None if duration_s is None else time.monotonic() + duration_s
+                try:
+                    while t_end is None or time.monotonic() < t_end:
+                        executor.spin_once(timeout_sec=0.1)
+                except KeyboardInterrupt:
+                    pass
+                return _summary(nodes)
+            finally:
+                for n in nodes:
+                    n.destroy_node()
+                if cell is not None:
+                    cell.world.close()
+    finally:
+        if path != Path(config):
+            path.unlink(missing_ok=True)
+
+
+def _summary(nodes) -> dict:
+    out: dict[str, Any] = {}
+    for n in nodes:
+        if hasattr(n, "frames_published"):
+            out["frames_published"] = n.frames_published
+        if hasattr(n, "processed"):
+            out["frames_processed"] = n.processed
+            out["bad_frames"] = dict(n.bad_frames)
+        if hasattr(n, "picks"):
+            out["picks"] = list(n.picks)
+    return out
+
+
+def run_separate(config: str | Path, overrides=None, duration_s: float | None = None) -> int:
+    """Start each configured node as its own process (``python -m grasp_pipeline.ros.<node>``).
+
+    Stops them all (SIGINT, then SIGKILL after 5 s) at Ctrl-C, after ``duration_s`` or when one
+    exits; returns the first non-zero exit code (0 if all ended cleanly).
+    """
+    path = merged_params_file(config, overrides)
+    params = read_params_file(path)
+    procs: list[tuple[str, subprocess.Popen]] = []
+    try:
+        for name in NODE_NAMES:
+            if name in params:
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    f"grasp_pipeline.ros.{name}",
+                    "--ros-args",
+                    "--params-file",
+                    str(path),
+                ]
+                procs.append((name, subprocess.Popen(cmd)))
+        t_end = None if duration_s is None else time.monotonic() + duration_s
+        try:
+            while t_end is None or time.monotonic() < t_end:
+                if any(p.poll() is not None for _, p in procs):
+                    break
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    finally:
+        import signal
+
+        for _, p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+        for _, p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if path != Path(config):
+            path.unlink(missing_ok=True)
+    codes = [p.returncode for _, p in procs]
+    bad = [c for c in codes if c not in (0, -2, 130)]
+    return bad[0] if bad else 0

@@ -1,0 +1,49 @@
+"""Construct the detector a node's ``detector`` parameter names, importing it only then.
+
+Torch and the networks load lazily so that a node that fails on a bad parameter fails fast, and
+so that the camera and planner nodes never import torch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grasp_pipeline.perception.detector import Detector
+
+DETECTORS = ("segnet", "descriptors")
+
+
+def resolve_model_path(path: str) -> Path:
+    """An absolute path, or one relative to the share directory (``models/...`` in the repo)."""
+    from grasp_pipeline.paths import repo_root, share_dir
+
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    for base in (Path.cwd(), repo_root(), share_dir()):
+        if (base / p).exists():
+            return base / p
+    return p
+
+
+def load_detector(name: str, model_path: str, device: str = "cpu", **options) -> Detector:
+    """The detector ``name`` ("segnet" | "descriptors") loaded from ``model_path`` on ``device``.
+
+    Raises ValueError for an unknown name or device, FileNotFoundError naming a missing model.
+    """
+    if name not in DETECTORS:
+        raise ValueError(f"detector must be one of {DETECTORS}, got {name!r}")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    if not model_path:
+        raise ValueError(f"detector {name!r} needs model_path (a checkpoint or database file)")
+    path = resolve_model_path(model_path)
+    if not path.exists():
+        raise FileNotFoundError(f"model for detector {name!r} not found: {model_path}")
+    if name == "segnet":
+        from grasp_pipeline.perception.segnet.detector import SegnetDetector
+
+        return SegnetDetector(path, device=device, **options)
+    from grasp_pipeline.perception.descriptors.detector import DescriptorDetector
+
+    return DescriptorDetector.load(path, device=device, **options)

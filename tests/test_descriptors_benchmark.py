@@ -1,0 +1,57 @@
+"""Descriptor benchmark end to end on a tiny config (fresh subprocess per model)."""
+
+import json
+
+import pytest
+import yaml
+
+from grasp_pipeline.training.descriptor_benchmark import BenchmarkConfig, run_benchmark
+
+TINY = {
+    "name": "tiny",
+    "device": "cpu",
+    "image_size": [48, 32],
+    "base_width": 4,
+    "num_keypoints": 8,
+    "steps": 2,
+    "models_per_setting": 2,
+    "threads": 1,
+    "sources": {"kind": "procedural", "count": 1, "seed": 0},
+    "eval": {"pairs": 2, "correspondences": 32, "seed": 5},
+    "methods": {
+        "keypoint": {"dims": [3], "lr": 1e-3},
+        "don_ntxent": {"dims": [3], "lr": 3e-4, "weight_decay": 1e-4, "matches": 16, "similarity": "matmul"},
+    },
+    "memory_probe": {"similarity": "broadcast", "steps": 1, "dims": [3]},
+}
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_writes_results(tmp_path):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    run_benchmark(cfg, tmp_path / "out", progress=False)
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    for method in ("keypoint", "don_ntxent"):
+        s = res[method]["3"]
+        assert 0.0 < s["auc_mean"] <= 1.0 and s["auc_std"] >= 0.0
+        assert len(s["aucs"]) == 2 and len(s["pck_curve_mean"]) == 100
+        # the PCK curve is a cumulative fraction: non-decreasing in k
+        assert all(b >= a for a, b in zip(s["pck_curve_mean"], s["pck_curve_mean"][1:], strict=False))
+        assert s["peak_memory_bytes"] > 50e6  # a python process with torch holds more than 50 MB
+        assert s["seconds_per_step"] > 0
+    assert res["don_ntxent_memory_probe"]["3"]["similarity"] == "broadcast"
+    for name in ("results.md", "pck_curves.png", "auc_memory.png"):
+        assert (tmp_path / "out" / name).stat().st_size > 100
+
+
+def test_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**TINY, "methods": {"superpoint": {"dims": [3]}}}))
+    with pytest.raises(ValueError, match="superpoint"):
+        BenchmarkConfig.from_yaml(bad)
+    bad.write_text(yaml.safe_dump({**TINY, "stepz": 3}))
+    with pytest.raises(ValueError, match="stepz"):
+        BenchmarkConfig.from_yaml(bad)
+    with pytest.raises(FileNotFoundError):
+        BenchmarkConfig.from_yaml(tmp_path / "missing.yaml")

@@ -1,0 +1,143 @@
+"""Keypoint losses, differentiable SE(3) log / Kabsch, and the NT-Xent baseline loss."""
+
+import numpy as np
+import pytest
+import torch
+
+from grasp_pipeline.geometry.kabsch import kabsch as kabsch_np
+from grasp_pipeline.geometry.se3 import se3_exp, se3_log
+from grasp_pipeline.perception.descriptors import lie_torch
+from grasp_pipeline.perception.descriptors.config import KeypointLossConfig
+from grasp_pipeline.perception.descriptors.keypoint_losses import (
+    keypoint_losses,
+    multiview_loss,
+    pose_loss,
+    separation_loss,
+    silhouette_loss,
+    variance_loss,
+)
+from grasp_pipeline.perception.descriptors.model import DescriptorOutput
+from grasp_pipeline.perception.descriptors.ntxent import ntxent_loss
+from grasp_pipeline.perception.descriptors.spatial import lift_uvd, spatial_expectation, spatial_softmax
+
+
+def test_se3_log_of_identity_is_zero():
+    T = torch.eye(4, dtype=torch.float64, requires_grad=True)
+    xi = lie_torch.se3_log(T)
+    assert torch.equal(xi.detach(), torch.zeros(6, dtype=torch.float64)) or xi.detach().abs().max() < 1e-9
+    xi.norm().backward()  # gradient at the identity stays finite
+    assert torch.isfinite(T.grad).all()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_se3_log_matches_numpy(seed):
+    rng = np.random.default_rng(seed)
+    xi = np.concatenate([rng.normal(0, 0.3, 3), rng.normal(0, 1, 3)])
+    xi[3:] *= rng.uniform(1e-4, 2.5) / np.linalg.norm(xi[3:])  # angles from tiny to 2.5 rad
+    T = se3_exp(xi)
+    ours = lie_torch.se3_log(torch.as_tensor(T)).numpy()
+    np.testing.assert_allclose(ours, se3_log(T), atol=1e-7)
+    np.testing.assert_allclose(ours, xi, atol=1e-7)
+
+
+def test_kabsch_matches_numpy_and_has_gradients():
+    rng = np.random.default_rng(3)
+    src = rng.normal(0, 0.05, (20, 3))
+    T = se3_exp(np.array([0.1, -0.05, 0.3, 0.4, -0.2, 1.0]))
+    dst = src @ T[:3, :3].T + T[:3, 3] + rng.normal(0, 1e-3, (20, 3))
+    w = rng.uniform(0.2, 1.0, 20)
+    s = torch.tensor(src, requires_grad=True)
+    ours = lie_torch.kabsch(s, torch.tensor(dst), torch.tensor(w))
+    np.testing.assert_allclose(ours.detach().numpy(), kabsch_np(src, dst, w), atol=1e-9)
+    ours[:3, 3].sum().backward()
+    assert torch.isfinite(s.grad).all()
+    with pytest.raises(ValueError, match="N>=3"):
+        lie_torch.kabsch(torch.zeros(2, 3), torch.zeros(2, 3))
+
+
+def test_silhouette_and_variance_hand_cases():
+    prob = torch.zeros(1, 2, 4, 4)
+    prob[0, 0, 1, 1] = 1.0  # all mass on the object
+    prob[0, 1, 0, 0] = 0.5  # half on, half off
+    prob[0, 1, 3, 3] = 0.5
+    mask = torch.zeros(1, 4, 4)
+    mask[0, 1:, 1:] = 1
+    assert silhouette_loss(prob, mask).item() == pytest.approx(-(np.log(1.0) + np.log(0.5)) / 2, rel=1e-5)
+    uv = spatial_expectation(prob)
+    # keypoint 0 is a delta (variance 0); keypoint 1: two halves at (0,0) and (3,3), mean
+    # (1.5, 1.5), squared distance 4.5 each -> variance 4.5
+    assert variance_loss(prob, uv).item() == pytest.approx((0 + 4.5) / 2)
+
+
+def test_separation_loss():
+    uv = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]]])
+    # one pair 1 px apart inside a 2 px margin: (4 - 1) / 4, counted twice among 6 ordered pairs
+    assert separation_loss(uv, 2.0).item() == pytest.approx(2 * 0.75 / 6)
+    assert separation_loss(uv * 10, 2.0).item() == 0.0
+
+
+def _outputs(uvd_a, uvd_b, h=48, w=64):
+    """Keypoint outputs whose maps are deltas at the given pixels, depth as given."""
+    outs = []
+    for uvd in (uvd_a, uvd_b):
+        n = uvd.shape[1]
+        logits = torch.full((1, n, h, w), -1e4)
+        depth = torch.zeros(1, n, h, w)
+        for i, (u, v, d) in enumerate(uvd[0].tolist()):
+            logits[0, i, int(v), int(u)] = 0
+            depth[0, i, int(v), int(u)] = d
+        prob = spatial_softmax(logits)
+        outs.append(DescriptorOutput(torch.zeros(1, 3, h, w), prob, depth, spatial_expectation(prob, depth)))
+    return outs
+
+
+def test_consistent_keypoints_give_zero_multiview_and_pose_loss():
+    intr = torch.tensor([[60.0, 60.0, 31.5, 23.5]])
+    rng = np.random.default_rng(0)
+    T = se3_exp(np.array([0.02, -0.01, 0.03, 0.05, -0.1, 0.6]))
+    uv_a = torch.tensor(rng.uniform([8, 8], [56, 40], (10, 2)).round())
+    d_a = torch.tensor(rng.uniform(0.4, 0.5, (10, 1)))
+    x_a = lift_uvd(torch.cat([uv_a, d_a], 1), intr[0].double())
+    x_b = x_a @ torch.tensor(T[:3, :3]).T + torch.tensor(T[:3, 3])
+    T_t = torch.tensor(T)[None]
+    assert multiview_loss(x_a[None], x_b[None], T_t, 100.0, 1.0).item() < 1e-12
+    assert pose_loss(x_a[None], x_b[None], T_t).item() < 1e-6
+    # a wrong transform is penalised: 1 cm error -> Huber on centimetres
+    T_wrong = T_t.clone()
+    T_wrong[0, 0, 3] += 0.01
+    assert multiview_loss(x_a[None], x_b[None], T_wrong, 100.0, 1.0).item() == pytest.approx(0.5 * 1.0 / 3, rel=1e-6)
+    assert pose_loss(x_a[None], x_b[None], T_wrong).item() == pytest.approx(0.01, rel=1e-3)
+
+
+def test_keypoint_losses_named_terms_and_weights():
+    a, b = _outputs(torch.tensor([[[10, 10, 0.5], [30, 20, 0.5], [20, 30, 0.6], [40, 12, 0.55]]], dtype=torch.float32),
+                    torch.tensor([[[12, 10, 0.5], [31, 22, 0.5], [20, 33, 0.6], [41, 10, 0.55]]], dtype=torch.float32))
+    mask = torch.ones(1, 48, 64)
+    cfg = KeypointLossConfig()
+    terms = keypoint_losses(a, b, mask, mask, torch.eye(4)[None], torch.tensor([[60.0, 60.0, 31.5, 23.5]]), cfg)
+    assert set(terms) == {"silhouette", "variance", "separation", "multiview", "pose", "total"}
+    expected = sum(cfg.weights[k] * terms[k] for k in cfg.weights)
+    assert terms["total"].item() == pytest.approx(expected.item())
+    assert terms["silhouette"].item() == pytest.approx(0.0, abs=1e-6)
+    assert terms["multiview"].item() > 0 and terms["pose"].item() > 0
+
+
+def test_ntxent_matmul_equals_broadcast_and_prefers_matches():
+    torch.manual_seed(0)
+    h, w, d = 6, 8, 4
+    desc_a = torch.randn(1, d, h, w)
+    uv_a = torch.tensor([[[1, 1], [3, 2], [6, 4], [0, 5]]])
+    uv_b = torch.tensor([[[2, 1], [4, 2], [7, 4], [1, 5]]])  # B = A shifted one pixel right
+    desc_b = torch.roll(desc_a, shifts=1, dims=-1)
+    good = ntxent_loss(desc_a, desc_b, uv_a, uv_b, 0.1, "broadcast")["ntxent"]
+    assert good.item() == pytest.approx(ntxent_loss(desc_a, desc_b, uv_a, uv_b, 0.1, "matmul")["ntxent"].item(), rel=1e-5)
+    bad = ntxent_loss(desc_a, torch.randn(1, d, h, w), uv_a, uv_b, 0.1, "matmul")["ntxent"]
+    assert good.item() < bad.item()
+    # hand check with two pixels: logits to B and to A's non-anchor pixel
+    da = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])  # (1, 2, 1, 2): pixel0 = e0, pixel1 = e1
+    db = da.clone()
+    l = ntxent_loss(da, db, torch.tensor([[[0, 0]]]), torch.tensor([[[0, 0]]]), 1.0, "matmul")["ntxent"]
+    # logits: B = [cos 1, cos 0] = [1, 0], A without self = [0]; CE = -log(e / (e + 1 + 1))
+    assert l.item() == pytest.approx(-np.log(np.e / (np.e + 2)), rel=1e-6)
+    with pytest.raises(ValueError, match="similarity"):
+        ntxent_loss(da, db, torch.tensor([[[0, 0]]]), torch.tensor([[[0, 0]]]), 1.0, "dot")

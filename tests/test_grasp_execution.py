@@ -1,0 +1,77 @@
+"""Picks executed in PyBullet: the Panda and the youBot lift catalog objects from true poses, and
+the fingers end up closed across the object's narrow side."""
+
+import numpy as np
+import pytest
+
+from grasp_pipeline.sim.grasp_execution import PickCell
+
+
+def _spawn(cell: PickCell, name: str, xy, yaw: float) -> int:
+    w = cell.world
+    T = np.eye(4)
+    c, s = np.cos(yaw), np.sin(yaw)
+    T[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
+    T[:3, 3] = [xy[0], xy[1], w.surface_z + w.catalog[name].size[2] / 2 + 0.002]
+    body = w.spawn_object(name, T)
+    w.settle()
+    return body
+
+
+@pytest.fixture(scope="module")
+def panda_cell():
+    cell = PickCell("franka")
+    yield cell
+    cell.world.close()
+
+
+@pytest.mark.parametrize("full_6d", [True, False])
+def test_panda_lifts_box_closing_across_narrow_side(panda_cell, full_6d):
+    cell = panda_cell
+    cell.home()
+    cell.world.clear_objects()
+    body = _spawn(cell, "S40_40_G", (0.05, -0.04), 0.7)
+    out = cell.pick(body, cell.truth_detection(body, full_6d))
+    assert out.ok, out.reason
+    assert out.lift_m > 0.10
+    # The hand holds the 100 x 40 x 40 mm profile across its 40 mm side.
+    assert cell.arm.opening() == pytest.approx(0.04, abs=0.004)
+    # Closing axis perpendicular to the profile's long axis.
+    closing_world = cell.base_pose_world[:3, :3] @ out.plan.grasp_pose_base[:3, 1]
+    long_axis = cell.world.object_pose(body)[:3, 0]
+    assert abs(closing_world @ long_axis) < 0.1
+    assert 0.0 < out.planning_ms < 2000
+
+
+def test_panda_lifts_flat_bearing(panda_cell):
+    cell = panda_cell
+    cell.home()
+    cell.world.clear_objects()
+    body = _spawn(cell, "Bearing", (-0.03, 0.06), 0.0)
+    out = cell.pick(body, cell.truth_detection(body, True))
+    assert out.ok, out.reason
+    assert cell.arm.opening() == pytest.approx(0.032, abs=0.004)
+
+
+def test_youbot_wide_gripper_lifts_axis():
+    cell = PickCell("youbot", gripper="wide")
+    try:
+        body = _spawn(cell, "Axis", (-0.21, 0.03), 1.2)
+        out = cell.pick(body, cell.truth_detection(body, False))
+        assert out.ok, out.reason
+        assert cell.arm.opening() == pytest.approx(0.027, abs=0.004)
+    finally:
+        cell.world.close()
+
+
+def test_youbot_stock_gripper_refuses_wide_object():
+    cell = PickCell("youbot", gripper="stock")
+    try:
+        body = _spawn(cell, "Motor", (-0.21, 0.0), 0.0)
+        q0 = cell.arm.joints()
+        out = cell.pick(body, cell.truth_detection(body, True))
+        assert not out.ok
+        assert "does not fit youbot_stock" in out.reason
+        np.testing.assert_array_equal(cell.arm.joints(), q0)
+    finally:
+        cell.world.close()

@@ -1,0 +1,131 @@
+"""Static checks of launch/*.launch.py (``ros2 launch`` is not available here): executables exist
+among the console scripts, config files exist, every LaunchConfiguration is declared with a
+description; and the config YAMLs validate against the nodes' declared parameters."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from grasp_pipeline.ros.config_file import check_params_file, read_params_file
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+EXPECTED = {"franka", "youbot", "camera", "sim_franka", "sim_youbot"}
+
+
+def console_scripts() -> set[str]:
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and "=" in node.value
+            and ":" in node.value
+        ):
+            names.add(node.value.split("=")[0].strip())
+    return names
+
+
+def _kw(call: ast.Call, name: str):
+    for k in call.keywords:
+        if k.arg == name:
+            return k.value
+    return None
+
+
+def _calls(tree: ast.AST, func: str) -> list[ast.Call]:
+    return [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == func
+    ]
+
+
+def _str(node) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def test_every_expected_launch_file_exists() -> None:
+    assert {p.name.removesuffix(".launch.py") for p in LAUNCH_FILES} >= EXPECTED
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_is_consistent(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    # module-level string constants (e.g. CONFIG = "sim_franka.yaml") resolve Name references
+    consts = {
+        t.id: n.value.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant)
+        for t in n.targets
+        if isinstance(t, ast.Name)
+    }
+    scripts = console_scripts()
+    nodes = [c for c in _calls(tree, "Node") if _str(_kw(c, "package")) == "grasp_pipeline"]
+    for call in nodes:
+        exe = _str(_kw(call, "executable"))
+        assert exe in scripts, (
+            f"{path.name}: executable {exe!r} is not a console script {sorted(scripts)}"
+        )
+    declared = {}
+    for call in _calls(tree, "DeclareLaunchArgument"):
+        name = _str(call.args[0]) if call.args else _str(_kw(call, "name"))
+        desc = _str(_kw(call, "description"))
+        assert desc, f"{path.name}: argument {name!r} has no description"
+        declared[name] = call
+    for call in _calls(tree, "LaunchConfiguration"):
+        name = _str(call.args[0])
+        assert name in declared, f"{path.name}: LaunchConfiguration({name!r}) is never declared"
+    # every yaml named (literal, a constant, or an argument default) exists in config/
+    yamls = {v for v in consts.values() if isinstance(v, str) and v.endswith(".yaml")}
+    yamls |= {
+        s
+        for n in ast.walk(tree)
+        if (s := _str(n)) and s.endswith(".yaml") and "/" not in s and " " not in s
+    }
+    assert yamls, f"{path.name} names no parameter file"
+    for y in yamls:
+        assert (ROOT / "config" / y).is_file(), f"{path.name}: config/{y} does not exist"
+    # config paths are package-relative, never absolute
+    for n in ast.walk(tree):
+        s = _str(n)
+        assert not (s and s.startswith("/") and s.endswith(".yaml")), (
+            f"{path.name}: absolute config path {s}"
+        )
+
+
+def test_launch_parser_catches_an_undeclared_argument(tmp_path: Path) -> None:
+    """The checker itself must be able to fail."""
+    bad = tmp_path / "bad.launch.py"
+    bad.write_text(
+        "from launch.substitutions import LaunchConfiguration\n"
+        "x = LaunchConfiguration('nowhere')\n"
+        "CONFIG = 'franka.yaml'\n"
+    )
+    with pytest.raises(AssertionError, match="never declared"):
+        test_launch_file_is_consistent(bad)
+
+
+@pytest.mark.parametrize("name", ["franka", "youbot", "sim_franka", "sim_youbot"])
+def test_config_files_validate_against_node_parameters(name: str) -> None:
+    nodes = check_params_file(ROOT / "config" / f"{name}.yaml")
+    assert set(nodes) == {"camera_node", "detector_node", "grasp_planner_node"}
+
+
+def test_bad_config_is_refused_naming_the_parameter(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "camera_node:\n  ros__parameters:\n    fps: 500.0\n    source: kinect\n"
+        "grasp_planner_node:\n  ros__parameters:\n    target_object: Banana\n"
+    )
+    with pytest.raises(ValueError) as err:
+        check_params_file(bad)
+    msg = str(err.value)
+    assert "'fps' = 500.0 is outside" in msg and "'source' = 'kinect'" in msg and "Banana" in msg
+    with pytest.raises(ValueError, match="ros__parameters"):
+        (tmp_path / "x.yaml").write_text("camera_node: {fps: 3}\n")
+        read_params_file(tmp_path / "x.yaml")

@@ -1,0 +1,128 @@
+"""SegmentationDataset: hand-checked downscaling, targets, normalisation, augmentation, collate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from grasp_pipeline.data.format import Frame, ObjectAnnotation, write_frame, write_manifest
+from grasp_pipeline.data.generate import GenerationConfig, generate_dataset
+from grasp_pipeline.data.segmentation_dataset import SegmentationDataset, collate_segmentation
+from grasp_pipeline.geometry.camera import CameraIntrinsics
+
+
+def _obj(iid: int, label: str, ci: int, pixel, visible: int) -> ObjectAnnotation:
+    return ObjectAnnotation(iid, label, ci, pixel, None, None, None, None, visible)
+
+
+@pytest.fixture
+def handmade(tmp_path):
+    """64x48 frame: a 20x10 M30 (class 7) rectangle, a small and a large M20 (class 6)."""
+    cam = CameraIntrinsics(64, 48, 60.0, 60.0, 31.5, 23.5)
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[..., 0] = 255
+    depth = np.full((48, 64), 500, np.uint16)  # 0.5 m
+    depth[:, :8] = 0  # missing
+    depth[:, 56:] = 1500  # beyond depth_max -> clipped to 1
+    mask = np.zeros((48, 64), np.uint16)
+    mask[10:20, 20:40] = 1
+    mask[30:32, 2:4] = 2
+    mask[30:40, 44:56] = 3
+    objects = [
+        _obj(1, "M30", 7, (29.0, 15.0), 200),
+        _obj(2, "M20", 6, (3.0, 31.0), 4),
+        _obj(3, "M20", 6, (49.0, 35.0), 120),
+    ]
+    write_frame(tmp_path, Frame("000000", rgb, depth, mask, cam, None, objects))
+    write_manifest(tmp_path, {"classes": [f"c{i}" for i in range(13)]})
+    return tmp_path
+
+
+def test_item_by_hand(handmade):
+    ds = SegmentationDataset(handmade, size=(32, 24), depth_max_m=1.0)
+    assert len(ds) == 1 and ds.num_classes == 13
+    item = ds[0]
+    assert item["image"].shape == (4, 24, 32) and item["image"].dtype == torch.float32
+    assert item["masks"].shape == (13, 24, 32)
+    img = item["image"].numpy()
+    np.testing.assert_allclose(img[0], 1.0)  # red
+    np.testing.assert_allclose(img[1:3], 0.0)
+    assert img[3, 10, 10] == pytest.approx(0.5)  # 500 mm / 1 m
+    assert img[3, 10, 0] == 0.0 and np.isnan(item["depth_m"][10, 0].item())  # missing depth
+    assert img[3, 10, 30] == 1.0 and item["depth_m"][10, 30] == pytest.approx(
+        1.5
+    )  # clipped input only
+    # the M30 rectangle rows 10..19, cols 20..39 becomes rows 5..9, cols 10..19 at half size
+    m30 = item["masks"][6].numpy()
+    assert m30.sum() == 50 and m30[5:10, 10:20].all()
+    # largest M20 instance gives the class's pickup; u' = (u + 0.5) / 2 - 0.5
+    np.testing.assert_allclose(item["pickup"][6].numpy(), [14.25, 7.25])
+    np.testing.assert_allclose(item["pickup"][5].numpy(), [24.25, 17.25])
+    assert item["present"].nonzero().flatten().tolist() == [5, 6]
+    assert torch.isnan(item["pickup"][0]).all()
+    np.testing.assert_allclose(item["intrinsics"].numpy(), [30.0, 30.0, 15.5, 11.5])
+    assert item["frame_id"] == "000000"
+
+
+def test_flip_augmentation_keeps_targets_consistent(handmade):
+    ds = SegmentationDataset(handmade, size=(32, 24), augment=True)
+    plain = SegmentationDataset(handmade, size=(32, 24))[0]
+    flips = 0
+    for seed in range(12):
+        torch.manual_seed(seed)
+        item = ds[0]
+        # (the principal point 15.5 of a 32-px image is symmetric, so look at the pickup)
+        flipped = item["pickup"][6, 0] != plain["pickup"][6, 0]
+        if flipped:
+            flips += 1
+            np.testing.assert_array_equal(item["masks"].numpy(), plain["masks"].numpy()[:, :, ::-1])
+            assert item["pickup"][6, 0].item() == pytest.approx(31 - 14.25)
+            assert item["intrinsics"][2].item() == pytest.approx(31 - 15.5)
+        else:
+            np.testing.assert_array_equal(item["masks"].numpy(), plain["masks"].numpy())
+        assert item["image"].min() >= 0.0 and item["image"].max() <= 1.0
+    assert 0 < flips < 12
+    torch.manual_seed(5)
+    a = ds[0]
+    torch.manual_seed(5)
+    b = ds[0]
+    assert torch.equal(a["image"], b["image"])  # seeded through torch's RNG
+
+
+def test_errors_name_the_problem(handmade, tmp_path):
+    with pytest.raises(ValueError, match="no frames"):
+        SegmentationDataset(handmade, frame_ids=[])
+    with pytest.raises(ValueError, match="depth_max_m"):
+        SegmentationDataset(handmade, depth_max_m=0)
+    ann = handmade / "frames" / "000000" / "annotation.json"
+    ann.write_text(ann.read_text().replace('"class_index": 7', '"class_index": 14'))
+    with pytest.raises(ValueError, match=r"class_index 14 outside 1..13"):
+        SegmentationDataset(handmade)[0]
+    (handmade / "frames" / "000000" / "depth.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"000000/depth.png"):
+        SegmentationDataset(handmade)[0]
+
+
+def test_generated_frames_batch_and_pickups_on_masks(tmp_path):
+    generate_dataset(
+        tmp_path, GenerationConfig(scenes=3, seed=2, width=320, height=240), progress=False
+    )
+    ds = SegmentationDataset(tmp_path)
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate_segmentation)
+    batch = next(iter(loader))
+    assert batch["image"].shape == (3, 4, 192, 256) and batch["masks"].shape == (3, 13, 192, 256)
+    assert batch["pickup"].shape == (3, 13, 2) and batch["frame_id"] == [
+        "000000",
+        "000001",
+        "000002",
+    ]
+    on_mask = total = 0
+    for b in range(3):
+        for c in batch["present"][b].nonzero().flatten().tolist():
+            u, v = batch["pickup"][b, c].round().long().tolist()
+            total += 1
+            on_mask += int(batch["masks"][b, c, v, u] > 0)
+    assert total >= 3 and on_mask / total >= 0.8
+    with pytest.raises(ValueError, match="empty batch"):
+        collate_segmentation([])
