@@ -15,8 +15,16 @@ class BoxesDataset(Dataset):
     pickup (C, 2), present (C,), depth_m (H, W), intrinsics (4,), frame_id.
     """
 
-    def __init__(self, n: int, w: int = 32, h: int = 24, classes: int = 3, seed: int = 0,
-                 max_objects: int = 1, size: int = 6) -> None:
+    def __init__(
+        self,
+        n: int,
+        w: int = 32,
+        h: int = 24,
+        classes: int = 3,
+        seed: int = 0,
+        max_objects: int = 1,
+        size: int = 6,
+    ) -> None:
         rng = np.random.default_rng(seed)
         self.items = []
         colors = np.linspace(0.2, 1.0, classes)
@@ -29,20 +37,24 @@ class BoxesDataset(Dataset):
             present = np.zeros(classes, bool)
             for c in rng.choice(classes, size=rng.integers(1, max_objects + 1), replace=False):
                 u0, v0 = rng.integers(0, w - size), rng.integers(0, h - size)
-                masks[c, v0:v0 + size, u0:u0 + size] = 1
-                img[0, v0:v0 + size, u0:u0 + size] = colors[c]
-                img[1, v0:v0 + size, u0:u0 + size] = 1 - colors[c]
-                depth[v0:v0 + size, u0:u0 + size] = 0.45
+                masks[c, v0 : v0 + size, u0 : u0 + size] = 1
+                img[0, v0 : v0 + size, u0 : u0 + size] = colors[c]
+                img[1, v0 : v0 + size, u0 : u0 + size] = 1 - colors[c]
+                depth[v0 : v0 + size, u0 : u0 + size] = 0.45
                 pickup[c] = (u0 + (size - 1) / 2, v0 + (size - 1) / 2)
                 present[c] = True
             img[3] = depth / 1.0
-            self.items.append({
-                "image": torch.from_numpy(img), "masks": torch.from_numpy(masks),
-                "pickup": torch.from_numpy(pickup), "present": torch.from_numpy(present),
-                "depth_m": torch.from_numpy(depth),
-                "intrinsics": torch.tensor([40.0, 40.0, (w - 1) / 2, (h - 1) / 2]),
-                "frame_id": f"{i:06d}",
-            })
+            self.items.append(
+                {
+                    "image": torch.from_numpy(img),
+                    "masks": torch.from_numpy(masks),
+                    "pickup": torch.from_numpy(pickup),
+                    "present": torch.from_numpy(present),
+                    "depth_m": torch.from_numpy(depth),
+                    "intrinsics": torch.tensor([40.0, 40.0, (w - 1) / 2, (h - 1) / 2]),
+                    "frame_id": f"{i:06d}",
+                }
+            )
 
     def __len__(self) -> int:
         return len(self.items)

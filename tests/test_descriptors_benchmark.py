@@ -14,13 +14,19 @@ TINY = {
     "base_width": 4,
     "num_keypoints": 8,
     "steps": 2,
-    "models_per_setting": 2,
+    "models_per_setting": 1,
     "threads": 1,
     "sources": {"kind": "procedural", "count": 1, "seed": 0},
     "eval": {"pairs": 2, "correspondences": 32, "seed": 5},
     "methods": {
         "keypoint": {"dims": [3], "lr": 1e-3},
-        "don_ntxent": {"dims": [3], "lr": 3e-4, "weight_decay": 1e-4, "matches": 16, "similarity": "matmul"},
+        "don_ntxent": {
+            "dims": [3],
+            "lr": 3e-4,
+            "weight_decay": 1e-4,
+            "matches": 16,
+            "similarity": "matmul",
+        },
     },
     "memory_probe": {"similarity": "broadcast", "steps": 1, "dims": [3]},
 }
@@ -35,9 +41,11 @@ def test_tiny_benchmark_writes_results(tmp_path):
     for method in ("keypoint", "don_ntxent"):
         s = res[method]["3"]
         assert 0.0 < s["auc_mean"] <= 1.0 and s["auc_std"] >= 0.0
-        assert len(s["aucs"]) == 2 and len(s["pck_curve_mean"]) == 100
+        assert len(s["aucs"]) == 1 and len(s["pck_curve_mean"]) == 100
         # the PCK curve is a cumulative fraction: non-decreasing in k
-        assert all(b >= a for a, b in zip(s["pck_curve_mean"], s["pck_curve_mean"][1:], strict=False))
+        assert all(
+            b >= a for a, b in zip(s["pck_curve_mean"], s["pck_curve_mean"][1:], strict=False)
+        )
         assert s["peak_memory_bytes"] > 50e6  # a python process with torch holds more than 50 MB
         assert s["seconds_per_step"] > 0
     assert res["don_ntxent_memory_probe"]["3"]["similarity"] == "broadcast"

@@ -18,13 +18,20 @@ from grasp_pipeline.perception.descriptors.keypoint_losses import (
 )
 from grasp_pipeline.perception.descriptors.model import DescriptorOutput
 from grasp_pipeline.perception.descriptors.ntxent import ntxent_loss
-from grasp_pipeline.perception.descriptors.spatial import lift_uvd, spatial_expectation, spatial_softmax
+from grasp_pipeline.perception.descriptors.spatial import (
+    lift_uvd,
+    spatial_expectation,
+    spatial_softmax,
+)
 
 
 def test_se3_log_of_identity_is_zero():
     T = torch.eye(4, dtype=torch.float64, requires_grad=True)
     xi = lie_torch.se3_log(T)
-    assert torch.equal(xi.detach(), torch.zeros(6, dtype=torch.float64)) or xi.detach().abs().max() < 1e-9
+    assert (
+        torch.equal(xi.detach(), torch.zeros(6, dtype=torch.float64))
+        or xi.detach().abs().max() < 1e-9
+    )
     xi.norm().backward()  # gradient at the identity stays finite
     assert torch.isfinite(T.grad).all()
 
@@ -62,7 +69,9 @@ def test_silhouette_and_variance_hand_cases():
     prob[0, 1, 3, 3] = 0.5
     mask = torch.zeros(1, 4, 4)
     mask[0, 1:, 1:] = 1
-    assert silhouette_loss(prob, mask).item() == pytest.approx(-(np.log(1.0) + np.log(0.5)) / 2, rel=1e-5)
+    assert silhouette_loss(prob, mask).item() == pytest.approx(
+        -(np.log(1.0) + np.log(0.5)) / 2, rel=1e-5
+    )
     uv = spatial_expectation(prob)
     # keypoint 0 is a delta (variance 0); keypoint 1: two halves at (0,0) and (3,3), mean
     # (1.5, 1.5), squared distance 4.5 each -> variance 4.5
@@ -87,7 +96,9 @@ def _outputs(uvd_a, uvd_b, h=48, w=64):
             logits[0, i, int(v), int(u)] = 0
             depth[0, i, int(v), int(u)] = d
         prob = spatial_softmax(logits)
-        outs.append(DescriptorOutput(torch.zeros(1, 3, h, w), prob, depth, spatial_expectation(prob, depth)))
+        outs.append(
+            DescriptorOutput(torch.zeros(1, 3, h, w), prob, depth, spatial_expectation(prob, depth))
+        )
     return outs
 
 
@@ -105,16 +116,26 @@ def test_consistent_keypoints_give_zero_multiview_and_pose_loss():
     # a wrong transform is penalised: 1 cm error -> Huber on centimetres
     T_wrong = T_t.clone()
     T_wrong[0, 0, 3] += 0.01
-    assert multiview_loss(x_a[None], x_b[None], T_wrong, 100.0, 1.0).item() == pytest.approx(0.5 * 1.0 / 3, rel=1e-6)
+    assert multiview_loss(x_a[None], x_b[None], T_wrong, 100.0, 1.0).item() == pytest.approx(
+        0.5 * 1.0 / 3, rel=1e-6
+    )
     assert pose_loss(x_a[None], x_b[None], T_wrong).item() == pytest.approx(0.01, rel=1e-3)
 
 
 def test_keypoint_losses_named_terms_and_weights():
-    a, b = _outputs(torch.tensor([[[10, 10, 0.5], [30, 20, 0.5], [20, 30, 0.6], [40, 12, 0.55]]], dtype=torch.float32),
-                    torch.tensor([[[12, 10, 0.5], [31, 22, 0.5], [20, 33, 0.6], [41, 10, 0.55]]], dtype=torch.float32))
+    a, b = _outputs(
+        torch.tensor(
+            [[[10, 10, 0.5], [30, 20, 0.5], [20, 30, 0.6], [40, 12, 0.55]]], dtype=torch.float32
+        ),
+        torch.tensor(
+            [[[12, 10, 0.5], [31, 22, 0.5], [20, 33, 0.6], [41, 10, 0.55]]], dtype=torch.float32
+        ),
+    )
     mask = torch.ones(1, 48, 64)
     cfg = KeypointLossConfig()
-    terms = keypoint_losses(a, b, mask, mask, torch.eye(4)[None], torch.tensor([[60.0, 60.0, 31.5, 23.5]]), cfg)
+    terms = keypoint_losses(
+        a, b, mask, mask, torch.eye(4)[None], torch.tensor([[60.0, 60.0, 31.5, 23.5]]), cfg
+    )
     assert set(terms) == {"silhouette", "variance", "separation", "multiview", "pose", "total"}
     expected = sum(cfg.weights[k] * terms[k] for k in cfg.weights)
     assert terms["total"].item() == pytest.approx(expected.item())
@@ -130,14 +151,18 @@ def test_ntxent_matmul_equals_broadcast_and_prefers_matches():
     uv_b = torch.tensor([[[2, 1], [4, 2], [7, 4], [1, 5]]])  # B = A shifted one pixel right
     desc_b = torch.roll(desc_a, shifts=1, dims=-1)
     good = ntxent_loss(desc_a, desc_b, uv_a, uv_b, 0.1, "broadcast")["ntxent"]
-    assert good.item() == pytest.approx(ntxent_loss(desc_a, desc_b, uv_a, uv_b, 0.1, "matmul")["ntxent"].item(), rel=1e-5)
+    assert good.item() == pytest.approx(
+        ntxent_loss(desc_a, desc_b, uv_a, uv_b, 0.1, "matmul")["ntxent"].item(), rel=1e-5
+    )
     bad = ntxent_loss(desc_a, torch.randn(1, d, h, w), uv_a, uv_b, 0.1, "matmul")["ntxent"]
     assert good.item() < bad.item()
     # hand check with two pixels: logits to B and to A's non-anchor pixel
     da = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])  # (1, 2, 1, 2): pixel0 = e0, pixel1 = e1
     db = da.clone()
-    l = ntxent_loss(da, db, torch.tensor([[[0, 0]]]), torch.tensor([[[0, 0]]]), 1.0, "matmul")["ntxent"]
+    loss = ntxent_loss(da, db, torch.tensor([[[0, 0]]]), torch.tensor([[[0, 0]]]), 1.0, "matmul")[
+        "ntxent"
+    ]
     # logits: B = [cos 1, cos 0] = [1, 0], A without self = [0]; CE = -log(e / (e + 1 + 1))
-    assert l.item() == pytest.approx(-np.log(np.e / (np.e + 2)), rel=1e-6)
+    assert loss.item() == pytest.approx(-np.log(np.e / (np.e + 2)), rel=1e-6)
     with pytest.raises(ValueError, match="similarity"):
         ntxent_loss(da, db, torch.tensor([[[0, 0]]]), torch.tensor([[[0, 0]]]), 1.0, "dot")

@@ -50,7 +50,14 @@ def test_pose_from_keypoints_recovers_known_pose():
     ui, vi = np.round(uv).astype(int).T
     depth[vi, ui] = X[:, 2]
     uv_c = np.stack([ui, vi], 1).astype(float)
-    X_c = np.stack([(uv_c[:, 0] - CAM.cx) / CAM.fx * X[:, 2], (uv_c[:, 1] - CAM.cy) / CAM.fy * X[:, 2], X[:, 2]], 1)
+    X_c = np.stack(
+        [
+            (uv_c[:, 0] - CAM.cx) / CAM.fx * X[:, 2],
+            (uv_c[:, 1] - CAM.cy) / CAM.fy * X[:, 2],
+            X[:, 2],
+        ],
+        1,
+    )
     Tinv = np.linalg.inv(T)
     ref_c = X_c @ Tinv[:3, :3].T + Tinv[:3, 3]
     # five keypoints lose their depth and three are wrong matches
@@ -70,7 +77,9 @@ def test_lift_keypoints_masks_missing_depth():
     depth[10:13, 20:23] = 0.5
     pts, ok = lift_keypoints(np.array([[21.0, 11.0], [60.0, 60.0], [-5.0, 3.0]]), depth, CAM)
     assert ok.tolist() == [True, False, False]
-    np.testing.assert_allclose(pts[0], [(21 - CAM.cx) / CAM.fx * 0.5, (11 - CAM.cy) / CAM.fy * 0.5, 0.5])
+    np.testing.assert_allclose(
+        pts[0], [(21 - CAM.cx) / CAM.fx * 0.5, (11 - CAM.cy) / CAM.fy * 0.5, 0.5]
+    )
 
 
 def _coord_descriptors(render):
@@ -83,8 +92,16 @@ def test_detector_recovers_pose_with_perfect_descriptors(tmp_path):
     box = TexturedBox((0.09, 0.06, 0.04), seed=1)
     ref_pose = look_pose(0.25, 0.35, -0.25, 0.3)
     ref = render_box(box, ref_pose, CAM)
-    entry = register_object(_coord_descriptors(ref).numpy(), ref.mask, ref.depth_m, CAM, "box", 48, ref_pose,
-                            temperature=float(np.log(0.3)))
+    entry = register_object(
+        _coord_descriptors(ref).numpy(),
+        ref.mask,
+        ref.depth_m,
+        CAM,
+        "box",
+        48,
+        ref_pose,
+        temperature=float(np.log(0.3)),
+    )
     db = DescriptorDatabase()
     db.add(entry)
     db.save(tmp_path / "db")
@@ -134,7 +151,9 @@ def test_detector_interface_and_validation():
     model = DescriptorNet(DescriptorNetConfig(descriptor_dim=3, num_keypoints=8, base_width=8))
     ref = render_box(TexturedBox((0.09, 0.06, 0.04)), look_pose(0.25, 0.3, 0.2, 0.1), CAM)
     with torch.no_grad():
-        desc = model(torch.as_tensor(ref.rgb).permute(2, 0, 1)[None].float() / 255, keypoints=False).descriptors[0]
+        desc = model(
+            torch.as_tensor(ref.rgb).permute(2, 0, 1)[None].float() / 255, keypoints=False
+        ).descriptors[0]
     db = DescriptorDatabase()
     db.add(register_object(desc.numpy(), ref.mask, ref.depth_m, CAM, "box", 16))
     det = DescriptorDetector(model, db)
@@ -148,4 +167,6 @@ def test_detector_interface_and_validation():
     with pytest.raises(ValueError, match="rgb"):
         det.detect(ref.rgb[..., 0], ref.depth, CAM)
     with pytest.raises(ValueError, match="D=3"):
-        DescriptorDetector(DescriptorNet(DescriptorNetConfig(descriptor_dim=4, num_keypoints=8, base_width=8)), db)
+        DescriptorDetector(
+            DescriptorNet(DescriptorNetConfig(descriptor_dim=4, num_keypoints=8, base_width=8)), db
+        )

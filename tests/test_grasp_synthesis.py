@@ -41,10 +41,12 @@ def test_pose_grasp_closes_across_narrow_side():
     assert np.linalg.det(G[:3, :3]) == pytest.approx(1.0)
     # Candidates: both yaw flips, offsets along the dominant (x) axis, hand tilts about it.
     offsets = {round(float((c.pose[:3, 3] - G[:3, 3]) @ T[:3, 0]), 4) for c in cands}
-    assert offsets == {0.0, 0.01, -0.01, 0.02, -0.02}
+    # Offsets up to 30 % of the 100 mm length; tilts 0, +-20, +-35 deg.
+    assert offsets == {0.0, 0.01, -0.01, 0.02, -0.02, 0.03, -0.03}
     tilts = {round(float(np.degrees(np.arccos(-c.pose[2, 2])))) for c in cands}
-    assert tilts == {0, 20}
-    assert len(cands) == 2 * 5 * 3  # only the 40 mm side fits: flips x offsets x tilts
+    assert tilts == {0, 20, 35}
+    assert len(cands) == 2 * 7 * 5  # only the 40 mm side fits: flips x offsets x tilts
+    assert min(cands, key=lambda c: c.prior) is cands[0]  # untilted, unshifted first
     # Tilted hands close about the same (dominant) axis: closing stays perpendicular to it.
     assert max(abs(c.pose[:3, 1] @ T[:3, 0]) for c in cands) < 1e-12
 
@@ -148,3 +150,17 @@ def test_tilted_approach_keeps_both_finger_tips_above_surface():
         for side in (1.0, -1.0):
             tip = G[:3, 3] + PANDA_HAND.tip_below_tcp_m * G[:3, 2] + side * half * G[:3, 1]
             assert tip[2] >= TABLE_CLEARANCE_M - 1e-9
+
+
+def test_round_top_adds_closing_directions_and_short_objects_get_small_offsets():
+    # M20 nut (34.6 x 30 x 16 mm) lying flat: closing every 30 deg about the vertical approach.
+    T = _yaw_pose(0.0, [0.5, 0.0, 0.008])
+    size = (0.0346, 0.03, 0.016)
+    plain, _ = grasps_from_pose(T, size, PANDA_HAND, 0.0, tilts_deg=(0.0,))
+    rounded, _ = grasps_from_pose(T, size, PANDA_HAND, 0.0, tilts_deg=(0.0,), round_top=True)
+    yaws = {round(float(np.degrees(np.arctan2(c.pose[1, 1], c.pose[0, 1]))) % 180) for c in rounded}
+    assert yaws == {90, 0, 120, 150, 180 % 180, 30, 60}
+    assert len(rounded) > len(plain)
+    # 30 % of 34.6 mm (across the y closing) allows offsets of 0 and +-10 mm only.
+    offs = {round(float(c.pose[0, 3] - 0.5), 3) for c in plain if abs(c.pose[1, 1]) > 0.99}
+    assert offs == {0.0, 0.01, -0.01}

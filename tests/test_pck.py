@@ -49,9 +49,10 @@ def test_best_matches_on_unique_descriptors():
     desc_a = torch.stack([u, v, u * v / 10])
     desc_b = torch.stack([u - 3, v + 2, (u - 3) * (v + 2) / 10])
     uv_a = np.array([[5, 5], [10, 3], [20, 12]], float)
+    truth = uv_a + np.array([3.0, -2.0])
     pred = best_matches(desc_a, desc_b, uv_a)
-    np.testing.assert_array_equal(pred, uv_a + [3, -2])
-    assert auc(pck_curve(pred, uv_a + [3, -2])) == 1.0
+    np.testing.assert_array_equal(pred, truth)
+    assert auc(pck_curve(pred, truth)) == 1.0
 
 
 def test_bad_input():

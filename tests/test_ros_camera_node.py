@@ -4,6 +4,7 @@ software device + recorder); the frames received over real DDS equal the recorde
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import numpy as np
@@ -119,3 +120,15 @@ def test_missing_recording_is_refused(tmp_path) -> None:
     with NodeProcess("camera_node", params, DOMAIN) as node:
         node.proc.wait(60)
     assert node.proc.returncode != 0 and "none.db3" in node.log
+
+
+def test_missing_device_is_reported_and_retried() -> None:
+    """No RealSense on this machine: the node reports it and keeps trying to (re)open it."""
+    params = {"source": "realsense", "serial": "123456789", "reopen_delay_s": 0.2}
+    with NodeProcess("camera_node", params, DOMAIN) as node:
+        assert node.wait_for_log("no RealSense device serial=123456789 connected", 40), node.log
+        t_end = time.monotonic() + 20
+        while node.log.count("retrying in 0.2 s") < 3 and time.monotonic() < t_end:
+            time.sleep(0.1)
+        assert node.log.count("retrying in 0.2 s") >= 3, node.log
+        assert node.alive()

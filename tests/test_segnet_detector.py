@@ -67,7 +67,7 @@ def test_detects_box_at_right_pixel_and_depth(ckpt):
 
 def test_bad_inputs(ckpt):
     det = SegnetDetector(ckpt, threshold=0.4)
-    rgb, depth, cam, cls, _ = _frame()
+    rgb, depth, cam, _, _ = _frame()
     with pytest.raises(ValueError, match="unknown target"):
         det.detect(rgb, depth, cam, targets=["Motor_X"])
     with pytest.raises(ValueError, match="depth must be"):
@@ -97,7 +97,7 @@ def test_bad_checkpoints(ckpt, tmp_path):
     with pytest.raises(ValueError, match="do not match"):
         SegnetDetector(tmp_path / "other.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="junk.pt"):
+    with pytest.raises(ValueError, match=r"junk\.pt"):
         SegnetDetector(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError):
         SegnetDetector(tmp_path / "missing.pt")
@@ -105,7 +105,7 @@ def test_bad_checkpoints(ckpt, tmp_path):
 
 @pytest.mark.parametrize("backend", ["channels_last", "onnx"])
 def test_backends_agree_with_eager(ckpt, backend):
-    rgb, depth, cam, cls, _ = _frame()
+    rgb, depth, cam, _, _ = _frame()
     ref = SegnetDetector(ckpt, threshold=0.4)
     other = SegnetDetector(ckpt, threshold=0.4, backend=backend)
     dm = depth.astype(np.float32) / 1000

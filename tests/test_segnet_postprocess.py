@@ -57,7 +57,7 @@ def test_robust_depth_median_and_holes():
 
 def test_grasp_frame_is_rotation_perpendicular_to_axis():
     R = grasp_frame((1.0, 1.0), fx=600.0, fy=300.0)
-    assert R @ R.T == pytest.approx(np.eye(3), abs=1e-12)
+    assert pytest.approx(np.eye(3), abs=1e-12) == R @ R.T
     assert np.linalg.det(R) == pytest.approx(1.0)
     # metric direction of (1, 1) px is (1/600, 1/300): x axis along it, y (closing) perpendicular
     x = np.array([1 / 600, 1 / 300, 0])

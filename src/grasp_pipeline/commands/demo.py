@@ -37,6 +37,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--clutter-trials", type=int, default=40, help="trials with 3-5 touching objects"
     )
+    p.add_argument(
+        "--pile-trials", type=int, default=0, help="trials with 3-5 objects dropped onto each other"
+    )
     p.add_argument("--objects", nargs="*", default=None, help="catalog names (default: all 13)")
     p.add_argument("--mode", choices=("ros", "direct"), default="ros")
     p.add_argument(
@@ -133,11 +136,6 @@ class _RosRig:
         self.rclpy.try_shutdown()
 
 
-def _best(dets, target):
-    own = [d for d in dets if d.label == target]
-    return max(own, key=lambda d: d.score) if own else None
-
-
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
@@ -157,8 +155,8 @@ def _run(args: argparse.Namespace) -> int:
         write_json,
     )
 
-    if args.trials < 0 or args.clutter_trials < 0:
-        raise ValueError("--trials and --clutter-trials must be >= 0")
+    if min(args.trials, args.clutter_trials, args.pile_trials) < 0:
+        raise ValueError("--trials, --clutter-trials and --pile-trials must be >= 0")
     cell = PickCell(args.robot, gripper=args.gripper)
     names = list(args.objects) if args.objects else list(cell.world.catalog.names)
     unknown = [n for n in names if n not in cell.world.catalog]
@@ -173,7 +171,7 @@ def _run(args: argparse.Namespace) -> int:
     img_dir = args.images or Path(f"tmp/demo_{args.robot}")
     rng = np.random.default_rng(args.seed)
     plan_ = [("single", n) for n in names for _ in range(args.trials)]
-    plan_ += [("clutter", None)] * args.clutter_trials
+    plan_ += [("clutter", None)] * args.clutter_trials + [("pile", None)] * args.pile_trials
     records: list[TrialRecord] = []
     failures, samples = [], []
     t_all = time.perf_counter()
@@ -197,14 +195,15 @@ def _run(args: argparse.Namespace) -> int:
                 ok, why, plan = rig.pick(target)
                 plan_ms = plan.planning_ms if plan is not None else 0.0
             else:
-                det = _best(dets, target)
-                if det is None:
-                    ok, why = False, f"{target} not detected"
+                plan = cell.planner.plan_best(dets, target, age_s=0.0)
+                plan_ms = plan.planning_ms
+                if plan.ok:
+                    res = cell.planner.execute(plan)
+                    ok, why = res.ok, f"picked {target}: {res.reason}" if res.ok else res.reason
                 else:
-                    out = cell.pick(body, det, hold_s=0.0)
-                    ok, why, plan_ms = out.ok, out.reason, out.planning_ms
+                    ok, why = False, plan.reason
             lift = 0.0
-            if ok or "failed" in why or "picked" in why:
+            if ok:
                 cell.arm.hold(1.0)
                 # Lifted and held: the target, or an identical object of the same label.
                 same = [b for b in bodies if cell.world.objects[b].spec.name == target]

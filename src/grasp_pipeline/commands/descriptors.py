@@ -24,12 +24,16 @@ def _pixels(text: str) -> list[tuple[int, int]]:
     try:
         return [tuple(int(x) for x in p.split(",")) for p in text.split()]  # type: ignore[misc]
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"pixels must look like '10,20 30,40', got {text!r}") from exc
+        raise argparse.ArgumentTypeError(
+            f"pixels must look like '10,20 30,40', got {text!r}"
+        ) from exc
 
 
 # -- benchmark descriptors ----------------------------------------------------------------------
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="benchmark YAML (config/benchmarks/descriptors_cpu.yaml)")
+    p.add_argument(
+        "--config", required=True, help="benchmark YAML (config/benchmarks/descriptors_cpu.yaml)"
+    )
     p.add_argument("--out", required=True, help="output directory (results.json, results.md, PNGs)")
 
 
@@ -45,13 +49,24 @@ def _bench_run(args: argparse.Namespace) -> int:
 # -- descriptors view ---------------------------------------------------------------------------
 def _view_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="descriptor model checkpoint (.pt)")
-    p.add_argument("--image-a", help="RGB image A (PNG/JPG); omitted: a synthetic pair of a textured box")
+    p.add_argument(
+        "--image-a", help="RGB image A (PNG/JPG); omitted: a synthetic pair of a textured box"
+    )
     p.add_argument("--image-b", help="RGB image B")
     p.add_argument("--size", type=_size, help="resize both images to WxH before the network")
-    p.add_argument("--temperature", type=float, default=-1.0, help="kernel width exp(t) of paper Eq. 8 (default -1)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=-1.0,
+        help="kernel width exp(t) of paper Eq. 8 (default -1)",
+    )
     p.add_argument("--port", type=int, default=8765, help="port of the local web page (127.0.0.1)")
     p.add_argument("--out", help="non-interactive: write heatmap PNGs here instead of serving")
-    p.add_argument("--pixels", type=_pixels, help="pixels of A for --out, e.g. '40,30 60,50' (default: 5 on a grid)")
+    p.add_argument(
+        "--pixels",
+        type=_pixels,
+        help="pixels of A for --out, e.g. '40,30 60,50' (default: 5 on a grid)",
+    )
 
 
 def _view_run(args: argparse.Namespace) -> int:
@@ -60,7 +75,12 @@ def _view_run(args: argparse.Namespace) -> int:
     import torch
 
     from grasp_pipeline.perception.descriptors.model import to_input
-    from grasp_pipeline.perception.descriptors.viewer import DescriptorPairView, load_image, serve, write_heatmaps
+    from grasp_pipeline.perception.descriptors.viewer import (
+        DescriptorPairView,
+        load_image,
+        serve,
+        write_heatmaps,
+    )
     from grasp_pipeline.training.descriptor_trainer import load_descriptor_model
 
     model = load_descriptor_model(args.checkpoint)
@@ -83,7 +103,10 @@ def _view_run(args: argparse.Namespace) -> int:
     view = DescriptorPairView(a, b, da, db, args.temperature)
     if args.out:
         h, w = a.shape[:2]
-        pixels = args.pixels or [(int(w * fx), int(h * fy)) for fx, fy in ((0.5, 0.5), (0.35, 0.35), (0.65, 0.35), (0.35, 0.65), (0.65, 0.65))]
+        pixels = args.pixels or [
+            (int(w * fx), int(h * fy))
+            for fx, fy in ((0.5, 0.5), (0.35, 0.35), (0.65, 0.35), (0.35, 0.65), (0.65, 0.65))
+        ]
         for p in write_heatmaps(view, pixels, args.out):
             print(p)
         return 0
@@ -93,7 +116,9 @@ def _view_run(args: argparse.Namespace) -> int:
 
 # -- descriptors pose-demo ----------------------------------------------------------------------
 def _pose_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="benchmarks/results/descriptor_pose.json", help="JSON with the pose errors")
+    p.add_argument(
+        "--out", default="benchmarks/results/descriptor_pose.json", help="JSON with the pose errors"
+    )
     p.add_argument("--steps", type=int, default=600, help="training steps of the fresh model")
     p.add_argument("--trials", type=int, default=5, help="test frames at new poses")
     p.add_argument("--seed", type=int, default=0)
@@ -107,10 +132,14 @@ def _pose_run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(2)
     result = run_pose_demo(steps=args.steps, trials=args.trials, seed=args.seed)
-    result["command"] = f"grasp-pipeline descriptors pose-demo --steps {args.steps} --trials {args.trials} --seed {args.seed}"
+    result["command"] = (
+        f"grasp-pipeline descriptors pose-demo --steps {args.steps} --trials {args.trials} --seed {args.seed}"
+    )
     atomic_write_bytes(args.out, json.dumps(result, indent=2).encode())
-    print(f"rotation error {result['rotation_error_deg']} deg, translation error {result['translation_error_m']} m "
-          f"(median over {result['detected']}/{args.trials} detected) -> {args.out}")
+    print(
+        f"rotation error {result['rotation_error_deg']} deg, translation error {result['translation_error_m']} m "
+        f"(median over {result['detected']}/{args.trials} detected) -> {args.out}"
+    )
     return 0
 
 
@@ -118,18 +147,38 @@ def _pose_run(args: argparse.Namespace) -> int:
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--object-image", required=True, help="RGB image of the object (PNG/JPG)")
     p.add_argument("--mask", required=True, help="mask image, non-zero on the object")
-    p.add_argument("--depth", required=True, help="depth: 16-bit PNG in driver units (mm) or .npy in metres")
+    p.add_argument(
+        "--depth", required=True, help="depth: 16-bit PNG in driver units (mm) or .npy in metres"
+    )
     p.add_argument("--name", required=True, help="object name in the database")
-    p.add_argument("--camera", default="d435", help="camera preset for the intrinsics (scaled to the image size)")
-    p.add_argument("--intrinsics", help="JSON file with width, height, fx, fy, cx, cy (overrides --camera)")
-    p.add_argument("--pose", help="JSON 4x4 object -> camera pose of the view (default: principal axes frame)")
-    p.add_argument("--database", default="models/descriptors/database", help="database path (writes .npz + .json)")
-    p.add_argument("--checkpoint", default="models/descriptors/model.pt", help="model checkpoint to write")
-    p.add_argument("--size", type=_size, default=(160, 120), help="training/detection image size WxH")
+    p.add_argument(
+        "--camera",
+        default="d435",
+        help="camera preset for the intrinsics (scaled to the image size)",
+    )
+    p.add_argument(
+        "--intrinsics", help="JSON file with width, height, fx, fy, cx, cy (overrides --camera)"
+    )
+    p.add_argument(
+        "--pose", help="JSON 4x4 object -> camera pose of the view (default: principal axes frame)"
+    )
+    p.add_argument(
+        "--database",
+        default="models/descriptors/database",
+        help="database path (writes .npz + .json)",
+    )
+    p.add_argument(
+        "--checkpoint", default="models/descriptors/model.pt", help="model checkpoint to write"
+    )
+    p.add_argument(
+        "--size", type=_size, default=(160, 120), help="training/detection image size WxH"
+    )
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--dim", type=int, default=16, help="descriptor size D")
     p.add_argument("--keypoints", type=int, default=64, help="number of keypoints N")
-    p.add_argument("--base-width", type=int, default=16, help="ResNet-34 stem width (64 = standard)")
+    p.add_argument(
+        "--base-width", type=int, default=16, help="ResNet-34 stem width (64 = standard)"
+    )
     p.add_argument("--device", default="cpu")
 
 
@@ -177,7 +226,10 @@ def _train_run(args: argparse.Namespace) -> int:
     from grasp_pipeline.perception.descriptors.config import DescriptorNetConfig
     from grasp_pipeline.perception.descriptors.database import DescriptorDatabase
     from grasp_pipeline.perception.descriptors.enroll import enroll_object
-    from grasp_pipeline.training.descriptor_trainer import DescriptorTrainConfig, load_descriptor_model
+    from grasp_pipeline.training.descriptor_trainer import (
+        DescriptorTrainConfig,
+        load_descriptor_model,
+    )
 
     torch.set_num_threads(2)
     if args.intrinsics:
@@ -191,21 +243,47 @@ def _train_run(args: argparse.Namespace) -> int:
     db_json = Path(args.database).with_suffix(".json")
     db = DescriptorDatabase.load(args.database) if db_json.exists() else DescriptorDatabase()
     init = None
-    net = DescriptorNetConfig(descriptor_dim=args.dim, num_keypoints=args.keypoints, base_width=args.base_width)
+    net = DescriptorNetConfig(
+        descriptor_dim=args.dim, num_keypoints=args.keypoints, base_width=args.base_width
+    )
     if len(db) and db.model and Path(db.model).is_file():
         init = load_descriptor_model(db.model)
         net = init.config
     cfg = DescriptorTrainConfig(method="keypoint", net=net, steps=args.steps, device=args.device)
-    res = enroll_object(source, args.name, cfg, pose_camera=pose, checkpoint=args.checkpoint, database=db, init=init)
+    res = enroll_object(
+        source, args.name, cfg, pose_camera=pose, checkpoint=args.checkpoint, database=db, init=init
+    )
     db.save(args.database)
-    print(f"registered {args.name!r} ({len(res.entry.descriptors)} reference descriptors, t = {res.entry.temperature:.2f}) "
-          f"in {args.database}.npz/.json; model {args.checkpoint}; {res.seconds_per_step:.3f} s/step; objects: {db.names}")
+    print(
+        f"registered {args.name!r} ({len(res.entry.descriptors)} reference descriptors, t = {res.entry.temperature:.2f}) "
+        f"in {args.database}.npz/.json; model {args.checkpoint}; {res.seconds_per_step:.3f} s/step; objects: {db.names}"
+    )
     return 0
 
 
 COMMANDS = [
-    Command(("benchmark", "descriptors"), "keypoint-trained descriptors vs DON NT-Xent: AUC of PCK@k and memory", _bench_args, _bench_run),
-    Command(("descriptors", "view"), "click a pixel in image A, see its descriptor's heatmap in image B", _view_args, _view_run),
-    Command(("descriptors", "pose-demo"), "6-D pose of a rendered object from one frame by a freshly trained model", _pose_args, _pose_run),
-    Command(("train", "descriptors"), "train on one view of a new object and register it in the descriptor database", _train_args, _train_run),
+    Command(
+        ("benchmark", "descriptors"),
+        "keypoint-trained descriptors vs DON NT-Xent: AUC of PCK@k and memory",
+        _bench_args,
+        _bench_run,
+    ),
+    Command(
+        ("descriptors", "view"),
+        "click a pixel in image A, see its descriptor's heatmap in image B",
+        _view_args,
+        _view_run,
+    ),
+    Command(
+        ("descriptors", "pose-demo"),
+        "6-D pose of a rendered object from one frame by a freshly trained model",
+        _pose_args,
+        _pose_run,
+    ),
+    Command(
+        ("train", "descriptors"),
+        "train on one view of a new object and register it in the descriptor database",
+        _train_args,
+        _train_run,
+    ),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from grasp_pipeline.commands import Command
@@ -57,7 +58,11 @@ def _run(args: argparse.Namespace) -> int:
     config = Path(args.config)
     if not config.exists() and (share_dir() / args.config).exists():
         config = share_dir() / args.config
-    check_params_file(config)
+    try:
+        check_params_file(config)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     apply_ros_env(args.domain_id)  # before rclpy creates anything (domain, Fast DDS profile)
     overrides = _parse_sets(args.set)
     if args.separate:
@@ -66,8 +71,12 @@ def _run(args: argparse.Namespace) -> int:
         return run_separate(config, overrides, args.duration)
     from grasp_pipeline.ros.compose import run_composed
 
-    summary = run_composed(config, overrides, args.duration)
-    print(json.dumps(summary, indent=2, default=str))
+    try:
+        summary = run_composed(config, overrides, args.duration)
+    except (ValueError, FileNotFoundError) as exc:  # a node refused its parameters
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("run summary: " + json.dumps(summary, default=str), flush=True)
     return 0
 
 

@@ -20,7 +20,9 @@ def _run_experiment(args: argparse.Namespace) -> int:
     from grasp_pipeline.training.experiment import ExperimentConfig, analyse, run_experiment
 
     cfg = ExperimentConfig.load(args.config)
-    res = analyse(cfg, args.out) if args.analyse_only else run_experiment(cfg, args.out, args.workers)
+    res = (
+        analyse(cfg, args.out) if args.analyse_only else run_experiment(cfg, args.out, args.workers)
+    )
     for name, m in res["methods"].items():
         print(
             f"{name:18s} runs {len(m['seeds']):2d}  median convergence step "
@@ -64,11 +66,18 @@ def _run_train(args: argparse.Namespace) -> int:
     kw = {} if args.filters is None else {"filters": tuple(args.filters)}
     mcfg = SegNetConfig(width=args.width, height=args.height, **kw)
     tcfg = TrainConfig(
-        method=args.method, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-        eval_every=args.eval_every, seed=args.seed, device=args.device,
+        method=args.method,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        eval_every=args.eval_every,
+        seed=args.seed,
+        device=args.device,
     )
     size = (args.width, args.height)
-    train = SegmentationDataset(args.data, size=size, augment=args.augment, depth_max_m=args.depth_max)
+    train = SegmentationDataset(
+        args.data, size=size, augment=args.augment, depth_max_m=args.depth_max
+    )
     val = SegmentationDataset(args.val, size=size, depth_max_m=args.depth_max)
     if args.cache:
         if args.augment:
@@ -166,20 +175,37 @@ def _run_latency(args: argparse.Namespace) -> int:
     from grasp_pipeline.perception.segnet.latency import run_latency_benchmark
 
     doc = run_latency_benchmark(
-        args.model, args.out, threads=args.threads, iterations=args.iterations,
-        repeats=args.repeats, backends=args.backends,
+        args.model,
+        args.out,
+        threads=args.threads,
+        iterations=args.iterations,
+        repeats=args.repeats,
+        backends=args.backends,
     )
     print(f"fastest: {doc['fastest']} at {doc['fastest_hz']:.1f} Hz -> {args.out}")
     return 0
 
 
 COMMANDS = [
-    Command(("experiment", "weighting"), "train every loss-weighting method x seed and compare "
-            "convergence (paper 000)", _add_experiment, _run_experiment),
-    Command(("train", "segnet"), "train the Converge-Fast segmentation network", _add_train,
-            _run_train),
-    Command(("evaluate", "segnet"), "pickup rate and class accuracy of a segnet model on a data set",
-            _add_evaluate, _run_evaluate),
-    Command(("benchmark", "segnet-latency"), "time the segnet detector (640x480 RGB-D in, pickup "
-            "points out) per inference back-end", _add_latency, _run_latency),
+    Command(
+        ("experiment", "weighting"),
+        "train every loss-weighting method x seed and compare convergence (paper 000)",
+        _add_experiment,
+        _run_experiment,
+    ),
+    Command(
+        ("train", "segnet"), "train the Converge-Fast segmentation network", _add_train, _run_train
+    ),
+    Command(
+        ("evaluate", "segnet"),
+        "pickup rate and class accuracy of a segnet model on a data set",
+        _add_evaluate,
+        _run_evaluate,
+    ),
+    Command(
+        ("benchmark", "segnet-latency"),
+        "time the segnet detector (640x480 RGB-D in, pickup points out) per inference back-end",
+        _add_latency,
+        _run_latency,
+    ),
 ]

@@ -61,7 +61,9 @@ def _blobs(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     for _ in range(int(rng.integers(3, 12))):
         centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
         axes = (int(rng.integers(2, max(3, w // 3))), int(rng.integers(2, max(3, h // 3))))
-        cv2.ellipse(img, centre, axes, float(rng.uniform(0, 180)), 0, 360, _colour(rng).tolist(), -1)
+        cv2.ellipse(
+            img, centre, axes, float(rng.uniform(0, 180)), 0, 360, _colour(rng).tolist(), -1
+        )
     return img
 
 

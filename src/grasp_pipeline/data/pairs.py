@@ -48,7 +48,9 @@ class PairSource:
     def __post_init__(self) -> None:
         h, w = self.camera.height, self.camera.width
         if self.rgb.shape != (h, w, 3) or self.rgb.dtype != np.uint8:
-            raise ValueError(f"{self.name}: rgb must be ({h}, {w}, 3) uint8, got {self.rgb.shape} {self.rgb.dtype}")
+            raise ValueError(
+                f"{self.name}: rgb must be ({h}, {w}, 3) uint8, got {self.rgb.shape} {self.rgb.dtype}"
+            )
         if self.mask.shape != (h, w):
             raise ValueError(f"{self.name}: mask must be ({h}, {w}), got {self.mask.shape}")
         if self.depth_m.shape != (h, w):
@@ -87,20 +89,38 @@ class PairSource:
         follow the crop and the resize."""
         vs, us = np.nonzero(self.mask)
         cu, cv = (us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2
-        size = max((us.max() - us.min() + 1) / width, (vs.max() - vs.min() + 1) / height) * (1 + margin)
+        size = max((us.max() - us.min() + 1) / width, (vs.max() - vs.min() + 1) / height) * (
+            1 + margin
+        )
         cw, ch = size * width, size * height
         x0, y0 = cu - cw / 2 + 0.5, cv - ch / 2 + 0.5  # crop corner in source pixel-edge coords
         sx, sy = width / cw, height / ch
         # Affine source -> crop, pixel-centre convention: u' = (u + 0.5 - x0) * s - 0.5.
         M = np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]])
         flags = cv2.INTER_AREA if sx < 1 else cv2.INTER_LINEAR
-        rgb = cv2.warpAffine(self.rgb, M, (width, height), flags=flags, borderMode=cv2.BORDER_REFLECT)
-        mask = cv2.warpAffine(self.mask.astype(np.uint8), M, (width, height), flags=cv2.INTER_NEAREST) > 0
-        depth = cv2.warpAffine(np.nan_to_num(self.depth_m).astype(np.float32), M, (width, height), flags=cv2.INTER_NEAREST)
-        cam = CameraIntrinsics(width, height, float(self.camera.fx * sx), float(self.camera.fy * sy),
-                               float((self.camera.cx + 0.5 - x0) * sx - 0.5),
-                               float((self.camera.cy + 0.5 - y0) * sy - 0.5),
-                               self.camera.depth_scale, self.camera.model)
+        rgb = cv2.warpAffine(
+            self.rgb, M, (width, height), flags=flags, borderMode=cv2.BORDER_REFLECT
+        )
+        mask = (
+            cv2.warpAffine(self.mask.astype(np.uint8), M, (width, height), flags=cv2.INTER_NEAREST)
+            > 0
+        )
+        depth = cv2.warpAffine(
+            np.nan_to_num(self.depth_m).astype(np.float32),
+            M,
+            (width, height),
+            flags=cv2.INTER_NEAREST,
+        )
+        cam = CameraIntrinsics(
+            width,
+            height,
+            float(self.camera.fx * sx),
+            float(self.camera.fy * sy),
+            float((self.camera.cx + 0.5 - x0) * sx - 0.5),
+            float((self.camera.cy + 0.5 - y0) * sy - 0.5),
+            self.camera.depth_scale,
+            self.camera.model,
+        )
         depth = np.where(mask & (depth > 0), depth, np.nan)
         return PairSource(rgb, mask, depth, cam, self.name)
 
@@ -162,7 +182,9 @@ def _rot(axis: np.ndarray, angle: float) -> np.ndarray:
     return cv2.Rodrigues((np.asarray(axis, float) / np.linalg.norm(axis) * angle).reshape(3, 1))[0]
 
 
-def sample_view_transform(source: PairSource, cfg: PairConfig, rng: np.random.Generator) -> np.ndarray:
+def sample_view_transform(
+    source: PairSource, cfg: PairConfig, rng: np.random.Generator
+) -> np.ndarray:
     """A random rigid motion (4x4, source camera frame) following the ranges in ``cfg``."""
     cam = source.camera
     pts = _lift(source)[source.mask]
@@ -170,7 +192,11 @@ def sample_view_transform(source: PairSource, cfg: PairConfig, rng: np.random.Ge
     roll = np.deg2rad(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg))
     tilt_axis = np.array([np.cos(a := rng.uniform(0, 2 * np.pi)), np.sin(a), 0.0])
     tilt = np.deg2rad(rng.uniform(0, cfg.tilt_deg))
-    R = _rot(np.array([0.0, 0.0, 1.0]), roll) @ _rot(tilt_axis, tilt) if tilt > 0 else _rot([0, 0, 1.0], roll)
+    R = (
+        _rot(np.array([0.0, 0.0, 1.0]), roll) @ _rot(tilt_axis, tilt)
+        if tilt > 0
+        else _rot([0, 0, 1.0], roll)
+    )
     lo, hi = cfg.scale_range
     s = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
     z_new = c[2] / s
@@ -192,8 +218,13 @@ def _lift(source: PairSource) -> np.ndarray:
 
 
 def _remap(img: np.ndarray, p: np.ndarray, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
-    return cv2.remap(img, p[..., 0].astype(np.float32), p[..., 1].astype(np.float32), interp,
-                     borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(
+        img,
+        p[..., 0].astype(np.float32),
+        p[..., 1].astype(np.float32),
+        interp,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
 def warp_view(source: PairSource, T: np.ndarray, cfg: PairConfig) -> View:
@@ -223,7 +254,9 @@ def warp_view(source: PairSource, T: np.ndarray, cfg: PairConfig) -> View:
     for _ in range(cfg.newton_iterations):
         p = p - (_remap(g, p) - p_grid) @ A_inv.T
     residual = np.linalg.norm(_remap(g, p) - p_grid, axis=-1)
-    inside = (p[..., 0] >= -0.5) & (p[..., 0] <= w - 0.5) & (p[..., 1] >= -0.5) & (p[..., 1] <= h - 0.5)
+    inside = (
+        (p[..., 0] >= -0.5) & (p[..., 0] <= w - 0.5) & (p[..., 1] >= -0.5) & (p[..., 1] <= h - 0.5)
+    )
     on_obj = _remap(front.astype(np.float32), p) > 0.5
     depth = _remap(z_ext, p)
     # z-buffer of forward-projected points keeps the nearest surface where several map to q.
@@ -248,7 +281,13 @@ def _visible(view: View, src_px: np.ndarray, cfg: PairConfig) -> tuple[np.ndarra
     h, w = view.mask.shape
     uv = view.forward[src_px[:, 1], src_px[:, 0]]
     z = view.points[src_px[:, 1], src_px[:, 0], 2]
-    ok = np.isfinite(uv).all(1) & (uv[:, 0] >= 0) & (uv[:, 0] <= w - 1) & (uv[:, 1] >= 0) & (uv[:, 1] <= h - 1)
+    ok = (
+        np.isfinite(uv).all(1)
+        & (uv[:, 0] >= 0)
+        & (uv[:, 0] <= w - 1)
+        & (uv[:, 1] >= 0)
+        & (uv[:, 1] <= h - 1)
+    )
     ri = np.round(np.nan_to_num(uv)).astype(int)
     ri[:, 0], ri[:, 1] = ri[:, 0].clip(0, w - 1), ri[:, 1].clip(0, h - 1)
     ok &= view.mask[ri[:, 1], ri[:, 0]]
@@ -257,7 +296,9 @@ def _visible(view: View, src_px: np.ndarray, cfg: PairConfig) -> tuple[np.ndarra
     return uv, ok
 
 
-def _jitter(rgb: np.ndarray, mask: np.ndarray, cfg: PairConfig, rng: np.random.Generator) -> np.ndarray:
+def _jitter(
+    rgb: np.ndarray, mask: np.ndarray, cfg: PairConfig, rng: np.random.Generator
+) -> np.ndarray:
     img = rgb.astype(np.float32)
     img *= 1 + rng.uniform(-cfg.brightness, cfg.brightness)
     mean = img[mask].mean() if mask.any() else img.mean()
@@ -267,14 +308,19 @@ def _jitter(rgb: np.ndarray, mask: np.ndarray, cfg: PairConfig, rng: np.random.G
     img = np.clip(img, 0, 255).astype(np.uint8)
     if cfg.hue_deg > 0:
         hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
-        shift = int(round(rng.uniform(-cfg.hue_deg, cfg.hue_deg) / 2))  # OpenCV hue is 0..179
+        shift = round(rng.uniform(-cfg.hue_deg, cfg.hue_deg) / 2)  # OpenCV hue is 0..179
         hsv[..., 0] = ((hsv[..., 0].astype(int) + shift) % 180).astype(np.uint8)
         img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     return np.where(mask[..., None], img, rgb)
 
 
-def kabsch_relative_transform(pair_uv_a: np.ndarray, pair_uv_b: np.ndarray, depth_a: np.ndarray,
-                              depth_b: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
+def kabsch_relative_transform(
+    pair_uv_a: np.ndarray,
+    pair_uv_b: np.ndarray,
+    depth_a: np.ndarray,
+    depth_b: np.ndarray,
+    camera: CameraIntrinsics,
+) -> np.ndarray:
     """X_B = T X_A (4x4) by Kabsch on correspondences lifted with the depth images (metres)."""
     from grasp_pipeline.geometry.kabsch import kabsch
 
@@ -288,8 +334,13 @@ def kabsch_relative_transform(pair_uv_a: np.ndarray, pair_uv_b: np.ndarray, dept
     return kabsch(ha, hb)
 
 
-def make_pair(source: PairSource, cfg: PairConfig, rng: np.random.Generator,
-              backgrounds: BackgroundBank | None = None, max_tries: int = 10) -> SyntheticPair:
+def make_pair(
+    source: PairSource,
+    cfg: PairConfig,
+    rng: np.random.Generator,
+    backgrounds: BackgroundBank | None = None,
+    max_tries: int = 10,
+) -> SyntheticPair:
     """One synthetic pair with correspondences and the relative transform; see the module doc."""
     cam = source.camera
     bank = backgrounds or BackgroundBank()
@@ -305,7 +356,9 @@ def make_pair(source: PairSource, cfg: PairConfig, rng: np.random.Generator,
         if ok.sum() >= cfg.min_correspondences:
             break
     else:
-        raise ValueError(f"{source.name}: could not make a pair with >= {cfg.min_correspondences} correspondences")
+        raise ValueError(
+            f"{source.name}: could not make a pair with >= {cfg.min_correspondences} correspondences"
+        )
     uv_a, uv_b = uv_a[ok].astype(np.float32), uv_b[ok].astype(np.float32)
     T_ab = vb.transform @ np.linalg.inv(va.transform)
     T_k = kabsch_relative_transform(uv_a, uv_b, va.depth_m, vb.depth_m, cam)
@@ -314,5 +367,17 @@ def make_pair(source: PairSource, cfg: PairConfig, rng: np.random.Generator,
         obj = _jitter(view.rgb, view.mask, cfg, rng) if cfg.colour_jitter else view.rgb
         bg = bank.sample(rng, cam.height, cam.width)
         rgbs.append(np.where(view.mask[..., None], obj, bg))
-    return SyntheticPair(rgbs[0], rgbs[1], va.depth_m, vb.depth_m, va.mask, vb.mask, uv_a, uv_b,
-                         T_ab, T_k, cam, {"source": source.name, "source_px": grid[ok], "T_a": va.transform, "T_b": vb.transform})
+    return SyntheticPair(
+        rgbs[0],
+        rgbs[1],
+        va.depth_m,
+        vb.depth_m,
+        va.mask,
+        vb.mask,
+        uv_a,
+        uv_b,
+        T_ab,
+        T_k,
+        cam,
+        {"source": source.name, "source_px": grid[ok], "T_a": va.transform, "T_b": vb.transform},
+    )

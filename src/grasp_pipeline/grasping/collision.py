@@ -17,8 +17,11 @@ class CollisionChecker:
     """Checks arm configurations of ``robot_body`` (joint indices ``arm_idx``, finger joint
     indices ``finger_idx``) against the bodies ``obstacles()`` returns (name by id).
 
-    ``margin_m``: required clearance (metres); ``contact_margin_m`` the smaller clearance kept
-    from the work surface when the fingers are allowed near the target.
+    ``margin_m``: required clearance (metres). ``movable()`` names the loose parts; during the
+    final approach, closing and lift the fingers (only they) may nudge those neighbours by up to
+    ``push_depth_m`` of interpenetration - sliding between touching parts in clutter pushes them
+    aside by a few millimetres - while the table, containers and every other link keep
+    ``margin_m``.
     """
 
     def __init__(
@@ -29,6 +32,8 @@ class CollisionChecker:
         finger_idx: list[int],
         obstacles: Callable[[], dict[int, str]],
         margin_m: float = 0.005,
+        movable: Callable[[], set[int]] | None = None,
+        push_depth_m: float = 0.004,
     ) -> None:
         import pybullet as p
 
@@ -39,6 +44,8 @@ class CollisionChecker:
         self.finger_idx = list(finger_idx)
         self.obstacles = obstacles
         self.margin_m = margin_m
+        self.movable = movable or (lambda: set())
+        self.push_depth_m = push_depth_m
 
     def _joint_values(self, idx: list[int]) -> list[float]:
         return [s[0] for s in self.p.getJointStates(self.body, idx, physicsClientId=self.client)]
@@ -68,11 +75,21 @@ class CollisionChecker:
 
         return min(near, key=centre_dist)
 
+    def _link_name(self, link: int) -> str:
+        if link < 0:
+            return "base"
+        return self.p.getJointInfo(self.body, link, physicsClientId=self.client)[12].decode()
+
     def first_collision(
-        self, configs: Iterable[np.ndarray], opening_m: float, allowed: set[int] = frozenset()
+        self,
+        configs: Iterable[np.ndarray],
+        opening_m: float,
+        allowed: set[int] = frozenset(),
+        pushable: set[int] = frozenset(),
     ) -> str | None:
         """Description of the first collision along ``configs`` ((n,) arrays) with the hand
-        opened to ``opening_m``, or None. Bodies in ``allowed`` are ignored."""
+        opened to ``opening_m``, or None. Bodies in ``allowed`` are ignored; fingers may push
+        into bodies in ``pushable`` by ``push_depth_m``."""
         p = self.p
         saved_arm = self._joint_values(self.arm_idx)
         saved_fingers = self._joint_values(self.finger_idx)
@@ -89,16 +106,17 @@ class CollisionChecker:
                     pts = p.getClosestPoints(
                         self.body, b, self.margin_m, physicsClientId=self.client
                     )
-                    if pts:
-                        link = pts[0][3]
-                        lname = (
-                            p.getJointInfo(self.body, link, physicsClientId=self.client)[
-                                12
-                            ].decode()
-                            if link >= 0
-                            else "base"
+                    for pt in pts:
+                        link, dist = pt[3], pt[8]
+                        if b in pushable and link in self.finger_idx:
+                            if dist >= -self.push_depth_m:
+                                continue
+                            return (
+                                f"{self._link_name(link)} pushes {dist * -1e3:.0f} mm into {name}"
+                            )
+                        return (
+                            f"{self._link_name(link)} within {self.margin_m * 1e3:.0f} mm of {name}"
                         )
-                        return f"{lname} within {self.margin_m * 1e3:.0f} mm of {name}"
             return None
         finally:
             for j, v in zip(self.arm_idx, saved_arm, strict=True):

@@ -62,7 +62,7 @@ class GraspPlanner:
         surface_z_base: float | None = None,
         catalog=None,
         max_age_s: float = 2.0,
-        max_candidates: int = 40,
+        max_candidates: int = 80,
     ) -> None:
         if robot not in ROBOTS:
             raise ValueError(f"robot must be one of {ROBOTS}, got {robot!r}")
@@ -98,6 +98,7 @@ class GraspPlanner:
                 self.surface_z_base,
                 spec.graspable_width,
                 symmetry_axis=spec.symmetry_axis,
+                round_top=spec.shape == "hex_nut",
             )
         else:
             if det.grasp_axis is None:
@@ -107,7 +108,13 @@ class GraspPlanner:
             width = spec.graspable_width if spec is not None else None
             height = spec.size[2] if spec is not None else None
             cands, why = grasps_from_point_axis(
-                point, axis, gripper, width, height, self.surface_z_base
+                point,
+                axis,
+                gripper,
+                width,
+                height,
+                self.surface_z_base,
+                length_m=spec.size[0] if spec is not None else None,
             )
         if self.robot == "youbot" and cands:
             cands, why = self._youbot_adjust(cands)
@@ -174,6 +181,32 @@ class GraspPlanner:
         return done(
             PlanResult(False, f"every grasp refused; first: {rejected[0]}", rejected=rejected)
         )
+
+    def plan_best(
+        self, detections: list[Detection], label: str | None = None, age_s: float | None = None
+    ) -> PlanResult:
+        """Plan for the best-scoring detection of ``label`` (None = any) that yields a checked
+        pick; the others are tried in score order when one is refused (e.g. the same part twice,
+        one of them buried in clutter). Returns the first ok plan, else the best one's refusal."""
+        wanted = sorted(
+            (d for d in detections if label is None or d.label == label),
+            key=lambda d: -d.score,
+        )
+        if not wanted:
+            return PlanResult(
+                False, f"{label or 'no object'} not among the detections", label=label or ""
+            )
+        first = None
+        total_ms = 0.0
+        for det in wanted:
+            res = self.plan(det, age_s=age_s)
+            total_ms += res.planning_ms
+            if res.ok:
+                res.planning_ms = total_ms
+                return res
+            first = first or res
+        first.planning_ms = total_ms
+        return first
 
     def execute(self, plan: PlanResult) -> ExecResult:
         """Run a plan from :meth:`plan`; a plan that is not ok is refused and nothing moves."""

@@ -22,8 +22,11 @@ from grasp_pipeline.grasping.gripper import GripperSpec
 DOWN = np.array([0.0, 0.0, -1.0])
 TABLE_CLEARANCE_M = 0.003  # finger tips never closer than this to the work surface
 MAX_TILT_DEG = 25.0  # object axes closer than this to vertical give an aligned (tilted) approach
-OFFSETS_M = (0.0, 0.01, -0.01, 0.02, -0.02)  # candidate shifts along the object's dominant axis
-TILTS_DEG = (0.0, 20.0, -20.0)  # candidate hand tilts about the dominant axis
+# Candidate shifts along the object's dominant axis (at most 30 % of its length, see _variants)
+# and hand tilts about it: in clutter they move a finger away from a touching neighbour.
+OFFSETS_M = (0.0, 0.01, -0.01, 0.02, -0.02, 0.03, -0.03)
+TILTS_DEG = (0.0, 20.0, -20.0, 35.0, -35.0)
+MAX_OFFSET_FRACTION = 0.3
 
 
 @dataclass
@@ -80,12 +83,15 @@ def _variants(
     offsets_m: tuple[float, ...],
     tilts_deg: tuple[float, ...],
     surface_z: float | None,
+    length_m: float | None = None,
 ) -> list[GraspCandidate]:
     """Yaw flips x offsets along the dominant axis x tilts of the hand about the dominant axis
     (which lift one finger away from a neighbour in clutter), each raised so that both opened
     finger tips stay ``TABLE_CLEARANCE_M`` above the surface."""
     out = []
     opening = gripper.pre_grasp_opening(width)
+    if length_m is not None:
+        offsets_m = tuple(o for o in offsets_m if abs(o) <= MAX_OFFSET_FRACTION * length_m + 1e-9)
     for tilt in tilts_deg:
         a = _rotate(approach, dominant, np.radians(tilt))
         c = _rotate(closing, dominant, np.radians(tilt))
@@ -122,6 +128,7 @@ def grasps_from_point_axis(
     surface_z: float | None,
     offsets_m: tuple[float, ...] = OFFSETS_M,
     tilts_deg: tuple[float, ...] = TILTS_DEG,
+    length_m: float | None = None,
 ) -> tuple[list[GraspCandidate], str]:
     """Top-down pinch grasps at a detected pickup point (base frame, metres).
 
@@ -166,6 +173,7 @@ def grasps_from_point_axis(
         offsets_m,
         tilts_deg,
         surface_z,
+        length_m,
     )
     return cands, "ok"
 
@@ -179,6 +187,7 @@ def grasps_from_pose(
     offsets_m: tuple[float, ...] = OFFSETS_M,
     tilts_deg: tuple[float, ...] = TILTS_DEG,
     symmetry_axis: str | None = None,
+    round_top: bool = False,
 ) -> tuple[list[GraspCandidate], str]:
     """Grasps aligned with a full 6D object pose (object -> base, 4x4; object frame at the
     bounding-box centre, x along the dominant axis) and the object's bounding-box ``size``.
@@ -189,6 +198,9 @@ def grasps_from_pose(
     the box extent for the closing across the object's y axis (e.g. a screw's shaft).
     ``symmetry_axis`` ("x" for lying cylinders and tubes): the roll about that axis carries no
     information, so the frame is re-rolled to put its z axis as close to up as possible first.
+    ``round_top``: the outline seen along the object's z axis is (nearly) round (standing rings,
+    nuts): when approaching along z, closing directions every 30 deg about the approach are
+    candidates too, with the larger of the x / y extents as width.
     Finger tips (opened, on both sides) are kept ``TABLE_CLEARANCE_M`` above ``surface_z``.
     """
     T = np.asarray(pose, dtype=float)
@@ -225,6 +237,10 @@ def grasps_from_pose(
             width = min(width, preferred_width_m)
         sides.append((width, j, axis))
     sides.sort(key=lambda s: s[0])
+    if (round_top or symmetry_axis == "z") and k == 2 and sides:
+        _, j0, a0 = sides[0]
+        wmax = float(max(ext[0], ext[1]))
+        sides += [(wmax, j0, _rotate(a0, approach, np.radians(d))) for d in (30, 60, 90, 120, 150)]
     cands: list[GraspCandidate] = []
     reasons = []
     for rank, (width, j, axis) in enumerate(sides):
@@ -240,10 +256,11 @@ def grasps_from_pose(
             dominant,
             width,
             gripper,
-            0.1 * rank,
-            f"aligned across object {'xyz'[j]}",
+            0.05 * rank,
+            f"aligned across object {'xyz'[j]}" + (f" #{rank}" if rank > 1 else ""),
             offsets_m,
             tilts_deg,
             surface_z,
+            float(np.sum(np.abs(R.T @ dominant) * ext)),
         )
     return cands, "ok" if cands else "; ".join(reasons)

@@ -26,10 +26,13 @@ def resolve_model_path(path: str) -> Path:
     return p
 
 
-def load_detector(name: str, model_path: str, device: str = "cpu", **options) -> Detector:
+def load_detector(
+    name: str, model_path: str, device: str = "cpu", database_path: str = "", **options
+) -> Detector:
     """The detector ``name`` ("segnet" | "descriptors") loaded from ``model_path`` on ``device``.
 
-    Raises ValueError for an unknown name or device, FileNotFoundError naming a missing model.
+    ``descriptors`` also needs ``database_path`` (the descriptor database of the known objects).
+    Raises ValueError for an unknown name or device, FileNotFoundError naming a missing file.
     """
     if name not in DETECTORS:
         raise ValueError(f"detector must be one of {DETECTORS}, got {name!r}")
@@ -44,6 +47,16 @@ def load_detector(name: str, model_path: str, device: str = "cpu", **options) ->
         from grasp_pipeline.perception.segnet.detector import SegnetDetector
 
         return SegnetDetector(path, device=device, **options)
+    from grasp_pipeline.perception.descriptors.database import DescriptorDatabase
     from grasp_pipeline.perception.descriptors.detector import DescriptorDetector
+    from grasp_pipeline.training.descriptor_trainer import load_descriptor_model
 
-    return DescriptorDetector.load(path, device=device, **options)
+    if not database_path:
+        raise ValueError(
+            "detector 'descriptors' needs database_path (the object descriptor database)"
+        )
+    db_path = resolve_model_path(database_path)
+    if not db_path.exists():
+        raise FileNotFoundError(f"descriptor database not found: {database_path}")
+    model = load_descriptor_model(path, device)
+    return DescriptorDetector(model, DescriptorDatabase.load(db_path), device=device, **options)

@@ -54,6 +54,12 @@ PARAMS = (
         "checkpoint / descriptor database (absolute or repo-relative)",
         read_only=True,
     ),
+    Param(
+        "database_path",
+        "",
+        "descriptor database of the known objects (detector 'descriptors' only)",
+        read_only=True,
+    ),
     Param("device", "cpu", "torch device: cpu or cuda[:N]", check=_device_ok, read_only=True),
     Param(
         "target_object",
@@ -98,7 +104,9 @@ class DetectorNode(Node):
         self.p = declare_parameters(self, PARAMS)
         self.detector = detector
         if self.detector is None:
-            self.detector = load_detector(self.p.detector, self.p.model_path, self.p.device)
+            self.detector = load_detector(
+                self.p.detector, self.p.model_path, self.p.device, self.p.database_path
+            )
         self.labels = list(getattr(self.detector, "labels", []))
         cam = self.p.camera_name
         self.sync = FrameSync(tolerance_ns=int(self.p.sync_tolerance_ms * 1e6))
@@ -147,9 +155,6 @@ class DetectorNode(Node):
             self.get_logger().warning(f"dropping frame: {cause}: {detail} (logged once per cause)")
 
     def _decode(self, f: SyncedFrame):
-        if f.info is None:
-            self._drop("missing camera_info", "no camera_info received yet")
-            return None
         try:
             rgb = cv.to_rgb(f.color)
         except ValueError as exc:
@@ -182,8 +187,14 @@ class DetectorNode(Node):
 
     # -- processing ----------------------------------------------------------------------------
     def _run(self) -> None:
+        no_info_seen = 0
         while not self._stop.is_set():
             f = self.sync.take(timeout=0.2)
+            while no_info_seen < self.sync.no_info:
+                no_info_seen += 1
+                self._drop(
+                    "missing camera_info", "colour + depth arrived but no camera_info ever did"
+                )
             if f is None:
                 continue
             try:

@@ -3,9 +3,11 @@
 No rclpy here (plain message objects in, plain objects out), so the policy is tested without DDS.
 Policy: a frame set is complete when colour and depth share a stamp (within ``tolerance_ns``);
 its camera_info is the one with the same stamp, else the latest received (intrinsics rarely
-change and some drivers publish info on its own clock). Completing a frame set replaces any
-unprocessed older one (counted as dropped): a slow detector always works on the newest frame and
-never builds a backlog.
+change and some drivers publish info on its own clock). Before the first camera_info arrives a
+complete pair waits for it (topics are independent, so the first info may land after its images);
+a waiting pair replaced by a newer one is counted in ``no_info``. Completing a frame set replaces
+any unprocessed older one (counted in ``dropped``): a slow detector always works on the newest
+frame and never builds a backlog.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ class FrameSync:
         self._pending: dict[str, dict[int, Any]] = {"color": {}, "depth": {}, "info": {}}
         self._latest_info: Any | None = None
         self._ready: SyncedFrame | None = None
+        self._waiting: SyncedFrame | None = None  # complete pair, no camera_info seen yet
         self._last_out = -1
         self._cv = threading.Condition()
         self.completed = 0
         self.dropped = 0  # complete frame sets replaced before anyone took them
+        self.no_info = 0  # complete pairs dropped because no camera_info ever came
 
     def add(self, kind: str, msg: Any, now_ns: int = 0) -> None:
         """Add a ``"color"``, ``"depth"`` or ``"info"`` message."""
@@ -53,6 +57,10 @@ class FrameSync:
         with self._cv:
             if kind == "info":
                 self._latest_info = msg
+                if self._waiting is not None:
+                    w, self._waiting = self._waiting, None
+                    w.info = msg
+                    self._publish(w)
             pend = self._pending[kind]
             pend[s] = msg
             if len(pend) > self.keep:
@@ -83,10 +91,19 @@ class FrameSync:
         for pend in self._pending.values():  # nothing older can complete after this one
             for k in [k for k in pend if k < color_s - self.tolerance_ns]:
                 del pend[k]
+        self._last_out = color_s
+        frame = SyncedFrame(color_s, color, depth, info, now_ns)
+        if info is None:
+            if self._waiting is not None:
+                self.no_info += 1
+            self._waiting = frame
+            return
+        self._publish(frame)
+
+    def _publish(self, frame: SyncedFrame) -> None:
         if self._ready is not None:
             self.dropped += 1
-        self._ready = SyncedFrame(color_s, color, depth, info, now_ns)
-        self._last_out = color_s
+        self._ready = frame
         self.completed += 1
         self._cv.notify_all()
 

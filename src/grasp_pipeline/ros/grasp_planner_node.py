@@ -191,17 +191,19 @@ class GraspPlannerNode(Node):
         return (self.get_clock().now().nanoseconds - cv.stamp_to_ns(msg.header.stamp)) / 1e9
 
     def _choose(self, msg):
-        """(best Detection of the target or None, reason when None)."""
+        """(detections of the target, best first, or [] with the reason)."""
         try:
             dets = cv.msg_to_detections(msg)
         except ValueError as exc:
-            return None, f"bad detections message: {exc}"
+            return [], f"bad detections message: {exc}"
         target = self.p.target_object
-        wanted = [d for d in dets if not target or d.label == target]
+        wanted = sorted(
+            (d for d in dets if not target or d.label == target), key=lambda d: -d.score
+        )
         if not wanted:
             seen = sorted({d.label for d in dets}) or "nothing"
-            return None, f"{target or 'no object'} not among the newest detections (saw {seen})"
-        return max(wanted, key=lambda d: d.score), ""
+            return [], f"{target or 'no object'} not among the newest detections (saw {seen})"
+        return wanted, ""
 
     def _plan_latest(self):
         """Plan for the newest detections; returns (PlanResult | None, reason)."""
@@ -211,10 +213,13 @@ class GraspPlannerNode(Node):
         age = self._age_s(msg)
         if age > self.p.max_age_s:
             return None, f"stale detections: {age:.2f} s old (max_age_s = {self.p.max_age_s})"
-        det, why = self._choose(msg)
-        if det is None:
+        wanted, why = self._choose(msg)
+        if not wanted:
             return None, why
-        plan = self.planner.plan(det, age_s=max(age, 0.0))
+        # the best detection first; the next ones when it can't be picked (e.g. buried in clutter)
+        plan = self.planner.plan_best(
+            wanted, wanted[0].label if self.p.target_object else None, max(age, 0.0)
+        )
         self.last_plan = plan
         if plan.ok:
             now = self.get_clock().now().nanoseconds

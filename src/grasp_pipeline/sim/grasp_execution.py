@@ -91,7 +91,12 @@ class PickCell:
             )
         self.camera_pose_world = np.asarray(camera_pose_world, dtype=float)
         self.checker = CollisionChecker(
-            world.client, self.arm.body, self.arm.arm_idx, self.arm.finger_idx, self._obstacles
+            world.client,
+            self.arm.body,
+            self.arm.arm_idx,
+            self.arm.finger_idx,
+            self._obstacles,
+            movable=lambda: set(self.world.objects) | set(self.world.distractors),
         )
         self.backend = EmbeddedBackend(self.arm.model, self.arm, self.checker, base)
         self.planner = GraspPlanner(

@@ -38,7 +38,9 @@ def setup_trial(
     """Reset the arm, place a new scene; returns (target body or None, all bodies).
 
     ``single``: ``target`` alone, random position and yaw in the robot's workspace. ``clutter``:
-    3-5 random objects packed so they touch; the target is a random one of them near the
+    3-5 random objects resting side by side with 0-10 mm gaps (many touch), see
+    :func:`place_cluster`. ``pile``: 3-5 objects dropped against and onto each other (the
+    simulator's clutter scenes). For clutter and piles the target is a random object near the
     workspace centre (``target`` is ignored).
     """
     w = cell.world
@@ -50,10 +52,12 @@ def setup_trial(
             raise ValueError("a single-object trial needs a target name")
         bodies = w.random_scene(rng, 1, names=[target], centre=centre, radius=radius)
     elif kind == "clutter":
+        bodies = place_cluster(w, rng, int(rng.integers(3, 6)), centre)
+    elif kind == "pile":
         n = int(rng.integers(3, 6))
         bodies = w.random_scene(rng, n, clutter=True, centre=centre, radius=0.3 * radius)
     else:
-        raise ValueError(f"trial kind must be 'single' or 'clutter', got {kind!r}")
+        raise ValueError(f"trial kind must be 'single', 'clutter' or 'pile', got {kind!r}")
     w.settle(max_seconds=1.5)
     bodies = [b for b in bodies if b in w.objects]
     if not bodies:
@@ -67,12 +71,53 @@ def setup_trial(
     return int(pool[int(rng.integers(len(pool)))]), bodies
 
 
+def place_cluster(
+    world, rng: np.random.Generator, n: int, centre: tuple[float, float], max_gap_m: float = 0.01
+) -> list[int]:
+    """``n`` random catalog objects in their resting pose, each placed next to an earlier one
+    with a random 0..``max_gap_m`` gap between their outlines (so many touch) and never
+    overlapping (checked with PyBullet distance queries before settling)."""
+    import pybullet as p
+
+    c = world.client
+    names = world.catalog.names
+    bodies: list[int] = []
+    for _ in range(n):
+        spec = world.catalog[names[int(rng.integers(len(names)))]]
+        for _try in range(40):
+            yaw = rng.uniform(-np.pi, np.pi)
+            T = np.eye(4)
+            T[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0], [np.sin(yaw), np.cos(yaw), 0], [0, 0, 1]]
+            if bodies:
+                ref = world.object_pose(bodies[int(rng.integers(len(bodies)))])[:2, 3]
+                ang = rng.uniform(-np.pi, np.pi)
+                d = 0.5 * (min(spec.size[:2]) + 0.03) + rng.uniform(0.0, 0.05)
+                xy = ref + d * np.array([np.cos(ang), np.sin(ang)])
+            else:
+                xy = np.asarray(centre) + rng.uniform(-0.02, 0.02, 2)
+            T[:3, 3] = [xy[0], xy[1], world.surface_z + spec.size[2] / 2 + 0.001]
+            b = world.spawn_object(spec.name, T)
+            gaps = [
+                min(
+                    (pt[8] for pt in p.getClosestPoints(b, o, 0.05, physicsClientId=c)), default=1.0
+                )
+                for o in bodies
+            ]
+            if bodies and (min(gaps) < 0.0 or min(gaps) > max_gap_m):
+                world.remove_object(b)
+                continue
+            bodies.append(b)
+            break
+    return bodies
+
+
 def summarize(records: list[TrialRecord], meta: dict) -> dict:
     """The demo JSON: ``success_rate`` (single-object trials), ``per_object`` (name -> trials,
     successes), ``clutter_success_rate``, ``planning_ms_median`` / ``_p95`` over every planned
     pick, failure reasons, plus ``meta``."""
     single = [r for r in records if r.kind == "single"]
     clutter = [r for r in records if r.kind == "clutter"]
+    pile = [r for r in records if r.kind == "pile"]
     per_object: dict[str, dict[str, int]] = {}
     for r in single:
         d = per_object.setdefault(r.target, {"trials": 0, "successes": 0})
@@ -90,6 +135,8 @@ def summarize(records: list[TrialRecord], meta: dict) -> dict:
         "per_object": per_object,
         "clutter_success_rate": float(np.mean([r.ok for r in clutter])) if clutter else None,
         "clutter_trials": len(clutter),
+        "pile_success_rate": float(np.mean([r.ok for r in pile])) if pile else None,
+        "pile_trials": len(pile),
         "single_trials": len(single),
         "planning_ms_median": float(np.median(plan_ms)) if plan_ms.size else None,
         "planning_ms_p95": float(np.percentile(plan_ms, 95)) if plan_ms.size else None,
@@ -126,6 +173,11 @@ def print_table(summary: dict) -> str:
             f"{'clutter 3-5':<14} {summary['clutter_trials']:>6} {'':>4} "
             f"{summary['clutter_success_rate']:>7.1%}"
         )
+    if summary.get("pile_success_rate") is not None:
+        lines.append(
+            f"{'piles 3-5':<14} {summary['pile_trials']:>6} {'':>4} "
+            f"{summary['pile_success_rate']:>7.1%}"
+        )
     if summary["planning_ms_median"] is not None:
         lines.append(
             f"planning time per pick: median {summary['planning_ms_median']:.0f} ms, "
@@ -148,6 +200,9 @@ def plot_summary(summary: dict, path: Path) -> None:
     if summary["clutter_success_rate"] is not None:
         names.append("clutter 3-5")
         rates.append(summary["clutter_success_rate"])
+    if summary.get("pile_success_rate") is not None:
+        names.append("piles 3-5")
+        rates.append(summary["pile_success_rate"])
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [3, 1]})
     a.bar(range(len(names)), [100 * r for r in rates], color="tab:green")
     a.set_xticks(range(len(names)), names, rotation=60, ha="right")

@@ -38,7 +38,9 @@ def make_source(
     if kind == "realsense":
         from grasp_pipeline.sources.realsense import RealSenseSource
 
-        return RealSenseSource(serial=serial or None, preset=preset, width=width, height=height, fps=int(fps))
+        return RealSenseSource(
+            serial=serial or None, preset=preset, width=width, height=height, fps=int(fps)
+        )
     if kind == "realsense_file":
         from grasp_pipeline.sources.realsense import RealSenseSource
 

@@ -33,11 +33,22 @@ class BenchmarkConfig:
     threads: int = 2
     sources: dict = field(default_factory=lambda: {"kind": "procedural", "count": 1, "seed": 0})
     eval: dict = field(default_factory=lambda: {"pairs": 20, "correspondences": 256, "seed": 12345})
-    methods: dict = field(default_factory=lambda: {
-        "keypoint": {"dims": [3, 8, 16, 32], "lr": 1e-3, "weight_decay": 0.0},
-        "don_ntxent": {"dims": [3, 8, 16, 32], "lr": 3e-4, "weight_decay": 1e-4, "matches": 128, "tau": 0.1, "similarity": "matmul"},
-    })
-    memory_probe: dict | None = None  # e.g. {"similarity": "broadcast", "steps": 2, "dims": [3, 8, 16, 32]}
+    methods: dict = field(
+        default_factory=lambda: {
+            "keypoint": {"dims": [3, 8, 16, 32], "lr": 1e-3, "weight_decay": 0.0},
+            "don_ntxent": {
+                "dims": [3, 8, 16, 32],
+                "lr": 3e-4,
+                "weight_decay": 1e-4,
+                "matches": 128,
+                "tau": 0.1,
+                "similarity": "matmul",
+            },
+        }
+    )
+    memory_probe: dict | None = (
+        None  # e.g. {"similarity": "broadcast", "steps": 2, "dims": [3, 8, 16, 32]}
+    )
     pairs: dict = field(default_factory=dict)  # PairConfig overrides
 
     def __post_init__(self) -> None:
@@ -77,7 +88,9 @@ def _build_sources(cfg: BenchmarkConfig):
     if kind == "dataset":
         if "root" not in s:
             raise ValueError("sources.root is required for kind 'dataset'")
-        return dataset_sources(s["root"], int(s.get("count", 1)), int(s.get("seed", 0)), cfg.image_size)
+        return dataset_sources(
+            s["root"], int(s.get("count", 1)), int(s.get("seed", 0)), cfg.image_size
+        )
     raise ValueError(f"unknown sources.kind {kind!r}; use 'procedural' or 'dataset'")
 
 
@@ -88,7 +101,11 @@ def run_worker(spec: dict) -> dict:
 
     from grasp_pipeline.data.pairs import PairConfig, make_pair
     from grasp_pipeline.perception.descriptors.config import DescriptorNetConfig
-    from grasp_pipeline.training.descriptor_trainer import DescriptorTrainConfig, evaluate_pck, train_descriptors
+    from grasp_pipeline.training.descriptor_trainer import (
+        DescriptorTrainConfig,
+        evaluate_pck,
+        train_descriptors,
+    )
     from grasp_pipeline.training.memory import PeakMemory
 
     cfg = BenchmarkConfig(**spec["config"])
@@ -101,24 +118,49 @@ def run_worker(spec: dict) -> dict:
     pair_cfg = PairConfig(**cfg.pairs)
     tcfg = DescriptorTrainConfig(
         method=method,
-        net=DescriptorNetConfig(descriptor_dim=dim, num_keypoints=cfg.num_keypoints, base_width=cfg.base_width),
-        pairs=pair_cfg, steps=int(spec["steps"]), lr=float(mspec.get("lr", 1e-3)),
-        weight_decay=float(mspec.get("weight_decay", 0.0)), matches=int(mspec.get("matches", 128)),
-        tau=float(mspec.get("tau", 0.1)), similarity=mspec.get("similarity", "matmul"),
-        seed=int(spec["seed"]), device=cfg.device,
+        net=DescriptorNetConfig(
+            descriptor_dim=dim, num_keypoints=cfg.num_keypoints, base_width=cfg.base_width
+        ),
+        pairs=pair_cfg,
+        steps=int(spec["steps"]),
+        lr=float(mspec.get("lr", 1e-3)),
+        weight_decay=float(mspec.get("weight_decay", 0.0)),
+        matches=int(mspec.get("matches", 128)),
+        tau=float(mspec.get("tau", 0.1)),
+        similarity=mspec.get("similarity", "matmul"),
+        seed=int(spec["seed"]),
+        device=cfg.device,
     )
     with PeakMemory(cfg.device) as mem:
         res = train_descriptors(tcfg, sources, progress=False)
-    out = {"method": method, "dim": dim, "seed": int(spec["seed"]), "steps": tcfg.steps,
-           "similarity": tcfg.similarity if method == "don_ntxent" else None,
-           "peak_memory_bytes": mem.peak_bytes, "baseline_memory_bytes": mem.baseline_bytes,
-           "memory_kind": mem.kind, "seconds_per_step": res.seconds_per_step,
-           "final_losses": {k: float(np.mean([h[k] for h in res.history[-20:]])) for k in res.history[-1]}}
+    out = {
+        "method": method,
+        "dim": dim,
+        "seed": int(spec["seed"]),
+        "steps": tcfg.steps,
+        "similarity": tcfg.similarity if method == "don_ntxent" else None,
+        "peak_memory_bytes": mem.peak_bytes,
+        "baseline_memory_bytes": mem.baseline_bytes,
+        "memory_kind": mem.kind,
+        "seconds_per_step": res.seconds_per_step,
+        "final_losses": {
+            k: float(np.mean([h[k] for h in res.history[-20:]])) for k in res.history[-1]
+        },
+    }
     if not spec.get("probe"):
         rng = np.random.default_rng(int(cfg.eval.get("seed", 12345)))
-        pairs = [make_pair(sources[i % len(sources)], pair_cfg, rng) for i in range(int(cfg.eval.get("pairs", 20)))]
+        pairs = [
+            make_pair(sources[i % len(sources)], pair_cfg, rng)
+            for i in range(int(cfg.eval.get("pairs", 20)))
+        ]
         with torch.no_grad():
-            curve, area = evaluate_pck(res.model, pairs, int(cfg.eval.get("correspondences", 256)), seed=int(cfg.eval.get("seed", 12345)), device=cfg.device)
+            curve, area = evaluate_pck(
+                res.model,
+                pairs,
+                int(cfg.eval.get("correspondences", 256)),
+                seed=int(cfg.eval.get("seed", 12345)),
+                device=cfg.device,
+            )
         out.update({"auc": area, "pck_curve": curve.tolist()})
     return out
 
@@ -127,10 +169,22 @@ def _run_subprocess(spec: dict, workdir: Path, tag: str) -> dict:
     spec_path, out_path = workdir / f"{tag}.spec.json", workdir / f"{tag}.result.json"
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ, OMP_NUM_THREADS=str(spec["config"]["threads"]))
-    proc = subprocess.run([sys.executable, "-m", "grasp_pipeline.training.descriptor_benchmark", str(spec_path), str(out_path)],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grasp_pipeline.training.descriptor_benchmark",
+            str(spec_path),
+            str(out_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0 or not out_path.exists():
-        raise RuntimeError(f"benchmark worker {tag} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"benchmark worker {tag} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
     return json.loads(out_path.read_text())
 
 
@@ -145,15 +199,32 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
     runs_dir = out / "runs"
     runs_dir.mkdir(parents=True, exist_ok=True)
     cfg_dict = asdict(cfg)
-    jobs = [(m, d, s, False, None) for m, spec in cfg.methods.items() for d in spec["dims"] for s in range(cfg.models_per_setting)]
+    jobs = [
+        (m, d, s, False, None)
+        for m, spec in cfg.methods.items()
+        for d in spec["dims"]
+        for s in range(cfg.models_per_setting)
+    ]
     if cfg.memory_probe:
-        jobs += [("don_ntxent", d, 0, True, cfg.memory_probe.get("similarity", "broadcast")) for d in cfg.memory_probe.get("dims", [])]
+        jobs += [
+            ("don_ntxent", d, 0, True, cfg.memory_probe.get("similarity", "broadcast"))
+            for d in cfg.memory_probe.get("dims", [])
+        ]
     results = []
     t0 = time.time()
-    for method, dim, seed, probe, sim in tqdm(jobs, desc="descriptor benchmark", disable=not progress):
+    for method, dim, seed, probe, sim in tqdm(
+        jobs, desc="descriptor benchmark", disable=not progress
+    ):
         tag = f"{method}_D{dim}_s{seed}" + (f"_probe_{sim}" if probe else "")
-        spec = {"config": cfg_dict, "method": method, "dim": dim, "seed": seed, "probe": probe, "similarity": sim,
-                "steps": int(cfg.memory_probe.get("steps", 2)) if probe else cfg.steps}
+        spec = {
+            "config": cfg_dict,
+            "method": method,
+            "dim": dim,
+            "seed": seed,
+            "probe": probe,
+            "similarity": sim,
+            "steps": int(cfg.memory_probe.get("steps", 2)) if probe else cfg.steps,
+        }
         results.append(_run_subprocess(spec, runs_dir, tag))
     summary = summarise(results, cfg, time.time() - t0)
     write_report(summary, results, out)
@@ -169,14 +240,18 @@ def summarise(results: list[dict], cfg, wall_s: float) -> dict:
         if "auc" not in r:
             continue
         summary["methods"].setdefault(r["method"], {}).setdefault(str(r["dim"]), []).append(r)
-    for method, per_dim in summary["methods"].items():
+    for per_dim in summary["methods"].values():
         for dim, runs in per_dim.items():
             aucs = np.array([r["auc"] for r in runs])
             per_dim[dim] = {
-                "auc_mean": float(aucs.mean()), "auc_std": float(aucs.std(ddof=1)) if len(aucs) > 1 else 0.0,
-                "aucs": aucs.tolist(), "models": len(runs),
+                "auc_mean": float(aucs.mean()),
+                "auc_std": float(aucs.std(ddof=1)) if len(aucs) > 1 else 0.0,
+                "aucs": aucs.tolist(),
+                "models": len(runs),
                 "peak_memory_bytes": int(max(r["peak_memory_bytes"] for r in runs)),
-                "training_memory_bytes": int(max(r["peak_memory_bytes"] - r["baseline_memory_bytes"] for r in runs)),
+                "training_memory_bytes": int(
+                    max(r["peak_memory_bytes"] - r["baseline_memory_bytes"] for r in runs)
+                ),
                 "memory_kind": runs[0]["memory_kind"],
                 "seconds_per_step": float(np.mean([r["seconds_per_step"] for r in runs])),
                 "pck_curve_mean": np.mean([r["pck_curve"] for r in runs], 0).tolist(),
@@ -184,9 +259,16 @@ def summarise(results: list[dict], cfg, wall_s: float) -> dict:
     probes = [r for r in results if "auc" not in r]
     if probes:
         summary["don_ntxent_memory_probe"] = {
-            str(r["dim"]): {"similarity": r["similarity"], "steps": r["steps"], "peak_memory_bytes": r["peak_memory_bytes"],
-                            "training_memory_bytes": r["peak_memory_bytes"] - r["baseline_memory_bytes"],
-                            "seconds_per_step": r["seconds_per_step"], "memory_kind": r["memory_kind"]} for r in probes}
+            str(r["dim"]): {
+                "similarity": r["similarity"],
+                "steps": r["steps"],
+                "peak_memory_bytes": r["peak_memory_bytes"],
+                "training_memory_bytes": r["peak_memory_bytes"] - r["baseline_memory_bytes"],
+                "seconds_per_step": r["seconds_per_step"],
+                "memory_kind": r["memory_kind"],
+            }
+            for r in probes
+        }
     for key in summary["methods"]:  # fill the flat layout asked for: results[method][D]
         summary[key] = summary["methods"][key]
     return summary
@@ -202,25 +284,40 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
     from grasp_pipeline.training.checkpoint import atomic_write_bytes
 
     atomic_write_bytes(out / "results.json", json.dumps(summary, indent=2).encode())
-    lines = [f"# Descriptor benchmark `{summary['config']['name']}`", "",
-             f"device {summary['config']['device']}, image {summary['config']['image_size']}, "
-             f"{summary['config']['steps']} steps, {summary['config']['models_per_setting']} models per setting, "
-             f"wall time {summary['wall_seconds'] / 60:.1f} min", "",
-             "| method | D | AUC ± σ (PCK@k, k=1..100) | peak memory (MB) | training memory (MB) | s/step |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Descriptor benchmark `{summary['config']['name']}`",
+        "",
+        f"device {summary['config']['device']}, image {summary['config']['image_size']}, "
+        f"{summary['config']['steps']} steps, {summary['config']['models_per_setting']} models per setting, "
+        f"wall time {summary['wall_seconds'] / 60:.1f} min",
+        "",
+        "| method | D | AUC ± σ (PCK@k, k=1..100) | peak memory (MB) | training memory (MB) | s/step |",
+        "|---|---|---|---|---|---|",
+    ]
     for method, per_dim in summary["methods"].items():
         for dim, s in sorted(per_dim.items(), key=lambda kv: int(kv[0])):
-            lines.append(f"| {method} | {dim} | {s['auc_mean']:.3f} ± {s['auc_std']:.3f} | {s['peak_memory_bytes'] / 1e6:.0f} | "
-                         f"{s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.3f} |")
+            lines.append(
+                f"| {method} | {dim} | {s['auc_mean']:.3f} ± {s['auc_std']:.3f} | {s['peak_memory_bytes'] / 1e6:.0f} | "
+                f"{s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.3f} |"
+            )
     if "don_ntxent_memory_probe" in summary:
-        lines += ["", "DON NT-Xent memory with the reference implementation's broadcast cosine similarity:", "",
-                  "| D | peak memory (MB) | training memory (MB) | s/step |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "DON NT-Xent memory with the reference implementation's broadcast cosine similarity:",
+            "",
+            "| D | peak memory (MB) | training memory (MB) | s/step |",
+            "|---|---|---|---|",
+        ]
         for dim, s in sorted(summary["don_ntxent_memory_probe"].items(), key=lambda kv: int(kv[0])):
-            lines.append(f"| {dim} | {s['peak_memory_bytes'] / 1e6:.0f} | {s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.2f} |")
+            lines.append(
+                f"| {dim} | {s['peak_memory_bytes'] / 1e6:.0f} | {s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.2f} |"
+            )
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
     ks = np.arange(1, 101)
-    fig, axes = plt.subplots(1, len(summary["methods"]), figsize=(6 * len(summary["methods"]), 4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(summary["methods"]), figsize=(6 * len(summary["methods"]), 4), squeeze=False
+    )
     for ax, (method, per_dim) in zip(axes[0], summary["methods"].items(), strict=False):
         for dim, s in sorted(per_dim.items(), key=lambda kv: int(kv[0])):
             ax.plot(ks, s["pck_curve_mean"], label=f"D={dim} (AUC {s['auc_mean']:.3f})")
@@ -234,12 +331,30 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for method, per_dim in summary["methods"].items():
         dims = sorted(per_dim, key=int)
-        ax1.errorbar([int(d) for d in dims], [per_dim[d]["auc_mean"] for d in dims], yerr=[per_dim[d]["auc_std"] for d in dims], marker="o", capsize=3, label=method)
-        ax2.plot([int(d) for d in dims], [per_dim[d]["peak_memory_bytes"] / 1e6 for d in dims], marker="o", label=f"{method} peak")
+        ax1.errorbar(
+            [int(d) for d in dims],
+            [per_dim[d]["auc_mean"] for d in dims],
+            yerr=[per_dim[d]["auc_std"] for d in dims],
+            marker="o",
+            capsize=3,
+            label=method,
+        )
+        ax2.plot(
+            [int(d) for d in dims],
+            [per_dim[d]["peak_memory_bytes"] / 1e6 for d in dims],
+            marker="o",
+            label=f"{method} peak",
+        )
     if "don_ntxent_memory_probe" in summary:
         probe = summary["don_ntxent_memory_probe"]
         dims = sorted(probe, key=int)
-        ax2.plot([int(d) for d in dims], [probe[d]["peak_memory_bytes"] / 1e6 for d in dims], marker="s", ls="--", label="don_ntxent (broadcast) peak")
+        ax2.plot(
+            [int(d) for d in dims],
+            [probe[d]["peak_memory_bytes"] / 1e6 for d in dims],
+            marker="s",
+            ls="--",
+            label="don_ntxent (broadcast) peak",
+        )
     ax1.set(xscale="log", xlabel="descriptor size D", ylabel="AUC of PCK@k", title="robustness")
     ax2.set(xscale="log", xlabel="descriptor size D", ylabel="MB", title="peak training memory")
     for ax in (ax1, ax2):

@@ -54,9 +54,13 @@ class DescriptorTrainConfig:
             self.pairs = PairConfig(**self.pairs)
         self.net.keypoint_heads = self.method == "keypoint"
         if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}")
+            raise ValueError(
+                f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}"
+            )
         if self.relative_transform not in ("kabsch", "true"):
-            raise ValueError(f"relative_transform must be 'kabsch' or 'true', got {self.relative_transform!r}")
+            raise ValueError(
+                f"relative_transform must be 'kabsch' or 'true', got {self.relative_transform!r}"
+            )
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -76,21 +80,35 @@ def _batch(pairs: list[SyntheticPair], device: str, matches: int, rng: np.random
     cam = pairs[0].camera
     rgb_a = to_input(np.stack([p.rgb_a for p in pairs]), device)
     rgb_b = to_input(np.stack([p.rgb_b for p in pairs]), device)
-    mask_a = torch.as_tensor(np.stack([p.mask_a for p in pairs]), dtype=torch.float32, device=device)
-    mask_b = torch.as_tensor(np.stack([p.mask_b for p in pairs]), dtype=torch.float32, device=device)
-    intr = torch.tensor([[cam.fx, cam.fy, cam.cx, cam.cy]] * len(pairs), dtype=torch.float32, device=device)
+    mask_a = torch.as_tensor(
+        np.stack([p.mask_a for p in pairs]), dtype=torch.float32, device=device
+    )
+    mask_b = torch.as_tensor(
+        np.stack([p.mask_b for p in pairs]), dtype=torch.float32, device=device
+    )
+    intr = torch.tensor(
+        [[cam.fx, cam.fy, cam.cx, cam.cy]] * len(pairs), dtype=torch.float32, device=device
+    )
     uv_a, uv_b = [], []
     for p in pairs:
         sel = rng.choice(len(p.uv_a), size=matches, replace=len(p.uv_a) < matches)
         uv_a.append(np.round(p.uv_a[sel]))
         uv_b.append(np.round(p.uv_b[sel]))
-    uv = (torch.as_tensor(np.stack(uv_a), device=device), torch.as_tensor(np.stack(uv_b), device=device))
+    uv = (
+        torch.as_tensor(np.stack(uv_a), device=device),
+        torch.as_tensor(np.stack(uv_b), device=device),
+    )
     return rgb_a, rgb_b, mask_a, mask_b, intr, uv
 
 
-def train_descriptors(cfg: DescriptorTrainConfig, sources: list[PairSource], progress: bool = True,
-                      backgrounds: BackgroundBank | None = None, checkpoint: str | Path | None = None,
-                      init: DescriptorNet | None = None) -> TrainResult:
+def train_descriptors(
+    cfg: DescriptorTrainConfig,
+    sources: list[PairSource],
+    progress: bool = True,
+    backgrounds: BackgroundBank | None = None,
+    checkpoint: str | Path | None = None,
+    init: DescriptorNet | None = None,
+) -> TrainResult:
     """Train for ``cfg.steps`` steps from scratch (or from ``init``'s weights, which must have
     the same network config); optionally save a checkpoint."""
     if not sources:
@@ -100,31 +118,49 @@ def train_descriptors(cfg: DescriptorTrainConfig, sources: list[PairSource], pro
     model = DescriptorNet(cfg.net).to(cfg.device)
     if init is not None:
         if init.config.to_dict() != cfg.net.to_dict():
-            raise ValueError(f"init model config {init.config.to_dict()} differs from the training config {cfg.net.to_dict()}")
+            raise ValueError(
+                f"init model config {init.config.to_dict()} differs from the training config {cfg.net.to_dict()}"
+            )
         model.load_state_dict(init.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     history: list[dict[str, float]] = []
     from tqdm import tqdm
 
-    bar = tqdm(range(cfg.steps), desc=f"train {cfg.method} D={cfg.net.descriptor_dim}", disable=not progress)
+    bar = tqdm(
+        range(cfg.steps),
+        desc=f"train {cfg.method} D={cfg.net.descriptor_dim}",
+        disable=not progress,
+    )
     model.train()
     t_total = 0.0
     for step in bar:
-        pairs = [make_pair(sources[int(rng.integers(len(sources)))], cfg.pairs, rng, backgrounds) for _ in range(cfg.batch_size)]
+        pairs = [
+            make_pair(sources[int(rng.integers(len(sources)))], cfg.pairs, rng, backgrounds)
+            for _ in range(cfg.batch_size)
+        ]
         t0 = time.perf_counter()
-        rgb_a, rgb_b, mask_a, mask_b, intr, (uv_a, uv_b) = _batch(pairs, cfg.device, cfg.matches, rng)
+        rgb_a, rgb_b, mask_a, mask_b, intr, (uv_a, uv_b) = _batch(
+            pairs, cfg.device, cfg.matches, rng
+        )
         out = model(torch.cat([rgb_a, rgb_b]))  # twin pass: one batch of both views
         n = len(pairs)
         if cfg.method == "keypoint":
             from grasp_pipeline.perception.descriptors.model import DescriptorOutput
 
             key = "T_ab" if cfg.relative_transform == "true" else "T_ab_kabsch"
-            T_ab = torch.as_tensor(np.stack([getattr(p, key) for p in pairs]), dtype=torch.float32, device=cfg.device)
-            halves = [DescriptorOutput(out.descriptors[s], out.prob[s], out.depth[s], out.uvd[s]) for s in (slice(0, n), slice(n, None))]
+            T_ab = torch.as_tensor(
+                np.stack([getattr(p, key) for p in pairs]), dtype=torch.float32, device=cfg.device
+            )
+            halves = [
+                DescriptorOutput(out.descriptors[s], out.prob[s], out.depth[s], out.uvd[s])
+                for s in (slice(0, n), slice(n, None))
+            ]
             terms = keypoint_losses(halves[0], halves[1], mask_a, mask_b, T_ab, intr, cfg.loss)
         else:
-            terms = ntxent_loss(out.descriptors[:n], out.descriptors[n:], uv_a, uv_b, cfg.tau, cfg.similarity)
+            terms = ntxent_loss(
+                out.descriptors[:n], out.descriptors[n:], uv_a, uv_b, cfg.tau, cfg.similarity
+            )
         opt.zero_grad(set_to_none=True)
         terms["total"].backward()
         opt.step()
@@ -141,11 +177,20 @@ def train_descriptors(cfg: DescriptorTrainConfig, sources: list[PairSource], pro
     return TrainResult(model, history, t_total / cfg.steps)
 
 
-def save_descriptor_checkpoint(path: str | Path, model: DescriptorNet, cfg: DescriptorTrainConfig, step: int) -> None:
+def save_descriptor_checkpoint(
+    path: str | Path, model: DescriptorNet, cfg: DescriptorTrainConfig, step: int
+) -> None:
     """Atomic checkpoint with the network config (enough to rebuild the model) and the step."""
     from grasp_pipeline.training.checkpoint import save_checkpoint
 
-    save_checkpoint(path, {"model": model.state_dict(), "config": {"net": model.config.to_dict(), "train": cfg.to_dict()}, "step": step})
+    save_checkpoint(
+        path,
+        {
+            "model": model.state_dict(),
+            "config": {"net": model.config.to_dict(), "train": cfg.to_dict()},
+            "step": step,
+        },
+    )
 
 
 def load_descriptor_model(path: str | Path, device: str = "cpu") -> DescriptorNet:
@@ -162,15 +207,22 @@ def load_descriptor_model(path: str | Path, device: str = "cpu") -> DescriptorNe
 
 
 @torch.no_grad()
-def evaluate_pck(model: DescriptorNet, pairs: list[SyntheticPair], correspondences: int = 256, seed: int = 0,
-                 device: str = "cpu") -> tuple[np.ndarray, float]:
+def evaluate_pck(
+    model: DescriptorNet,
+    pairs: list[SyntheticPair],
+    correspondences: int = 256,
+    seed: int = 0,
+    device: str = "cpu",
+) -> tuple[np.ndarray, float]:
     """PCK@k curve (k = 1..100) pooled over ``correspondences`` random matches per pair, and AUC."""
     rng = np.random.default_rng(seed)
     model.eval()
     preds, trues = [], []
     for p in pairs:
         sel = rng.choice(len(p.uv_a), size=min(correspondences, len(p.uv_a)), replace=False)
-        out = model(torch.cat([to_input(p.rgb_a, device), to_input(p.rgb_b, device)]), keypoints=False)
+        out = model(
+            torch.cat([to_input(p.rgb_a, device), to_input(p.rgb_b, device)]), keypoints=False
+        )
         preds.append(best_matches(out.descriptors[0], out.descriptors[1], p.uv_a[sel]))
         trues.append(p.uv_b[sel])
     curve = pck_curve(np.concatenate(preds), np.concatenate(trues), K_RANGE)

@@ -168,7 +168,9 @@ def _run_one(job: tuple[dict, str, str, int, str, int]) -> tuple[str, int, float
     return method, seed, time.time() - t0
 
 
-def run_experiment(cfg: ExperimentConfig, out: str | os.PathLike, workers: int | None = None) -> dict:
+def run_experiment(
+    cfg: ExperimentConfig, out: str | os.PathLike, workers: int | None = None
+) -> dict:
     """Train every method x seed (skipping finished runs, resuming interrupted ones), then analyse."""
     import multiprocessing as mp
 
@@ -190,8 +192,14 @@ def run_experiment(cfg: ExperimentConfig, out: str | os.PathLike, workers: int |
             if _finished(run_dir, steps):
                 continue
             jobs.append(
-                ({"model": cfg.model, "train": cfg.train}, str(cache), method, int(seed),
-                 str(run_dir), cfg.threads_per_worker)
+                (
+                    {"model": cfg.model, "train": cfg.train},
+                    str(cache),
+                    method,
+                    int(seed),
+                    str(run_dir),
+                    cfg.threads_per_worker,
+                )
             )
     n = workers or cfg.workers
     if jobs:
@@ -232,15 +240,23 @@ def analyse(cfg: ExperimentConfig, out: str | os.PathLike) -> dict:
     hist = _load_histories(cfg, out)
     methods: dict[str, dict] = {}
     for method, runs in hist.items():
-        m = {"seeds": [], "convergence_steps": [], "errors": [], "pickup_rate": [],
-             "iou_error": [], "distance_cm": [], "final_error": [], "diverged_seeds": []}
+        m = {
+            "seeds": [],
+            "convergence_steps": [],
+            "errors": [],
+            "pickup_rate": [],
+            "iou_error": [],
+            "distance_cm": [],
+            "final_error": [],
+            "diverged_seeds": [],
+        }
         for seed, h in sorted(runs.items()):
             err = [r[cfg.metric] for r in h]
             if not h or not np.all(np.isfinite(err)):
                 m["diverged_seeds"].append(seed)
                 continue
             c = convergence_point([r["step"] for r in h], err, cfg.window)
-            after = h[c.index:]
+            after = h[c.index :]
             m["seeds"].append(seed)
             m["convergence_steps"].append(c.step)
             m["errors"].append(c.mean_error)
@@ -272,8 +288,16 @@ def analyse(cfg: ExperimentConfig, out: str | os.PathLike) -> dict:
     }
     atomic_write_bytes(out / "results.json", json.dumps(result, indent=1).encode())
     runs = {k: list(v.values()) for k, v in hist.items()}
-    keys = ("step", "summed_error", "iou_error", "pickup_rate", "distance_cm", "distance_px",
-            "class_accuracy", "multipliers")
+    keys = (
+        "step",
+        "summed_error",
+        "iou_error",
+        "pickup_rate",
+        "distance_cm",
+        "distance_px",
+        "class_accuracy",
+        "multipliers",
+    )
     curves = {
         f"{m}_s{seed}": {k: [r[k] for r in h] for k in keys}
         for m, per_seed in hist.items()
@@ -301,7 +325,8 @@ def _compare(methods: dict) -> dict:
             continue
         out[f"auxnet_vs_{other}"] = {
             "fewer_steps_pct": 100 * (1 - a["mean_convergence_steps"] / o["mean_convergence_steps"])
-            if o["mean_convergence_steps"] else float("nan"),
+            if o["mean_convergence_steps"]
+            else float("nan"),
             "pickup_rate_better_pct": 100 * (a["mean_pickup_rate"] / o["mean_pickup_rate"] - 1),
             "summed_error_lower_pct": 100 * (1 - a["mean_errors"] / o["mean_errors"]),
             "ks_p_convergence_steps": a["ks_p_convergence_steps"].get(other, float("nan")),

@@ -246,7 +246,9 @@ class SegNetTrainer:
         if self.step == 0 and not self.history:
             self._log_eval(self.evaluate())
             self.save()
-        end = self.tcfg.steps if stop_after is None else min(self.tcfg.steps, self.step + stop_after)
+        end = (
+            self.tcfg.steps if stop_after is None else min(self.tcfg.steps, self.step + stop_after)
+        )
         bar = tqdm(total=end - self.step, disable=not progress, desc=self.tcfg.method, leave=False)
         while self.step < end:
             row = self.train_step()
@@ -267,7 +269,12 @@ def _append_csv(path: Path, row: dict) -> None:
         w = csv.DictWriter(f, fieldnames=list(row))
         if new:
             w.writeheader()
-        w.writerow({k: (v if not (isinstance(v, float) and math.isnan(v)) else "nan") for k, v in row.items()})
+        w.writerow(
+            {
+                k: (v if not (isinstance(v, float) and math.isnan(v)) else "nan")
+                for k, v in row.items()
+            }
+        )
 
 
 def _truncate_csv(path: Path, max_step: int) -> None:

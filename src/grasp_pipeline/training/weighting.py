@@ -210,7 +210,9 @@ class AuxNet(LossWeighting):
         return {
             "stats": self.stats.state_dict(),
             "opt": self.opt.state_dict(),
-            "prev_total": torch.tensor(float("nan") if self.prev_total is None else self.prev_total),
+            "prev_total": torch.tensor(
+                float("nan") if self.prev_total is None else self.prev_total
+            ),
         }
 
     def load_extra_state(self, state: dict) -> None:

@@ -71,7 +71,8 @@ class EmbeddedBackend(MotionBackend):
             world_pt = self.base_pose_world[:3, :3] @ target_point + self.base_pose_world[:3, 3]
             target = self.checker.target_body(world_pt)
             allowed = set() if target is None else {target}
-        why = self._quick_reject(waypoints, q, opening, allowed)
+        pushable = (self.checker.movable() - allowed) if self.checker is not None else set()
+        why = self._quick_reject(waypoints, q, opening, allowed, pushable)
         if why:
             return Trajectory(False, why, start_q=start)
         segments: list[Segment] = []
@@ -90,7 +91,10 @@ class EmbeddedBackend(MotionBackend):
             check_open = opening if wp.gripper is None else max(opening, wp.gripper)
             if self.checker is not None:
                 hit = self.checker.first_collision(
-                    path, check_open, allowed if wp.contact_ok else set()
+                    path,
+                    check_open,
+                    allowed if wp.contact_ok else set(),
+                    pushable if wp.contact_ok else set(),
                 )
                 if hit is not None:
                     return Trajectory(False, f"{wp.name}: collision: {hit}", start_q=start)
@@ -100,7 +104,7 @@ class EmbeddedBackend(MotionBackend):
                 opening = wp.gripper
         return Trajectory(True, "ok", segments, start_q=start)
 
-    def _quick_reject(self, waypoints, q, opening, allowed) -> str | None:
+    def _quick_reject(self, waypoints, q, opening, allowed, pushable) -> str | None:
         """IK and collision at the first contact waypoint (the grasp itself) only: most refusals
         in clutter happen there, and this costs one IK and one collision query."""
         grasp = next((w for w in waypoints if w.contact_ok), None)
@@ -112,7 +116,7 @@ class EmbeddedBackend(MotionBackend):
         if not ik.ok:
             return f"{grasp.name}: IK failed: {ik.reason}"
         if self.checker is not None:
-            hit = self.checker.first_collision([ik.q], opening, allowed)
+            hit = self.checker.first_collision([ik.q], opening, allowed, pushable)
             if hit is not None:
                 return f"{grasp.name}: collision: {hit}"
         return None

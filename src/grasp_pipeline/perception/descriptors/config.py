@@ -70,5 +70,7 @@ class KeypointLossConfig:
         expected = {"silhouette", "variance", "separation", "multiview", "pose"}
         unknown = set(self.weights) - expected
         if unknown:
-            raise ValueError(f"unknown keypoint loss weight(s) {sorted(unknown)}; known {sorted(expected)}")
+            raise ValueError(
+                f"unknown keypoint loss weight(s) {sorted(unknown)}; known {sorted(expected)}"
+            )
         self.weights = {k: float(self.weights.get(k, 0.0)) for k in sorted(expected)}

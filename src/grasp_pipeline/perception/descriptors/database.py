@@ -29,9 +29,13 @@ class ObjectDescriptors:
         self.pixels = np.asarray(self.pixels, dtype=np.float64)
         k = len(self.descriptors)
         if self.descriptors.ndim != 2 or k == 0:
-            raise ValueError(f"{self.name}: descriptors must be (K, D) with K >= 1, got {self.descriptors.shape}")
+            raise ValueError(
+                f"{self.name}: descriptors must be (K, D) with K >= 1, got {self.descriptors.shape}"
+            )
         if self.points_object.shape != (k, 3) or self.pixels.shape != (k, 2):
-            raise ValueError(f"{self.name}: points_object must be ({k}, 3) and pixels ({k}, 2), got {self.points_object.shape}, {self.pixels.shape}")
+            raise ValueError(
+                f"{self.name}: points_object must be ({k}, 3) and pixels ({k}, 2), got {self.points_object.shape}, {self.pixels.shape}"
+            )
 
 
 class DescriptorDatabase:
@@ -52,7 +56,9 @@ class DescriptorDatabase:
 
     def add(self, entry: ObjectDescriptors) -> None:
         if self.dim is not None and entry.descriptors.shape[1] != self.dim:
-            raise ValueError(f"{entry.name}: descriptor size {entry.descriptors.shape[1]} differs from the database's {self.dim}")
+            raise ValueError(
+                f"{entry.name}: descriptor size {entry.descriptors.shape[1]} differs from the database's {self.dim}"
+            )
         self.objects[entry.name] = entry
 
     def __getitem__(self, name: str) -> ObjectDescriptors:
@@ -73,11 +79,19 @@ class DescriptorDatabase:
         arrays = {}
         meta = {"model": self.model, "objects": {}}
         for i, (name, e) in enumerate(sorted(self.objects.items())):
-            arrays[f"o{i}_descriptors"], arrays[f"o{i}_points"], arrays[f"o{i}_pixels"] = e.descriptors, e.points_object, e.pixels
+            arrays[f"o{i}_descriptors"], arrays[f"o{i}_points"], arrays[f"o{i}_pixels"] = (
+                e.descriptors,
+                e.points_object,
+                e.pixels,
+            )
             meta["objects"][name] = {"index": i, "temperature": e.temperature, "meta": e.meta}
             if e.reference is not None:
                 r = e.reference
-                arrays[f"o{i}_rgb"], arrays[f"o{i}_mask"], arrays[f"o{i}_depth"] = r.rgb, r.mask, r.depth_m
+                arrays[f"o{i}_rgb"], arrays[f"o{i}_mask"], arrays[f"o{i}_depth"] = (
+                    r.rgb,
+                    r.mask,
+                    r.depth_m,
+                )
                 meta["objects"][name]["camera"] = r.camera.to_dict()
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -102,10 +116,24 @@ class DescriptorDatabase:
             try:
                 ref = None
                 if "camera" in info:
-                    ref = PairSource(arrays[f"o{i}_rgb"], arrays[f"o{i}_mask"], arrays[f"o{i}_depth"],
-                                     CameraIntrinsics.from_dict(info["camera"]), name)
-                db.add(ObjectDescriptors(name, arrays[f"o{i}_descriptors"], arrays[f"o{i}_points"], arrays[f"o{i}_pixels"],
-                                         float(info.get("temperature", 0.0)), info.get("meta", {}), ref))
+                    ref = PairSource(
+                        arrays[f"o{i}_rgb"],
+                        arrays[f"o{i}_mask"],
+                        arrays[f"o{i}_depth"],
+                        CameraIntrinsics.from_dict(info["camera"]),
+                        name,
+                    )
+                db.add(
+                    ObjectDescriptors(
+                        name,
+                        arrays[f"o{i}_descriptors"],
+                        arrays[f"o{i}_points"],
+                        arrays[f"o{i}_pixels"],
+                        float(info.get("temperature", 0.0)),
+                        info.get("meta", {}),
+                        ref,
+                    )
+                )
             except KeyError as exc:
                 raise ValueError(f"{npath}: missing array {exc} for object {name!r}") from exc
         return db
@@ -140,29 +168,60 @@ def object_frame_from_points(points: np.ndarray) -> np.ndarray:
     return T
 
 
-def register_object(descriptor_image: np.ndarray, mask: np.ndarray, depth_m: np.ndarray, camera: CameraIntrinsics,
-                    name: str, num_points: int = 64, pose_camera: np.ndarray | None = None,
-                    temperature: float = 0.0, seed: int = 0, erode_px: int = 2) -> ObjectDescriptors:
+def register_object(
+    descriptor_image: np.ndarray,
+    mask: np.ndarray,
+    depth_m: np.ndarray,
+    camera: CameraIntrinsics,
+    name: str,
+    num_points: int = 64,
+    pose_camera: np.ndarray | None = None,
+    temperature: float = 0.0,
+    seed: int = 0,
+    erode_px: int = 2,
+) -> ObjectDescriptors:
     """Reference entry from one view: ``num_points`` mask pixels with depth, spread by
     farthest-point sampling (away from the mask border), with their descriptors
     (``descriptor_image`` (D, H, W)) and 3-D points in the object frame. The object frame is
     ``pose_camera`` (object -> camera) when known, else :func:`object_frame_from_points`."""
     import cv2
 
-    d, h, w = descriptor_image.shape
+    _, h, w = descriptor_image.shape
     if mask.shape != (h, w) or depth_m.shape != (h, w):
-        raise ValueError(f"mask {mask.shape} and depth {depth_m.shape} must match the descriptor image {(h, w)}")
-    inner = cv2.erode(mask.astype(np.uint8), np.ones((2 * erode_px + 1,) * 2, np.uint8)) > 0 if erode_px else mask.astype(bool)
+        raise ValueError(
+            f"mask {mask.shape} and depth {depth_m.shape} must match the descriptor image {(h, w)}"
+        )
+    inner = (
+        cv2.erode(mask.astype(np.uint8), np.ones((2 * erode_px + 1,) * 2, np.uint8)) > 0
+        if erode_px
+        else mask.astype(bool)
+    )
     good = inner & np.isfinite(depth_m) & (depth_m > 0)
     if good.sum() < 4:
         raise ValueError(f"{name}: fewer than 4 mask pixels with depth")
     vs, us = np.nonzero(good)
     z = depth_m[vs, us]
     pts_cam = np.stack([(us - camera.cx) / camera.fx * z, (vs - camera.cy) / camera.fy * z, z], 1)
-    sel = farthest_point_sample(np.stack([us, vs], 1).astype(float), num_points, np.random.default_rng(seed))
-    T = object_frame_from_points(pts_cam) if pose_camera is None else np.asarray(pose_camera, dtype=np.float64)
+    sel = farthest_point_sample(
+        np.stack([us, vs], 1).astype(float), num_points, np.random.default_rng(seed)
+    )
+    T = (
+        object_frame_from_points(pts_cam)
+        if pose_camera is None
+        else np.asarray(pose_camera, dtype=np.float64)
+    )
     T_inv = np.linalg.inv(T)
     pts_obj = pts_cam[sel] @ T_inv[:3, :3].T + T_inv[:3, 3]
     desc = descriptor_image[:, vs[sel], us[sel]].T
-    return ObjectDescriptors(name, desc, pts_obj, np.stack([us[sel], vs[sel]], 1), temperature,
-                             {"frame": "given pose" if pose_camera is not None else "principal axes of the reference view"})
+    return ObjectDescriptors(
+        name,
+        desc,
+        pts_obj,
+        np.stack([us[sel], vs[sel]], 1),
+        temperature,
+        {
+            "frame": "given pose"
+            if pose_camera is not None
+            else "principal axes of the reference view"
+        },
+    )

@@ -41,7 +41,9 @@ def _transform(T: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
     return pts @ T[:, :3, :3].transpose(-1, -2) + T[:, None, :3, 3]
 
 
-def multiview_loss(x_a: torch.Tensor, x_b: torch.Tensor, T_ab: torch.Tensor, scale: float, delta: float) -> torch.Tensor:
+def multiview_loss(
+    x_a: torch.Tensor, x_b: torch.Tensor, T_ab: torch.Tensor, scale: float, delta: float
+) -> torch.Tensor:
     """Huber between B's keypoints and A's keypoints moved by T_ab (and the reverse), on 3-D
     points (B, N, 3) in metres times ``scale``."""
     fwd = F.huber_loss(_transform(T_ab, x_a) * scale, x_b * scale, delta=delta)
@@ -56,15 +58,29 @@ def pose_loss(x_a: torch.Tensor, x_b: torch.Tensor, T_ab: torch.Tensor) -> torch
     return err.norm(dim=-1).mean().to(x_a.dtype)
 
 
-def keypoint_losses(out_a, out_b, mask_a: torch.Tensor, mask_b: torch.Tensor, T_ab: torch.Tensor,
-                    intrinsics: torch.Tensor, cfg: KeypointLossConfig) -> dict[str, torch.Tensor]:
+def keypoint_losses(
+    out_a,
+    out_b,
+    mask_a: torch.Tensor,
+    mask_b: torch.Tensor,
+    T_ab: torch.Tensor,
+    intrinsics: torch.Tensor,
+    cfg: KeypointLossConfig,
+) -> dict[str, torch.Tensor]:
     """Named terms plus ``total`` (weighted sum). ``out_*`` are DescriptorOutputs with keypoint
     heads; masks (B, H, W); T_ab (B, 4, 4) with X_B = T_ab X_A; intrinsics (B, 4) fx, fy, cx, cy."""
     terms: dict[str, torch.Tensor] = {}
-    terms["silhouette"] = (silhouette_loss(out_a.prob, mask_a) + silhouette_loss(out_b.prob, mask_b)) / 2
-    terms["variance"] = (variance_loss(out_a.prob, out_a.uvd[..., :2]) + variance_loss(out_b.prob, out_b.uvd[..., :2])) / 2
-    terms["separation"] = (separation_loss(out_a.uvd[..., :2], cfg.separation_margin_px)
-                           + separation_loss(out_b.uvd[..., :2], cfg.separation_margin_px)) / 2
+    terms["silhouette"] = (
+        silhouette_loss(out_a.prob, mask_a) + silhouette_loss(out_b.prob, mask_b)
+    ) / 2
+    terms["variance"] = (
+        variance_loss(out_a.prob, out_a.uvd[..., :2])
+        + variance_loss(out_b.prob, out_b.uvd[..., :2])
+    ) / 2
+    terms["separation"] = (
+        separation_loss(out_a.uvd[..., :2], cfg.separation_margin_px)
+        + separation_loss(out_b.uvd[..., :2], cfg.separation_margin_px)
+    ) / 2
     x_a = lift_uvd(out_a.uvd, intrinsics[:, None])
     x_b = lift_uvd(out_b.uvd, intrinsics[:, None])
     terms["multiview"] = multiview_loss(x_a, x_b, T_ab, cfg.mvc_scale, cfg.huber_delta)

@@ -25,7 +25,9 @@ def _skew(w: torch.Tensor) -> torch.Tensor:
 
 def so3_log(R: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Rotation matrices (..., 3, 3) -> axis-angle vectors (..., 3), angle in [0, pi)."""
-    vee = torch.stack([R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1)
+    vee = torch.stack(
+        [R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]], -1
+    )
     cos = ((R[..., 0, 0] + R[..., 1, 1] + R[..., 2, 2] - 1) / 2).clamp(-1.0, 1.0)
     sin = torch.sqrt((vee * vee).sum(-1) + eps * eps) / 2  # eps keeps d/dR finite at theta = 0
     theta = torch.atan2(sin, cos)
@@ -48,17 +50,25 @@ def se3_log(T: torch.Tensor) -> torch.Tensor:
     half = theta / 2
     safe = torch.where(small, torch.ones_like(theta), theta)
     # V^-1 = I - W/2 + c W^2, c = (1 - (theta/2) cot(theta/2)) / theta^2 -> 1/12 at 0.
-    c = torch.where(small, 1.0 / 12 + theta2 / 720, (1 - half / torch.tan(torch.where(small, torch.ones_like(half), half))) / safe**2)
+    c = torch.where(
+        small,
+        1.0 / 12 + theta2 / 720,
+        (1 - half / torch.tan(torch.where(small, torch.ones_like(half), half))) / safe**2,
+    )
     eye = torch.eye(3, dtype=T.dtype, device=T.device).expand_as(W)
     V_inv = eye - W / 2 + c[..., None, None] * (W @ W)
     rho = (V_inv @ t[..., None])[..., 0]
     return torch.cat([rho, omega], -1)
 
 
-def kabsch(src: torch.Tensor, dst: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+def kabsch(
+    src: torch.Tensor, dst: torch.Tensor, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """(..., N, 3) point sets -> (..., 4, 4) T minimising sum_i w_i ||T src_i - dst_i||^2."""
     if src.shape != dst.shape or src.shape[-1] != 3 or src.shape[-2] < 3:
-        raise ValueError(f"kabsch needs two (..., N>=3, 3) point sets of equal shape, got {tuple(src.shape)} and {tuple(dst.shape)}")
+        raise ValueError(
+            f"kabsch needs two (..., N>=3, 3) point sets of equal shape, got {tuple(src.shape)} and {tuple(dst.shape)}"
+        )
     if weights is None:
         weights = torch.ones(src.shape[:-1], dtype=src.dtype, device=src.device)
     w = weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)  # (..., N)
@@ -70,7 +80,7 @@ def kabsch(src: torch.Tensor, dst: torch.Tensor, weights: torch.Tensor | None = 
     D = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
     R = Vh.transpose(-1, -2) @ D @ U.transpose(-1, -2)
     t = mu_d - (R @ mu_s[..., None])[..., 0]
-    T = torch.zeros(src.shape[:-2] + (4, 4), dtype=src.dtype, device=src.device)
+    T = torch.zeros((*src.shape[:-2], 4, 4), dtype=src.dtype, device=src.device)
     T[..., :3, :3] = R
     T[..., :3, 3] = t
     T[..., 3, 3] = 1.0

@@ -41,11 +41,19 @@ class DescriptorNet(nn.Module):
         h, w = rgb.shape[-2:]
         feats = self.identity(self.backbone(rgb))  # (B, D, h, w)
         up = F.interpolate(feats, size=(h, w), mode="bilinear", align_corners=True)  # (B, D, H, W)
-        want = self.config.keypoint_heads if keypoints is None else keypoints and self.config.keypoint_heads
+        want = (
+            self.config.keypoint_heads
+            if keypoints is None
+            else keypoints and self.config.keypoint_heads
+        )
         if not want:
             return DescriptorOutput(up)
-        logits = F.interpolate(self.spatial_head(feats), size=(h, w), mode="bilinear", align_corners=True)
-        depth = F.softplus(F.interpolate(self.depth_head(feats), size=(h, w), mode="bilinear", align_corners=True))
+        logits = F.interpolate(
+            self.spatial_head(feats), size=(h, w), mode="bilinear", align_corners=True
+        )
+        depth = F.softplus(
+            F.interpolate(self.depth_head(feats), size=(h, w), mode="bilinear", align_corners=True)
+        )
         prob = spatial_softmax(logits)  # (B, N, H, W)
         return DescriptorOutput(up, prob, depth, spatial_expectation(prob, depth))
 

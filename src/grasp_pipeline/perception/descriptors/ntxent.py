@@ -24,8 +24,14 @@ def _cosine(anchors: torch.Tensor, dense: torch.Tensor, mode: str) -> torch.Tens
     raise ValueError(f"unknown similarity mode {mode!r}; use 'broadcast' or 'matmul'")
 
 
-def _one_side(desc_a: torch.Tensor, desc_b: torch.Tensor, idx_a: torch.Tensor, idx_b: torch.Tensor,
-              tau: float, mode: str) -> torch.Tensor:
+def _one_side(
+    desc_a: torch.Tensor,
+    desc_b: torch.Tensor,
+    idx_a: torch.Tensor,
+    idx_b: torch.Tensor,
+    tau: float,
+    mode: str,
+) -> torch.Tensor:
     anchors = desc_a[idx_a]  # (M, D)
     logits_b = _cosine(anchors, desc_b, mode) / tau  # (M, HW)
     logits_a = _cosine(anchors, desc_a, mode) / tau  # (M, HW)
@@ -35,19 +41,33 @@ def _one_side(desc_a: torch.Tensor, desc_b: torch.Tensor, idx_a: torch.Tensor, i
     return F.cross_entropy(torch.cat([logits_b, logits_a], 1), idx_b)
 
 
-def ntxent_loss(desc_a: torch.Tensor, desc_b: torch.Tensor, uv_a: torch.Tensor, uv_b: torch.Tensor,
-                tau: float = 0.1, similarity: str = "broadcast") -> dict[str, torch.Tensor]:
+def ntxent_loss(
+    desc_a: torch.Tensor,
+    desc_b: torch.Tensor,
+    uv_a: torch.Tensor,
+    uv_b: torch.Tensor,
+    tau: float = 0.1,
+    similarity: str = "broadcast",
+) -> dict[str, torch.Tensor]:
     """desc_* (B, D, H, W); uv_* (B, M, 2) integer-valued pixel (u, v) matches. Returns
     {"ntxent": ..., "total": ...} averaged over the batch."""
     b, d, h, w = desc_a.shape
     if uv_a.shape != uv_b.shape or uv_a.shape[0] != b or uv_a.shape[-1] != 2:
-        raise ValueError(f"uv_a/uv_b must both be ({b}, M, 2), got {tuple(uv_a.shape)} and {tuple(uv_b.shape)}")
+        raise ValueError(
+            f"uv_a/uv_b must both be ({b}, M, 2), got {tuple(uv_a.shape)} and {tuple(uv_b.shape)}"
+        )
     losses = []
     for i in range(b):
         da = desc_a[i].reshape(d, h * w).T  # (HW, D)
         db = desc_b[i].reshape(d, h * w).T
-        ia = (uv_a[i, :, 1].long() * w + uv_a[i, :, 0].long())
-        ib = (uv_b[i, :, 1].long() * w + uv_b[i, :, 0].long())
-        losses.append((_one_side(da, db, ia, ib, tau, similarity) + _one_side(db, da, ib, ia, tau, similarity)) / 2)
+        ia = uv_a[i, :, 1].long() * w + uv_a[i, :, 0].long()
+        ib = uv_b[i, :, 1].long() * w + uv_b[i, :, 0].long()
+        losses.append(
+            (
+                _one_side(da, db, ia, ib, tau, similarity)
+                + _one_side(db, da, ib, ia, tau, similarity)
+            )
+            / 2
+        )
     loss = torch.stack(losses).mean()
     return {"ntxent": loss, "total": loss}

@@ -34,7 +34,7 @@ class TexturedBox:
     def texture(self, points: np.ndarray, face: np.ndarray) -> np.ndarray:
         """Colour (..., 3) float in 0..255 of object-frame surface points on face index 0..5."""
         base = self._face_colours[face]
-        wave = np.zeros(points.shape[:-1] + (3,))
+        wave = np.zeros((*points.shape[:-1], 3))
         for c in range(3):
             arg = (points * self._freqs[c]).sum(-1) + self._phases[c].sum()
             wave[..., c] = np.sin(arg) + 0.5 * np.sin(2.3 * arg + self._phases[c, 0])
@@ -97,11 +97,23 @@ def render_box(
     return BoxRender(np.clip(np.round(rgb), 0, 255).astype(np.uint8), depth, depth_m, hit, pts)
 
 
-def look_pose(distance: float, roll: float = 0.0, pitch: float = 0.0, yaw: float = 0.0,
-              offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+def look_pose(
+    distance: float,
+    roll: float = 0.0,
+    pitch: float = 0.0,
+    yaw: float = 0.0,
+    offset: tuple[float, float] = (0.0, 0.0),
+) -> np.ndarray:
     """Object -> camera pose: object at ``distance`` m on the optical axis (plus ``offset`` x, y),
     rotated by roll/pitch/yaw (radians, applied as Rz(yaw) Ry(pitch) Rx(roll))."""
-    cr, sr, cp, sp, cy, sy = np.cos(roll), np.sin(roll), np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
+    cr, sr, cp, sp, cy, sy = (
+        np.cos(roll),
+        np.sin(roll),
+        np.cos(pitch),
+        np.sin(pitch),
+        np.cos(yaw),
+        np.sin(yaw),
+    )
     rx = np.array([[1, 0, 0], [0, cr, -sr], [0, sr, cr]])
     ry = np.array([[cp, 0, sp], [0, 1, 0], [-sp, 0, cp]])
     rz = np.array([[cy, -sy, 0], [sy, cy, 0], [0, 0, 1]])

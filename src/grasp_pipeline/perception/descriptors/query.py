@@ -24,24 +24,43 @@ class QueryResult:
     nearest_uv: np.ndarray  # (K, 2) pixel with the smallest descriptor distance
 
 
-def query_descriptors(descriptor_image: torch.Tensor | np.ndarray, queries: torch.Tensor | np.ndarray,
-                      temperature: float = 0.0, squared: bool = True) -> QueryResult:
+def query_descriptors(
+    descriptor_image: torch.Tensor | np.ndarray,
+    queries: torch.Tensor | np.ndarray,
+    temperature: float = 0.0,
+    squared: bool = True,
+    window: int | None = None,
+) -> QueryResult:
     """``descriptor_image`` (D, H, W), ``queries`` (K, D) or (D,); ``temperature`` t sets the
-    kernel width exp(t) in descriptor-distance units."""
+    kernel width exp(t) in descriptor-distance units.
+
+    ``window`` (pixels): when given, the expectation only uses pixels within that distance of
+    the nearest descriptor, so a second, weaker mode elsewhere in the image cannot pull the
+    answer between the two (the heatmap stays the global one of Eq. 8)."""
     img = torch.as_tensor(descriptor_image, dtype=torch.float32)
     q = torch.as_tensor(queries, dtype=torch.float32)
     if q.dim() == 1:
         q = q[None]
     if img.dim() != 3 or q.dim() != 2 or q.shape[1] != img.shape[0]:
-        raise ValueError(f"descriptor image must be (D, H, W) and queries (K, D); got {tuple(img.shape)} and {tuple(q.shape)}")
+        raise ValueError(
+            f"descriptor image must be (D, H, W) and queries (K, D); got {tuple(img.shape)} and {tuple(q.shape)}"
+        )
     d, h, w = img.shape
     flat = img.reshape(d, h * w).T  # (HW, D)
     dist = torch.cdist(q[None], flat[None])[0]  # (K, HW)
     z = dist / float(np.exp(temperature))
     logk = -(z**2) if squared else -z
     prob = torch.softmax(logk, -1)  # (K, HW)
-    uv = prob @ pixel_grid(h, w)  # (K, 2)
+    grid = pixel_grid(h, w)  # (HW, 2)
     idx = dist.argmin(-1)
     nearest = torch.stack([idx % w, idx // w], -1)
+    if window is None:
+        uv = prob @ grid  # (K, 2)
+    else:
+        near = torch.cdist(nearest.float(), grid) <= window  # (K, HW)
+        local = torch.where(near, prob, torch.zeros_like(prob))
+        uv = (local @ grid) / local.sum(-1, keepdim=True).clamp_min(1e-30)
     conf = torch.exp(logk.max(-1).values)
-    return QueryResult(uv.numpy(), conf.numpy(), prob.reshape(-1, h, w).numpy(), nearest.numpy().astype(np.float64))
+    return QueryResult(
+        uv.numpy(), conf.numpy(), prob.reshape(-1, h, w).numpy(), nearest.numpy().astype(np.float64)
+    )

@@ -22,7 +22,9 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_ch != out_ch:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.relu(self.bn1(self.conv1(x)))
@@ -36,12 +38,21 @@ class ResNet34Backbone(nn.Module):
     def __init__(self, base_width: int = 64, blocks: tuple[int, ...] = (3, 4, 6, 3)):
         super().__init__()
         w = base_width
-        self.stem = nn.Sequential(nn.Conv2d(3, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, w, 7, 2, 3, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True)
+        )
         layers, in_ch = [], w
         for i, n in enumerate(blocks):
             out_ch = w * 2**i
             stride = 1 if i == 0 else 2
-            layers.append(nn.Sequential(*[BasicBlock(in_ch if j == 0 else out_ch, out_ch, stride if j == 0 else 1) for j in range(n)]))
+            layers.append(
+                nn.Sequential(
+                    *[
+                        BasicBlock(in_ch if j == 0 else out_ch, out_ch, stride if j == 0 else 1)
+                        for j in range(n)
+                    ]
+                )
+            )
             in_ch = out_ch
         self.layers = nn.Sequential(*layers)
         self.out_channels = in_ch

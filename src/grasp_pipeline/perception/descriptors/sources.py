@@ -12,7 +12,9 @@ from grasp_pipeline.geometry.camera import preset
 from grasp_pipeline.perception.descriptors.procedural import TexturedBox, look_pose, render_box
 
 
-def procedural_sources(count: int, seed: int, size: tuple[int, int], camera: str = "d435") -> list[PairSource]:
+def procedural_sources(
+    count: int, seed: int, size: tuple[int, int], camera: str = "d435"
+) -> list[PairSource]:
     """``count`` textured boxes (edges 3-9 cm) seen by a 640x480 camera at 0.35-0.5 m from a random
     orientation, cropped around the object and resized to ``size`` (width, height)."""
     if count < 1:
@@ -21,14 +23,18 @@ def procedural_sources(count: int, seed: int, size: tuple[int, int], camera: str
     cam = preset(camera)
     out = []
     for i in range(count):
-        box = TexturedBox(tuple(float(x) for x in rng.uniform(0.03, 0.09, 3)), seed=int(rng.integers(1 << 31)))
+        box = TexturedBox(
+            tuple(float(x) for x in rng.uniform(0.03, 0.09, 3)), seed=int(rng.integers(1 << 31))
+        )
         pose = look_pose(float(rng.uniform(0.35, 0.5)), *rng.uniform(-np.pi, np.pi, 3))
         r = render_box(box, pose, cam)
         out.append(PairSource(r.rgb, r.mask, r.depth_m, cam, f"box{i}").crop_around_object(*size))
     return out
 
 
-def dataset_sources(root: str | Path, count: int, seed: int, size: tuple[int, int], min_pixels: int = 400) -> list[PairSource]:
+def dataset_sources(
+    root: str | Path, count: int, seed: int, size: tuple[int, int], min_pixels: int = 400
+) -> list[PairSource]:
     """``count`` object instances (largest per frame, at least ``min_pixels`` visible) from random
     frames of a dataset written by grasp_pipeline.data.format, cropped to ``size``."""
     from grasp_pipeline.data.format import list_frames, read_frame
@@ -47,4 +53,6 @@ def dataset_sources(root: str | Path, count: int, seed: int, size: tuple[int, in
         out.append(src.crop_around_object(*size))
         if len(out) == count:
             return out
-    raise ValueError(f"dataset {root}: only {len(out)} objects with >= {min_pixels} visible pixels, need {count}")
+    raise ValueError(
+        f"dataset {root}: only {len(out)} objects with >= {min_pixels} visible pixels, need {count}"
+    )

@@ -7,7 +7,11 @@ import torch
 
 def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """(H*W, 2) pixel coordinates (u, v), row-major, pixel centres at integers."""
-    v, u = torch.meshgrid(torch.arange(height, device=device, dtype=dtype), torch.arange(width, device=device, dtype=dtype), indexing="ij")
+    v, u = torch.meshgrid(
+        torch.arange(height, device=device, dtype=dtype),
+        torch.arange(width, device=device, dtype=dtype),
+        indexing="ij",
+    )
     return torch.stack([u.reshape(-1), v.reshape(-1)], -1)
 
 

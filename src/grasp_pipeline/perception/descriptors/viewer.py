@@ -7,7 +7,6 @@ Heatmaps are the kernel spatial probability of paper Eq. 8 (temperature t).
 
 from __future__ import annotations
 
-
 import json
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,7 +45,12 @@ def _png(img: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def overlay(rgb: np.ndarray, heat: np.ndarray | None = None, mark: tuple[float, float] | None = None, scale: int = 3) -> np.ndarray:
+def overlay(
+    rgb: np.ndarray,
+    heat: np.ndarray | None = None,
+    mark: tuple[float, float] | None = None,
+    scale: int = 3,
+) -> np.ndarray:
     """(H, W, 3) uint8 image with an optional heatmap (H, W) blended in and a cross at ``mark``,
     upscaled by ``scale`` for viewing."""
     import cv2
@@ -54,9 +58,17 @@ def overlay(rgb: np.ndarray, heat: np.ndarray | None = None, mark: tuple[float, 
     out = rgb.astype(np.float32)
     if heat is not None:
         h = heat / max(float(heat.max()), 1e-12)
-        cmap = cv2.applyColorMap((h * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1].astype(np.float32)
+        cmap = cv2.applyColorMap((h * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1].astype(
+            np.float32
+        )
         out = 0.45 * out + 0.55 * cmap
-    out = cv2.resize(np.clip(out, 0, 255).astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    out = cv2.resize(
+        np.clip(out, 0, 255).astype(np.uint8),
+        None,
+        fx=scale,
+        fy=scale,
+        interpolation=cv2.INTER_NEAREST,
+    )
     if mark is not None:
         u, v = (mark[0] + 0.5) * scale, (mark[1] + 0.5) * scale
         cv2.drawMarker(out, (int(u), int(v)), (255, 255, 255), cv2.MARKER_CROSS, 4 * scale, 2)
@@ -66,8 +78,21 @@ def overlay(rgb: np.ndarray, heat: np.ndarray | None = None, mark: tuple[float, 
 class DescriptorPairView:
     """Two images and their descriptor images; answers pixel queries from A into B."""
 
-    def __init__(self, rgb_a: np.ndarray, rgb_b: np.ndarray, desc_a: torch.Tensor, desc_b: torch.Tensor, temperature: float = 0.0):
-        self.rgb_a, self.rgb_b, self.desc_a, self.desc_b, self.temperature = rgb_a, rgb_b, desc_a, desc_b, temperature
+    def __init__(
+        self,
+        rgb_a: np.ndarray,
+        rgb_b: np.ndarray,
+        desc_a: torch.Tensor,
+        desc_b: torch.Tensor,
+        temperature: float = 0.0,
+    ):
+        self.rgb_a, self.rgb_b, self.desc_a, self.desc_b, self.temperature = (
+            rgb_a,
+            rgb_b,
+            desc_a,
+            desc_b,
+            temperature,
+        )
 
     def query(self, u: int, v: int):
         _, h, w = self.desc_a.shape
@@ -76,7 +101,9 @@ class DescriptorPairView:
         return query_descriptors(self.desc_b, self.desc_a[:, v, u], self.temperature)
 
 
-def write_heatmaps(view: DescriptorPairView, pixels: list[tuple[int, int]], out_dir: str | Path) -> list[Path]:
+def write_heatmaps(
+    view: DescriptorPairView, pixels: list[tuple[int, int]], out_dir: str | Path
+) -> list[Path]:
     """For each pixel of A write ``heatmap_U_V.png`` (A with the pixel marked | B with the heatmap)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,7 +119,9 @@ def write_heatmaps(view: DescriptorPairView, pixels: list[tuple[int, int]], out_
     return paths
 
 
-def make_server(view: DescriptorPairView, port: int = 8765, host: str = "127.0.0.1", scale: int = 3) -> ThreadingHTTPServer:
+def make_server(
+    view: DescriptorPairView, port: int = 8765, host: str = "127.0.0.1", scale: int = 3
+) -> ThreadingHTTPServer:
     """The viewer's HTTP server (not started); port 0 picks a free port."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -107,13 +136,17 @@ def make_server(view: DescriptorPairView, port: int = 8765, host: str = "127.0.0
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             q = parse_qs(url.query)
             try:
                 if url.path == "/":
-                    h, w = view.rgb_a.shape[:2]
-                    page = PAGE.replace("WA", str(w * scale)).replace("WB", str(view.rgb_b.shape[1] * scale)).replace(">T<", f">{view.temperature:.2f}<")
+                    w = view.rgb_a.shape[1]
+                    page = (
+                        PAGE.replace("WA", str(w * scale))
+                        .replace("WB", str(view.rgb_b.shape[1] * scale))
+                        .replace(">T<", f">{view.temperature:.2f}<")
+                    )
                     self._send(page.encode(), "text/html; charset=utf-8")
                 elif url.path == "/a.png":
                     mark = (int(q["u"][0]), int(q["v"][0])) if "u" in q else None
@@ -123,10 +156,17 @@ def make_server(view: DescriptorPairView, port: int = 8765, host: str = "127.0.0
                 elif url.path in ("/heatmap.png", "/query"):
                     res = view.query(int(q["u"][0]), int(q["v"][0]))
                     if url.path == "/query":
-                        body = {"uv": res.uv[0].tolist(), "nearest": res.nearest_uv[0].astype(int).tolist(), "confidence": float(res.confidence[0])}
+                        body = {
+                            "uv": res.uv[0].tolist(),
+                            "nearest": res.nearest_uv[0].astype(int).tolist(),
+                            "confidence": float(res.confidence[0]),
+                        }
                         self._send(json.dumps(body).encode(), "application/json")
                     else:
-                        self._send(_png(overlay(view.rgb_b, res.heatmap[0], tuple(res.uv[0]), scale)), "image/png")
+                        self._send(
+                            _png(overlay(view.rgb_b, res.heatmap[0], tuple(res.uv[0]), scale)),
+                            "image/png",
+                        )
                 else:
                     self._send(b"not found", "text/plain", 404)
             except (KeyError, ValueError) as exc:
@@ -135,10 +175,15 @@ def make_server(view: DescriptorPairView, port: int = 8765, host: str = "127.0.0
     return ThreadingHTTPServer((host, port), Handler)
 
 
-def serve(view: DescriptorPairView, port: int = 8765, host: str = "127.0.0.1", scale: int = 3) -> None:
+def serve(
+    view: DescriptorPairView, port: int = 8765, host: str = "127.0.0.1", scale: int = 3
+) -> None:
     """Serve the viewer until interrupted (Ctrl-C)."""
     server = make_server(view, port, host, scale)
-    print(f"descriptor viewer on http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)", flush=True)
+    print(
+        f"descriptor viewer on http://{host}:{server.server_address[1]}/ (Ctrl-C to stop)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     finally:
@@ -156,5 +201,3 @@ def load_image(path: str | Path) -> np.ndarray:
     if img is None:
         raise ValueError(f"cannot decode image {path}")
     return np.ascontiguousarray(img[..., ::-1])
-
-

@@ -72,7 +72,9 @@ class SegnetDetector:
         state = load_checkpoint(checkpoint, map_location=device)
         cfg_d = state["config"].get("model") if isinstance(state["config"], dict) else None
         if not isinstance(cfg_d, dict):
-            raise ValueError(f"{checkpoint}: config has no 'model' section (not a segnet checkpoint)")
+            raise ValueError(
+                f"{checkpoint}: config has no 'model' section (not a segnet checkpoint)"
+            )
         self.config = SegNetConfig.from_dict(cfg_d)
         if expect_config is not None and expect_config != self.config:
             raise ValueError(
@@ -86,8 +88,9 @@ class SegnetDetector:
         self.device = device
         self.threshold, self.min_pixels = threshold, min_pixels
         self.depth_max_m = float(state["config"].get("depth_max_m", 1.0))
-        self.labels = list(labels or state["config"].get("labels") or default_labels(
-            self.config.num_classes))
+        self.labels = list(
+            labels or state["config"].get("labels") or default_labels(self.config.num_classes)
+        )
         self.path = Path(checkpoint)
         from grasp_pipeline.perception.segnet.runtime import make_backend
 
@@ -152,10 +155,12 @@ class SegnetDetector:
             for inst in find_instances(maps[c], self.threshold, self.min_pixels):
                 u = (inst.pixel[0] + 0.5) * sx - 0.5  # pixel-centre convention, as in scaled()
                 v = (inst.pixel[1] + 0.5) * sy - 0.5
-                z = robust_depth(depth_m, u, v, radius=max(2, int(round(2 * sx))))
+                z = robust_depth(depth_m, u, v, radius=max(2, round(2 * sx)))
                 if not np.isfinite(z):
                     continue
-                point = np.array([(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z])
+                point = np.array(
+                    [(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z]
+                )
                 axis_uv = (inst.axis[0] * sx, inst.axis[1] * sy)
                 R = grasp_frame(axis_uv, camera.fx, camera.fy)
                 pose = np.eye(4)
@@ -181,6 +186,8 @@ class SegnetDetector:
         out.sort(key=lambda d: -d.score)
         t3 = time.perf_counter()
         self.last_timing_ms = {
-            "pre": 1e3 * (t1 - t0), "net": 1e3 * (t2 - t1), "post": 1e3 * (t3 - t2),
+            "pre": 1e3 * (t1 - t0),
+            "net": 1e3 * (t2 - t1),
+            "post": 1e3 * (t3 - t2),
         }
         return out

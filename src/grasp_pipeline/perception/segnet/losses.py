@@ -44,7 +44,9 @@ def centroid_distance_px(p: torch.Tensor, pickup_uv: torch.Tensor) -> torch.Tens
     return torch.sqrt((d * d).sum(dim=-1) + 1e-12)
 
 
-def pickup_depth(depth_m: torch.Tensor, pickup_uv: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def pickup_depth(
+    depth_m: torch.Tensor, pickup_uv: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
     """Depth (m) at the pickup pixel; the median valid depth inside the mask when that is missing.
 
     depth_m (B, H, W) with NaN for missing values -> (B,) (NaN where no valid depth exists).

@@ -66,8 +66,14 @@ def find_instances(
         u, v = float(np.sum(w * us) / w.sum()), float(np.sum(w * vs) / w.sum())
         axis, ratio = weighted_pca_axis(us.astype(float), vs.astype(float), w)
         out.append(
-            Instance((u, v), (float(axis[0]), float(axis[1])), ratio, float(w.max()),
-                     float(w.mean()), int(us.size))
+            Instance(
+                (u, v),
+                (float(axis[0]), float(axis[1])),
+                ratio,
+                float(w.max()),
+                float(w.mean()),
+                int(us.size),
+            )
         )
     return sorted(out, key=lambda i: -i.score)
 
@@ -80,8 +86,7 @@ def robust_depth(
     The window grows (doubling) up to ``max_radius`` when it holds no valid depth, because
     RealSense depth has holes on edges and shiny parts exactly where objects are. NaN if none.
     """
-    h, w = depth_m.shape
-    ui, vi = int(round(u)), int(round(v))
+    ui, vi = round(u), round(v)
     r = radius
     while r <= max_radius:
         win = depth_m[max(0, vi - r) : vi + r + 1, max(0, ui - r) : ui + r + 1]

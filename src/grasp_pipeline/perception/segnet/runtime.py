@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,9 @@ class _Probabilities(nn.Module):
 class TorchBackend:
     """Eager PyTorch under ``inference_mode``; ``channels_last`` and ``compile`` are options."""
 
-    def __init__(self, model: nn.Module, channels_last: bool = False, compile: bool = False) -> None:
+    def __init__(
+        self, model: nn.Module, channels_last: bool = False, compile: bool = False
+    ) -> None:
         self.module = _Probabilities(model).eval()
         self.channels_last = channels_last
         if channels_last:
@@ -57,10 +60,18 @@ class OnnxBackend:
         fd, tmp = tempfile.mkstemp(suffix=".onnx")
         os.close(fd)
         try:
-            torch.onnx.export(
-                module, (torch.zeros(in_shape),), tmp, input_names=["x"],
-                output_names=["maps", "probs"], opset_version=17, dynamo=False,
-            )
+            with warnings.catch_warnings():
+                # The TorchScript exporter is deprecated but needs no onnxscript; same graph here.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.onnx.export(
+                    module,
+                    (torch.zeros(in_shape),),
+                    tmp,
+                    input_names=["x"],
+                    output_names=["maps", "probs"],
+                    opset_version=17,
+                    dynamo=False,
+                )
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             if threads:

@@ -1,0 +1,184 @@
+"""Camera -> detections latency and the rate the detector keeps up with, over real DDS.
+
+camera_node and detector_node run as two processes (the shipped Fast DDS SHM profile, localhost
+discovery); camera_node publishes 640x480 RGB-D at 30 Hz (the simulator's camera repeating one
+render, so the camera side costs only conversion + publishing); detector_node runs segnet on the
+newest frame set. A probe process-local node counts the frame sets sent (camera_info, a small
+message) and receives the detections. Latency = detections arrival - frame stamp (the camera
+stamps with its clock at publish time; both processes share the system clock).
+
+Model: ``models/segnet.pt`` when present, else an untrained network of the default (paper-size)
+SegNetConfig - the weights do not change the cost. Output: benchmarks/results/ros_pipeline.json
+(+ .png).
+
+    grasp-pipeline benchmark ros-pipeline [--seconds 20] [--fps 30]
+    python benchmarks/ros_pipeline.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN = 210
+
+
+def _model(path: str | None, tmp: Path) -> tuple[Path, str]:
+    if path:
+        return Path(path), "given"
+    shipped = ROOT / "models" / "segnet.pt"
+    if shipped.exists():
+        return shipped, "models/segnet.pt"
+    import torch
+
+    from grasp_pipeline.perception.segnet.config import SegNetConfig
+    from grasp_pipeline.perception.segnet.model import SegNet
+    from grasp_pipeline.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = SegNetConfig()
+    out = tmp / "segnet_untrained.pt"
+    save_checkpoint(
+        out, {"model": SegNet(cfg).state_dict(), "config": {"model": cfg.to_dict()}, "step": 0}
+    )
+    return (
+        out,
+        f"untrained default SegNetConfig {cfg.width}x{cfg.height} filters {list(cfg.filters)}",
+    )
+
+
+def main(
+    seconds: float = 20.0, fps: float = 30.0, model: str | None = None, out: str | None = None
+) -> int:
+    from grasp_pipeline.ros.environment import apply_ros_env
+
+    apply_ros_env(DOMAIN)
+    import vision_msgs.msg as vm
+    from sensor_msgs.msg import CameraInfo
+    from tqdm import tqdm
+
+    from grasp_pipeline.ros.node_process import NodeProcess, Probe
+    from grasp_pipeline.ros.qos import RESULTS, SENSOR
+
+    out_path = Path(out) if out else ROOT / "benchmarks" / "results" / "ros_pipeline.json"
+    ns = f"/bench{uuid.uuid4().hex[:6]}"
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path, model_desc = _model(model, Path(tmp))
+        cam_params = {
+            "source": "sim",
+            "width": 640,
+            "height": 480,
+            "fps": float(fps),
+            "sim_rerender": False,
+            "sim_noise": False,
+            "sim_n_objects": 3,
+        }
+        det_params = {"model_path": str(model_path), "min_score": 0.0, "debug_image": False}
+        sent: list[int] = []
+        lat_ms: list[float] = []
+        arrivals: list[float] = []
+        with Probe(DOMAIN, "bench_probe") as probe:
+
+            def on_info(m) -> None:
+                sent.append(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)
+
+            def on_dets(m) -> None:
+                now = time.time_ns()
+                arrivals.append(now / 1e9)
+                lat_ms.append((now - (m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)) / 1e6)
+
+            probe.node.create_subscription(
+                CameraInfo, f"{ns}/camera/color/camera_info", on_info, SENSOR
+            )
+            probe.node.create_subscription(
+                vm.Detection3DArray, f"{ns}/detections", on_dets, RESULTS
+            )
+            with (
+                NodeProcess("detector_node", det_params, DOMAIN, ns) as det,
+                NodeProcess("camera_node", cam_params, DOMAIN, ns) as cam,
+            ):
+                # warm-up: both nodes up and the first detections through
+                if not probe.spin_until(lambda: len(lat_ms) >= 3, 120, watch=det):
+                    raise RuntimeError(
+                        f"no detections during warm-up\ncamera:\n{cam.log}\ndetector:\n{det.log}"
+                    )
+                sent.clear()
+                lat_ms.clear()
+                arrivals.clear()
+                t0 = time.monotonic()
+                with tqdm(
+                    total=int(seconds), desc="ros pipeline", unit="s", mininterval=1.0
+                ) as bar:
+                    while (el := time.monotonic() - t0) < seconds:
+                        probe.spin_until(lambda: False, 0.2)
+                        bar.n = int(el)
+                        bar.refresh()
+                duration = time.monotonic() - t0
+    lat = np.array(lat_ms)
+    result = {
+        "description": "camera_node -> detector_node (segnet) over Fast DDS SHM, two processes, 640x480 RGB-D",
+        "model": model_desc,
+        "camera_fps_requested": fps,
+        "duration_s": round(duration, 2),
+        "frames_sent": len(sent),
+        "frames_processed": len(lat_ms),
+        "frames_dropped_stale": len(sent) - len(lat_ms),
+        "camera_hz": round(len(sent) / duration, 2),
+        "detector_hz": round(len(lat_ms) / duration, 2),
+        "latency_ms_median": round(float(np.median(lat)), 2),
+        "latency_ms_p95": round(float(np.percentile(lat, 95)), 2),
+        "latency_ms_max": round(float(lat.max()), 2),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
+            "python": platform.python_version(),
+        },
+        "command": "grasp-pipeline benchmark ros-pipeline",
+    }
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(result, indent=2) + "\n")
+    _plot(out_path.with_suffix(".png"), lat, np.array(arrivals), result)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _plot(path: Path, lat: np.ndarray, arrivals: np.ndarray, r: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a.hist(lat, bins=40, color="tab:blue")
+    a.axvline(
+        r["latency_ms_median"], color="k", ls="--", label=f"median {r['latency_ms_median']} ms"
+    )
+    a.axvline(r["latency_ms_p95"], color="r", ls=":", label=f"p95 {r['latency_ms_p95']} ms")
+    a.set_xlabel("camera stamp -> detections received (ms)")
+    a.set_ylabel("frame sets")
+    a.legend()
+    if arrivals.size:
+        t = arrivals - arrivals[0]
+        edges = np.arange(0, max(np.floor(t.max()), 1.0) + 1e-9, 1.0)  # whole seconds only
+        counts, _ = np.histogram(t, edges)
+        b.step(edges[:-1], counts, where="post", label="detector (Hz)")
+        b.axhline(r["camera_hz"], color="gray", ls="--", label=f"camera {r['camera_hz']} Hz")
+    b.set_xlabel("time (s)")
+    b.set_ylabel("frame sets per second")
+    b.legend()
+    fig.suptitle(f"ROS pipeline 640x480 RGB-D: {r['model']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
