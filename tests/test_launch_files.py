@@ -129,3 +129,17 @@ def test_bad_config_is_refused_naming_the_parameter(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="ros__parameters"):
         (tmp_path / "x.yaml").write_text("camera_node: {fps: 3}\n")
         read_params_file(tmp_path / "x.yaml")
+
+
+def test_launch_is_imported_only_by_launch_files() -> None:
+    offenders = []
+    for path in (ROOT / "src").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            mods = []
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                mods = [node.module]
+            if any(m.split(".")[0] in ("launch", "launch_ros") for m in mods):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []

@@ -106,6 +106,7 @@ def _feed_until(probe, feeder, fs, done, node, timeout=60.0, **kw) -> bool:
 
 
 def test_detections_match_the_detector_run_locally(checkpoint, sim_frame) -> None:
+    from grasp_pipeline.objects import load_catalog
     from grasp_pipeline.perception.segnet.detector import SegnetDetector
     from grasp_pipeline.ros import conversions as cv
 
@@ -127,6 +128,9 @@ def test_detections_match_the_detector_run_locally(checkpoint, sim_frame) -> Non
         e = next(x for x in expected if x.label == d.label)
         np.testing.assert_allclose(d.pose, e.pose, atol=1e-6)
         assert d.score == pytest.approx(e.score)
+        assert d.extras["size"] == pytest.approx(
+            load_catalog()[d.label].size
+        )  # bbox from the catalog
     motor = next(e for e in expected if e.label == "Motor")
     pick = got["pickup"][-1]
     assert pick.header.frame_id == "camera_color_optical_frame"

@@ -39,8 +39,12 @@ def test_validate_rules_name_the_parameter() -> None:
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch) -> None:
     """These nodes talk to nobody: discovery off, a domain of their own."""
+    from grasp_pipeline.paths import config_path
+
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "OFF")
     monkeypatch.setenv("ROS_DOMAIN_ID", "231")
+    # Fast DDS reads its profile once per process: keep the shipped one for later tests here
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", str(config_path("fastdds_shm.xml")))
 
 
 @pytest.fixture()

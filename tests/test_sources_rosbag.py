@@ -52,9 +52,15 @@ def test_loop_and_missing_topic(tmp_path) -> None:
         RosbagSource(tmp_path / "missing_bag")
 
 
-def test_unpaired_messages_are_skipped(tmp_path) -> None:
-    """Depth stamped differently from colour never pairs exactly; a tolerance pairs it."""
-    shifted = [(rgb, d, s) for rgb, d, s in frames(3)]
-    write_rosbag(tmp_path / "a", shifted[:1], CAM)  # one good frame set
+def test_unpaired_messages_are_skipped_or_paired_by_tolerance(tmp_path) -> None:
+    """Depth stamped 1 ms after colour never pairs exactly; a 2 ms tolerance pairs it."""
+    written = frames(4)
+    write_rosbag(tmp_path / "a", written, CAM, depth_stamp_offset_ns=1_000_000)
     with RosbagSource(tmp_path / "a") as src:
-        assert src.read() is not None and src.read() is None
+        assert src.read() is None
+    assert src.skipped == 8  # 4 colour + 4 depth messages without a partner
+    with RosbagSource(tmp_path / "a", tolerance_ns=2_000_000) as src:
+        got = [src.read() for _ in range(4)]
+        assert src.read() is None
+    assert [g.stamp_ns for g in got] == [s for _, _, s in written]  # the colour stamp
+    np.testing.assert_array_equal(got[2].depth, written[2][1])

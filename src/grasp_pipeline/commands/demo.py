@@ -122,8 +122,17 @@ class _RosRig:
         else:
             return False, "no detections of the new scene arrived in time", None
         self.planner_node.last_plan = None
+        n_before = len(self.planner_node.picks)
         fut = self.client.call_async(self.Trigger.Request())
-        self.executor.spin_until_future_complete(fut, timeout_sec=timeout_s)
+        try:
+            self.executor.spin_until_future_complete(fut, timeout_sec=timeout_s)
+        except ValueError:
+            # The planner node records every pick before logging it; its logging of a failed
+            # pick can raise in rclpy (one severity per call site). The outcome is in .picks.
+            if len(self.planner_node.picks) > n_before:
+                ok, msg = self.planner_node.picks[-1]
+                return bool(ok), msg, self.planner_node.last_plan
+            raise
         if not fut.done():
             return False, "pick service did not answer in time", None
         res = fut.result()

@@ -21,7 +21,8 @@ class CollisionChecker:
     final approach, closing and lift the fingers (only they) may nudge those neighbours by up to
     ``push_depth_m`` of interpenetration - sliding between touching parts in clutter pushes them
     aside by a few millimetres - while the table, containers and every other link keep
-    ``margin_m``.
+    ``margin_m``. ``surfaces`` (the work surface, the floor) need only ``surface_margin_m``: grasps
+    of flat parts bring the finger tips to 3 mm above the surface on purpose.
     """
 
     def __init__(
@@ -34,6 +35,8 @@ class CollisionChecker:
         margin_m: float = 0.005,
         movable: Callable[[], set[int]] | None = None,
         push_depth_m: float = 0.004,
+        surfaces: frozenset[int] = frozenset(),
+        surface_margin_m: float = 0.002,
     ) -> None:
         import pybullet as p
 
@@ -46,6 +49,8 @@ class CollisionChecker:
         self.margin_m = margin_m
         self.movable = movable or (lambda: set())
         self.push_depth_m = push_depth_m
+        self.surfaces = frozenset(surfaces)
+        self.surface_margin_m = surface_margin_m
 
     def _joint_values(self, idx: list[int]) -> list[float]:
         return [s[0] for s in self.p.getJointStates(self.body, idx, physicsClientId=self.client)]
@@ -108,6 +113,13 @@ class CollisionChecker:
                     )
                     for pt in pts:
                         link, dist = pt[3], pt[8]
+                        if b in self.surfaces:
+                            if dist >= self.surface_margin_m:
+                                continue
+                            return (
+                                f"{self._link_name(link)} within "
+                                f"{self.surface_margin_m * 1e3:.0f} mm of {name}"
+                            )
                         if b in pushable and link in self.finger_idx:
                             if dist >= -self.push_depth_m:
                                 continue

@@ -108,6 +108,11 @@ class DetectorNode(Node):
                 self.p.detector, self.p.model_path, self.p.device, self.p.database_path
             )
         self.labels = list(getattr(self.detector, "labels", []))
+        from grasp_pipeline.objects import load_catalog
+
+        # object sizes fill Detection3D.bbox.size (RViz shows boxes of the right extent)
+        catalog = load_catalog()
+        self.sizes = {n: tuple(catalog[n].size) for n in catalog.names}
         cam = self.p.camera_name
         self.sync = FrameSync(tolerance_ns=int(self.p.sync_tolerance_ms * 1e6))
         self.create_subscription(
@@ -210,6 +215,9 @@ class DetectorNode(Node):
         rgb, depth, camera = decoded
         dets = self.detector.detect(rgb, depth, camera)
         dets = [d for d in dets if d.score >= self.p.min_score]
+        for d in dets:
+            if d.label in self.sizes:
+                d.extras.setdefault("size", self.sizes[d.label])
         frame_id = f.color.header.frame_id
         self.pub_dets.publish(cv.detections_to_msg(dets, f.stamp_ns, frame_id))
         target = self.p.target_object

@@ -162,12 +162,13 @@ class GraspPlannerNode(Node):
         if self.p.execution == "moveit":
             try:
                 from grasp_pipeline.grasping.motion.moveit_backend import MoveItBackend
-            except ImportError as exc:
+
+                backend = MoveItBackend(model)
+            except (ImportError, RuntimeError) as exc:
                 raise ValueError(
                     "parameter 'execution' = 'moveit' needs moveit_py (a ROS 2 install with MoveIt: "
                     f"apt install ros-$ROS_DISTRO-moveit-py): {exc}"
                 ) from exc
-            backend = MoveItBackend(model)
         else:
             backend = EmbeddedBackend(model)
         return GraspPlanner(

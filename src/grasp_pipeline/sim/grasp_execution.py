@@ -97,6 +97,7 @@ class PickCell:
             self.arm.finger_idx,
             self._obstacles,
             movable=lambda: set(self.world.objects) | set(self.world.distractors),
+            surfaces=frozenset({world.table, world.floor}),
         )
         self.backend = EmbeddedBackend(self.arm.model, self.arm, self.checker, base)
         self.planner = GraspPlanner(

@@ -175,12 +175,14 @@ def write_rosbag(
     color_topic: str = COLOR_TOPIC,
     depth_topic: str = DEPTH_TOPIC,
     info_topic: str = INFO_TOPIC,
+    depth_stamp_offset_ns: int = 0,
 ) -> int:
     """Write (rgb (H, W, 3) uint8, depth (H, W) uint16 mm, stamp_ns) frames as a rosbag2.
 
     Colour as rgb8, depth as 16UC1 and the colour camera_info, all with the frame's stamp, on the
     realsense2_camera topics. ``mcap`` selects the MCAP storage (else sqlite3 .db3). The bag
-    directory must not exist. Returns the number of frames written.
+    directory must not exist. ``depth_stamp_offset_ns`` stamps depth that much after colour, as
+    drivers without hardware sync do. Returns the number of frames written.
     """
     from rosbags.rosbag2 import StoragePlugin, Writer
 
@@ -201,14 +203,18 @@ def write_rosbag(
         }
         for rgb, depth, stamp_ns in frames:
             stamp_ns = int(stamp_ns)
-            header = Header(
-                stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9), frame_id=frame_id
-            )
+
+            def header(ns: int):
+                return Header(stamp=Time(sec=ns // 10**9, nanosec=ns % 10**9), frame_id=frame_id)
+
             msgs = {}
-            for role, arr, enc in (("color", rgb, "rgb8"), ("depth", depth, "16UC1")):
+            for role, arr, enc, offset in (
+                ("color", rgb, "rgb8", 0),
+                ("depth", depth, "16UC1", int(depth_stamp_offset_ns)),
+            ):
                 h, w, step, data = codec.encode_image(arr, enc)
                 msgs[role] = Image(
-                    header=header,
+                    header=header(stamp_ns + offset),
                     height=h,
                     width=w,
                     encoding=enc,
@@ -217,7 +223,7 @@ def write_rosbag(
                     data=np.frombuffer(data, np.uint8),
                 )
             msgs["info"] = Info(
-                header=header,
+                header=header(stamp_ns),
                 height=camera.height,
                 width=camera.width,
                 distortion_model="plumb_bob",

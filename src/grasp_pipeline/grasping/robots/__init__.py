@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from grasp_pipeline.geometry import se3
 from grasp_pipeline.grasping.gripper import GripperSpec
 
 
@@ -44,26 +45,9 @@ class RobotModel(Protocol):
         ...
 
 
-def rotation_angle(R: np.ndarray) -> float:
-    """Angle (rad) of a rotation matrix; robust near 0 and pi."""
-    c = (np.trace(R) - 1.0) / 2.0
-    return float(np.arccos(np.clip(c, -1.0, 1.0)))
-
-
-def pose_error(T_a: np.ndarray, T_b: np.ndarray) -> tuple[float, float]:
-    """(position error m, rotation error rad) between two 4x4 poses."""
-    dp = float(np.linalg.norm(T_a[:3, 3] - T_b[:3, 3]))
-    return dp, rotation_angle(T_a[:3, :3].T @ T_b[:3, :3])
-
-
 def check_pose(target: np.ndarray, what: str = "target") -> np.ndarray:
-    """``target`` as a float (4, 4) rigid transform; ValueError naming the problem otherwise."""
-    T = np.asarray(target, dtype=float)
-    if T.shape != (4, 4):
-        raise ValueError(f"{what} must be a 4x4 pose, got shape {T.shape}")
-    if not np.all(np.isfinite(T)):
-        raise ValueError(f"{what} contains NaN/inf")
-    R = T[:3, :3]
-    if np.abs(R.T @ R - np.eye(3)).max() > 1e-4 or np.linalg.det(R) < 0.0:
-        raise ValueError(f"{what} rotation is not orthonormal with det +1")
-    return T
+    """``target`` as a float (4, 4) rigid transform; ValueError naming ``what`` otherwise."""
+    return se3.check_pose(target, what, atol=1e-5)
+
+
+pose_error = se3.pose_error  # (position error m, rotation error rad) between two 4x4 poses

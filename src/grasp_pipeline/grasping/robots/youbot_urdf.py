@@ -8,8 +8,6 @@ Collision shapes are boxes and cylinders around each link; inertias are those of
 
 from __future__ import annotations
 
-import numpy as np
-
 from grasp_pipeline.grasping.robots import youbot as yb
 
 _FINGER_STROKE = {"stock": 0.0115, "wide": 0.033}
@@ -148,4 +146,3 @@ def write_urdfs() -> None:
 if __name__ == "__main__":
     write_urdfs()
     print(f"wrote {[str(yb.youbot_urdf_path(g)) for g in ('stock', 'wide')]}")
-    _ = np  # numpy used by the constants module
