@@ -4,12 +4,11 @@ ros2 launch grasp_pipeline camera.launch.py config:=franka.yaml
 ros2 launch grasp_pipeline camera.launch.py source:=realsense_file file:=/data/take.db3
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 
 def generate_launch_description() -> LaunchDescription:

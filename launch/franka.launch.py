@@ -7,14 +7,13 @@ With ``use_realsense_driver`` the official driver publishes under /camera/camera
 camera topics are remapped there. MoveIt (moveit_py) must be running for ``execution: moveit``.
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
-
-from launch import LaunchDescription
 
 CAMERA_TOPICS = (
     "camera/color/image_raw",
