@@ -18,7 +18,8 @@ from pathlib import Path
 
 from grasp_pipeline.commands import Command
 
-DETECTORS = ("segnet", "descriptors", "oracle")
+DETECTORS = ("auto", "segnet", "descriptors", "oracle", "oracle-point")
+SHIPPED_SEGNET_DIR = "models/segnet"
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,8 +28,10 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--detector",
         choices=DETECTORS,
-        default="segnet",
-        help="oracle = the simulator's true poses (measures grasping alone)",
+        default="auto",
+        help="oracle = the simulator's true 6D poses (measures grasping alone), oracle-point = "
+        "true pickup point + closing axis (what segnet reports); auto = segnet with "
+        f"the shipped model ({SHIPPED_SEGNET_DIR}/*.pt) when there is one, else oracle",
     )
     p.add_argument(
         "--model", default="", help="detector checkpoint / database (segnet, descriptors)"
@@ -54,11 +57,27 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: env or 42)")
 
 
+def _shipped_segnet() -> str:
+    """Path of the shipped segnet checkpoint, or '' when none is in the checkout."""
+    from grasp_pipeline.paths import repo_root
+
+    found = sorted((repo_root() / SHIPPED_SEGNET_DIR).glob("*.pt"))
+    return str(found[0]) if found else ""
+
+
 def _make_detector(args, cell):
     from grasp_pipeline.sim.grasp_execution import OracleDetector
 
-    if args.detector == "oracle":
-        return OracleDetector(cell, full_6d=True)
+    if args.detector == "auto":
+        args.model = args.model or _shipped_segnet()
+        args.detector = "segnet" if args.model else "oracle"
+        if args.detector == "oracle":
+            print(
+                f"note: no shipped segnet model in {SHIPPED_SEGNET_DIR}/ - using the oracle "
+                "detector (true poses from the simulator); pass --detector segnet --model PATH"
+            )
+    if args.detector in ("oracle", "oracle-point"):
+        return OracleDetector(cell, full_6d=args.detector == "oracle")
     from grasp_pipeline.ros.detector_loading import load_detector
 
     if not args.model:

@@ -124,7 +124,8 @@ class PickCell:
         """The detection a perfect detector would return for ``body`` (camera frame).
 
         6D: the true object pose. Point + axis (segmentation style): the point on the object's top
-        surface above its bounding-box centre, closing axis across the dominant axis.
+        surface above its bounding-box centre (ray-cast, as a depth camera sees it), closing
+        axis across the dominant axis.
         """
         T_cw = np.linalg.inv(self.camera_pose_world)
         T_wo = self.world.object_pose(body)
@@ -134,6 +135,17 @@ class PickCell:
             return Detection(spec.name, 1.0, (0.0, 0.0), T_co[:3, 3].copy(), T_co, None, True)
         top_w = T_wo[:3, 3].copy()
         top_w[2] = self.world.surface_z + float(np.sum(np.abs(T_wo[2, :3]) * spec.size))
+        # What a depth camera above would measure: the object's surface straight above its centre
+        # (a ray down onto the body); the box-height guess stays for hollow centres (rings).
+        import pybullet as p
+
+        hit = p.rayTest(
+            [top_w[0], top_w[1], top_w[2] + 0.2],
+            [top_w[0], top_w[1], self.world.surface_z - 0.01],
+            physicsClientId=self.world.client,
+        )[0]
+        if hit[0] == body:
+            top_w = np.array(hit[3], dtype=float)
         dom = T_wo[:3, 0].copy()
         dom[2] = 0.0
         if np.linalg.norm(dom) < 1e-3:

@@ -255,6 +255,10 @@ def summarise(results: list[dict], cfg, wall_s: float) -> dict:
                 "memory_kind": runs[0]["memory_kind"],
                 "seconds_per_step": float(np.mean([r["seconds_per_step"] for r in runs])),
                 "pck_curve_mean": np.mean([r["pck_curve"] for r in runs], 0).tolist(),
+                "pck_at": {
+                    str(k): float(np.mean([r["pck_curve"][k - 1] for r in runs]))
+                    for k in (1, 3, 10, 30)
+                },
             }
     probes = [r for r in results if "auc" not in r]
     if probes:
@@ -291,13 +295,14 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
         f"{summary['config']['steps']} steps, {summary['config']['models_per_setting']} models per setting, "
         f"wall time {summary['wall_seconds'] / 60:.1f} min",
         "",
-        "| method | D | AUC ± σ (PCK@k, k=1..100) | peak memory (MB) | training memory (MB) | s/step |",
-        "|---|---|---|---|---|---|",
+        "| method | D | AUC ± σ (PCK@k, k=1..100) | PCK@3 | PCK@10 | peak memory (MB) | training memory (MB) | s/step |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for method, per_dim in summary["methods"].items():
         for dim, s in sorted(per_dim.items(), key=lambda kv: int(kv[0])):
             lines.append(
-                f"| {method} | {dim} | {s['auc_mean']:.3f} ± {s['auc_std']:.3f} | {s['peak_memory_bytes'] / 1e6:.0f} | "
+                f"| {method} | {dim} | {s['auc_mean']:.3f} ± {s['auc_std']:.3f} | {s['pck_at']['3']:.3f} | "
+                f"{s['pck_at']['10']:.3f} | {s['peak_memory_bytes'] / 1e6:.0f} | "
                 f"{s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.3f} |"
             )
     if "don_ntxent_memory_probe" in summary:
