@@ -108,9 +108,9 @@ class _RosRig:
         self.rclpy = rclpy
         self.Parameter = Parameter
         rclpy.init()
-        source = SimSource(world=cell.world, camera=camera, step_physics=False, fps=5.0)
+        source = SimSource(world=cell.world, camera=camera, step_physics=False, fps=2.0)
         self.camera_node = CameraNode(
-            source=source, parameter_overrides=[Parameter("fps", value=5.0)]
+            source=source, parameter_overrides=[Parameter("fps", value=2.0)]
         )
         self.detector_node = DetectorNode(
             detector=detector, parameter_overrides=[Parameter("debug_image", value=False)]
@@ -122,6 +122,7 @@ class _RosRig:
         for n in (self.camera_node, self.detector_node, self.planner_node):
             self.executor.add_node(n)
         self.client = self.planner_node.create_client(Trigger, "pick")
+        self.max_age_ns = int(self.planner_node.p.max_age_s * 1e9)
         self.Trigger = Trigger
 
     def pick(self, target: str, timeout_s: float = 30.0):
@@ -136,7 +137,11 @@ class _RosRig:
             if latest is not None:
                 from grasp_pipeline.ros.conversions import stamp_to_ns
 
-                if stamp_to_ns(latest[0].header.stamp) > t_reset:
+                stamp = stamp_to_ns(latest[0].header.stamp)
+                now = self.planner_node.get_clock().now().nanoseconds
+                # A frame of the new scene, and the newest one: detections queue up behind
+                # renders on this one executor, so wait until the queue is drained.
+                if stamp > t_reset and now - stamp < 0.25 * self.max_age_ns:
                     break
         else:
             return False, "no detections of the new scene arrived in time", None
