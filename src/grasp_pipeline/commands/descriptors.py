@@ -119,8 +119,10 @@ def _pose_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out", default="benchmarks/results/descriptor_pose.json", help="JSON with the pose errors"
     )
-    p.add_argument("--steps", type=int, default=600, help="training steps of the fresh model")
-    p.add_argument("--trials", type=int, default=5, help="test frames at new poses")
+    p.add_argument("--method", choices=("keypoint", "don_ntxent"), default="keypoint")
+    p.add_argument("--steps", type=int, default=500, help="training steps of the fresh model")
+    p.add_argument("--checkpoint", help="load this model if it exists, else train and save it here")
+    p.add_argument("--trials", type=int, default=8, help="test frames at new poses")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -131,9 +133,16 @@ def _pose_run(args: argparse.Namespace) -> int:
     from grasp_pipeline.training.checkpoint import atomic_write_bytes
 
     torch.set_num_threads(2)
-    result = run_pose_demo(steps=args.steps, trials=args.trials, seed=args.seed)
+    result = run_pose_demo(
+        steps=args.steps,
+        method=args.method,
+        seed=args.seed,
+        trials=args.trials,
+        checkpoint=args.checkpoint,
+    )
     result["command"] = (
-        f"grasp-pipeline descriptors pose-demo --steps {args.steps} --trials {args.trials} --seed {args.seed}"
+        f"grasp-pipeline descriptors pose-demo --method {args.method} --steps {args.steps} "
+        f"--trials {args.trials} --seed {args.seed}"
     )
     atomic_write_bytes(args.out, json.dumps(result, indent=2).encode())
     print(

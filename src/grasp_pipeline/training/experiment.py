@@ -21,6 +21,8 @@ import numpy as np
 
 from grasp_pipeline.training.checkpoint import atomic_write_bytes
 
+STUCK_MARGIN = 0.02  # a run whose error after convergence is within this of its start is "stuck"
+
 PAPER = {
     "auxnet_vs_kgc_fewer_steps_pct": 24.5,
     "auxnet_vs_kgc_pickup_rate_better_pct": 15.8,
@@ -249,6 +251,7 @@ def analyse(cfg: ExperimentConfig, out: str | os.PathLike) -> dict:
             "distance_cm": [],
             "final_error": [],
             "diverged_seeds": [],
+            "stuck_seeds": [],
         }
         for seed, h in sorted(runs.items()):
             err = [r[cfg.metric] for r in h]
@@ -264,6 +267,10 @@ def analyse(cfg: ExperimentConfig, out: str | os.PathLike) -> dict:
             m["iou_error"].append(float(np.mean([r["iou_error"] for r in after])))
             m["distance_cm"].append(float(np.mean([r["distance_cm"] for r in after])))
             m["final_error"].append(float(err[-1]))
+            if c.mean_error > err[0] - STUCK_MARGIN:
+                # Never left its initial error (dead ReLUs/saturated outputs): the paper retrained
+                # such runs; we keep them in every figure and flag them here.
+                m["stuck_seeds"].append(seed)
         for key in ("convergence_steps", "errors", "pickup_rate", "iou_error", "distance_cm"):
             v = np.asarray(m[key], float)
             m[f"median_{key}"] = float(np.median(v)) if v.size else float("nan")

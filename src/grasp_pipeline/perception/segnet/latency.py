@@ -60,6 +60,7 @@ def run_latency_benchmark(
     from grasp_pipeline.training.checkpoint import atomic_write_bytes
 
     torch.set_num_threads(threads)
+    load_before = os.getloadavg()[0]
     rgb, depth, cam = benchmark_frame()
     variants: dict[str, dict] = {}
     for name in backends or list(BACKENDS):
@@ -92,6 +93,9 @@ def run_latency_benchmark(
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
+        # Other jobs share this machine: the 1-minute load average says how busy it was.
+        "load_average_1min_before": load_before,
+        "load_average_1min_after": os.getloadavg()[0],
         "what": "SegnetDetector.detect on one simulator frame: resize + normalise, network, "
         "sigmoid/softmax, connected components, PCA axis, depth lookup, 3-D point",
     }
