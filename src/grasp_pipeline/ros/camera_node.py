@@ -14,14 +14,13 @@ from __future__ import annotations
 import sys
 import threading
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from grasp_pipeline.ros import conversions as cv
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import SENSOR
+from grasp_pipeline.ros.spin import spin_node
 from grasp_pipeline.sources.base import CameraSource, DeviceLostError, FrameSet
 from grasp_pipeline.sources.factory import SOURCE_KINDS, make_source
 
@@ -236,21 +235,7 @@ class CameraNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = CameraNode()
-            except (ValueError, FileNotFoundError) as exc:
-                # a refused parameter: say which, without a traceback
-                rclpy.logging.get_logger("camera_node").fatal(str(exc))
-                return 2
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return spin_node(CameraNode, "camera_node", args)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,6 @@ import threading
 import time
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64
@@ -28,6 +26,7 @@ from grasp_pipeline.ros.detector_loading import DETECTORS, load_detector
 from grasp_pipeline.ros.frame_sync import FrameSync, SyncedFrame
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import RESULTS, SENSOR
+from grasp_pipeline.ros.spin import spin_node
 from grasp_pipeline.ros.visualization import debug_image, detection_markers
 
 
@@ -269,21 +268,7 @@ class DetectorNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = DetectorNode()
-            except (ValueError, FileNotFoundError) as exc:
-                # a refused parameter: say which, without a traceback
-                rclpy.logging.get_logger("detector_node").fatal(str(exc))
-                return 2
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return spin_node(DetectorNode, "detector_node", args)
 
 
 if __name__ == "__main__":

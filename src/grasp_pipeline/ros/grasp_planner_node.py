@@ -21,9 +21,7 @@ import threading
 import time
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -31,6 +29,7 @@ from visualization_msgs.msg import MarkerArray
 from grasp_pipeline.ros import conversions as cv
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import LATCHED, RESULTS
+from grasp_pipeline.ros.spin import spin_node
 from grasp_pipeline.ros.visualization import grasp_markers
 
 
@@ -253,21 +252,7 @@ class GraspPlannerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    try:
-        with rclpy.init(args=args):
-            try:
-                node = GraspPlannerNode()
-            except (ValueError, FileNotFoundError) as exc:
-                # a refused parameter: say which, without a traceback
-                rclpy.logging.get_logger("grasp_planner_node").fatal(str(exc))
-                return 2
-            try:
-                rclpy.spin(node)
-            finally:
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return spin_node(GraspPlannerNode, "grasp_planner_node", args)
 
 
 if __name__ == "__main__":

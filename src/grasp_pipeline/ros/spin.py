@@ -1,0 +1,31 @@
+"""The one ``main()`` every node executable shares (the ros2/examples pattern)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+
+
+def spin_node(make_node: Callable[[], Node], name: str, args: list[str] | None = None) -> int:
+    """Create the node, spin it until shutdown, destroy it; 2 when a parameter is refused.
+
+    A refused parameter (ValueError / FileNotFoundError from the node's constructor) is logged
+    as one fatal line naming it, without a traceback.
+    """
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = make_node()
+            except (ValueError, FileNotFoundError) as exc:
+                rclpy.logging.get_logger(name).fatal(str(exc))
+                return 2
+            try:
+                rclpy.spin(node)
+            finally:
+                node.destroy_node()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
