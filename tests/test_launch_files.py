@@ -13,7 +13,7 @@ from grasp_pipeline.ros.config_file import check_params_file, read_params_file
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
-EXPECTED = {"franka", "youbot", "camera", "sim_franka", "sim_youbot"}
+EXPECTED = {"franka", "youbot", "camera", "sim_franka", "sim_youbot", "cell", "sim_cell"}
 
 
 def console_scripts() -> set[str]:
@@ -87,7 +87,22 @@ def test_launch_file_is_consistent(path: Path) -> None:
         for n in ast.walk(tree)
         if (s := _str(n)) and s.endswith(".yaml") and "/" not in s and " " not in s
     }
-    assert yamls, f"{path.name} names no parameter file"
+    # launch files of this package it includes exist and declare every argument passed to them
+    included = {s for n in ast.walk(tree) if (s := _str(n)) and s.endswith(".launch.py")}
+    for inc in included:
+        inc_path = path.parent / inc
+        assert inc_path.is_file(), f"{path.name}: included launch/{inc} does not exist"
+        inc_declared = {
+            _str(c.args[0])
+            for c in _calls(ast.parse(inc_path.read_text()), "DeclareLaunchArgument")
+        }
+        for call in _calls(tree, "IncludeLaunchDescription"):
+            args = _kw(call, "launch_arguments")
+            mapping = args.func.value if isinstance(args, ast.Call) else None
+            if isinstance(mapping, ast.Dict):
+                for key in map(_str, mapping.keys):
+                    assert key in inc_declared, f"{path.name}: {inc} declares no argument {key!r}"
+    assert yamls or included, f"{path.name} names no parameter file and includes no launch file"
     for y in yamls:
         assert (ROOT / "config" / y).is_file(), f"{path.name}: config/{y} does not exist"
     # config paths are package-relative, never absolute
@@ -143,3 +158,18 @@ def test_launch_is_imported_only_by_launch_files() -> None:
             if any(m.split(".")[0] in ("launch", "launch_ros") for m in mods):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_launch_parser_catches_a_bad_include(tmp_path: Path) -> None:
+    """An include of a missing file, or with an argument the included file never declares, fails."""
+    cell = (ROOT / "launch" / "cell.launch.py").read_text()
+    (tmp_path / "cell.launch.py").write_text(cell)
+    wrapper = (ROOT / "launch" / "franka.launch.py").read_text()
+    bad_arg = tmp_path / "a.launch.py"
+    bad_arg.write_text(wrapper.replace('{"config": ', '{"configuration": '))
+    with pytest.raises(AssertionError, match="declares no argument 'configuration'"):
+        test_launch_file_is_consistent(bad_arg)
+    missing = tmp_path / "b.launch.py"
+    missing.write_text(wrapper.replace('"cell.launch.py"', '"nowhere.launch.py"'))
+    with pytest.raises(AssertionError, match=r"launch/nowhere.launch.py does not exist"):
+        test_launch_file_is_consistent(missing)
