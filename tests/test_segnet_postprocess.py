@@ -64,3 +64,12 @@ def test_grasp_frame_is_rotation_perpendicular_to_axis():
     assert R[:, 0] == pytest.approx(x / np.linalg.norm(x))
     assert R[:, 1] @ x == pytest.approx(0.0, abs=1e-12)
     assert R[:, 2] == pytest.approx([0, 0, 1])
+
+
+def test_max_instances_keeps_the_strongest():
+    m = np.zeros((10, 30))
+    for i, peak in enumerate((0.6, 0.9, 0.7)):
+        m[4:7, 2 + 10 * i : 5 + 10 * i] = peak
+    inst = find_instances(m, threshold=0.5, max_instances=2)
+    assert [round(i.score, 3) for i in inst] == [0.9, 0.7]
+    assert inst[0].pixel == pytest.approx((13.0, 5.0)) and inst[0].pixels == 9

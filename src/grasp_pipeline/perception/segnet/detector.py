@@ -50,7 +50,8 @@ class SegnetDetector:
     """Loads a checkpoint (``model``, ``config`` with ``model`` = SegNetConfig dict) and detects.
 
     ``threshold``: activation (0..1) above which pixels belong to an instance; ``min_pixels``:
-    smallest blob kept (network pixels); ``backend``: inference path (see
+    smallest blob kept (network pixels); ``max_instances``: most instances reported per class
+    (the strongest; a RoboCup@Work task rarely holds more of one kind); ``backend``: inference path (see
     :mod:`~grasp_pipeline.perception.segnet.runtime`). Labels come from ``labels``, else the
     checkpoint's ``config["labels"]``, else the object catalog; the depth scaling from the
     checkpoint's ``config["depth_max_m"]`` (default 1 m).
@@ -65,6 +66,7 @@ class SegnetDetector:
         labels: Sequence[str] | None = None,
         expect_config: SegNetConfig | None = None,
         backend: str = "torch",
+        max_instances: int = 3,
     ) -> None:
         from grasp_pipeline.perception.segnet.model import SegNet
         from grasp_pipeline.training.checkpoint import load_checkpoint
@@ -87,6 +89,7 @@ class SegnetDetector:
             raise ValueError(f"{checkpoint}: weights do not match its config: {exc}") from exc
         self.device = device
         self.threshold, self.min_pixels = threshold, min_pixels
+        self.max_instances = max_instances
         self.depth_max_m = float(state["config"].get("depth_max_m", 1.0))
         self.labels = list(
             labels or state["config"].get("labels") or default_labels(self.config.num_classes)
@@ -152,7 +155,9 @@ class SegnetDetector:
         sx, sy = camera.width / w, camera.height / h
         out: list[Detection] = []
         for c in channels:
-            for inst in find_instances(maps[c], self.threshold, self.min_pixels):
+            for inst in find_instances(
+                maps[c], self.threshold, self.min_pixels, self.max_instances
+            ):
                 u = (inst.pixel[0] + 0.5) * sx - 0.5  # pixel-centre convention, as in scaled()
                 v = (inst.pixel[1] + 0.5) * sy - 0.5
                 z = robust_depth(depth_m, u, v, radius=max(2, round(2 * sx)))
