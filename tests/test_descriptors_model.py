@@ -98,3 +98,15 @@ def test_to_input_range_and_errors():
         DescriptorNet(DescriptorNetConfig(descriptor_dim=3, num_keypoints=8, base_width=8))(
             torch.zeros(1, 1, 32, 32)
         )
+
+
+def test_don_descriptors_are_unit_length():
+    from grasp_pipeline.training.descriptor_trainer import DescriptorTrainConfig
+
+    cfg = DescriptorTrainConfig(
+        method="don_ntxent", net=DescriptorNetConfig(descriptor_dim=8, base_width=8)
+    )
+    assert cfg.net.normalize and not cfg.net.keypoint_heads
+    out = DescriptorNet(cfg.net)(torch.rand(1, 3, 32, 48))
+    assert torch.allclose(out.descriptors.norm(dim=1), torch.ones(1, 32, 48), atol=1e-5)
+    assert not DescriptorTrainConfig(method="keypoint").net.normalize

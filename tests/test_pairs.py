@@ -125,3 +125,23 @@ def test_backgrounds():
     assert set(np.unique(out)) <= set(range(0, 201))
     with pytest.raises(ValueError, match="needs at least one"):
         BackgroundBank([], procedural_fraction=0.5)
+
+
+def test_pairs_from_a_dataset_frame(tmp_path):
+    """A frame written in the dataset format (uint16 mm depth, instance mask) is a pair source."""
+    from grasp_pipeline.data.format import Frame, ObjectAnnotation, read_frame, write_frame
+    from grasp_pipeline.perception.descriptors.sources import dataset_sources
+
+    cam = preset("d435", 320, 240)
+    r = render_box(BOX, POSE, cam)
+    obj = ObjectAnnotation(
+        3, "Motor", 13, (160.0, 120.0), None, POSE, None, None, int(r.mask.sum())
+    )
+    frame = Frame("f0", r.rgb, r.depth, (r.mask * 3).astype(np.uint16), cam, None, [obj])
+    write_frame(tmp_path, frame)
+    src = PairSource.from_frame(read_frame(tmp_path, "f0")).crop_around_object(128, 96)
+    assert src.name == "Motor" and src.mask.sum() > 1000
+    pair = make_pair(src, PairConfig(), np.random.default_rng(4))
+    D = np.linalg.inv(pair.T_ab) @ pair.T_ab_kabsch
+    assert _rot_deg(D[:3, :3]) < 1.0 and np.linalg.norm(D[:3, 3]) < 0.005  # mm-quantised depth
+    assert dataset_sources(tmp_path, 1, 0, (64, 48))[0].rgb.shape == (48, 64, 3)

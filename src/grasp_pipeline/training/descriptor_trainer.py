@@ -53,6 +53,7 @@ class DescriptorTrainConfig:
         if isinstance(self.pairs, dict):
             self.pairs = PairConfig(**self.pairs)
         self.net.keypoint_heads = self.method == "keypoint"
+        self.net.normalize = self.method == "don_ntxent"  # NT-Xent compares cosines
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(
                 f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}"

@@ -18,6 +18,9 @@ class DescriptorNetConfig:
     base_width: int = 64
     blocks: tuple[int, int, int, int] = (3, 4, 6, 3)
     keypoint_heads: bool = True  # False for the DON baseline (descriptors only)
+    # Unit-length descriptors: a cosine-trained model (NT-Xent) lives on the sphere, so its
+    # L2 matches (PCK, queries) must be taken there.
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         if not 3 <= self.descriptor_dim <= 512:

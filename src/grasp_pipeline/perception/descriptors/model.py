@@ -41,6 +41,8 @@ class DescriptorNet(nn.Module):
         h, w = rgb.shape[-2:]
         feats = self.identity(self.backbone(rgb))  # (B, D, h, w)
         up = F.interpolate(feats, size=(h, w), mode="bilinear", align_corners=True)  # (B, D, H, W)
+        if self.config.normalize:
+            up = F.normalize(up, dim=1)
         want = (
             self.config.keypoint_heads
             if keypoints is None

@@ -56,8 +56,12 @@ def run_pose_demo(
             seed=seed,
             lr=1e-3 if method == "keypoint" else 3e-4,
             weight_decay=0.0 if method == "keypoint" else 1e-4,
-            net=DescriptorNetConfig(descriptor_dim=descriptor_dim, num_keypoints=64, base_width=base_width),
-            pairs=PairConfig(rotation_deg=180, tilt_deg=12, shift_frac=0.2, scale_range=(0.85, 1.2)),
+            net=DescriptorNetConfig(
+                descriptor_dim=descriptor_dim, num_keypoints=64, base_width=base_width
+            ),
+            pairs=PairConfig(
+                rotation_deg=180, tilt_deg=12, shift_frac=0.2, scale_range=(0.85, 1.2)
+            ),
         )
         enrolled = enroll_object(
             source, "box", cfg, 64, ref_pose, progress=progress, checkpoint=checkpoint, database=db
@@ -75,7 +79,9 @@ def run_pose_demo(
             rng.uniform(-0.02, 0.02),
             rng.uniform(-0.02, 0.03),
         ]
-        frame = render_box(box, T, cam, background=procedural_background(rng, cam.height, cam.width))
+        frame = render_box(
+            box, T, cam, background=procedural_background(rng, cam.height, cam.width)
+        )
         dets = detector.detect(frame.rgb, frame.depth, cam, ["box"])
         if not dets:
             trials_out.append({"trial": i, "detected": False})
@@ -98,7 +104,7 @@ def run_pose_demo(
         "object": "procedural textured box 0.09 x 0.06 x 0.04 m at ~0.22 m (ray-cast render, "
         f"D435 intrinsics scaled to {size[0]}x{size[1]})",
         "model": {
-            "method": model.config.keypoint_heads and "keypoint" or "don_ntxent",
+            "method": "keypoint" if model.config.keypoint_heads else "don_ntxent",
             "descriptor_dim": model.config.descriptor_dim,
             "base_width": model.config.base_width,
             "steps": steps if trained else None,
@@ -106,8 +112,12 @@ def run_pose_demo(
             "seconds_per_step": seconds_per_step,
             "temperature": db["box"].temperature,
         },
-        "rotation_error_deg": float(np.median([t["rotation_error_deg"] for t in ok])) if ok else None,
-        "translation_error_m": float(np.median([t["translation_error_m"] for t in ok])) if ok else None,
+        "rotation_error_deg": float(np.median([t["rotation_error_deg"] for t in ok]))
+        if ok
+        else None,
+        "translation_error_m": float(np.median([t["translation_error_m"] for t in ok]))
+        if ok
+        else None,
         "detected": len(ok),
         "trials": trials_out,
     }
