@@ -51,6 +51,13 @@ def test_tiny_benchmark_writes_results(tmp_path):
     assert res["don_ntxent_memory_probe"]["3"]["similarity"] == "broadcast"
     for name in ("results.md", "pck_curves.png", "auc_memory.png"):
         assert (tmp_path / "out" / name).stat().st_size > 100
+    # a second run resumes: finished settings are not trained again and give the same figures
+    results = sorted((tmp_path / "out" / "runs").glob("*.result.json"))
+    stamps = [p.stat().st_mtime_ns for p in results]
+    run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert [p.stat().st_mtime_ns for p in results] == stamps
+    again = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert again["keypoint"]["3"]["aucs"] == res["keypoint"]["3"]["aucs"]
 
 
 def test_config_errors(tmp_path):

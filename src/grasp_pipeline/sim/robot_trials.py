@@ -154,6 +154,7 @@ def write_json(summary: dict, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(summary, f, indent=1)
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone to read
     os.replace(tmp, path)
 
 

@@ -166,8 +166,17 @@ def run_worker(spec: dict) -> dict:
 
 
 def _run_subprocess(spec: dict, workdir: Path, tag: str) -> dict:
+    """Train + evaluate one setting in a fresh process (its peak RSS is the setting's alone).
+
+    Resumes: a run whose result file exists for the identical spec is not run again. Result files
+    are written atomically by the worker, so a killed benchmark never leaves a half result.
+    """
     spec_path, out_path = workdir / f"{tag}.spec.json", workdir / f"{tag}.result.json"
-    spec_path.write_text(json.dumps(spec))
+    spec_text = json.dumps(spec)
+    if out_path.exists() and spec_path.exists() and spec_path.read_text() == spec_text:
+        return json.loads(out_path.read_text())
+    out_path.unlink(missing_ok=True)
+    spec_path.write_text(spec_text)
     env = dict(os.environ, OMP_NUM_THREADS=str(spec["config"]["threads"]))
     proc = subprocess.run(
         [
@@ -373,4 +382,6 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
 if __name__ == "__main__":  # worker entry: python -m ... SPEC.json OUT.json
     spec_file, out_file = sys.argv[1], sys.argv[2]
     result = run_worker(json.loads(Path(spec_file).read_text()))
-    Path(out_file).write_text(json.dumps(result))
+    from grasp_pipeline.training.checkpoint import atomic_write_bytes
+
+    atomic_write_bytes(out_file, json.dumps(result).encode())

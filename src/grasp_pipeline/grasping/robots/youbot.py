@@ -32,8 +32,9 @@ UPPER = np.radians([169.0, 90.0, 146.0, 102.5, 167.5])
 EFFORT = [9.5, 9.5, 6.0, 2.0, 1.0]  # N m
 LINK_MASS = [0.845, 2.412, 1.155, 0.934, 0.877, 0.251]  # arm_link_0..5, kg
 JOINT_NAMES = [f"arm_joint_{i}" for i in range(1, 6)]
-# Arm folded up and bent over the work surface in front, camera-friendly.
-HOME = np.array([0.0, 0.35, 1.2, 1.2, 0.0])
+# Ready pose: arm bent down and turned 80 deg to the side, out of the cell camera's view of the
+# work surface in front (facing forward it hangs between that camera and the objects).
+HOME = np.array([1.4, 0.35, 1.2, 1.2, 0.0])
 PALM_LEN = 0.0525  # link-5 origin to the finger roots (m)
 FINGER_LEN = 0.040
 URDF_DIR = Path(__file__).resolve().parent / "urdf"
