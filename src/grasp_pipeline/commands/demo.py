@@ -88,87 +88,6 @@ def _make_detector(args, cell):
     return load_detector(args.detector, args.model)
 
 
-class _RosRig:
-    """The three nodes composed on one executor, spun from this thread."""
-
-    def __init__(self, cell, camera, detector, domain_id) -> None:
-        from grasp_pipeline.ros.environment import apply_ros_env
-
-        apply_ros_env(domain_id)
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.parameter import Parameter
-        from std_srvs.srv import Trigger
-
-        from grasp_pipeline.ros.camera_node import CameraNode
-        from grasp_pipeline.ros.detector_node import DetectorNode
-        from grasp_pipeline.ros.grasp_planner_node import GraspPlannerNode
-        from grasp_pipeline.sources.sim_source import SimSource
-
-        self.rclpy = rclpy
-        self.Parameter = Parameter
-        rclpy.init()
-        source = SimSource(world=cell.world, camera=camera, step_physics=False, fps=2.0)
-        self.camera_node = CameraNode(
-            source=source, parameter_overrides=[Parameter("fps", value=2.0)]
-        )
-        self.detector_node = DetectorNode(
-            detector=detector, parameter_overrides=[Parameter("debug_image", value=False)]
-        )
-        self.planner_node = GraspPlannerNode(
-            cell=cell, parameter_overrides=[Parameter("plan_on_detections", value=False)]
-        )
-        self.executor = SingleThreadedExecutor()
-        for n in (self.camera_node, self.detector_node, self.planner_node):
-            self.executor.add_node(n)
-        self.client = self.planner_node.create_client(Trigger, "pick")
-        self.max_age_ns = int(self.planner_node.p.max_age_s * 1e9)
-        self.Trigger = Trigger
-
-    def pick(self, target: str, timeout_s: float = 30.0):
-        """Wait for detections of the current scene, then call ``pick``; (ok, message, plan)."""
-        self.planner_node.set_parameters([self.Parameter("target_object", value=target)])
-        t_reset = self.planner_node.get_clock().now().nanoseconds
-        self.planner_node._latest = None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.executor.spin_once(timeout_sec=0.05)
-            latest = self.planner_node._latest
-            if latest is not None:
-                from grasp_pipeline.ros.conversions import stamp_to_ns
-
-                stamp = stamp_to_ns(latest[0].header.stamp)
-                now = self.planner_node.get_clock().now().nanoseconds
-                # A frame of the new scene, and the newest one: detections queue up behind
-                # renders on this one executor, so wait until the queue is drained.
-                if stamp > t_reset and now - stamp < 0.25 * self.max_age_ns:
-                    break
-        else:
-            return False, "no detections of the new scene arrived in time", None
-        self.planner_node.last_plan = None
-        n_before = len(self.planner_node.picks)
-        fut = self.client.call_async(self.Trigger.Request())
-        try:
-            self.executor.spin_until_future_complete(fut, timeout_sec=timeout_s)
-        except ValueError:
-            # The planner node records every pick before logging it; its logging of a failed
-            # pick can raise in rclpy (one severity per call site). The outcome is in .picks.
-            if len(self.planner_node.picks) > n_before:
-                ok, msg = self.planner_node.picks[-1]
-                return bool(ok), msg, self.planner_node.last_plan
-            raise
-        if not fut.done():
-            return False, "pick service did not answer in time", None
-        res = fut.result()
-        return bool(res.success), res.message, self.planner_node.last_plan
-
-    def close(self) -> None:
-        for n in (self.camera_node, self.detector_node, self.planner_node):
-            self.executor.remove_node(n)
-            n.destroy_node()
-        self.rclpy.try_shutdown()
-
-
 def _run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
@@ -199,7 +118,11 @@ def _run(args: argparse.Namespace) -> int:
         preset("d435", args.width, args.height), cell.camera_pose_world, noise=True, seed=args.seed
     )
     detector = _make_detector(args, cell)
-    rig = _RosRig(cell, camera, detector, args.domain_id) if args.mode == "ros" else None
+    rig = None
+    if args.mode == "ros":
+        from grasp_pipeline.ros.demo_rig import DemoRig
+
+        rig = DemoRig(cell, camera, detector, args.domain_id)
     json_path = args.json or Path(f"benchmarks/results/demo_{args.robot}.json")
     img_dir = args.images or Path(f"tmp/demo_{args.robot}")
     rng = np.random.default_rng(args.seed)

@@ -246,8 +246,11 @@ class GraspPlannerNode(Node):
                     else f"pick of {plan.label} failed: {res.reason}"
                 )
             self.picks.append((response.success, response.message))
-            log = self.get_logger().info if response.success else self.get_logger().warning
-            log(response.message)
+            # rclpy ties a severity to the call site: one call per severity
+            if response.success:
+                self.get_logger().info(response.message)
+            else:
+                self.get_logger().warning(response.message)
             return response
 
 
