@@ -24,6 +24,12 @@ def spin_node(make_node: Callable[[], Node], name: str, args: list[str] | None =
                 return 2
             try:
                 rclpy.spin(node)
+            except Exception:
+                # A shutdown (SIGINT/SIGTERM) can invalidate the context while the executor is
+                # building its wait set or a callback is publishing; that is a clean stop, any
+                # error while the context is still valid is not.
+                if rclpy.ok():
+                    raise
             finally:
                 node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
