@@ -101,7 +101,7 @@ def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default=None,
-        help="segnet checkpoint (default: models/segnet.pt or a fresh tiny net)",
+        help="segnet checkpoint (default: models/segnet/model.pt or a fresh tiny net)",
     )
     p.add_argument(
         "--out", default=None, help="JSON path (default benchmarks/results/ros_pipeline.json)"

@@ -49,7 +49,7 @@ PARAMS = (
     Param("detector", "segnet", "which detector runs", choices=DETECTORS, read_only=True),
     Param(
         "model_path",
-        "models/segnet.pt",
+        "models/segnet/model.pt",
         "checkpoint / descriptor database (absolute or repo-relative)",
         read_only=True,
     ),
