@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -118,7 +119,11 @@ class GraspPlannerNode(Node):
         self.create_subscription(Detection3DArray, "detections", self._on_detections, RESULTS)
         self.pub_grasp = self.create_publisher(PoseStamped, "grasp_pose", LATCHED)
         self.pub_markers = self.create_publisher(MarkerArray, "grasp/markers", RESULTS)
-        self.create_service(Trigger, "pick", self._on_pick)
+        # its own group: a steady stream of detection callbacks must not starve pick requests in a
+        # multi-threaded executor (self._lock still serialises planning and execution)
+        self.create_service(
+            Trigger, "pick", self._on_pick, callback_group=MutuallyExclusiveCallbackGroup()
+        )
         # one plan / pick at a time (they share the robot state); in the composed demo the same lock
         # guards the PyBullet client the camera renders from
         self._lock = sim_lock or threading.Lock()
