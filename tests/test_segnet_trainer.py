@@ -57,3 +57,51 @@ def test_resume_refuses_other_model_config(tmp_path):
     other = SegNetConfig(width=32, height=24, num_classes=3, filters=(4, 8, 16, 24))
     with pytest.raises(ValueError, match="another model config"):
         SegNetTrainer(other, TrainConfig(steps=2), BoxesDataset(4), BoxesDataset(2), tmp_path)
+
+
+def test_augmented_batch_keeps_labels_on_the_objects():
+    from grasp_pipeline.perception.segnet.losses import weighted_centroid
+    from grasp_pipeline.training.segnet_trainer import augment_batch, collate
+
+    data = BoxesDataset(16, seed=3)
+    b = collate([data[i] for i in range(16)])
+    torch.manual_seed(0)
+    a = augment_batch(b)
+    flipped = ~torch.equal(a["masks"], b["masks"])
+    assert flipped  # 16 samples: some were flipped
+    for i in range(16):
+        c = int(torch.nonzero(a["present"][i])[0])
+        # the pickup pixel follows the flipped mask: still its centre
+        centre = weighted_centroid(a["masks"][i, c][None].float())[0]
+        assert torch.allclose(centre, a["pickup"][i, c], atol=1e-4)
+        assert float(a["intrinsics"][i, 2]) == pytest.approx((32 - 1) / 2)
+    assert a["image"][:, :3].min() >= 0 and a["image"][:, :3].max() <= 1
+    assert torch.equal(a["image"][:, 3].sum(), b["image"][:, 3].sum())  # depth is only moved
+
+
+def test_cosine_schedule_and_presence_target(tmp_path):
+    from grasp_pipeline.training.segnet_trainer import dense_bce, presence_cross_entropy
+
+    t = _trainer(tmp_path, steps=100, lr_schedule="cosine", lr_warmup=10)
+    assert t.lr_at(0) == pytest.approx(2e-4) and t.lr_at(9) == pytest.approx(2e-3)
+    assert t.lr_at(100) == pytest.approx(2e-3 * 0.02)
+    assert t.lr_at(10) > t.lr_at(50) > t.lr_at(90)
+    logits = torch.tensor([[5.0, 5.0, -20.0], [0.0, 30.0, 0.0]])
+    present = torch.tensor([[True, True, False], [False, True, False]])
+    # the ideal output for a two-class frame is an even split: log 2 per frame
+    assert float(presence_cross_entropy(logits, present)) == pytest.approx(0.5 * 0.6931, abs=1e-3)
+    masks = torch.zeros(1, 2, 4, 4)
+    masks[0, 0, 1, 1] = 1
+    good = torch.where(masks > 0, 20.0, -20.0)
+    assert float(dense_bce(good, masks)) < 1e-6 < float(dense_bce(-good, masks))
+
+
+def test_dense_options_learn_boxes(tmp_path):
+    torch.set_num_threads(1)
+    t = _trainer(
+        tmp_path, "dwa", steps=120, dense_weight=1.0, cls_target="present", batch_augment=True
+    )
+    hist = t.fit(progress=False)
+    assert hist[-1]["distance_px"] < 0.6 * hist[0]["distance_px"]
+    rows = list(csv.DictReader((tmp_path / "train.csv").open()))
+    assert "dense" in rows[0] and float(rows[-1]["dense"]) < float(rows[0]["dense"])

@@ -8,8 +8,11 @@ from torch import nn
 from grasp_pipeline.perception.segnet.config import SegNetConfig
 
 
-def _conv(cin: int, cout: int, stride: int, dropout: float) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.ReLU()]
+def _conv(cin: int, cout: int, stride: int, dropout: float, norm: bool = False) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=not norm)]
+    if norm:
+        layers.append(nn.BatchNorm2d(cout))
+    layers.append(nn.ReLU())
     if dropout > 0:
         # Channel dropout keeps spatially correlated feature maps from co-adapting.
         layers.append(nn.Dropout2d(dropout))
@@ -33,16 +36,22 @@ class SegNet(nn.Module):
         for i in range(n):
             cin = config.in_channels if i == 0 else f[i - 1]
             drop = config.dropout if i == n - 1 else 0.0  # encoder layer n is "layer 6"
-            enc.append(_conv(cin, f[i], 1 if i == 0 else 2, drop))
+            enc.append(_conv(cin, f[i], 1 if i == 0 else 2, drop, config.batch_norm))
         self.encoder = nn.ModuleList(enc)
         # Innermost layer ("layer 7"): one channel per class, doubling as classification vector.
+        # No normalisation here: it would equalise the per-class maxima the classification
+        # vector is read from.
         self.waist = _conv(f[-1], config.num_classes, 1, config.dropout)
         ups = []
         cin = config.num_classes
         for i in range(n - 1, 0, -1):
-            ups.append(
-                nn.Sequential(nn.ConvTranspose2d(cin, f[i - 1], 4, stride=2, padding=1), nn.ReLU())
-            )
+            norm = config.batch_norm
+            up: list[nn.Module] = [
+                nn.ConvTranspose2d(cin, f[i - 1], 4, 2, padding=1, bias=not norm)
+            ]
+            if norm:
+                up.append(nn.BatchNorm2d(f[i - 1]))
+            ups.append(nn.Sequential(*up, nn.ReLU()))
             cin = f[i - 1]
         self.decoder = nn.ModuleList(ups)
         self.waist_skip = nn.Conv2d(f[-1], config.num_classes, 1)
