@@ -7,7 +7,7 @@ from segnet_fixtures import BoxesDataset
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.perception.detector import Detector
-from grasp_pipeline.perception.segnet import SegNetConfig
+from grasp_pipeline.perception.segnet import SegNet, SegNetConfig
 from grasp_pipeline.perception.segnet.detector import SegnetDetector
 from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from grasp_pipeline.training.segnet_trainer import SegNetTrainer, TrainConfig
@@ -121,3 +121,28 @@ def test_backends_agree_with_eager(ckpt, backend):
 def test_unknown_backend(ckpt):
     with pytest.raises(ValueError, match="unknown inference backend"):
         SegnetDetector(ckpt, backend="tensorrt")
+
+
+@pytest.mark.parametrize("backend", ["channels_last", "onnx"])
+def test_batch_norm_model_backends_agree(tmp_path, backend):
+    cfg = SegNetConfig(width=32, height=24, num_classes=3, filters=(8, 16, 16, 24), batch_norm=True)
+    torch.manual_seed(0)
+    net = SegNet(cfg)
+    for m in net.modules():  # non-trivial running statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    save_checkpoint(
+        tmp_path / "bn.pt",
+        {
+            "model": net.state_dict(),
+            "config": {"model": cfg.to_dict(), "labels": LABELS},
+            "step": 0,
+        },
+    )
+    rgb, depth, _, _, _ = _frame()
+    dm = depth.astype(np.float32) / 1000
+    m0, p0 = SegnetDetector(tmp_path / "bn.pt").activations(rgb, dm)
+    m1, p1 = SegnetDetector(tmp_path / "bn.pt", backend=backend).activations(rgb, dm)
+    np.testing.assert_allclose(m1, m0, atol=1e-4)
+    np.testing.assert_allclose(p1, p0, atol=1e-4)

@@ -62,3 +62,16 @@ def test_config_roundtrip():
     assert SegNetConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown"):
         SegNetConfig.from_dict({**cfg.to_dict(), "bogus": 1})
+
+
+def test_batch_norm_variant():
+    cfg = SegNetConfig(width=64, height=48, num_classes=5, filters=(8, 16, 24, 32), batch_norm=True)
+    net = SegNet(cfg)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 4 + 3  # encoder + decoder, none at the waist
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.waist.modules())
+    logits, cls = net.eval()(torch.rand(2, 4, 48, 64))
+    assert logits.shape == (2, 5, 48, 64) and cls.shape == (2, 5)
+    # configs written before the option existed load as the paper's plain network
+    old = {k: v for k, v in cfg.to_dict().items() if k != "batch_norm"}
+    assert SegNetConfig.from_dict(old).batch_norm is False
