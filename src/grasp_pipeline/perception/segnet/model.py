@@ -76,8 +76,11 @@ class SegNet(nn.Module):
         for layer in self.encoder:
             h = layer(h)  # (B, f_i, H / 2^i, W / 2^i)
             skips.append(h)
-        waist = self.waist(h)  # (B, C, H / 2^(n-1), W / 2^(n-1))
-        class_logits = waist.amax(dim=(2, 3))  # (B, C)
+        pre = self.waist[0](h)  # (B, C, H / 2^(n-1), W / 2^(n-1)), before the ReLU
+        # The classification vector is read before the ReLU: a class whose waist units all went
+        # negative still gets a gradient (read after it, dead units would freeze the vector).
+        class_logits = pre.amax(dim=(2, 3))  # (B, C)
+        waist = self.waist[1:](pre)  # ReLU (+ dropout)
         h = waist + self.waist_skip(skips[-1])
         for up, skip in zip(self.decoder, reversed(skips[:-1]), strict=True):
             h = up(h) + skip  # (B, f_i, 2x, 2x)
