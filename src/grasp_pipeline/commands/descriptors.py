@@ -124,6 +124,7 @@ def _pose_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="load this model if it exists, else train and save it here")
     p.add_argument("--trials", type=int, default=8, help="test frames at new poses")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
 
 
 def _pose_run(args: argparse.Namespace) -> int:
@@ -132,7 +133,7 @@ def _pose_run(args: argparse.Namespace) -> int:
     from grasp_pipeline.perception.descriptors.pose_demo import run_pose_demo
     from grasp_pipeline.training.checkpoint import atomic_write_bytes
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     result = run_pose_demo(
         steps=args.steps,
         method=args.method,

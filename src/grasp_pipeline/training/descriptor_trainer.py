@@ -109,9 +109,16 @@ def train_descriptors(
     backgrounds: BackgroundBank | None = None,
     checkpoint: str | Path | None = None,
     init: DescriptorNet | None = None,
+    resume: str | Path | None = None,
+    resume_every: int = 100,
 ) -> TrainResult:
     """Train for ``cfg.steps`` steps from scratch (or from ``init``'s weights, which must have
-    the same network config); optionally save a checkpoint."""
+    the same network config); optionally save a checkpoint.
+
+    ``resume``: a file holding the whole training state (weights, optimiser, scheduler, random
+    generators, history, step), written atomically every ``resume_every`` steps; when it exists
+    and was written for the same config, training continues from it, so a killed run loses at
+    most ``resume_every`` steps. It is removed once the run completes."""
     if not sources:
         raise ValueError("training needs at least one PairSource")
     torch.manual_seed(cfg.seed)
@@ -126,10 +133,15 @@ def train_descriptors(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     history: list[dict[str, float]] = []
+    start = 0
+    if resume is not None and Path(resume).is_file():
+        start = _load_resume(resume, cfg, model, opt, sched, rng, history)
     from tqdm import tqdm
 
     bar = tqdm(
-        range(cfg.steps),
+        range(start, cfg.steps),
+        initial=start,
+        total=cfg.steps,
         desc=f"train {cfg.method} D={cfg.net.descriptor_dim}",
         disable=not progress,
     )
@@ -172,10 +184,51 @@ def train_descriptors(
         history.append({k: float(v.detach()) for k, v in terms.items()})
         if step % 10 == 0:
             bar.set_postfix(loss=f"{history[-1]['total']:.3f}")
+        if resume is not None and (step + 1) % resume_every == 0 and step + 1 < cfg.steps:
+            _save_resume(resume, cfg, model, opt, sched, rng, history, step + 1)
     model.eval()
     if checkpoint is not None:
         save_descriptor_checkpoint(checkpoint, model, cfg, cfg.steps)
-    return TrainResult(model, history, t_total / cfg.steps)
+    if resume is not None:
+        Path(resume).unlink(missing_ok=True)
+    return TrainResult(model, history, t_total / max(1, cfg.steps - start))
+
+
+def _save_resume(path, cfg, model, opt, sched, rng, history, step: int) -> None:
+    import json
+
+    from grasp_pipeline.training.checkpoint import save_checkpoint
+
+    save_checkpoint(
+        path,
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "config": {"net": model.config.to_dict(), "train": cfg.to_dict()},
+            "numpy_rng": json.dumps(rng.bit_generator.state),
+            "torch_rng": torch.get_rng_state(),
+            "history": json.dumps(history),
+            "step": step,
+        },
+    )
+
+
+def _load_resume(path, cfg, model, opt, sched, rng, history) -> int:
+    import json
+
+    from grasp_pipeline.training.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path, map_location=cfg.device)
+    if state["config"].get("train") != cfg.to_dict():
+        raise ValueError(f"{path} was written for another training config; delete it to restart")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    rng.bit_generator.state = json.loads(state["numpy_rng"])
+    torch.set_rng_state(state["torch_rng"].cpu())
+    history.extend(json.loads(state["history"]))
+    return int(state["step"])
 
 
 def save_descriptor_checkpoint(

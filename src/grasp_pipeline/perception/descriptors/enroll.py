@@ -86,7 +86,11 @@ def enroll_object(
             f"database entries {missing} lack their reference view; cannot retrain the shared model"
         )
     sources = [e.reference for e in others] + [source]
-    res = train_descriptors(cfg, sources, progress=progress, checkpoint=checkpoint, init=init)
+    # A killed enrolment resumes from the training state kept next to the checkpoint.
+    resume = Path(f"{checkpoint}.resume") if checkpoint is not None else None
+    res = train_descriptors(
+        cfg, sources, progress=progress, checkpoint=checkpoint, init=init, resume=resume
+    )
     entry = register_view(res.model, source, name, num_points, pose_camera, cfg.device)
     if database is not None:
         for e in others:
