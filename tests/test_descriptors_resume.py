@@ -24,7 +24,7 @@ def _setup(steps: int):
     return cfg, [source]
 
 
-class Killed(Exception):
+class KilledError(Exception):
     pass
 
 
@@ -41,10 +41,10 @@ def test_resume_matches_an_unbroken_run(tmp_path, monkeypatch):
     def save_then_die(*args):
         real_save(*args)
         if args[-1] == 4:
-            raise Killed
+            raise KilledError
 
     monkeypatch.setattr(dt, "_save_resume", save_then_die)
-    with pytest.raises(Killed):
+    with pytest.raises(KilledError):
         train_descriptors(cfg, sources, progress=False, resume=resume, resume_every=2)
     assert resume.is_file()
     monkeypatch.setattr(dt, "_save_resume", real_save)
