@@ -108,7 +108,7 @@ def test_generated_frames_batch_and_pickups_on_masks(tmp_path):
     generate_dataset(
         tmp_path, GenerationConfig(scenes=3, seed=2, width=320, height=240), progress=False
     )
-    ds = SegmentationDataset(tmp_path)
+    ds = SegmentationDataset(tmp_path, pickup_label="annotated")
     loader = torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate_segmentation)
     batch = next(iter(loader))
     assert batch["image"].shape == (3, 4, 192, 256) and batch["masks"].shape == (3, 13, 192, 256)
@@ -124,5 +124,38 @@ def test_generated_frames_batch_and_pickups_on_masks(tmp_path):
             total += 1
             on_mask += int(batch["masks"][b, c, v, u] > 0)
     assert total >= 3 and on_mask / total >= 0.8
+    # projected centres of mass lie on or next to their objects' masks (off it only where the
+    # object is hollow or partly hidden)
+    com = collate_segmentation([SegmentationDataset(tmp_path)[i] for i in range(3)])
+    gaps = []
+    for b in range(3):
+        for c in com["present"][b].nonzero().flatten().tolist():
+            vs, us = np.nonzero(com["masks"][b, c].numpy())
+            u, v = com["pickup"][b, c].tolist()
+            gaps.append(np.hypot(us - u, vs - v).min())
+    assert np.mean(np.asarray(gaps) < 2.0) >= 0.7 and max(gaps) < 30
     with pytest.raises(ValueError, match="empty batch"):
         collate_segmentation([])
+
+
+def test_pickup_label_com_is_the_projected_centre_of_mass(tmp_path):
+    """A nut seen along its axis: its projected centre of mass lies in the hole; the annotation
+    snaps it onto the ring. ``com`` (default) trains on the former, ``annotated`` on the latter."""
+    cam = CameraIntrinsics(64, 48, 60.0, 60.0, 31.5, 23.5)
+    mask = np.zeros((48, 64), np.uint16)
+    vv, uu = np.mgrid[:48, :64]
+    r = np.hypot(uu - 40.0, vv - 20.0)
+    mask[(r >= 3) & (r <= 7)] = 1  # a ring around pixel (40, 20)
+    com = np.array([(40.0 - 31.5) / 60.0 * 0.5, (20.0 - 23.5) / 60.0 * 0.5, 0.5])
+    nut = ObjectAnnotation(1, "M30", 7, (43.0, 20.0), None, None, None, None, 80, com)
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    depth = np.full((48, 64), 500, np.uint16)
+    write_frame(tmp_path, Frame("000000", rgb, depth, mask, cam, None, [nut]))
+    write_manifest(tmp_path, {"classes": [f"c{i}" for i in range(13)]})
+    com_item = SegmentationDataset(tmp_path, size=(64, 48))[0]
+    np.testing.assert_allclose(com_item["pickup"][6].numpy(), [40.0, 20.0], atol=1e-4)
+    assert com_item["masks"][6, 20, 40] == 0  # in the hole
+    snapped = SegmentationDataset(tmp_path, size=(64, 48), pickup_label="annotated")[0]
+    np.testing.assert_allclose(snapped["pickup"][6].numpy(), [43.0, 20.0])
+    with pytest.raises(ValueError, match="pickup_label"):
+        SegmentationDataset(tmp_path, size=(64, 48), pickup_label="centroid")

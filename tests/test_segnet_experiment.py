@@ -145,7 +145,9 @@ def test_train_evaluate_and_latency_cli(tmp_path, data):
     )
     doc = json.loads(out.read_text())
     assert doc["frames"] == 4 and doc["seed"] == 2
-    assert 0.0 <= doc["mean_pickup_rate"] <= 1.0 and 0.0 <= doc["class_accuracy_all_frames"] <= 1
+    assert doc["scored_as"] == "detector" and doc["pickup_label"] == "com"
+    assert 0.0 <= doc["mean_pickup_rate"] <= 1.0 and 0.0 <= doc["detector"]["found"] <= 1
+    assert 0.0 <= doc["paper_metric"]["class_accuracy_all_frames"] <= 1
     assert all("pickup_rate" in v for v in doc["per_class"].values())
     lat = tmp_path / "lat.json"
     assert (

@@ -60,6 +60,16 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-augment", action="store_true", help="flip/colour each drawn batch")
     g.add_argument("--cls-target", choices=("queried", "present"), default="queried")
     g.add_argument("--cls-weight", type=float, default=0.1, help="classification-vector weight")
+    _add_pickup_label(p)
+
+
+def _add_pickup_label(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pickup-label",
+        choices=("com", "annotated"),
+        default="com",
+        help="pickup pixel: projected centre of mass (paper) or the mask-snapped annotation",
+    )
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -95,7 +105,9 @@ def _run_train(args: argparse.Namespace) -> int:
             for d in args.data
         ]
     )
-    val = SegmentationDataset(args.val, size=size, depth_max_m=args.depth_max)
+    val = SegmentationDataset(
+        args.val, size=size, depth_max_m=args.depth_max, pickup_label=args.pickup_label
+    )
     if args.cache:
         if args.augment:
             raise ValueError("--cache and --augment exclude each other (cached items are fixed)")
@@ -161,6 +173,7 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="data set directory (dataset format)")
     p.add_argument("--json", required=True, help="output JSON")
     p.add_argument("--threads", type=int, default=2)
+    _add_pickup_label(p)
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
@@ -175,7 +188,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     det = SegnetDetector(args.model)
-    ds = SegmentationDataset(args.data, size=det.config.size, depth_max_m=det.depth_max_m)
+    ds = SegmentationDataset(
+        args.data, size=det.config.size, depth_max_m=det.depth_max_m, pickup_label=args.pickup_label
+    )
     m = evaluate_segnet(det.model, iterate_batches(ds, 8))
     dm = evaluate_detections(
         det.model, iterate_batches(ds, 8), threshold=det.threshold, min_pixels=det.min_pixels
@@ -192,6 +207,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         "data": str(args.data),
         "seed": seed,
         "frames": m["frames"],
+        "pickup_label": args.pickup_label,
         # Headline: the model as the detector uses it (strongest blob per class, strongest class).
         "scored_as": "detector",
         "mean_pickup_rate": dm["pickup_rate"],

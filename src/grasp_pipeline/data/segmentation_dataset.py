@@ -47,6 +47,11 @@ class SegmentationDataset(Dataset):
             depth noise/dropouts; drawn from torch's RNG so DataLoader seeding applies.
         depth_max_m: depth normalisation (metres -> [0, 1]).
         frame_ids: subset of frames (default: all).
+        pickup_label: ``"com"`` (default): the pickup pixel is the object's centre of mass
+            projected into the image, the paper's "center of gravity" label; ``"annotated"``: the
+            annotation's ``pickup_pixel``, which snaps that projection onto the object's own mask
+            (for nuts and tubes seen along their axis it lands on the rim, an arbitrary point of
+            it, which no detector can learn). Frames without ``com_camera`` fall back to it.
     """
 
     def __init__(
@@ -56,7 +61,11 @@ class SegmentationDataset(Dataset):
         augment: bool = False,
         depth_max_m: float = 1.0,
         frame_ids: Sequence[str] | None = None,
+        pickup_label: str = "com",
     ) -> None:
+        if pickup_label not in ("com", "annotated"):
+            raise ValueError(f"pickup_label must be 'com' or 'annotated', got {pickup_label!r}")
+        self.pickup_label = pickup_label
         self.root = Path(root)
         self.ids = list(frame_ids) if frame_ids is not None else list_frames(self.root)
         if not self.ids:
@@ -100,10 +109,12 @@ class SegmentationDataset(Dataset):
             masks[c][inst == o.instance_id] = 1.0
             if o.visible_pixels >= best[c]:
                 best[c] = o.visible_pixels
-                pickup[c] = (
-                    (o.pickup_pixel[0] + 0.5) * sx - 0.5,
-                    (o.pickup_pixel[1] + 0.5) * sy - 0.5,
-                )
+                pu, pv = o.pickup_pixel
+                if self.pickup_label == "com" and o.com_camera is not None:
+                    x, y, z = (float(t) for t in o.com_camera)
+                    pu = frame.camera.fx * x / z + frame.camera.cx
+                    pv = frame.camera.fy * y / z + frame.camera.cy
+                pickup[c] = ((pu + 0.5) * sx - 0.5, (pv + 0.5) * sy - 0.5)
         present = ~np.isnan(pickup[:, 0])
         intrinsics = np.array([cam.fx, cam.fy, cam.cx, cam.cy], np.float32)
 

@@ -50,6 +50,8 @@ class ExperimentConfig:
     generate: dict = field(default_factory=dict)
     notes: str = ""
     work_dir: str = ""
+    # The committed experiment ran with the annotation's mask-snapped pickup pixels.
+    pickup_label: str = "annotated"
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ExperimentConfig:
@@ -109,7 +111,13 @@ def build_cache(cfg: ExperimentConfig, path: Path) -> None:
     size = (int(cfg.model["width"]), int(cfg.model["height"]))
     out = {}
     for split, root in (("train", cfg.train_data), ("val", cfg.val_data)):
-        ds = SegmentationDataset(root, size=size, augment=False, depth_max_m=cfg.depth_max_m)
+        ds = SegmentationDataset(
+            root,
+            size=size,
+            augment=False,
+            depth_max_m=cfg.depth_max_m,
+            pickup_label=cfg.pickup_label,
+        )
         items = [ds[i] for i in range(len(ds))]
         out[split] = {
             "image": torch.stack([torch.as_tensor(it["image"]) for it in items]).half(),
