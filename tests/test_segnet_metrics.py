@@ -53,3 +53,9 @@ def test_silent_maps_score_zero():
     data = BoxesDataset(8, seed=7)
     m = _eval(MaskOracle(data, silent=True), data)
     assert m["pickup_rate"] == 0.0 and m["found"] == 0.0 and m["class_accuracy"] == 0.0
+
+
+def test_oracle_scores_the_ground_truth_masks():
+    data = BoxesDataset(8, seed=8, max_objects=2)
+    m = evaluate_detections(MaskOracle(data, silent=True), iterate_batches(data, 4), oracle=True)
+    assert m["pickup_rate"] == pytest.approx(1.0, abs=1e-6) and m["class_accuracy"] == 1.0
