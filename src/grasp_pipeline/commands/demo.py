@@ -78,6 +78,8 @@ def _make_detector(args, cell):
             )
     if args.detector in ("oracle", "oracle-point"):
         return OracleDetector(cell, full_6d=args.detector == "oracle")
+    if args.detector == "segnet" and not args.model:
+        args.model = _shipped_segnet()
     from grasp_pipeline.ros.detector_loading import load_detector
 
     if not args.model:
