@@ -7,7 +7,7 @@ newest frame set. A probe process-local node counts the frame sets sent (camera_
 message) and receives the detections. Latency = detections arrival - frame stamp (the camera
 stamps with its clock at publish time; both processes share the system clock).
 
-Model: ``models/segnet.pt`` when present, else an untrained network of the default (paper-size)
+Model: the shipped ``models/segnet/model.pt`` when present, else an untrained network of the default (paper-size)
 SegNetConfig - the weights do not change the cost. Output: benchmarks/results/ros_pipeline.json
 (+ .png).
 
@@ -34,9 +34,9 @@ DOMAIN = 210
 def _model(path: str | None, tmp: Path) -> tuple[Path, str]:
     if path:
         return Path(path), "given"
-    shipped = ROOT / "models" / "segnet.pt"
+    shipped = ROOT / "models" / "segnet" / "model.pt"
     if shipped.exists():
-        return shipped, "models/segnet.pt"
+        return shipped, "shipped models/segnet/model.pt"
     import torch
 
     from grasp_pipeline.perception.segnet.config import SegNetConfig

@@ -105,3 +105,21 @@ def test_dense_options_learn_boxes(tmp_path):
     assert hist[-1]["distance_px"] < 0.6 * hist[0]["distance_px"]
     rows = list(csv.DictReader((tmp_path / "train.csv").open()))
     assert "dense" in rows[0] and float(rows[-1]["dense"]) < float(rows[0]["dense"])
+
+
+def test_init_from_a_checkpoint_of_another_input_size(tmp_path):
+    from grasp_pipeline.commands.segnet import init_weights
+
+    src = _trainer(tmp_path / "src", steps=2)
+    src.fit(progress=False)
+    big = SegNetConfig(width=64, height=48, num_classes=3, filters=(6, 12, 16, 24))
+    t = SegNetTrainer(big, TrainConfig(steps=2), BoxesDataset(4), BoxesDataset(2), tmp_path / "b")
+    init_weights(t, str(tmp_path / "src" / "checkpoint.pt"))
+    for k, v in src.model.state_dict().items():
+        assert torch.equal(v, t.model.state_dict()[k]), k
+    other = SegNetConfig(width=64, height=48, num_classes=3, filters=(4, 12, 16, 24))
+    t2 = SegNetTrainer(
+        other, TrainConfig(steps=2), BoxesDataset(4), BoxesDataset(2), tmp_path / "c"
+    )
+    with pytest.raises(ValueError, match="differs"):
+        init_weights(t2, str(tmp_path / "src" / "checkpoint.pt"))

@@ -52,6 +52,12 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", action="store_true", help="flip/colour/depth-noise augmentation")
     p.add_argument("--cache", action="store_true", help="hold the data set in memory (no augment)")
     p.add_argument("--model-out", default=None, help="also write the final model here")
+    p.add_argument(
+        "--init",
+        default=None,
+        help="start from this checkpoint's weights (same filters and classes; the input size may "
+        "differ, the network is fully convolutional)",
+    )
     g = p.add_argument_group("beyond the paper (defaults reproduce its setup)")
     g.add_argument("--batch-norm", action="store_true", help="batch norm after each convolution")
     g.add_argument("--dense-weight", type=float, default=0.0, help="weight of per-pixel BCE")
@@ -114,12 +120,31 @@ def _run_train(args: argparse.Namespace) -> int:
         train = CachedData(_tensors(train, collate))
     val = CachedData(_tensors(val, collate))
     trainer = SegNetTrainer(mcfg, tcfg, train, val, args.out)
+    if args.init and trainer.step == 0:
+        init_weights(trainer, args.init)
     hist = trainer.fit()
     last = hist[-1]
     print(json.dumps({k: v for k, v in last.items() if not isinstance(v, dict)}, indent=1))
     if args.model_out:
         export_model(trainer, args.model_out, args.depth_max)
     return 0
+
+
+def init_weights(trainer, path: str) -> None:
+    """Load a checkpoint's network weights into a fresh trainer's model; its config must match
+    the trainer's in everything but the input size."""
+    from grasp_pipeline.perception.segnet.config import SegNetConfig
+    from grasp_pipeline.training.checkpoint import load_checkpoint
+
+    state = load_checkpoint(path)
+    cfg = SegNetConfig.from_dict(state["config"]["model"])
+    mine = trainer.mcfg.to_dict()
+    theirs = cfg.to_dict()
+    for k in ("width", "height"):
+        mine.pop(k), theirs.pop(k)
+    if mine != theirs:
+        raise ValueError(f"--init {path}: network {theirs} differs from this run's {mine}")
+    trainer.model.load_state_dict(state["model"])
 
 
 def _concat(parts: list):
