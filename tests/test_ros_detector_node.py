@@ -177,7 +177,7 @@ def test_bad_frames_are_dropped_and_the_node_keeps_running(checkpoint, sim_frame
 SHIPPED_MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "segnet", "model.pt")
 # Single solid objects the shipped model localises well on these top-down frames (it is weakest on
 # the hollow nuts and the bearing; benchmarks/results/segnet_eval.json has its held-out figures).
-KNOWN_SCENES = [("F20_20_B", 1), ("Bearing_Box", 1), ("Axis", 1)]
+KNOWN_SCENES = [("F20_20_B", 1), ("F20_20_G", 1), ("S40_40_G", 1), ("Axis", 1)]
 
 
 def test_trained_detector_finds_known_objects_within_1cm() -> None:
