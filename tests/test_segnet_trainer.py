@@ -123,3 +123,11 @@ def test_init_from_a_checkpoint_of_another_input_size(tmp_path):
     )
     with pytest.raises(ValueError, match="differs"):
         init_weights(t2, str(tmp_path / "src" / "checkpoint.pt"))
+
+
+@pytest.mark.parametrize(
+    "kw", [{"lr_schedule": "step"}, {"cls_target": "all"}, {"dense_weight": -1.0}]
+)
+def test_bad_train_config_named(kw):
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        TrainConfig(**kw)

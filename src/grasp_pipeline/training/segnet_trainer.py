@@ -63,6 +63,16 @@ class TrainConfig:
     weighting: dict = field(default_factory=dict)  # options of make_weighting
     log_every: int = 10
 
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(
+                f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}"
+            )
+        if self.cls_target not in ("queried", "present"):
+            raise ValueError(f"cls_target must be 'queried' or 'present', got {self.cls_target!r}")
+        if self.dense_weight < 0 or self.lr_warmup < 0 or not 0 < self.lr_final_ratio <= 1:
+            raise ValueError("dense_weight and lr_warmup must be >= 0, lr_final_ratio in (0, 1]")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["betas"] = list(self.betas)
