@@ -159,3 +159,32 @@ def test_pickup_label_com_is_the_projected_centre_of_mass(tmp_path):
     np.testing.assert_allclose(snapped["pickup"][6].numpy(), [43.0, 20.0])
     with pytest.raises(ValueError, match="pickup_label"):
         SegmentationDataset(tmp_path, size=(64, 48), pickup_label="centroid")
+
+
+@pytest.mark.parametrize("label", ["com", "annotated"])
+def test_train_command_passes_the_pickup_label_to_every_split(handmade, label):
+    from grasp_pipeline.cli import build_parser
+    from grasp_pipeline.commands.segnet import _datasets
+
+    args = build_parser().parse_args(
+        [
+            "train",
+            "segnet",
+            "--data",
+            str(handmade),
+            str(handmade),
+            "--val",
+            str(handmade),
+            "--out",
+            "unused",
+            "--pickup-label",
+            label,
+            "--width",
+            "32",
+            "--height",
+            "24",
+        ]
+    )
+    train, val = _datasets(args)
+    assert len(train) == 2 and len(val) == 1
+    assert {d.pickup_label for d in train.datasets} == {label} and val.pickup_label == label

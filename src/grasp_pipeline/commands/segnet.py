@@ -81,7 +81,6 @@ def _add_pickup_label(p: argparse.ArgumentParser) -> None:
 def _run_train(args: argparse.Namespace) -> int:
     import torch
 
-    from grasp_pipeline.data.segmentation_dataset import SegmentationDataset
     from grasp_pipeline.perception.segnet.config import SegNetConfig
     from grasp_pipeline.training.experiment import CachedData
     from grasp_pipeline.training.segnet_trainer import SegNetTrainer, TrainConfig, collate
@@ -104,16 +103,7 @@ def _run_train(args: argparse.Namespace) -> int:
         cls_target=args.cls_target,
         cls_weight=args.cls_weight,
     )
-    size = (args.width, args.height)
-    train = _concat(
-        [
-            SegmentationDataset(d, size=size, augment=args.augment, depth_max_m=args.depth_max)
-            for d in args.data
-        ]
-    )
-    val = SegmentationDataset(
-        args.val, size=size, depth_max_m=args.depth_max, pickup_label=args.pickup_label
-    )
+    train, val = _datasets(args)
     if args.cache:
         if args.augment:
             raise ValueError("--cache and --augment exclude each other (cached items are fixed)")
@@ -145,6 +135,23 @@ def init_weights(trainer, path: str) -> None:
     if mine != theirs:
         raise ValueError(f"--init {path}: network {theirs} differs from this run's {mine}")
     trainer.model.load_state_dict(state["model"])
+
+
+def _datasets(args: argparse.Namespace) -> tuple:
+    """(train, val) SegmentationDatasets of ``train segnet``'s arguments (several training
+    directories are concatenated)."""
+    from grasp_pipeline.data.segmentation_dataset import SegmentationDataset
+
+    def dataset(root: str, augment: bool = False) -> SegmentationDataset:
+        return SegmentationDataset(
+            root,
+            size=(args.width, args.height),
+            augment=augment,
+            depth_max_m=args.depth_max,
+            pickup_label=args.pickup_label,
+        )
+
+    return _concat([dataset(d, args.augment) for d in args.data]), dataset(args.val)
 
 
 def _concat(parts: list):

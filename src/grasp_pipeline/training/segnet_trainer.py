@@ -224,8 +224,6 @@ class SegNetTrainer:
             return t.lr * (step + 1) / t.lr_warmup
         if t.lr_schedule == "constant":
             return t.lr
-        if t.lr_schedule != "cosine":
-            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {t.lr_schedule!r}")
         frac = min(1.0, (step - t.lr_warmup) / max(1, t.steps - t.lr_warmup))
         lo = t.lr * t.lr_final_ratio
         return lo + 0.5 * (t.lr - lo) * (1.0 + math.cos(math.pi * frac))
