@@ -170,3 +170,11 @@ def test_detector_interface_and_validation():
         DescriptorDetector(
             DescriptorNet(DescriptorNetConfig(descriptor_dim=4, num_keypoints=8, base_width=8)), db
         )
+
+
+def test_pose_demo_frames_with_perfect_descriptors():
+    from grasp_pipeline.perception.descriptors.pose_demo import run_oracle_pose_demo
+
+    r = run_oracle_pose_demo(size=(128, 96), trials=3)
+    assert r["detected"] == 3
+    assert r["max_rotation_error_deg"] < 1.0 and r["max_translation_error_m"] < 0.001
