@@ -12,7 +12,8 @@ class BoxesDataset(Dataset):
 
     Class ``c`` (channel) is a ``size``-pixel square whose colour encodes the class, so a small
     network can learn it. Items match SegmentationDataset: image (4, H, W), masks (C, H, W),
-    pickup (C, 2), present (C,), depth_m (H, W), intrinsics (4,), frame_id.
+    pickup (C, 2), present (C,), depth_m (H, W), intrinsics (4,), frame_id; with ``offsets`` also
+    offset (2, H, W) (box pixel -> box centre, NaN elsewhere) and instances (C, 1, 2).
     """
 
     def __init__(
@@ -24,6 +25,7 @@ class BoxesDataset(Dataset):
         seed: int = 0,
         max_objects: int = 1,
         size: int = 6,
+        offsets: bool = False,
     ) -> None:
         rng = np.random.default_rng(seed)
         self.items = []
@@ -44,8 +46,20 @@ class BoxesDataset(Dataset):
                 pickup[c] = (u0 + (size - 1) / 2, v0 + (size - 1) / 2)
                 present[c] = True
             img[3] = depth / 1.0
+            extra = {}
+            if offsets:
+                us, vs = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+                off = np.full((2, h, w), np.nan, np.float32)
+                for c in np.flatnonzero(present):
+                    on = masks[c] > 0
+                    off[0][on], off[1][on] = pickup[c, 0] - us[on], pickup[c, 1] - vs[on]
+                extra = {
+                    "offset": torch.from_numpy(off),
+                    "instances": torch.from_numpy(pickup[:, None].copy()),
+                }
             self.items.append(
                 {
+                    **extra,
                     "image": torch.from_numpy(img),
                     "masks": torch.from_numpy(masks),
                     "pickup": torch.from_numpy(pickup),

@@ -188,3 +188,31 @@ def test_train_command_passes_the_pickup_label_to_every_split(handmade, label):
     train, val = _datasets(args)
     assert len(train) == 2 and len(val) == 1
     assert {d.pickup_label for d in train.datasets} == {label} and val.pickup_label == label
+
+
+def test_instances_and_offsets_point_at_each_objects_own_pickup(handmade):
+    from grasp_pipeline.perception.segnet.postprocess import find_instances
+
+    plain = SegmentationDataset(handmade, size=(32, 24), pickup_label="annotated")[0]
+    inst = plain["instances"].numpy()
+    assert inst.shape == (13, 8, 2)
+    # both M20s, most visible first; u' = (u + 0.5) / 2 - 0.5
+    np.testing.assert_allclose(inst[5, :2], [[24.25, 17.25], [1.25, 15.25]])
+    assert np.isnan(inst[5, 2:]).all() and np.isnan(inst[0]).all()
+    off = plain["offset"].numpy()
+    assert np.isnan(off[:, 0, 0]).all()  # background: no target
+    assert np.isfinite(off[:, 7, 15]).all()  # on the M30
+    # every object pixel votes for its own instance's pickup pixel, even the small M20's
+    for c, k in ((6, 0), (5, 0), (5, 1)):
+        for blob in find_instances(plain["masks"][c].numpy(), min_pixels=1, offsets=off):
+            if np.hypot(*np.subtract(blob.pixel, inst[c, k])) < 1e-4:
+                break
+        else:
+            raise AssertionError(f"no blob of class {c} votes for instance {k}")
+    ds = SegmentationDataset(handmade, size=(32, 24), augment=True, pickup_label="annotated")
+    for seed in range(6):
+        torch.manual_seed(seed)
+        item = ds[0]
+        (m30,) = find_instances(item["masks"][6].numpy(), offsets=item["offset"].numpy())
+        assert m30.pixel == pytest.approx(tuple(item["pickup"][6].tolist()), abs=1e-4)
+        assert torch.equal(item["instances"][6, 0], item["pickup"][6])

@@ -8,7 +8,7 @@ from segnet_fixtures import BoxesDataset
 from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.perception.detector import Detector
 from grasp_pipeline.perception.segnet import SegNet, SegNetConfig
-from grasp_pipeline.perception.segnet.detector import SegnetDetector
+from grasp_pipeline.perception.segnet.detector import SegnetDetector, preprocess
 from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from grasp_pipeline.training.segnet_trainer import SegNetTrainer, TrainConfig
 
@@ -146,3 +146,46 @@ def test_batch_norm_model_backends_agree(tmp_path, backend):
     m1, p1 = SegnetDetector(tmp_path / "bn.pt", backend=backend).activations(rgb, dm)
     np.testing.assert_allclose(m1, m0, atol=1e-4)
     np.testing.assert_allclose(p1, p0, atol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["torch", "channels_last", "onnx"])
+def test_offset_head_votes_reach_the_detection(tmp_path, backend):
+    from grasp_pipeline.perception.segnet.postprocess import find_instances
+
+    cfg = SegNetConfig(
+        width=32, height=24, num_classes=3, filters=(8, 16, 16, 24), dropout=0.0, offset_head=True
+    )
+    torch.manual_seed(0)
+    net = SegNet(cfg)
+    with torch.no_grad():
+        net.head.bias.fill_(3.0)  # every map on: a blob over the whole frame
+        net.offset.weight.mul_(20.0)  # large, varied offsets
+    save_checkpoint(
+        tmp_path / "off.pt",
+        {
+            "model": net.state_dict(),
+            "config": {"model": cfg.to_dict(), "labels": LABELS},
+            "step": 0,
+        },
+    )
+    rgb, depth, cam, _, _ = _frame()
+    x = torch.from_numpy(np.zeros((1, 4, 24, 32), np.float32))
+    ref = SegnetDetector(tmp_path / "off.pt")
+    det = SegnetDetector(tmp_path / "off.pt", backend=backend)
+    _, _, offsets = det.backend(x.numpy())
+    _, _, o0 = ref.backend(x.numpy())
+    assert offsets.shape == (2, 24, 32)
+    np.testing.assert_allclose(offsets, o0, atol=1e-3)
+    with torch.no_grad():
+        _, _, o_net = net.eval().forward_all(x)
+    np.testing.assert_allclose(o0, o_net[0].numpy(), atol=1e-4)
+    dets = det.detect(rgb, depth, cam, targets=["green"])
+    assert dets
+    dm = depth.astype(np.float32) / 1000
+    maps, _ = det.activations(rgb, dm)
+    _, _, offs = det.backend(preprocess(rgb, dm, cfg.size, 1.0)[None])
+    (inst,) = find_instances(maps[1], det.threshold, det.min_pixels, 1, offs)
+    plain = find_instances(maps[1], det.threshold, det.min_pixels, 1)[0]
+    assert inst.pixel != pytest.approx(plain.pixel, abs=0.5)  # the votes moved it
+    u, v = ((inst.pixel[0] + 0.5) * 4 - 0.5, (inst.pixel[1] + 0.5) * 4 - 0.5)
+    assert dets[0].pixel == pytest.approx((u, v), abs=1e-3 if backend != "onnx" else 0.05)

@@ -59,3 +59,57 @@ def test_oracle_scores_the_ground_truth_masks():
     data = BoxesDataset(8, seed=8, max_objects=2)
     m = evaluate_detections(MaskOracle(data, silent=True), iterate_batches(data, 4), oracle=True)
     assert m["pickup_rate"] == pytest.approx(1.0, abs=1e-6) and m["class_accuracy"] == 1.0
+
+
+class TwoBoxes(torch.nn.Module):
+    """One frame, class 0 twice: a big labelled box and a small one whose map is the strongest;
+    class 1's map holds a wide faint blob and class 0's a small bright one."""
+
+    def forward(self, x):
+        logits = torch.full((x.shape[0], 2, 24, 32), -20.0)
+        logits[:, 0, 2:6, 2:6] = 5.0  # the small class-0 instance, peak 0.993
+        logits[:, 1, 10:22, 10:30] = 0.5  # a faint, wide class-1 blob: more mass, lower peak
+        return logits, logits.amax(dim=(2, 3))
+
+
+def _two_box_batch(single: bool):
+    masks = torch.zeros(1, 2, 24, 32)
+    masks[0, 0, 10:20, 14:26] = 1  # the labelled (most visible) instance
+    masks[0, 0, 2:6, 2:6] = 1
+    present = torch.tensor([[True, False]])
+    if not single:
+        masks[0, 1, 0:2, 28:32] = 1
+        present = torch.tensor([[True, True]])
+    inst = torch.full((1, 2, 8, 2), float("nan"))
+    inst[0, 0, 0] = torch.tensor([19.5, 14.5])
+    inst[0, 0, 1] = torch.tensor([3.5, 3.5])
+    pickup = inst[:, :, 0].clone()
+    if not single:
+        pickup[0, 1] = torch.tensor([29.5, 0.5])
+    return {
+        "image": torch.zeros(1, 4, 24, 32),
+        "masks": masks,
+        "pickup": pickup,
+        "instances": inst,
+        "present": present,
+        "depth_m": torch.full((1, 24, 32), 0.5),
+        "intrinsics": torch.tensor([[40.0, 40.0, 15.5, 11.5]]),
+    }
+
+
+def test_any_instance_scoring_and_class_rules():
+    m = evaluate_detections(TwoBoxes(), [_two_box_batch(single=True)], min_pixels=1)
+    # the strongest class-0 blob sits on the small instance: 16 px from the labelled centre
+    d = 100 * 0.5 * float(torch.hypot(torch.tensor(16.0), torch.tensor(11.0))) / 40
+    assert m["pickup_rate"] == pytest.approx(1 / (d * d + 1), rel=1e-4)
+    assert m["pickup_rate_any_instance"] == pytest.approx(1.0)  # ... and on the other instance
+    # the faint wide class-1 blob outweighs class 0 by mass, not by peak
+    assert m["class_accuracy_by_rule"] == {"mass": 0.0, "peak": 1.0}
+    assert m["class_rule"] == "mass" and m["class_accuracy"] == 0.0
+    assert m["false_classes_per_frame"] == 1.0
+    peak = evaluate_detections(
+        TwoBoxes(), [_two_box_batch(single=True)], min_pixels=1, class_rule="peak"
+    )
+    assert peak["class_accuracy"] == 1.0
+    with pytest.raises(ValueError, match="class_rule"):
+        evaluate_detections(TwoBoxes(), [_two_box_batch(single=True)], class_rule="votes")

@@ -75,3 +75,21 @@ def test_batch_norm_variant():
     # configs written before the option existed load as the paper's plain network
     old = {k: v for k, v in cfg.to_dict().items() if k != "batch_norm"}
     assert SegNetConfig.from_dict(old).batch_norm is False
+
+
+def test_offset_head_adds_a_two_channel_map_and_leaves_forward_alone():
+    plain = SegNet(SegNetConfig(width=32, height=16, num_classes=5, filters=(4, 8, 8)))
+    assert plain.forward_all(torch.rand(1, 4, 16, 32))[2] is None
+    cfg = SegNetConfig(width=32, height=16, num_classes=5, filters=(4, 8, 8), offset_head=True)
+    net = SegNet(cfg).eval()
+    x = torch.rand(2, 4, 16, 32)
+    logits, cls, offsets = net.forward_all(x)
+    assert offsets.shape == (2, 2, 16, 32)
+    a, b = net(x)
+    assert torch.equal(a, logits) and torch.equal(b, cls)
+    assert parameter_count(net) == parameter_count(plain) + 4 * 9 * 2 + 2
+    assert SegNetConfig.from_dict(cfg.to_dict()) == cfg
+    # configs written before the head existed still load, without it
+    old = cfg.to_dict()
+    old.pop("offset_head")
+    assert SegNetConfig.from_dict(old).offset_head is False

@@ -73,3 +73,23 @@ def test_max_instances_keeps_the_strongest():
     inst = find_instances(m, threshold=0.5, max_instances=2)
     assert [round(i.score, 3) for i in inst] == [0.9, 0.7]
     assert inst[0].pixel == pytest.approx((13.0, 5.0)) and inst[0].pixels == 9
+
+
+def test_offsets_move_the_pickup_to_the_voted_point():
+    m = np.zeros((20, 30), np.float32)
+    m[5:10, 4:12] = 0.9
+    (plain,) = find_instances(m)
+    assert plain.pixel == pytest.approx((7.5, 7.0))
+    off = np.zeros((2, 20, 30), np.float32)
+    off[0], off[1] = 2.0, -1.5
+    (voted,) = find_instances(m, offsets=off)
+    assert voted.pixel == pytest.approx((9.5, 5.5))
+    # every pixel pointing at one spot (an occluded object's hidden centre of mass)
+    vs, us = np.mgrid[0:20, 0:30].astype(np.float32)
+    off = np.stack([14.0 - us, 3.0 - vs])
+    off[:, 5, 4] = np.nan  # a non-finite vote abstains
+    (voted,) = find_instances(m, offsets=off)
+    assert voted.pixel == pytest.approx((14.0, 3.0), abs=1e-5)
+    assert voted.mass == pytest.approx(0.9 * 40)
+    with pytest.raises(ValueError, match="offsets must be"):
+        find_instances(m, offsets=off[:, :10])

@@ -131,3 +131,66 @@ def test_init_from_a_checkpoint_of_another_input_size(tmp_path):
 def test_bad_train_config_named(kw):
     with pytest.raises(ValueError, match=next(iter(kw))):
         TrainConfig(**kw)
+
+
+def test_offset_head_learns_to_vote_for_box_centres(tmp_path):
+    from grasp_pipeline.training.segnet_trainer import offset_loss
+
+    torch.set_num_threads(1)
+    target = BoxesDataset(2, seed=4, offsets=True)[0]["offset"][None]
+    assert float(offset_loss(torch.nan_to_num(target), target)) == 0.0
+    assert float(offset_loss(torch.nan_to_num(target) + 3.0, target)) == pytest.approx(2 * 2.5)
+    mcfg = SegNetConfig(
+        width=32, height=24, num_classes=3, filters=(6, 12, 16, 24), offset_head=True
+    )
+    tcfg = TrainConfig(
+        method="dwa", steps=150, lr=3e-3, eval_every=150, batch_size=4, offset_weight=1.0
+    )
+    t = SegNetTrainer(
+        mcfg, tcfg, BoxesDataset(24, seed=0, offsets=True), BoxesDataset(8, seed=1), tmp_path
+    )
+    t.fit(progress=False)
+    rows = list(csv.DictReader((tmp_path / "train.csv").open()))
+    first, last = float(rows[0]["offset"]), float(rows[-1]["offset"])
+    assert last < 0.5 * first, (first, last)
+    with pytest.raises(ValueError, match="offset_head"):
+        SegNetTrainer(MCFG, tcfg, BoxesDataset(4), BoxesDataset(2), tmp_path / "x")
+
+
+def test_init_adds_an_offset_head_to_a_checkpoint_without_one(tmp_path):
+    from grasp_pipeline.commands.segnet import init_weights
+
+    src = _trainer(tmp_path / "src", steps=2)
+    src.fit(progress=False)
+    ckpt = str(tmp_path / "src" / "checkpoint.pt")
+    head = SegNetConfig(
+        width=32, height=24, num_classes=3, filters=(6, 12, 16, 24), offset_head=True
+    )
+    t = SegNetTrainer(head, TrainConfig(steps=2), BoxesDataset(4), BoxesDataset(2), tmp_path / "h")
+    init_weights(t, ckpt)
+    for k, v in src.model.state_dict().items():
+        assert torch.equal(v, t.model.state_dict()[k]), k
+    # the other way round would drop trained weights: refused
+    t.save()
+    plain = SegNetTrainer(
+        MCFG, TrainConfig(steps=2), BoxesDataset(4), BoxesDataset(2), tmp_path / "p"
+    )
+    with pytest.raises(ValueError, match="differs"):
+        init_weights(plain, str(tmp_path / "h" / "checkpoint.pt"))
+
+
+def test_augmented_batch_flips_offsets_and_instances():
+    from grasp_pipeline.perception.segnet.postprocess import find_instances
+    from grasp_pipeline.training.segnet_trainer import augment_batch, collate
+
+    data = BoxesDataset(16, seed=3, offsets=True, size=5)
+    b = collate([data[i] for i in range(16)])
+    torch.manual_seed(1)
+    a = augment_batch(b)
+    assert not torch.equal(a["masks"], b["masks"])
+    for i in range(16):
+        c = int(torch.nonzero(a["present"][i])[0])
+        # perfect offsets still vote for the (flipped) labelled centre, which is the instance
+        (inst,) = find_instances(a["masks"][i, c].numpy(), offsets=a["offset"][i].numpy())
+        assert inst.pixel == pytest.approx(tuple(a["pickup"][i, c].tolist()), abs=1e-4)
+        assert torch.equal(a["instances"][i, c, 0], a["pickup"][i, c])

@@ -66,6 +66,12 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-augment", action="store_true", help="flip/colour each drawn batch")
     g.add_argument("--cls-target", choices=("queried", "present"), default="queried")
     g.add_argument("--cls-weight", type=float, default=0.1, help="classification-vector weight")
+    g.add_argument(
+        "--offset-head",
+        action="store_true",
+        help="add the head voting for each object's centre of mass (see SegNetConfig)",
+    )
+    g.add_argument("--offset-weight", type=float, default=1.0, help="weight of the offset loss")
     _add_pickup_label(p)
 
 
@@ -87,7 +93,13 @@ def _run_train(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     kw = {} if args.filters is None else {"filters": tuple(args.filters)}
-    mcfg = SegNetConfig(width=args.width, height=args.height, batch_norm=args.batch_norm, **kw)
+    mcfg = SegNetConfig(
+        width=args.width,
+        height=args.height,
+        batch_norm=args.batch_norm,
+        offset_head=args.offset_head,
+        **kw,
+    )
     tcfg = TrainConfig(
         method=args.method,
         steps=args.steps,
@@ -102,6 +114,7 @@ def _run_train(args: argparse.Namespace) -> int:
         batch_augment=args.batch_augment,
         cls_target=args.cls_target,
         cls_weight=args.cls_weight,
+        offset_weight=args.offset_weight if args.offset_head else 0.0,
     )
     train, val = _datasets(args)
     if args.cache:
@@ -122,7 +135,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def init_weights(trainer, path: str) -> None:
     """Load a checkpoint's network weights into a fresh trainer's model; its config must match
-    the trainer's in everything but the input size."""
+    the trainer's in everything but the input size, and it may lack the offset head this run
+    adds (the head then starts from its initialisation)."""
     from grasp_pipeline.perception.segnet.config import SegNetConfig
     from grasp_pipeline.training.checkpoint import load_checkpoint
 
@@ -132,9 +146,18 @@ def init_weights(trainer, path: str) -> None:
     theirs = cfg.to_dict()
     for k in ("width", "height"):
         mine.pop(k), theirs.pop(k)
-    if mine != theirs:
-        raise ValueError(f"--init {path}: network {theirs} differs from this run's {mine}")
-    trainer.model.load_state_dict(state["model"])
+    mine_head, their_head = mine.pop("offset_head"), theirs.pop("offset_head")
+    adds_head = mine_head and not their_head
+    if mine != theirs or (their_head and not mine_head):
+        raise ValueError(
+            f"--init {path}: network {theirs} (offset head: {their_head}) differs from this "
+            f"run's {mine} (offset head: {mine_head})"
+        )
+    missing, unexpected = trainer.model.load_state_dict(state["model"], strict=not adds_head)
+    if unexpected or any(not k.startswith("offset.") for k in missing):
+        raise ValueError(
+            f"--init {path}: weights do not fit: missing {missing}, extra {unexpected}"
+        )
 
 
 def _datasets(args: argparse.Namespace) -> tuple:
@@ -168,7 +191,7 @@ def _tensors(ds, collate) -> dict:
 
     first = collate([ds[0]])
     first.pop("frame_id")
-    dtypes = {"image": torch.float16, "masks": torch.bool}
+    dtypes = {"image": torch.float16, "masks": torch.bool, "offset": torch.float16}
     out = {
         k: v.new_empty((len(ds), *v.shape[1:]), dtype=dtypes.get(k, v.dtype))
         for k, v in first.items()

@@ -6,6 +6,10 @@ Item (a dict, one frame of the on-disk format downscaled to ``size`` = (W, H)):
 - ``masks`` float32 (C, H, W): per-class binary masks, channel = class_index - 1.
 - ``pickup`` float32 (C, 2): pickup pixel (u, v) at the output size of each present class's largest
   instance (most visible pixels), NaN when the class is absent.
+- ``instances`` float32 (C, K, 2): the pickup pixels of up to K = ``MAX_INSTANCES`` instances of
+  each class, most visible first, NaN-padded (a pick of any of them is a good pick).
+- ``offset`` float32 (2, H, W): for each pixel of a catalog object, (du, dv) from the pixel to its
+  own instance's pickup pixel; NaN elsewhere (the offset head's target).
 - ``present`` bool (C,); ``depth_m`` float32 (H, W) metres, NaN = missing;
   ``intrinsics`` float32 (4,) fx, fy, cx, cy at the output size; ``frame_id`` str.
 Pixel coordinates scale with the pixel-centre convention u' = (u + 0.5) * W'/W - 0.5, the same as
@@ -35,6 +39,9 @@ def _num_classes(root: Path) -> int:
     from grasp_pipeline.objects import load_catalog
 
     return len(load_catalog())
+
+
+MAX_INSTANCES = 8
 
 
 class SegmentationDataset(Dataset):
@@ -99,28 +106,38 @@ class SegmentationDataset(Dataset):
 
         masks = np.zeros((C, H, W), np.float32)
         pickup = np.full((C, 2), np.nan, np.float32)
-        best = np.zeros(C, np.int64)
+        instances = np.full((C, MAX_INSTANCES, 2), np.nan, np.float32)
+        offset = np.full((2, H, W), np.nan, np.float32)
+        us, vs = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+        labelled: dict[int, list[tuple[int, float, float]]] = {}
         for o in frame.objects:
             c = o.class_index - 1
             if not 0 <= c < C:
                 raise ValueError(
                     f"{self.root}/frames/{frame.frame_id}: class_index {o.class_index} outside 1..{C}"
                 )
-            masks[c][inst == o.instance_id] = 1.0
-            if o.visible_pixels >= best[c]:
-                best[c] = o.visible_pixels
-                pu, pv = o.pickup_pixel
-                if self.pickup_label == "com" and o.com_camera is not None:
-                    x, y, z = (float(t) for t in o.com_camera)
-                    pu = frame.camera.fx * x / z + frame.camera.cx
-                    pv = frame.camera.fy * y / z + frame.camera.cy
-                pickup[c] = ((pu + 0.5) * sx - 0.5, (pv + 0.5) * sy - 0.5)
+            on = inst == o.instance_id
+            masks[c][on] = 1.0
+            pu, pv = o.pickup_pixel
+            if self.pickup_label == "com" and o.com_camera is not None:
+                x, y, z = (float(t) for t in o.com_camera)
+                pu = frame.camera.fx * x / z + frame.camera.cx
+                pv = frame.camera.fy * y / z + frame.camera.cy
+            pu, pv = (pu + 0.5) * sx - 0.5, (pv + 0.5) * sy - 0.5
+            offset[0][on] = pu - us[on]
+            offset[1][on] = pv - vs[on]
+            labelled.setdefault(c, []).append((o.visible_pixels, pu, pv))
+        for c, objs in labelled.items():
+            # Most visible first; among equals the later annotation, as the label always was.
+            objs = sorted(reversed(objs), key=lambda t: -t[0])[:MAX_INSTANCES]
+            pickup[c] = objs[0][1:]
+            instances[c, : len(objs)] = [t[1:] for t in objs]
         present = ~np.isnan(pickup[:, 0])
         intrinsics = np.array([cam.fx, cam.fy, cam.cx, cam.cy], np.float32)
 
         if self.augment:
-            rgb, depth, masks, pickup, intrinsics = self._augment(
-                rgb, depth, masks, pickup, intrinsics
+            rgb, depth, masks, pickup, instances, offset, intrinsics = self._augment(
+                rgb, depth, masks, pickup, instances, offset, intrinsics
             )
 
         depth_channel = np.where(
@@ -131,19 +148,23 @@ class SegmentationDataset(Dataset):
             "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
             "masks": torch.from_numpy(np.ascontiguousarray(masks)),
             "pickup": torch.from_numpy(pickup),
+            "instances": torch.from_numpy(instances),
+            "offset": torch.from_numpy(np.ascontiguousarray(offset)),
             "present": torch.from_numpy(present),
             "depth_m": torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32)),
             "intrinsics": torch.from_numpy(intrinsics),
             "frame_id": frame.frame_id,
         }
 
-    def _augment(self, rgb, depth, masks, pickup, intrinsics):
+    def _augment(self, rgb, depth, masks, pickup, instances, offset, intrinsics):
         W = self.size[0]
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
         if rng.random() < 0.5:
             rgb, depth, masks = rgb[:, ::-1], depth[:, ::-1], masks[:, :, ::-1]
-            pickup = pickup.copy()
+            pickup, instances = pickup.copy(), instances.copy()
             pickup[:, 0] = (W - 1) - pickup[:, 0]
+            instances[..., 0] = (W - 1) - instances[..., 0]
+            offset = offset[:, :, ::-1] * np.array([-1.0, 1.0], np.float32)[:, None, None]
             intrinsics = intrinsics.copy()
             intrinsics[2] = (W - 1) - intrinsics[2]
         gain = rng.uniform(0.75, 1.25) * rng.uniform(0.9, 1.1, size=3)
@@ -152,7 +173,8 @@ class SegmentationDataset(Dataset):
         rgb = np.clip((rgb * gain - mean) * contrast + mean, 0.0, 1.0).astype(np.float32)
         noise = rng.standard_normal(depth.shape).astype(np.float32) * 0.002
         depth = np.where(rng.random(depth.shape) < 0.01, np.nan, depth + noise).astype(np.float32)
-        return rgb, depth, np.ascontiguousarray(masks), pickup, intrinsics
+        masks = np.ascontiguousarray(masks)
+        return rgb, depth, masks, pickup, instances, np.ascontiguousarray(offset), intrinsics
 
 
 def collate_segmentation(batch: list[dict]) -> dict:

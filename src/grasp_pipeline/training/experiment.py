@@ -137,6 +137,8 @@ def build_cache(cfg: ExperimentConfig, path: Path) -> None:
 class CachedData:
     """Items of one cached split, in the layout of SegmentationDataset."""
 
+    COMPACT = ("image", "masks", "offset")
+
     def __init__(self, tensors: dict) -> None:
         self.t = tensors
 
@@ -145,15 +147,10 @@ class CachedData:
 
     def __getitem__(self, i: int) -> dict:
         t = self.t
-        return {
-            "image": t["image"][i].float(),
-            "masks": t["masks"][i].float(),
-            "pickup": t["pickup"][i],
-            "present": t["present"][i],
-            "depth_m": t["depth_m"][i],
-            "intrinsics": t["intrinsics"][i],
-            "frame_id": str(i),
-        }
+        # Stored compactly (float16 image and offsets, bool masks); handed out as float32.
+        item = {k: (v[i].float() if k in self.COMPACT else v[i]) for k, v in t.items()}
+        item["frame_id"] = str(i)
+        return item
 
 
 def _run_one(job: tuple[dict, str, str, int, str, int]) -> tuple[str, int, float]:

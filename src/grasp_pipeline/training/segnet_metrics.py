@@ -96,6 +96,15 @@ def evaluate_segnet(
     }
 
 
+CLASS_RULES = ("mass", "peak")
+
+
+def _distance_cm(pixel: np.ndarray, target: np.ndarray, z: float, fx: float, fy: float) -> float:
+    """Metric distance (cm) at depth ``z`` between two pixels (u, v)."""
+    du, dv = np.subtract(pixel, target)
+    return 100.0 * z * float(np.hypot(du / fx, dv / fy))
+
+
 @torch.no_grad()
 def evaluate_detections(
     model: torch.nn.Module,
@@ -104,45 +113,74 @@ def evaluate_detections(
     threshold: float = 0.5,
     min_pixels: int = 3,
     oracle: bool = False,
+    class_rule: str = "mass",
 ) -> dict[str, float]:
-    """The same pairs scored the way the detector is used: the pickup point of a class is the
-    centroid of its strongest blob (:func:`find_instances`, as in ``SegnetDetector``), and a frame's
-    class is the map with the strongest blob. A present class without any blob scores a pickup
-    rate of 0. Returns ``pickup_rate``, ``distance_cm`` (median over found pairs), ``found``
-    (share of pairs with a blob), ``single_object_pickup_rate`` (frames holding one object class), ``class_accuracy`` (single-object frames, strongest blob's class),
-    ``false_classes_per_frame`` (absent classes with a blob) and ``per_class``.
+    """The same pairs scored the way the detector is used: the pickup point of a class is its
+    strongest blob (:func:`find_instances`, as in ``SegnetDetector``; with the network's offset
+    votes when it has an offset head), and a frame's class is the class of the blob with the most
+    activation mass (``class_rule="mass"``) or the highest peak (``"peak"``). A present class
+    without any blob scores a pickup rate of 0.
+
+    Returns ``pickup_rate`` against the labelled (most visible) instance of the class and
+    ``pickup_rate_any_instance`` against the nearest instance of the class (when the batches carry
+    ``instances``: a robot asked for a class may pick any of its instances), ``distance_cm``
+    (median over found pairs), ``found`` (share of pairs with a blob), the same two rates on
+    frames holding one object class, ``class_accuracy`` (single-object frames, by ``class_rule``;
+    both rules are also reported), ``false_classes_per_frame`` (absent classes with a blob) and
+    ``per_class``.
 
     ``oracle=True`` scores the ground-truth masks instead of the model's maps: the ceiling of
     any mask-centroid detector under these labels (occlusion, side faces, several instances).
     """
     from grasp_pipeline.perception.segnet.postprocess import find_instances
 
+    if class_rule not in CLASS_RULES:
+        raise ValueError(f"class_rule must be one of {CLASS_RULES}, got {class_rule!r}")
     was_training = model.training
     model.eval()
     rates: list[float] = []
+    rates_any: list[float] = []
     single_rates: list[float] = []
+    single_any: list[float] = []
     dists: list[float] = []
     per_class: dict[int, list[float]] = {}
-    single_n = single_ok = frames = false_pos = 0
+    per_class_any: dict[int, list[float]] = {}
+    single_ok = dict.fromkeys(CLASS_RULES, 0)
+    single_n = frames = false_pos = 0
     for batch in batches:
+        offsets = None
         if oracle:
             p_all = batch["masks"].float().numpy()
         else:
-            logits, _ = model(batch["image"].to(device))
+            x = batch["image"].to(device)
+            # Any module returning (logits, class_logits) works; SegNet adds its offsets.
+            logits, _, off = (
+                model.forward_all(x) if hasattr(model, "forward_all") else (*model(x), None)
+            )
             p_all = torch.sigmoid(logits.float()).cpu().numpy()  # (B, C, H, W)
+            offsets = None if off is None else off.float().cpu().numpy()  # (B, 2, H, W)
         present = batch["present"].bool().numpy()
+        instances = batch.get("instances")
         for b in range(p_all.shape[0]):
             frames += 1
-            best: dict[int, tuple[float, tuple[float, float]]] = {}
+            best = {}
             for c in range(p_all.shape[1]):
-                inst = find_instances(p_all[b, c], threshold, min_pixels, max_instances=1)
+                inst = find_instances(
+                    p_all[b, c],
+                    threshold,
+                    min_pixels,
+                    max_instances=1,
+                    offsets=None if offsets is None else offsets[b],
+                )
                 if inst:
-                    best[c] = (inst[0].score, inst[0].pixel)
+                    best[c] = inst[0]
             false_pos += sum(1 for c in best if not present[b, c])
             cls = np.flatnonzero(present[b])
             if cls.size == 1:
                 single_n += 1
-                single_ok += bool(best) and max(best, key=lambda c: best[c][0]) == cls[0]
+                if best:
+                    single_ok["peak"] += max(best, key=lambda c: best[c].score) == cls[0]
+                    single_ok["mass"] += max(best, key=lambda c: best[c].mass) == cls[0]
             if cls.size == 0:
                 continue
             depth = batch["depth_m"][b].float().expand(len(cls), -1, -1)
@@ -153,32 +191,57 @@ def evaluate_detections(
                 if not np.isfinite(z[k]):
                     continue
                 if c not in best:
-                    r = 0.0
+                    r = r_any = 0.0
                 else:
-                    du, dv = np.subtract(best[c][1], uv[k].numpy())
-                    d = 100.0 * z[k] * float(np.hypot(du / fx, dv / fy))
+                    p = np.asarray(best[c].pixel)
+                    d = _distance_cm(p, uv[k].numpy(), float(z[k]), fx, fy)
                     dists.append(d)
                     r = 1.0 / (d * d + 1.0)
+                    if instances is not None:
+                        cand = instances[b, c].numpy()
+                        cand = cand[np.isfinite(cand).all(axis=1)]
+                        d_any = min(
+                            (_distance_cm(p, t, float(z[k]), fx, fy) for t in cand), default=d
+                        )
+                        r_any = 1.0 / (d_any * d_any + 1.0)
+                    else:
+                        r_any = r
                 rates.append(r)
+                rates_any.append(r_any)
                 if cls.size == 1:
                     single_rates.append(r)
+                    single_any.append(r_any)
                 per_class.setdefault(c, []).append(r)
+                per_class_any.setdefault(c, []).append(r_any)
     if was_training:
         model.train()
     if not rates:
         raise ValueError("evaluation data set holds no frame with a present class and depth")
+
+    def mean(v: list[float]) -> float:
+        return float(np.mean(v)) if v else float("nan")
+
+    accuracy = {rule: n / single_n if single_n else float("nan") for rule, n in single_ok.items()}
     return {
-        "pickup_rate": float(np.mean(rates)),
+        "pickup_rate": mean(rates),
+        "pickup_rate_any_instance": mean(rates_any),
         "distance_cm": float(np.median(dists)) if dists else float("nan"),
         "found": len(dists) / len(rates),
-        "single_object_pickup_rate": float(np.mean(single_rates)) if single_rates else float("nan"),
-        "class_accuracy": single_ok / single_n if single_n else float("nan"),
+        "single_object_pickup_rate": mean(single_rates),
+        "single_object_pickup_rate_any_instance": mean(single_any),
+        "class_rule": class_rule,
+        "class_accuracy": accuracy[class_rule],
+        "class_accuracy_by_rule": accuracy,
         "single_object_frames": single_n,
         "false_classes_per_frame": false_pos / max(1, frames),
         "pairs": len(rates),
         "frames": frames,
         "per_class": {
-            int(c): {"pairs": len(v), "pickup_rate": float(np.mean(v))}
+            int(c): {
+                "pairs": len(v),
+                "pickup_rate": mean(v),
+                "pickup_rate_any_instance": mean(per_class_any[c]),
+            }
             for c, v in sorted(per_class.items())
         },
     }

@@ -31,6 +31,9 @@ from grasp_pipeline.training.segnet_metrics import evaluate_detections, evaluate
 from grasp_pipeline.training.weighting import make_weighting
 
 TENSOR_KEYS = ("image", "masks", "pickup", "present", "depth_m", "intrinsics")
+# Batched when every item has them (SegmentationDataset items do): the offset head's target and
+# every instance's pickup pixel.
+OPTIONAL_KEYS = ("offset", "instances")
 
 
 @dataclass
@@ -60,6 +63,9 @@ class TrainConfig:
     # Target of the classification vector: the queried class ("queried", as in the experiment) or
     # all classes present in the frame, evenly ("present"; right for multi-object frames).
     cls_target: str = "queried"
+    # Smooth-L1 of the offset head (SegNetConfig.offset_head) against the per-pixel offsets to the
+    # pixel's own instance's pickup point, averaged over object pixels, times offset_weight.
+    offset_weight: float = 0.0
     weighting: dict = field(default_factory=dict)  # options of make_weighting
     log_every: int = 10
 
@@ -72,6 +78,8 @@ class TrainConfig:
             raise ValueError(f"cls_target must be 'queried' or 'present', got {self.cls_target!r}")
         if self.dense_weight < 0 or self.lr_warmup < 0 or not 0 < self.lr_final_ratio <= 1:
             raise ValueError("dense_weight and lr_warmup must be >= 0, lr_final_ratio in (0, 1]")
+        if self.offset_weight < 0:
+            raise ValueError(f"offset_weight must be >= 0, got {self.offset_weight}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -101,6 +109,15 @@ def dense_bce(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     return bce.sum(dim=1).mean()
 
 
+def offset_loss(offsets: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Smooth-L1 (beta 1 px) of predicted offsets (B, 2, H, W) against the target offsets, over
+    the pixels where the target is defined (finite); 0 when no pixel is."""
+    valid = torch.isfinite(target).all(dim=1, keepdim=True).expand_as(target)
+    if not valid.any():
+        return offsets.sum() * 0.0
+    return F.smooth_l1_loss(offsets[valid], target[valid], beta=1.0) * 2.0  # per pixel, (du, dv)
+
+
 def augment_batch(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Random horizontal flip (masks, depth, pickup pixels and principal point follow) and colour
     gain/contrast per sample, drawn from torch's global RNG (seeded per step by the trainer)."""
@@ -117,6 +134,15 @@ def augment_batch(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         pick = b["pickup"].clone()
         pick[flip, :, 0] = (w - 1) - pick[flip, :, 0]
         out["pickup"] = pick
+        if "instances" in b:
+            inst = b["instances"].clone()
+            inst[flip, ..., 0] = (w - 1) - inst[flip, ..., 0]
+            out["instances"] = inst
+        if "offset" in b:
+            off = b["offset"].clone()
+            off[flip] = off[flip].flip(-1)
+            off[flip, 0] = -off[flip, 0]
+            out["offset"] = off
         intr = b["intrinsics"].clone()
         intr[flip, 2] = (w - 1) - intr[flip, 2]
         out["intrinsics"] = intr
@@ -132,7 +158,7 @@ def augment_batch(b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def collate(items: Sequence[dict]) -> dict[str, torch.Tensor]:
     """Stack dataset items (dicts with :data:`TENSOR_KEYS`) into a batch."""
     out = {}
-    for k in TENSOR_KEYS:
+    for k in TENSOR_KEYS + tuple(k for k in OPTIONAL_KEYS if all(k in it for it in items)):
         out[k] = torch.stack([torch.as_tensor(it[k]) for it in items])
     out["frame_id"] = [str(it.get("frame_id", "")) for it in items]
     return out
@@ -163,6 +189,8 @@ class SegNetTrainer:
         if len(train_data) == 0 or len(val_data) == 0:
             raise ValueError("training and validation data sets must not be empty")
         self.mcfg, self.tcfg = model_config, train_config
+        if train_config.offset_weight > 0 and not model_config.offset_head:
+            raise ValueError("offset_weight > 0 needs SegNetConfig(offset_head=True)")
         self.train_data, self.val_data = train_data, val_data
         self.out = Path(out_dir)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -264,7 +292,7 @@ class SegNetTrainer:
             group["lr"] = self.lr_at(step)
         use_amp = self.tcfg.amp and dev.type == "cuda"
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits, class_logits = self.model(b["image"])
+            logits, class_logits, offsets = self.model.forward_all(b["image"])
         rows = torch.arange(len(query), device=dev)
         mask = select_queried(b["masks"], query)  # (B, H, W)
         uv = b["pickup"][rows, query]  # (B, 2)
@@ -286,6 +314,13 @@ class SegNetTrainer:
         if self.tcfg.dense_weight > 0:
             terms["dense"] = dense_bce(logits.float(), b["masks"])
             total = total + self.tcfg.dense_weight * terms["dense"]
+        if self.tcfg.offset_weight > 0:
+            if offsets is None or "offset" not in b:
+                raise ValueError(
+                    "offset_weight > 0 needs a network with offset_head and data with offsets"
+                )
+            terms["offset"] = offset_loss(offsets.float(), b["offset"].float())
+            total = total + self.tcfg.offset_weight * terms["offset"]
         self.opt.zero_grad(set_to_none=True)
         if torch.isfinite(total):
             total.backward()

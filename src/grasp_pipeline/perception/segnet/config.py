@@ -27,6 +27,11 @@ class SegNetConfig:
     # Batch normalisation after every convolution but the waist (not in the paper; trains much faster from
     # scratch and folds into the convolutions at inference). False = the paper's plain network.
     batch_norm: bool = False
+    # A class-agnostic head that predicts, for every pixel of an object, the offset (du, dv) in
+    # output pixels to that object's projected centre of mass (not in the paper). The pickup point
+    # then becomes the activation-weighted mean of the votes pixel + offset, which reaches the
+    # centre of mass where a mask centroid cannot (occlusion, side faces, hollow parts).
+    offset_head: bool = False
 
     def __post_init__(self) -> None:
         if len(self.filters) < 2 or any(int(f) <= 0 for f in self.filters):

@@ -128,7 +128,8 @@ class SegnetDetector:
     def activations(self, rgb: np.ndarray, depth_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sigmoid maps (C, h, w) at the network size and class probabilities (C,)."""
         x = preprocess(rgb, depth_m, self.config.size, self.depth_max_m)
-        return self.backend(x[None])
+        maps, probs, _ = self.backend(x[None])
+        return maps, probs
 
     def detect(
         self,
@@ -149,14 +150,14 @@ class SegnetDetector:
         depth_m[~np.isfinite(depth_m) | (depth_m <= 0)] = np.nan
         x = preprocess(rgb, depth_m, self.config.size, self.depth_max_m)
         t1 = time.perf_counter()
-        maps, probs = self.backend(x[None])
+        maps, probs, offsets = self.backend(x[None])
         t2 = time.perf_counter()
         h, w = maps.shape[1:]
         sx, sy = camera.width / w, camera.height / h
         out: list[Detection] = []
         for c in channels:
             for inst in find_instances(
-                maps[c], self.threshold, self.min_pixels, self.max_instances
+                maps[c], self.threshold, self.min_pixels, self.max_instances, offsets
             ):
                 u = (inst.pixel[0] + 0.5) * sx - 0.5  # pixel-centre convention, as in scaled()
                 v = (inst.pixel[1] + 0.5) * sy - 0.5
@@ -183,6 +184,7 @@ class SegnetDetector:
                             "class_probability": float(probs[c]),
                             "mean_activation": inst.mean_activation,
                             "pixels": inst.pixels,
+                            "mass": inst.mass,
                             "elongation": inst.elongation,
                             "yaw_rad": float(np.arctan2(R[1, 1], R[0, 1])),
                         },

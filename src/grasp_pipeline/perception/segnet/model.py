@@ -19,6 +19,11 @@ def _conv(cin: int, cout: int, stride: int, dropout: float, norm: bool = False) 
     return nn.Sequential(*layers)
 
 
+# The offset head's raw output is in units of 8 output pixels: targets of tens of pixels then
+# need no large weights.
+OFFSET_UNIT_PX = 8.0
+
+
 class SegNet(nn.Module):
     """Encoder of strided 3x3 convolutions, decoder of transposed convolutions with skip additions.
 
@@ -56,6 +61,7 @@ class SegNet(nn.Module):
         self.decoder = nn.ModuleList(ups)
         self.waist_skip = nn.Conv2d(f[-1], config.num_classes, 1)
         self.head = nn.Conv2d(f[0], config.num_classes, 3, padding=1)
+        self.offset = nn.Conv2d(f[0], 2, 3, padding=1) if config.offset_head else None
         # Start the output maps mostly "off" so early soft IoU is not dominated by background.
         nn.init.constant_(self.head.bias, -2.0)
 
@@ -69,6 +75,14 @@ class SegNet(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, class_logits, _ = self.forward_all(x)
+        return logits, class_logits
+
+    def forward_all(
+        self, x: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """``forward`` plus the centre-of-mass offsets (B, 2, H, W) in output pixels, or None
+        when the network has no offset head."""
         if not torch.jit.is_tracing():  # the ONNX export traces with a fixed shape
             self._check(x)
         skips = []
@@ -84,7 +98,8 @@ class SegNet(nn.Module):
         h = waist + self.waist_skip(skips[-1])
         for up, skip in zip(self.decoder, reversed(skips[:-1]), strict=True):
             h = up(h) + skip  # (B, f_i, 2x, 2x)
-        return self.head(h), class_logits  # (B, C, H, W), (B, C)
+        offsets = None if self.offset is None else OFFSET_UNIT_PX * self.offset(h)  # (B, 2, H, W)
+        return self.head(h), class_logits, offsets  # (B, C, H, W), (B, C)
 
 
 def parameter_count(model: nn.Module) -> int:

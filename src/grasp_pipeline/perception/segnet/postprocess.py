@@ -14,10 +14,12 @@ import numpy as np
 class Instance:
     """One connected blob of activations on one class map.
 
-    ``pixel``: activation-weighted centroid (u, v); ``axis``: unit (du, dv) of the dominant
+    ``pixel``: activation-weighted centroid (u, v), or with offsets the activation-weighted mean of
+    the blob's centre-of-mass votes; ``axis``: unit (du, dv) of the dominant
     direction of the activations (weighted PCA), the object's facing; ``elongation``: ratio of the
     principal standard deviations (1 = no preferred direction); ``score``: peak activation in the
-    blob; ``mean_activation`` and ``pixels`` describe its support.
+    blob; ``mean_activation`` and ``pixels`` describe its support; ``mass`` is their product, the
+    summed activation (how much of the map the blob holds).
     """
 
     pixel: tuple[float, float]
@@ -26,6 +28,10 @@ class Instance:
     score: float
     mean_activation: float
     pixels: int
+
+    @property
+    def mass(self) -> float:
+        return self.mean_activation * self.pixels
 
 
 def weighted_pca_axis(us: np.ndarray, vs: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, float]:
@@ -47,11 +53,14 @@ def find_instances(
     threshold: float = 0.5,
     min_pixels: int = 3,
     max_instances: int | None = None,
+    offsets: np.ndarray | None = None,
 ) -> list[Instance]:
     """Connected components of ``activation > threshold`` (8-connected), strongest first.
 
     activation (H, W) in [0, 1]; blobs smaller than ``min_pixels`` are dropped as noise; only the
-    ``max_instances`` blobs with the highest peak are described (all when None).
+    ``max_instances`` blobs with the highest peak are described (all when None). ``offsets``
+    (2, H, W): per-pixel (du, dv) to the object's centre of mass (the network's offset head);
+    each blob pixel then votes for pixel + offset and the pickup pixel is the weighted mean vote.
     """
     import cv2
 
@@ -59,6 +68,10 @@ def find_instances(
     if a.ndim != 2:
         raise ValueError(f"activation map must be (H, W), got shape {a.shape}")
     a = np.where(np.isfinite(a), a, 0.0).astype(np.float32)
+    if offsets is not None and np.shape(offsets) != (2, *a.shape):
+        raise ValueError(
+            f"offsets must be (2, {a.shape[0]}, {a.shape[1]}), got {np.shape(offsets)}"
+        )
     binary = (a > threshold).astype(np.uint8)
     if not binary.any():  # most class maps of a frame: skip the labelling
         return []
@@ -77,7 +90,19 @@ def find_instances(
         vs, us = np.nonzero(labels[box] == k)
         us, vs = us + box[1].start, vs + box[0].start
         wts = a[vs, us].astype(np.float64)
-        u, v = float(np.sum(wts * us) / wts.sum()), float(np.sum(wts * vs) / wts.sum())
+        pu, pv = us.astype(np.float64), vs.astype(np.float64)
+        if offsets is not None:
+            du, dv = offsets[0, vs, us], offsets[1, vs, us]
+            ok = np.isfinite(du) & np.isfinite(dv)
+            if ok.any():  # non-finite votes abstain
+                wts_v = np.where(ok, wts, 0.0)
+                pu = pu + np.where(ok, du, 0.0)
+                pv = pv + np.where(ok, dv, 0.0)
+            else:
+                wts_v = wts
+        else:
+            wts_v = wts
+        u, v = float(np.sum(wts_v * pu) / wts_v.sum()), float(np.sum(wts_v * pv) / wts_v.sum())
         axis, ratio = weighted_pca_axis(us.astype(float), vs.astype(float), wts)
         out.append(
             Instance(

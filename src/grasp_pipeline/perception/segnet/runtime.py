@@ -1,6 +1,7 @@
 """Inference back-ends for the segmentation network: eager PyTorch (optionally channels-last or
 torch.compile) and ONNX Runtime. Each maps a network input (1, 4, h, w) float32 to sigmoid
-activations (C, h, w) and class probabilities (C,) as numpy arrays."""
+activations (C, h, w), class probabilities (C,) and, for a network with an offset head, the
+centre-of-mass offsets (2, h, w) (else None) as numpy arrays."""
 
 from __future__ import annotations
 
@@ -23,9 +24,17 @@ class _Probabilities(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, cls = self.net(x)
-        return torch.sigmoid(logits[0]), torch.softmax(cls[0], dim=0)  # (C, h, w), (C,)
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits, cls, offsets = self.net.forward_all(x)
+        out = (torch.sigmoid(logits[0]), torch.softmax(cls[0], dim=0))  # (C, h, w), (C,)
+        return out if offsets is None else (*out, offsets[0])  # (2, h, w)
+
+
+Outputs = tuple[np.ndarray, np.ndarray, np.ndarray | None]
+
+
+def _outputs(arrays: list[np.ndarray]) -> Outputs:
+    return arrays[0], arrays[1], (arrays[2] if len(arrays) > 2 else None)
 
 
 class TorchBackend:
@@ -41,13 +50,13 @@ class TorchBackend:
         self.fn = torch.compile(self.module) if compile else self.module
         self.device = next(model.parameters()).device
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, x: np.ndarray) -> Outputs:
         t = torch.from_numpy(x).to(self.device)
         if self.channels_last:
             t = t.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
-            maps, probs = self.fn(t)
-        return maps.float().cpu().numpy(), probs.float().cpu().numpy()
+            out = self.fn(t)
+        return _outputs([o.float().cpu().numpy() for o in out])
 
 
 class OnnxBackend:
@@ -68,7 +77,9 @@ class OnnxBackend:
                     (torch.zeros(in_shape),),
                     tmp,
                     input_names=["x"],
-                    output_names=["maps", "probs"],
+                    output_names=["maps", "probs", "offsets"][
+                        : 3 if model.offset is not None else 2
+                    ],
                     opset_version=17,
                     dynamo=False,
                 )
@@ -82,9 +93,8 @@ class OnnxBackend:
         finally:
             os.unlink(tmp)
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        maps, probs = self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})
-        return maps, probs
+    def __call__(self, x: np.ndarray) -> Outputs:
+        return _outputs(self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)}))
 
 
 def make_backend(name: str, model: nn.Module, in_shape: tuple[int, int, int, int]):
