@@ -216,3 +216,58 @@ def test_instances_and_offsets_point_at_each_objects_own_pickup(handmade):
         (m30,) = find_instances(item["masks"][6].numpy(), offsets=item["offset"].numpy())
         assert m30.pixel == pytest.approx(tuple(item["pickup"][6].tolist()), abs=1e-4)
         assert torch.equal(item["instances"][6, 0], item["pickup"][6])
+
+
+def test_train_with_offset_head_and_evaluate_commands(handmade, tmp_path):
+    """The CLI end to end on a one-frame set: cached training with the offset head, then the
+    evaluation JSON with its headline keys."""
+    import json
+
+    from grasp_pipeline.cli import main
+
+    run = tmp_path / "run"
+    common = ["--width", "32", "--height", "24", "--filters", "4", "8", "8", "--threads", "1"]
+    args = ["train", "segnet", "--data", str(handmade), "--val", str(handmade), "--out", str(run)]
+    args += ["--steps", "3", "--eval-every", "3", "--batch-size", "2", "--lr", "1e-3", "--cache"]
+    args += ["--batch-norm", "--batch-augment", "--offset-head", "--model-out", str(run / "m.pt")]
+    assert main(args + common) == 0
+    assert json.loads((run / "metrics.json").read_text())["history"][-1]["step"] == 3
+    tuned = run / "tuned.pt"
+    args = ["tune", "segnet-votes", "--model", str(run / "m.pt"), "--data", str(handmade)]
+    args += ["--weights", "0", "1", "--out", str(tuned), "--json", str(tmp_path / "votes.json")]
+    assert main(args + ["--threads", "1"]) == 0
+    votes = json.loads((tmp_path / "votes.json").read_text())
+    best = votes["best"]
+    assert best in (0.0, 1.0) and set(votes["weights"]) == {"0.0", "1.0"}
+    assert votes["weights"][str(best)]["pickup_rate_any_instance"] == max(
+        v["pickup_rate_any_instance"] for v in votes["weights"].values()
+    )
+    from grasp_pipeline.perception.segnet.detector import SegnetDetector
+
+    assert SegnetDetector(tuned).vote_weight == best
+    assert SegnetDetector(run / "m.pt").vote_weight == 1.0
+    out = tmp_path / "eval.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "segnet",
+                "--model",
+                str(tuned),
+                "--data",
+                str(handmade),
+                "--json",
+                str(out),
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
+    doc = json.loads(out.read_text())
+    assert doc["offset_head"] is True and doc["frames"] == 1 and doc["class_rule"] == "mass"
+    assert doc["vote_weight"] == best
+    assert doc["mean_pickup_rate"] == doc["detector"]["pickup_rate_any_instance"]
+    assert doc["mean_pickup_rate_labelled_instance"] == doc["detector"]["pickup_rate"]
+    assert doc["perfect_masks"]["pickup_rate_any_instance"] > 0.5
+    assert set(doc["per_class"]) == {"M20", "M30"}  # catalog names, classes 6 and 7

@@ -91,5 +91,10 @@ def test_offsets_move_the_pickup_to_the_voted_point():
     (voted,) = find_instances(m, offsets=off)
     assert voted.pixel == pytest.approx((14.0, 3.0), abs=1e-5)
     assert voted.mass == pytest.approx(0.9 * 40)
+    # half way between the blob centroid (7.5, 7.0) and the vote (14, 3)
+    (half,) = find_instances(m, offsets=off, vote_weight=0.5)
+    assert half.pixel == pytest.approx((10.75, 5.0), abs=1e-5)
+    with pytest.raises(ValueError, match="vote_weight"):
+        find_instances(m, offsets=off, vote_weight=1.5)
     with pytest.raises(ValueError, match="offsets must be"):
         find_instances(m, offsets=off[:, :10])

@@ -114,10 +114,11 @@ def evaluate_detections(
     min_pixels: int = 3,
     oracle: bool = False,
     class_rule: str = "mass",
+    vote_weight: float = 1.0,
 ) -> dict[str, float]:
     """The same pairs scored the way the detector is used: the pickup point of a class is its
     strongest blob (:func:`find_instances`, as in ``SegnetDetector``; with the network's offset
-    votes when it has an offset head), and a frame's class is the class of the blob with the most
+    votes, ``vote_weight``, when it has an offset head), and a frame's class is the class of the blob with the most
     activation mass (``class_rule="mass"``) or the highest peak (``"peak"``). A present class
     without any blob scores a pickup rate of 0.
 
@@ -171,6 +172,7 @@ def evaluate_detections(
                     min_pixels,
                     max_instances=1,
                     offsets=None if offsets is None else offsets[b],
+                    vote_weight=vote_weight,
                 )
                 if inst:
                     best[c] = inst[0]

@@ -54,7 +54,10 @@ class SegnetDetector:
     (the strongest; a RoboCup@Work task rarely holds more of one kind); ``backend``: inference path (see
     :mod:`~grasp_pipeline.perception.segnet.runtime`). Labels come from ``labels``, else the
     checkpoint's ``config["labels"]``, else the object catalog; the depth scaling from the
-    checkpoint's ``config["depth_max_m"]`` (default 1 m).
+    checkpoint's ``config["depth_max_m"]`` (default 1 m). ``vote_weight``: for a network with an
+    offset head, how far the pickup moves from the blob centroid to its centre-of-mass votes
+    (:func:`find_instances`); default the checkpoint's ``config["vote_weight"]`` (chosen on
+    validation data when the model was exported), else 1.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class SegnetDetector:
         expect_config: SegNetConfig | None = None,
         backend: str = "torch",
         max_instances: int = 3,
+        vote_weight: float | None = None,
     ) -> None:
         from grasp_pipeline.perception.segnet.model import SegNet
         from grasp_pipeline.training.checkpoint import load_checkpoint
@@ -91,6 +95,11 @@ class SegnetDetector:
         self.threshold, self.min_pixels = threshold, min_pixels
         self.max_instances = max_instances
         self.depth_max_m = float(state["config"].get("depth_max_m", 1.0))
+        if vote_weight is None:
+            vote_weight = float(state["config"].get("vote_weight", 1.0))
+        if not 0.0 <= vote_weight <= 1.0:
+            raise ValueError(f"vote_weight must be in [0, 1], got {vote_weight}")
+        self.vote_weight = vote_weight
         self.labels = list(
             labels or state["config"].get("labels") or default_labels(self.config.num_classes)
         )
@@ -157,7 +166,12 @@ class SegnetDetector:
         out: list[Detection] = []
         for c in channels:
             for inst in find_instances(
-                maps[c], self.threshold, self.min_pixels, self.max_instances, offsets
+                maps[c],
+                self.threshold,
+                self.min_pixels,
+                self.max_instances,
+                offsets,
+                self.vote_weight,
             ):
                 u = (inst.pixel[0] + 0.5) * sx - 0.5  # pixel-centre convention, as in scaled()
                 v = (inst.pixel[1] + 0.5) * sy - 0.5

@@ -14,8 +14,8 @@ import numpy as np
 class Instance:
     """One connected blob of activations on one class map.
 
-    ``pixel``: activation-weighted centroid (u, v), or with offsets the activation-weighted mean of
-    the blob's centre-of-mass votes; ``axis``: unit (du, dv) of the dominant
+    ``pixel``: activation-weighted centroid (u, v); with offsets, that centroid moved towards the
+    activation-weighted mean of the blob's centre-of-mass votes (see :func:`find_instances`); ``axis``: unit (du, dv) of the dominant
     direction of the activations (weighted PCA), the object's facing; ``elongation``: ratio of the
     principal standard deviations (1 = no preferred direction); ``score``: peak activation in the
     blob; ``mean_activation`` and ``pixels`` describe its support; ``mass`` is their product, the
@@ -54,14 +54,18 @@ def find_instances(
     min_pixels: int = 3,
     max_instances: int | None = None,
     offsets: np.ndarray | None = None,
+    vote_weight: float = 1.0,
 ) -> list[Instance]:
     """Connected components of ``activation > threshold`` (8-connected), strongest first.
 
     activation (H, W) in [0, 1]; blobs smaller than ``min_pixels`` are dropped as noise; only the
     ``max_instances`` blobs with the highest peak are described (all when None). ``offsets``
     (2, H, W): per-pixel (du, dv) to the object's centre of mass (the network's offset head);
-    each blob pixel then votes for pixel + offset and the pickup pixel is the weighted mean vote.
+    each blob pixel then votes for pixel + offset, and the pickup pixel is
+    ``vote_weight * mean vote + (1 - vote_weight) * centroid`` (activation-weighted means).
     """
+    if not 0.0 <= vote_weight <= 1.0:
+        raise ValueError(f"vote_weight must be in [0, 1], got {vote_weight}")
     import cv2
 
     a = np.asarray(activation, dtype=np.float32)
@@ -103,6 +107,10 @@ def find_instances(
         else:
             wts_v = wts
         u, v = float(np.sum(wts_v * pu) / wts_v.sum()), float(np.sum(wts_v * pv) / wts_v.sum())
+        if offsets is not None and vote_weight < 1.0:
+            cu, cv = float(np.sum(wts * us) / wts.sum()), float(np.sum(wts * vs) / wts.sum())
+            u = vote_weight * u + (1.0 - vote_weight) * cu
+            v = vote_weight * v + (1.0 - vote_weight) * cv
         axis, ratio = weighted_pca_axis(us.astype(float), vs.astype(float), wts)
         out.append(
             Instance(
