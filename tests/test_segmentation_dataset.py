@@ -235,7 +235,7 @@ def test_train_with_offset_head_and_evaluate_commands(handmade, tmp_path):
     tuned = run / "tuned.pt"
     args = ["tune", "segnet-votes", "--model", str(run / "m.pt"), "--data", str(handmade)]
     args += ["--weights", "0", "1", "--out", str(tuned), "--json", str(tmp_path / "votes.json")]
-    assert main(args + ["--threads", "1"]) == 0
+    assert main([*args, "--threads", "1"]) == 0
     votes = json.loads((tmp_path / "votes.json").read_text())
     best = votes["best"]
     assert best in (0.0, 1.0) and set(votes["weights"]) == {"0.0", "1.0"}
@@ -267,6 +267,8 @@ def test_train_with_offset_head_and_evaluate_commands(handmade, tmp_path):
     doc = json.loads(out.read_text())
     assert doc["offset_head"] is True and doc["frames"] == 1 and doc["class_rule"] == "mass"
     assert doc["vote_weight"] == best
+    lo, hi = doc["mean_pickup_rate_ci95"]
+    assert lo <= doc["mean_pickup_rate"] <= hi
     assert doc["mean_pickup_rate"] == doc["detector"]["pickup_rate_any_instance"]
     assert doc["mean_pickup_rate_labelled_instance"] == doc["detector"]["pickup_rate"]
     assert doc["perfect_masks"]["pickup_rate_any_instance"] > 0.5

@@ -113,3 +113,21 @@ def test_any_instance_scoring_and_class_rules():
     assert peak["class_accuracy"] == 1.0
     with pytest.raises(ValueError, match="class_rule"):
         evaluate_detections(TwoBoxes(), [_two_box_batch(single=True)], class_rule="votes")
+
+
+def test_confidence_intervals():
+    from grasp_pipeline.training.segnet_metrics import frame_bootstrap_ci, wilson_ci
+
+    lo, hi = wilson_ci(84, 94)  # 0.894 of 94 frames
+    assert lo == pytest.approx(0.815, abs=0.005) and hi == pytest.approx(0.941, abs=0.005)
+    assert wilson_ci(0, 0)[0] != wilson_ci(0, 0)[0]  # NaN without frames
+    # frames of identical values: no spread; one frame per value: the mean's usual spread
+    assert frame_bootstrap_ci([0.5] * 6, [0, 0, 1, 1, 2, 2]) == pytest.approx([0.5, 0.5])
+    rng = torch.Generator().manual_seed(0)
+    v = torch.rand(400, generator=rng).tolist()
+    lo, hi = frame_bootstrap_ci(v, list(range(400)))
+    se = float(torch.tensor(v).std()) / 20
+    assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.15)
+    # a frame's pairs move together: the same values clustered in 40 frames give a wider interval
+    lo_c, hi_c = frame_bootstrap_ci(sorted(v), [i // 10 for i in range(400)])
+    assert hi_c - lo_c > 2 * (hi - lo)

@@ -284,8 +284,10 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         "offset_head": det.config.offset_head,
         "vote_weight": det.vote_weight,
         "mean_pickup_rate": dm["pickup_rate_any_instance"],
+        "mean_pickup_rate_ci95": dm["pickup_rate_any_instance_ci95"],
         "mean_pickup_rate_labelled_instance": dm["pickup_rate"],
         "class_accuracy": dm["class_accuracy"],
+        "class_accuracy_ci95": dm["class_accuracy_ci95"],
         "class_rule": dm["class_rule"],
         "detector": dm,
         # The same scoring on the ground-truth masks: what a perfect segmentation whose pickup is

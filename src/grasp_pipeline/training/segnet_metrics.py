@@ -99,6 +99,33 @@ def evaluate_segnet(
 CLASS_RULES = ("mass", "peak")
 
 
+def frame_bootstrap_ci(
+    values: list[float], frame_of: list[int], n_boot: int = 2000, seed: int = 0
+) -> list[float]:
+    """95 % percentile interval of the mean of ``values`` when whole frames (``frame_of`` gives
+    each value's frame) are resampled with replacement."""
+    v, f = np.asarray(values, float), np.asarray(frame_of)
+    if v.size == 0:
+        return [float("nan"), float("nan")]
+    ids, inv = np.unique(f, return_inverse=True)
+    sums = np.bincount(inv, weights=v, minlength=ids.size)
+    counts = np.bincount(inv, minlength=ids.size).astype(float)
+    draw = np.random.default_rng(seed).integers(0, ids.size, size=(n_boot, ids.size))
+    means = sums[draw].sum(axis=1) / counts[draw].sum(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def wilson_ci(successes: int, n: int, z: float = 1.96) -> list[float]:
+    """Wilson score interval of a binomial proportion (95 % for z = 1.96)."""
+    if n == 0:
+        return [float("nan"), float("nan")]
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [float(centre - half), float(centre + half)]
+
+
 def _distance_cm(pixel: np.ndarray, target: np.ndarray, z: float, fx: float, fy: float) -> float:
     """Metric distance (cm) at depth ``z`` between two pixels (u, v)."""
     du, dv = np.subtract(pixel, target)
@@ -148,6 +175,7 @@ def evaluate_detections(
     per_class_any: dict[int, list[float]] = {}
     single_ok = dict.fromkeys(CLASS_RULES, 0)
     single_n = frames = false_pos = 0
+    pair_frame: list[int] = []  # the frame of each scored pair, for the confidence interval
     for batch in batches:
         offsets = None
         if oracle:
@@ -210,6 +238,7 @@ def evaluate_detections(
                         r_any = r
                 rates.append(r)
                 rates_any.append(r_any)
+                pair_frame.append(frames)
                 if cls.size == 1:
                     single_rates.append(r)
                     single_any.append(r_any)
@@ -234,6 +263,10 @@ def evaluate_detections(
         "class_rule": class_rule,
         "class_accuracy": accuracy[class_rule],
         "class_accuracy_by_rule": accuracy,
+        # 95 % intervals: frames resampled with their pairs (pairs of a frame are not
+        # independent), and Wilson's interval for the single-object class accuracy.
+        "pickup_rate_any_instance_ci95": frame_bootstrap_ci(rates_any, pair_frame),
+        "class_accuracy_ci95": wilson_ci(single_ok[class_rule], single_n),
         "single_object_frames": single_n,
         "false_classes_per_frame": false_pos / max(1, frames),
         "pairs": len(rates),
