@@ -123,6 +123,12 @@ def test_unknown_backend(ckpt):
         SegnetDetector(ckpt, backend="tensorrt")
 
 
+def _save(net: SegNet, path) -> None:
+    """An untrained network as a detector checkpoint with the test labels."""
+    state = {"model": net.state_dict(), "config": {"model": net.config.to_dict(), "labels": LABELS}}
+    save_checkpoint(path, {**state, "step": 0})
+
+
 @pytest.mark.parametrize("backend", ["channels_last", "onnx"])
 def test_batch_norm_model_backends_agree(tmp_path, backend):
     cfg = SegNetConfig(width=32, height=24, num_classes=3, filters=(8, 16, 16, 24), batch_norm=True)
@@ -132,14 +138,7 @@ def test_batch_norm_model_backends_agree(tmp_path, backend):
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 2.0)
-    save_checkpoint(
-        tmp_path / "bn.pt",
-        {
-            "model": net.state_dict(),
-            "config": {"model": cfg.to_dict(), "labels": LABELS},
-            "step": 0,
-        },
-    )
+    _save(net, tmp_path / "bn.pt")
     rgb, depth, _, _, _ = _frame()
     dm = depth.astype(np.float32) / 1000
     m0, p0 = SegnetDetector(tmp_path / "bn.pt").activations(rgb, dm)
@@ -160,14 +159,7 @@ def test_offset_head_votes_reach_the_detection(tmp_path, backend):
     with torch.no_grad():
         net.head.bias.fill_(3.0)  # every map on: a blob over the whole frame
         net.offset.weight.mul_(20.0)  # large, varied offsets
-    save_checkpoint(
-        tmp_path / "off.pt",
-        {
-            "model": net.state_dict(),
-            "config": {"model": cfg.to_dict(), "labels": LABELS},
-            "step": 0,
-        },
-    )
+    _save(net, tmp_path / "off.pt")
     rgb, depth, cam, _, _ = _frame()
     x = torch.from_numpy(np.zeros((1, 4, 24, 32), np.float32))
     ref = SegnetDetector(tmp_path / "off.pt")
