@@ -184,14 +184,16 @@ def _concat(parts: list):
 
 
 def _tensors(ds, collate) -> dict:
-    """The whole data set as preallocated tensors (image as float16, masks as bool), filled item
-    by item so the peak memory is the cache itself."""
+    """The whole data set as preallocated tensors (large ones as ``COMPACT_DTYPES`` says),
+    filled item by item so the peak memory is the cache itself."""
     import torch
     from tqdm import tqdm
 
+    from grasp_pipeline.training.experiment import COMPACT_DTYPES
+
     first = collate([ds[0]])
     first.pop("frame_id")
-    dtypes = {"image": torch.float16, "masks": torch.bool, "offset": torch.float16}
+    dtypes = {k: getattr(torch, v) for k, v in COMPACT_DTYPES.items()}
     out = {
         k: v.new_empty((len(ds), *v.shape[1:]), dtype=dtypes.get(k, v.dtype))
         for k, v in first.items()
@@ -339,7 +341,7 @@ def _run_tune_votes(args: argparse.Namespace) -> int:
         load_checkpoint,
         save_checkpoint,
     )
-    from grasp_pipeline.training.segnet_metrics import evaluate_detections
+    from grasp_pipeline.training.segnet_metrics import detection_maps, score_detections
     from grasp_pipeline.training.segnet_trainer import iterate_batches
 
     torch.set_num_threads(args.threads)
@@ -349,21 +351,12 @@ def _run_tune_votes(args: argparse.Namespace) -> int:
     if any(not 0.0 <= w <= 1.0 for w in args.weights):
         raise ValueError(f"vote weights must be in [0, 1], got {args.weights}")
     ds = SegmentationDataset(args.data, size=det.config.size, depth_max_m=det.depth_max_m)
-    # One forward pass per frame; every weight re-scores the cached maps.
-    cached = []
-    with torch.no_grad():
-        for batch in iterate_batches(ds, 8):
-            logits, class_logits, offsets = det.model.forward_all(batch["image"])
-            cached.append((batch, logits, class_logits, offsets))
-    frozen = _Replay(cached)
+    # One forward pass per frame; every weight re-scores the same maps and offsets.
+    outputs = list(detection_maps(det.model, iterate_batches(ds, 8)))
     figures = {}
     for w in args.weights:
-        m = evaluate_detections(
-            frozen,
-            frozen.batches(),
-            threshold=det.threshold,
-            min_pixels=det.min_pixels,
-            vote_weight=w,
+        m = score_detections(
+            outputs, threshold=det.threshold, min_pixels=det.min_pixels, vote_weight=w
         )
         figures[w] = {k: m[k] for k in ("pickup_rate_any_instance", "pickup_rate", "distance_cm")}
         print(f"vote weight {w:.2f}: " + json.dumps(figures[w]))
@@ -377,28 +370,6 @@ def _run_tune_votes(args: argparse.Namespace) -> int:
         atomic_write_bytes(args.json, json.dumps(doc, indent=1).encode())
     print(f"vote weight {best} written to {args.out or args.model}")
     return 0
-
-
-class _Replay:
-    """Stands in for a network by replaying outputs computed once per batch, in order."""
-
-    def __init__(self, cached: list) -> None:
-        self.cached = cached
-        self.training = False
-        self._i = 0
-
-    def eval(self) -> None:
-        pass
-
-    def batches(self):
-        self._i = 0
-        for batch, *_ in self.cached:
-            yield batch
-
-    def forward_all(self, x):
-        _, logits, class_logits, offsets = self.cached[self._i]
-        self._i += 1
-        return logits, class_logits, offsets
 
 
 def _add_latency(p: argparse.ArgumentParser) -> None:

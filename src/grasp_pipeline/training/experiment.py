@@ -134,10 +134,13 @@ def build_cache(cfg: ExperimentConfig, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+# How cached splits store their large tensors (torch dtype names); CachedData hands them out
+# as float32.
+COMPACT_DTYPES = {"image": "float16", "masks": "bool", "offset": "float16"}
+
+
 class CachedData:
     """Items of one cached split, in the layout of SegmentationDataset."""
-
-    COMPACT = ("image", "masks", "offset")
 
     def __init__(self, tensors: dict) -> None:
         self.t = tensors
@@ -147,8 +150,7 @@ class CachedData:
 
     def __getitem__(self, i: int) -> dict:
         t = self.t
-        # Stored compactly (float16 image and offsets, bool masks); handed out as float32.
-        item = {k: (v[i].float() if k in self.COMPACT else v[i]) for k, v in t.items()}
+        item = {k: (v[i].float() if k in COMPACT_DTYPES else v[i]) for k, v in t.items()}
         item["frame_id"] = str(i)
         return item
 

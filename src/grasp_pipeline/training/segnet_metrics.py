@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
@@ -132,7 +132,34 @@ def _distance_cm(pixel: np.ndarray, target: np.ndarray, z: float, fx: float, fy:
     return 100.0 * z * float(np.hypot(du / fx, dv / fy))
 
 
-@torch.no_grad()
+def detection_maps(
+    model: torch.nn.Module,
+    batches: Iterable[dict[str, torch.Tensor]],
+    device: str = "cpu",
+    oracle: bool = False,
+) -> Iterator[tuple[dict, np.ndarray, np.ndarray | None]]:
+    """(batch, sigmoid maps (B, C, H, W), offsets (B, 2, H, W) or None) for each batch: the
+    model's outputs, or the batch's ground-truth masks when ``oracle`` (no offsets). Any module
+    returning (logits, class_logits) works; SegNet adds its offsets through ``forward_all``."""
+    was_training = model.training
+    model.eval()
+    try:
+        for batch in batches:
+            if oracle:
+                yield batch, batch["masks"].float().numpy(), None
+                continue
+            x = batch["image"].to(device)
+            with torch.no_grad():
+                logits, _, off = (
+                    model.forward_all(x) if hasattr(model, "forward_all") else (*model(x), None)
+                )
+            p_all = torch.sigmoid(logits.float()).cpu().numpy()
+            yield batch, p_all, None if off is None else off.float().cpu().numpy()
+    finally:
+        if was_training:
+            model.train()
+
+
 def evaluate_detections(
     model: torch.nn.Module,
     batches: Iterable[dict[str, torch.Tensor]],
@@ -143,7 +170,27 @@ def evaluate_detections(
     class_rule: str = "mass",
     vote_weight: float = 1.0,
 ) -> dict[str, float]:
-    """The same pairs scored the way the detector is used: the pickup point of a class is its
+    """:func:`score_detections` of the model's maps over ``batches`` (``oracle=True``: of the
+    ground-truth masks, the ceiling of any mask-centroid detector under these labels: occlusion,
+    side faces, several instances)."""
+    return score_detections(
+        detection_maps(model, batches, device, oracle),
+        threshold=threshold,
+        min_pixels=min_pixels,
+        class_rule=class_rule,
+        vote_weight=vote_weight,
+    )
+
+
+def score_detections(
+    outputs: Iterable[tuple[dict, np.ndarray, np.ndarray | None]],
+    threshold: float = 0.5,
+    min_pixels: int = 3,
+    class_rule: str = "mass",
+    vote_weight: float = 1.0,
+) -> dict[str, float]:
+    """Frame/class pairs of :func:`detection_maps` ``outputs`` scored the way the detector is
+    used: the pickup point of a class is its
     strongest blob (:func:`find_instances`, as in ``SegnetDetector``; with the network's offset
     votes, ``vote_weight``, when it has an offset head), and a frame's class is the class of the blob with the most
     activation mass (``class_rule="mass"``) or the highest peak (``"peak"``). A present class
@@ -156,16 +203,11 @@ def evaluate_detections(
     frames holding one object class, ``class_accuracy`` (single-object frames, by ``class_rule``;
     both rules are also reported), ``false_classes_per_frame`` (absent classes with a blob) and
     ``per_class``.
-
-    ``oracle=True`` scores the ground-truth masks instead of the model's maps: the ceiling of
-    any mask-centroid detector under these labels (occlusion, side faces, several instances).
     """
     from grasp_pipeline.perception.segnet.postprocess import find_instances
 
     if class_rule not in CLASS_RULES:
         raise ValueError(f"class_rule must be one of {CLASS_RULES}, got {class_rule!r}")
-    was_training = model.training
-    model.eval()
     rates: list[float] = []
     rates_any: list[float] = []
     single_rates: list[float] = []
@@ -176,18 +218,7 @@ def evaluate_detections(
     single_ok = dict.fromkeys(CLASS_RULES, 0)
     single_n = frames = false_pos = 0
     pair_frame: list[int] = []  # the frame of each scored pair, for the confidence interval
-    for batch in batches:
-        offsets = None
-        if oracle:
-            p_all = batch["masks"].float().numpy()
-        else:
-            x = batch["image"].to(device)
-            # Any module returning (logits, class_logits) works; SegNet adds its offsets.
-            logits, _, off = (
-                model.forward_all(x) if hasattr(model, "forward_all") else (*model(x), None)
-            )
-            p_all = torch.sigmoid(logits.float()).cpu().numpy()  # (B, C, H, W)
-            offsets = None if off is None else off.float().cpu().numpy()  # (B, 2, H, W)
+    for batch, p_all, offsets in outputs:
         present = batch["present"].bool().numpy()
         instances = batch.get("instances")
         for b in range(p_all.shape[0]):
@@ -244,8 +275,6 @@ def evaluate_detections(
                     single_any.append(r_any)
                 per_class.setdefault(c, []).append(r)
                 per_class_any.setdefault(c, []).append(r_any)
-    if was_training:
-        model.train()
     if not rates:
         raise ValueError("evaluation data set holds no frame with a present class and depth")
 

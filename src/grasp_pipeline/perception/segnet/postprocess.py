@@ -94,23 +94,16 @@ def find_instances(
         vs, us = np.nonzero(labels[box] == k)
         us, vs = us + box[1].start, vs + box[0].start
         wts = a[vs, us].astype(np.float64)
-        pu, pv = us.astype(np.float64), vs.astype(np.float64)
+        u, v = float(np.sum(wts * us) / wts.sum()), float(np.sum(wts * vs) / wts.sum())
         if offsets is not None:
             du, dv = offsets[0, vs, us], offsets[1, vs, us]
             ok = np.isfinite(du) & np.isfinite(dv)
-            if ok.any():  # non-finite votes abstain
-                wts_v = np.where(ok, wts, 0.0)
-                pu = pu + np.where(ok, du, 0.0)
-                pv = pv + np.where(ok, dv, 0.0)
-            else:
-                wts_v = wts
-        else:
-            wts_v = wts
-        u, v = float(np.sum(wts_v * pu) / wts_v.sum()), float(np.sum(wts_v * pv) / wts_v.sum())
-        if offsets is not None and vote_weight < 1.0:
-            cu, cv = float(np.sum(wts * us) / wts.sum()), float(np.sum(wts * vs) / wts.sum())
-            u = vote_weight * u + (1.0 - vote_weight) * cu
-            v = vote_weight * v + (1.0 - vote_weight) * cv
+            if ok.any():  # non-finite votes abstain; with none left the centroid stands
+                wv = np.where(ok, wts, 0.0)
+                vu = float(np.sum(wv * (us + np.where(ok, du, 0.0))) / wv.sum())
+                vv = float(np.sum(wv * (vs + np.where(ok, dv, 0.0))) / wv.sum())
+                u = vote_weight * vu + (1.0 - vote_weight) * u
+                v = vote_weight * vv + (1.0 - vote_weight) * v
         axis, ratio = weighted_pca_axis(us.astype(float), vs.astype(float), wts)
         out.append(
             Instance(
