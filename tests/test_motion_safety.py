@@ -7,7 +7,9 @@ import pybullet as p
 import pytest
 
 from grasp_pipeline.grasping.motion.embedded import EmbeddedBackend, interpolate_joints
+from grasp_pipeline.grasping.planner import GraspPlanner, alike
 from grasp_pipeline.grasping.robots.panda import PandaModel
+from grasp_pipeline.grasping.synthesis import GraspCandidate
 from grasp_pipeline.perception.detector import Detection
 from grasp_pipeline.sim.grasp_execution import PickCell
 
@@ -121,3 +123,60 @@ def test_kinematic_only_backend_and_interpolation():
     model = PandaModel()
     backend = EmbeddedBackend(model)  # no simulator: IK + limits + continuity only
     assert np.array_equal(backend.current_joints(), model.home)
+
+
+def test_stalled_approach_backs_off_and_next_plan_avoids_that_grasp(cell):
+    """Something the plan did not know about (a slab added after planning) stops the arm on its
+    approach: the arm drives back to where the approach began, the result says so, and the next
+    plan from there uses another grasp, which then picks once the way is clear."""
+    body, T_obj = _scene(cell)
+    det = cell.truth_detection(body, True)
+    plan = cell.planner.plan(det, age_s=0.0)
+    assert plan.ok and plan.trajectory.segments[1].name == "approach"
+    half = [0.06, 0.06, 0.005]
+    col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cell.world.client)
+    slab = p.createMultiBody(
+        0, col, -1, (T_obj[:3, 3] + [0, 0, 0.05]).tolist(), physicsClientId=cell.world.client
+    )
+    try:
+        res = cell.planner.execute(plan)
+        assert not res.ok and res.backed_off
+        assert res.reason.startswith("approach: arm stopped") and "backed off" in res.reason
+        approach_start = plan.trajectory.segments[1].q_path[0]
+        assert np.abs(cell.arm.joints() - approach_start).max() < 0.05
+        assert cell.planner.recent_stalls() == [plan.candidate]
+        replan = cell.planner.plan(det, age_s=0.0)
+        assert replan.ok and not alike(replan.candidate, plan.candidate)
+        # an explicit empty avoid list brings the stalled grasp back
+        assert alike(cell.planner.plan(det, age_s=0.0, avoid=[]).candidate, plan.candidate)
+    finally:
+        p.removeBody(slab, physicsClientId=cell.world.client)
+    z0 = float(cell.world.object_pose(body)[2, 3])
+    res = cell.planner.execute(replan)
+    assert res.ok, res.reason
+    cell.arm.hold(0.5)
+    assert cell.lift_check(body, z0)[0]
+    assert cell.planner.recent_stalls() == []  # a pick that went through forgets the stalls
+
+
+def test_alike_grasps_and_stall_memory_expiry():
+    def cand(x: float, yaw_deg: float) -> GraspCandidate:
+        T = np.eye(4)
+        c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
+        T[:3, :2] = [[c, -s], [s, c], [0, 0]]
+        T[0, 3] = x
+        return GraspCandidate(T, 0.02, 0.04, 0.0, "test")
+
+    a = cand(0.0, 0.0)
+    assert alike(a, cand(0.003, 5.0))
+    assert alike(a, cand(0.0, 180.0))  # the two fingers swap: the same grasp
+    assert not alike(a, cand(0.01, 0.0))  # the candidates' 1 cm shift
+    assert not alike(a, cand(0.0, 20.0))  # and their 20 deg tilt
+    planner = GraspPlanner("franka", EmbeddedBackend(PandaModel()), np.eye(4), stall_memory_s=0.0)
+    planner._stalls.append((time.monotonic() - 1.0, "M20", a))
+    assert planner.recent_stalls() == []
+    planner.stall_memory_s = 20.0
+    planner._stalls.append((time.monotonic(), "M20", a))
+    assert planner.recent_stalls("M20") == [a] and planner.recent_stalls("M30") == []
+    planner.forget_stalls()
+    assert planner.recent_stalls() == []

@@ -54,7 +54,33 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--replans",
+        type=int,
+        default=1,
+        help="new looks and plans after the arm was stopped and backed off (0 = one attempt)",
+    )
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: env or 42)")
+
+
+def _attempt(cell, rig, dets: list, target: str) -> tuple[bool, str, float, bool]:
+    """One pick of ``target``, through the ROS nodes (``rig``) or in process from ``dets``:
+    (ok, reason, planning ms, whether a stalled arm backed off so that a re-plan may follow)."""
+    if rig is not None:
+        ok, why, plan = rig.pick(target)
+        last = rig.planner_node.last_exec
+        return (
+            ok,
+            why,
+            plan.planning_ms if plan is not None else 0.0,
+            bool(last is not None and last.backed_off),
+        )
+    plan = cell.planner.plan_best(dets, target, age_s=0.0)
+    if not plan.ok:
+        return False, plan.reason, plan.planning_ms, False
+    res = cell.planner.execute(plan)
+    why = f"picked {target}: {res.reason}" if res.ok else res.reason
+    return res.ok, why, plan.planning_ms, res.backed_off
 
 
 def _shipped_segnet() -> str:
@@ -109,8 +135,8 @@ def _run(args: argparse.Namespace) -> int:
         write_json,
     )
 
-    if min(args.trials, args.clutter_trials, args.pile_trials) < 0:
-        raise ValueError("--trials, --clutter-trials and --pile-trials must be >= 0")
+    if min(args.trials, args.clutter_trials, args.pile_trials, args.replans) < 0:
+        raise ValueError("--trials, --clutter-trials, --pile-trials and --replans must be >= 0")
     cell = PickCell(args.robot, gripper=args.gripper)
     names = list(args.objects) if args.objects else list(cell.world.catalog.names)
     unknown = [n for n in names if n not in cell.world.catalog]
@@ -143,23 +169,21 @@ def _run(args: argparse.Namespace) -> int:
                 )
                 continue
             target = cell.world.objects[body].spec.name
-            z0 = {b: float(cell.world.object_pose(b)[2, 3]) for b in bodies}
-            if isinstance(detector, OracleDetector):
-                detector.snapshot()
-            frame = cell.world.render(camera)
-            dets = detector.detect(frame.rgb, frame.depth, frame.camera)
-            plan_ms = 0.0
-            if rig is not None:
-                ok, why, plan = rig.pick(target)
-                plan_ms = plan.planning_ms if plan is not None else 0.0
-            else:
-                plan = cell.planner.plan_best(dets, target, age_s=0.0)
-                plan_ms = plan.planning_ms
-                if plan.ok:
-                    res = cell.planner.execute(plan)
-                    ok, why = res.ok, f"picked {target}: {res.reason}" if res.ok else res.reason
-                else:
-                    ok, why = False, plan.reason
+            plan_ms, stalls = 0.0, []
+            (rig.planner_node.planner if rig is not None else cell.planner).forget_stalls()
+            for attempt in range(1 + args.replans):
+                # heights before this attempt: a stalled one may have knocked a part over
+                z0 = {b: float(cell.world.object_pose(b)[2, 3]) for b in bodies}
+                if isinstance(detector, OracleDetector):
+                    detector.snapshot()
+                frame = cell.world.render(camera)
+                dets = detector.detect(frame.rgb, frame.depth, frame.camera)
+                ok, why, plan_time, backed_off = _attempt(cell, rig, dets, target)
+                plan_ms += plan_time
+                if ok or not backed_off or attempt == args.replans:
+                    break
+                stalls.append(why)  # the arm backed off: let the parts settle, look, re-plan
+                cell.arm.hold(0.5)
             lift = 0.0
             if ok:
                 cell.arm.hold(1.0)
@@ -168,6 +192,8 @@ def _run(args: argparse.Namespace) -> int:
                 checks = [cell.lift_check(b, z0[b]) for b in same]
                 held = [c for c in checks if c[0]]
                 ok, why, lift = held[0] if held else (False, checks[0][1], checks[0][2])
+            if stalls:
+                why = f"{why} (re-planned from a new frame after: {'; '.join(stalls)})"
             rec = TrialRecord(
                 i, kind, target, len(bodies), bool(ok), why, plan_ms, lift, time.perf_counter() - t0
             )
@@ -188,6 +214,7 @@ def _run(args: argparse.Namespace) -> int:
         "model": args.model,
         "mode": "ros (camera, detector and planner nodes composed)" if rig else "direct",
         "trials_per_object": args.trials,
+        "replans_after_stall": args.replans,
         "seed": args.seed,
         "camera": f"d435 {args.width}x{args.height}, noise on",
         "wall_s": time.perf_counter() - t_all,

@@ -9,6 +9,7 @@ collision checks of the whole pick through the motion backend.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,6 +64,7 @@ class GraspPlanner:
         catalog=None,
         max_age_s: float = 2.0,
         max_candidates: int = 80,
+        stall_memory_s: float = 20.0,
     ) -> None:
         if robot not in ROBOTS:
             raise ValueError(f"robot must be one of {ROBOTS}, got {robot!r}")
@@ -81,6 +83,8 @@ class GraspPlanner:
         self.catalog = catalog
         self.max_age_s = max_age_s
         self.max_candidates = max_candidates
+        self.stall_memory_s = stall_memory_s
+        self._stalls: list[tuple[float, str, GraspCandidate]] = []  # (monotonic s, label, grasp)
 
     def candidates(self, det: Detection) -> tuple[list[GraspCandidate], str]:
         """Ranked grasp candidates for ``det`` in the base frame (before IK / collision checks)."""
@@ -138,9 +142,16 @@ class GraspPlanner:
             out.append(c)
         return out, "ok" if out else "; ".join(dict.fromkeys(reasons))
 
-    def plan(self, detection: Detection, age_s: float | None = None) -> PlanResult:
+    def plan(
+        self,
+        detection: Detection,
+        age_s: float | None = None,
+        avoid: Sequence[GraspCandidate] | None = None,
+    ) -> PlanResult:
         """A checked pick plan for ``detection`` (camera frame). ``age_s``: detection age (s); when
-        None, ``detection.extras['stamp']`` (seconds, ``time.time()`` clock) is used if present."""
+        None, ``detection.extras['stamp']`` (seconds, ``time.time()`` clock) is used if present.
+        Candidates like one in ``avoid`` are passed over; by default those are the grasps of this
+        label the arm was stopped on in the last ``stall_memory_s`` (see :meth:`execute`)."""
         t0 = time.perf_counter()
 
         def done(res: PlanResult) -> PlanResult:
@@ -160,8 +171,12 @@ class GraspPlanner:
         cands, why = self.candidates(detection)
         if not cands:
             return done(PlanResult(False, f"no grasp: {why}"))
+        if avoid is None:
+            avoid = self.recent_stalls(detection.label)
         rejected = []
         for c in cands[: self.max_candidates]:
+            if any(alike(c, a) for a in avoid):
+                continue
             wps = pick_waypoints(c, *MOTION_DISTANCES[self.robot])
             traj = self.backend.plan(wps, target_point=c.pose[:3, 3])
             if traj.ok:
@@ -178,6 +193,10 @@ class GraspPlanner:
                     )
                 )
             rejected.append(f"{c.description}: {traj.reason}")
+        if not rejected:
+            return done(
+                PlanResult(False, "every grasp is like one the arm was just stopped on (stalled)")
+            )
         return done(
             PlanResult(False, f"every grasp refused; first: {rejected[0]}", rejected=rejected)
         )
@@ -209,7 +228,41 @@ class GraspPlanner:
         return first
 
     def execute(self, plan: PlanResult) -> ExecResult:
-        """Run a plan from :meth:`plan`; a plan that is not ok is refused and nothing moves."""
+        """Run a plan from :meth:`plan`; a plan that is not ok is refused and nothing moves.
+
+        When the arm is stopped before the fingers close (a finger caught on an edge the plan
+        grazed, a part pushed into the way) and the backend backed off along its path, the result
+        says ``backed_off`` and the grasp is remembered: plans for the same label in the next
+        ``stall_memory_s`` pass over grasps like it (:meth:`forget_stalls` when the task moves on). Re-planning is the caller's, from fresh detections: the stall
+        may have moved or tipped the object (measured: a standing profile knocked flat)."""
         if not plan.ok or plan.trajectory is None:
             return ExecResult(False, f"refused: {plan.reason}")
-        return self.backend.execute(plan.trajectory)
+        res = self.backend.execute(plan.trajectory)
+        if res.ok:
+            self._stalls.clear()
+        elif res.backed_off and plan.candidate is not None:
+            self._stalls.append((time.monotonic(), plan.label, plan.candidate))
+        return res
+
+    def recent_stalls(self, label: str | None = None) -> list[GraspCandidate]:
+        """Grasps (of ``label``; None = any) the arm was stopped on in the last
+        ``stall_memory_s``."""
+        now = time.monotonic()
+        self._stalls = [s for s in self._stalls if now - s[0] <= self.stall_memory_s]
+        return [c for _, lab, c in self._stalls if label is None or lab == label]
+
+    def forget_stalls(self) -> None:
+        """Drop the remembered stalls (a new scene or task)."""
+        self._stalls.clear()
+
+
+def alike(
+    a: GraspCandidate, b: GraspCandidate, pos_m: float = 0.005, angle_deg: float = 10.0
+) -> bool:
+    """The same grasp for a stall's purposes: TCPs closer than ``pos_m`` and closing directions
+    within ``angle_deg`` (either sign: the two fingers are alike). The candidates' own variants
+    (1 cm shifts, 20 deg tilts) are not alike."""
+    if float(np.linalg.norm(a.pose[:3, 3] - b.pose[:3, 3])) >= pos_m:
+        return False
+    cos = abs(float(a.pose[:3, 1] @ b.pose[:3, 1]))
+    return cos > float(np.cos(np.radians(angle_deg)))

@@ -6,7 +6,9 @@ array with the ``target_object`` in it, plans a grasp through the grasping core
 robot base frame, latched) and ``grasp/markers``. The ``pick`` service (std_srvs/Trigger) plans
 from the newest detections and executes through the motion backend, answering success and, when
 it fails, why: no detections, stale detections (older than ``max_age_s``), target not seen, no
-reachable collision-free grasp, execution refused.
+reachable collision-free grasp, execution refused. When the arm is stopped on its way down and
+backs off, the answer says to call ``pick`` again: the next plan comes from new detections (the
+stall may have moved the part) and passes over the grasp that stalled.
 
 ``execution``: ``sim`` runs the robot in a PyBullet cell (the embedded backend; in the composed
 demo the cell is shared with the simulated camera), ``kinematic`` plans and "executes" on the
@@ -129,6 +131,7 @@ class GraspPlannerNode(Node):
         self._lock = sim_lock or threading.Lock()
         self._latest = None  # (Detection3DArray, receive time ns)
         self.last_plan = None
+        self.last_exec = None  # ExecResult of the last pick (backed_off: a re-plan may follow)
         self.picks: list[tuple[bool, str]] = []
         self.get_logger().info(
             f"{self.p.robot} planner ready (execution={self.p.execution}); "
@@ -238,11 +241,13 @@ class GraspPlannerNode(Node):
     def _on_pick(self, request, response):
         with self._lock:
             t0 = time.perf_counter()
+            self.last_exec = None
             plan, why = self._plan_latest()
             if plan is None or not plan.ok:
                 response.success, response.message = False, f"no pick: {why}"
             else:
                 res = self.planner.execute(plan)
+                self.last_exec = res
                 response.success = bool(res.ok)
                 response.message = (
                     f"picked {plan.label}: {res.reason} (planned in {plan.planning_ms:.0f} ms, "
@@ -250,6 +255,8 @@ class GraspPlannerNode(Node):
                     if res.ok
                     else f"pick of {plan.label} failed: {res.reason}"
                 )
+                if res.backed_off:  # the arm is clear of the parts again: another look may do
+                    response.message += "; call pick again to re-plan from new detections"
             self.picks.append((response.success, response.message))
             # rclpy ties a severity to the call site: one call per severity
             if response.success:

@@ -36,8 +36,13 @@ class Trajectory:
 
 @dataclass
 class ExecResult:
+    """``backed_off``: the motion failed before the fingers closed and the arm went back along
+    the path it had driven to where that segment began (a known collision-free pose), so another
+    grasp may be planned from there."""
+
     ok: bool
     reason: str
+    backed_off: bool = False
 
 
 class MotionBackend(ABC):

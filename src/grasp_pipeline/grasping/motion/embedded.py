@@ -17,6 +17,8 @@ from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Segme
 from grasp_pipeline.grasping.robots import RobotModel
 from grasp_pipeline.grasping.waypoints import Waypoint
 
+STALL_RAD = 0.05  # a joint this far from its goal after settling: the arm was stopped
+
 
 def interpolate_joints(q0: np.ndarray, q1: np.ndarray, max_step_rad: float) -> np.ndarray:
     """Straight joint-space path from ``q0`` to ``q1`` (both included), steps <= ``max_step_rad``."""
@@ -153,10 +155,11 @@ class EmbeddedBackend(MotionBackend):
         for seg in trajectory.segments:
             if self.arm is not None:
                 err = self.arm.follow(seg.q_path, steps_per_point=3)
-                if err > 0.05 and seg.name not in ("close", "lift", "retreat"):
-                    return ExecResult(
-                        False, f"{seg.name}: arm stopped {np.degrees(err):.1f} deg short"
-                    )
+                if err > STALL_RAD and seg.name not in ("close", "lift", "retreat"):
+                    why = f"{seg.name}: arm stopped {np.degrees(err):.1f} deg short"
+                    if self.back_off(seg.q_path):
+                        return ExecResult(False, f"{why}; backed off along its path", True)
+                    return ExecResult(False, f"{why}; could not back off")
                 if seg.gripper is not None:
                     self.arm.set_gripper(seg.gripper)
             else:
@@ -164,3 +167,11 @@ class EmbeddedBackend(MotionBackend):
                 if seg.gripper is not None:
                     self._opening = seg.gripper
         return ExecResult(True, "ok")
+
+    def back_off(self, q_path: np.ndarray) -> bool:
+        """Drive back along ``q_path`` from the point nearest to where the arm stopped to its
+        start; True when the arm got there. The way back is the way it came, free when planned;
+        whatever stopped the arm lies ahead of it."""
+        q_path = np.asarray(q_path, dtype=float)
+        i = int(np.argmin(np.abs(q_path - self.arm.joints()[None, :]).max(axis=1)))
+        return self.arm.follow(q_path[i::-1], steps_per_point=3) <= STALL_RAD
