@@ -237,15 +237,16 @@ def test_train_with_offset_head_and_evaluate_commands(handmade, tmp_path):
     args += ["--weights", "0", "1", "--out", str(tuned), "--json", str(tmp_path / "votes.json")]
     assert main([*args, "--threads", "1"]) == 0
     votes = json.loads((tmp_path / "votes.json").read_text())
-    best = votes["best"]
-    assert best in (0.0, 1.0) and set(votes["weights"]) == {"0.0", "1.0"}
-    assert votes["weights"][str(best)]["pickup_rate_any_instance"] == max(
-        v["pickup_rate_any_instance"] for v in votes["weights"].values()
-    )
+    best, mode = votes["best"]["weight"], votes["best"]["mode"]
+    assert best in (0.0, 1.0) and set(votes["results"]) == {"mean", "mode"}
+    assert set(votes["results"]["mode"]) == {"0.0", "1.0"}
+    rates = [v["pickup_rate_any_instance"] for m in votes["results"].values() for v in m.values()]
+    assert votes["results"][mode][str(best)]["pickup_rate_any_instance"] == max(rates)
     from grasp_pipeline.perception.segnet.detector import SegnetDetector
 
-    assert SegnetDetector(tuned).vote_weight == best
+    assert (SegnetDetector(tuned).vote_weight, SegnetDetector(tuned).vote_mode) == (best, mode)
     assert SegnetDetector(run / "m.pt").vote_weight == 1.0
+    assert SegnetDetector(run / "m.pt").vote_mode == "mean"
     out = tmp_path / "eval.json"
     assert (
         main(
@@ -266,7 +267,7 @@ def test_train_with_offset_head_and_evaluate_commands(handmade, tmp_path):
     )
     doc = json.loads(out.read_text())
     assert doc["offset_head"] is True and doc["frames"] == 1 and doc["class_rule"] == "mass"
-    assert doc["vote_weight"] == best
+    assert doc["vote_weight"] == best and doc["vote_mode"] == mode
     lo, hi = doc["mean_pickup_rate_ci95"]
     assert lo <= doc["mean_pickup_rate"] <= hi
     assert doc["mean_pickup_rate"] == doc["detector"]["pickup_rate_any_instance"]

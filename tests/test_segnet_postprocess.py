@@ -98,3 +98,26 @@ def test_offsets_move_the_pickup_to_the_voted_point():
         find_instances(m, offsets=off, vote_weight=1.5)
     with pytest.raises(ValueError, match="offsets must be"):
         find_instances(m, offsets=off[:, :10])
+
+
+def test_vote_mode_ignores_a_minority_of_stray_votes():
+    """30 % of a blob's pixels vote for a neighbour 15 px away: the mean is dragged 4.5 px
+    towards it, the mode stays on the centre the other 70 % agree on (with sub-pixel spread)."""
+    m = np.zeros((40, 60), np.float32)
+    m[10:20, 10:20] = 0.9
+    vs, us = np.mgrid[0:40, 0:60].astype(np.float32)
+    rng = np.random.default_rng(0)
+    tu, tv = 15.3 + 0.3 * rng.standard_normal((40, 60)), 14.6 + 0.3 * rng.standard_normal((40, 60))
+    tu[17:20, 10:20] = 30.3  # the three bottom rows vote for a point 15 px to the right
+    off = np.stack([tu - us, tv - vs]).astype(np.float32)
+    (mean,) = find_instances(m, offsets=off, vote_mode="mean")
+    (mode,) = find_instances(m, offsets=off, vote_mode="mode")
+    assert mean.pixel[0] == pytest.approx(15.3 + 0.3 * 15.0, abs=0.2)
+    assert mode.pixel == pytest.approx((15.3, 14.6), abs=0.15)
+    # where every vote agrees the two are the same point
+    exact = np.stack([15.3 - us, 14.6 - vs]).astype(np.float32)
+    for vote_mode in ("mean", "mode"):
+        (inst,) = find_instances(m, offsets=exact, vote_mode=vote_mode)
+        assert inst.pixel == pytest.approx((15.3, 14.6), abs=1e-4)
+    with pytest.raises(ValueError, match="vote_mode"):
+        find_instances(m, offsets=exact, vote_mode="median")

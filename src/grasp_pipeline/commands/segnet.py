@@ -255,6 +255,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         threshold=det.threshold,
         min_pixels=det.min_pixels,
         vote_weight=det.vote_weight,
+        vote_mode=det.vote_mode,
     )
     try:
         seed = read_manifest(args.data).get("config", {}).get("seed")
@@ -285,6 +286,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         "scored_as": "detector",
         "offset_head": det.config.offset_head,
         "vote_weight": det.vote_weight,
+        "vote_mode": det.vote_mode,
         "mean_pickup_rate": dm["pickup_rate_any_instance"],
         "mean_pickup_rate_ci95": dm["pickup_rate_any_instance_ci95"],
         "mean_pickup_rate_labelled_instance": dm["pickup_rate"],
@@ -324,14 +326,21 @@ def _add_tune_votes(p: argparse.ArgumentParser) -> None:
         default=[0.0, 0.25, 0.5, 0.75, 1.0],
         help="vote weights to try",
     )
+    p.add_argument(
+        "--modes",
+        nargs="+",
+        default=["mean", "mode"],
+        choices=["mean", "mode"],
+        help="vote modes to try with each weight (mean of the votes, or where they agree most)",
+    )
     p.add_argument("--out", default=None, help="write the tuned checkpoint here (default: --model)")
     p.add_argument("--json", default=None, help="also write the figures per weight here")
     p.add_argument("--threads", type=int, default=2)
 
 
 def _run_tune_votes(args: argparse.Namespace) -> int:
-    """Pick the vote weight with the best detector pickup rate (nearest instance) on validation
-    data and store it in the checkpoint's config, where SegnetDetector reads it."""
+    """Pick the vote weight and mode with the best detector pickup rate (nearest instance) on
+    validation data and store them in the checkpoint's config, where SegnetDetector reads them."""
     import torch
 
     from grasp_pipeline.data.segmentation_dataset import SegmentationDataset
@@ -351,24 +360,39 @@ def _run_tune_votes(args: argparse.Namespace) -> int:
     if any(not 0.0 <= w <= 1.0 for w in args.weights):
         raise ValueError(f"vote weights must be in [0, 1], got {args.weights}")
     ds = SegmentationDataset(args.data, size=det.config.size, depth_max_m=det.depth_max_m)
-    # One forward pass per frame; every weight re-scores the same maps and offsets.
+    # One forward pass per frame; every (mode, weight) re-scores the same maps and offsets.
     outputs = list(detection_maps(det.model, iterate_batches(ds, 8)))
-    figures = {}
-    for w in args.weights:
-        m = score_detections(
-            outputs, threshold=det.threshold, min_pixels=det.min_pixels, vote_weight=w
-        )
-        figures[w] = {k: m[k] for k in ("pickup_rate_any_instance", "pickup_rate", "distance_cm")}
-        print(f"vote weight {w:.2f}: " + json.dumps(figures[w]))
-    best = max(args.weights, key=lambda w: figures[w]["pickup_rate_any_instance"])
+    figures: dict[str, dict[float, dict]] = {}
+    for mode in args.modes:
+        for w in args.weights:
+            m = score_detections(
+                outputs,
+                threshold=det.threshold,
+                min_pixels=det.min_pixels,
+                vote_weight=w,
+                vote_mode=mode,
+            )
+            keys = ("pickup_rate_any_instance", "pickup_rate", "distance_cm")
+            figures.setdefault(mode, {})[w] = {k: m[k] for k in keys}
+            print(f"votes {mode}, weight {w:.2f}: " + json.dumps(figures[mode][w]))
+    mode, w = max(
+        ((mo, w) for mo in figures for w in figures[mo]),
+        key=lambda k: figures[k[0]][k[1]]["pickup_rate_any_instance"],
+    )
     state = load_checkpoint(args.model)
-    state["config"]["vote_weight"] = float(best)
+    state["config"]["vote_weight"] = float(w)
+    state["config"]["vote_mode"] = mode
     state["config"]["vote_weight_data"] = str(args.data)
     save_checkpoint(args.out or args.model, state)
-    doc = {"model": str(args.model), "data": str(args.data), "best": best, "weights": figures}
+    doc = {
+        "model": str(args.model),
+        "data": str(args.data),
+        "best": {"mode": mode, "weight": w},
+        "results": figures,
+    }
     if args.json:
         atomic_write_bytes(args.json, json.dumps(doc, indent=1).encode())
-    print(f"vote weight {best} written to {args.out or args.model}")
+    print(f"votes {mode} at weight {w} written to {args.out or args.model}")
     return 0
 
 

@@ -169,6 +169,7 @@ def evaluate_detections(
     oracle: bool = False,
     class_rule: str = "mass",
     vote_weight: float = 1.0,
+    vote_mode: str = "mean",
 ) -> dict[str, float]:
     """:func:`score_detections` of the model's maps over ``batches`` (``oracle=True``: of the
     ground-truth masks, the ceiling of any mask-centroid detector under these labels: occlusion,
@@ -179,6 +180,7 @@ def evaluate_detections(
         min_pixels=min_pixels,
         class_rule=class_rule,
         vote_weight=vote_weight,
+        vote_mode=vote_mode,
     )
 
 
@@ -188,11 +190,12 @@ def score_detections(
     min_pixels: int = 3,
     class_rule: str = "mass",
     vote_weight: float = 1.0,
+    vote_mode: str = "mean",
 ) -> dict[str, float]:
     """Frame/class pairs of :func:`detection_maps` ``outputs`` scored the way the detector is
     used: the pickup point of a class is its
     strongest blob (:func:`find_instances`, as in ``SegnetDetector``; with the network's offset
-    votes, ``vote_weight``, when it has an offset head), and a frame's class is the class of the blob with the most
+    votes, ``vote_weight`` and ``vote_mode``, when it has an offset head), and a frame's class is the class of the blob with the most
     activation mass (``class_rule="mass"``) or the highest peak (``"peak"``). A present class
     without any blob scores a pickup rate of 0.
 
@@ -232,6 +235,7 @@ def score_detections(
                     max_instances=1,
                     offsets=None if offsets is None else offsets[b],
                     vote_weight=vote_weight,
+                    vote_mode=vote_mode,
                 )
                 if inst:
                     best[c] = inst[0]

@@ -16,7 +16,12 @@ import numpy as np
 from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.perception.detector import Detection
 from grasp_pipeline.perception.segnet.config import SegNetConfig
-from grasp_pipeline.perception.segnet.postprocess import find_instances, grasp_frame, robust_depth
+from grasp_pipeline.perception.segnet.postprocess import (
+    VOTE_MODES,
+    find_instances,
+    grasp_frame,
+    robust_depth,
+)
 
 
 def default_labels(num_classes: int) -> list[str]:
@@ -57,7 +62,8 @@ class SegnetDetector:
     checkpoint's ``config["depth_max_m"]`` (default 1 m). ``vote_weight``: for a network with an
     offset head, how far the pickup moves from the blob centroid to its centre-of-mass votes
     (:func:`find_instances`); default the checkpoint's ``config["vote_weight"]`` (chosen on
-    validation data when the model was exported), else 1.
+    validation data when the model was exported), else 1; ``vote_mode`` likewise ("mean" or
+    "mode" of the votes), else "mean".
     """
 
     def __init__(
@@ -71,6 +77,7 @@ class SegnetDetector:
         backend: str = "torch",
         max_instances: int = 3,
         vote_weight: float | None = None,
+        vote_mode: str | None = None,
     ) -> None:
         from grasp_pipeline.perception.segnet.model import SegNet
         from grasp_pipeline.training.checkpoint import load_checkpoint
@@ -100,6 +107,9 @@ class SegnetDetector:
         if not 0.0 <= vote_weight <= 1.0:
             raise ValueError(f"vote_weight must be in [0, 1], got {vote_weight}")
         self.vote_weight = vote_weight
+        self.vote_mode = vote_mode or str(state["config"].get("vote_mode", "mean"))
+        if self.vote_mode not in VOTE_MODES:
+            raise ValueError(f"vote_mode must be one of {VOTE_MODES}, got {self.vote_mode!r}")
         self.labels = list(
             labels or state["config"].get("labels") or default_labels(self.config.num_classes)
         )
@@ -172,6 +182,7 @@ class SegnetDetector:
                 self.max_instances,
                 offsets,
                 self.vote_weight,
+                self.vote_mode,
             ):
                 u = (inst.pixel[0] + 0.5) * sx - 0.5  # pixel-centre convention, as in scaled()
                 v = (inst.pixel[1] + 0.5) * sy - 0.5

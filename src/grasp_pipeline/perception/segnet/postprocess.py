@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+VOTE_MODES = ("mean", "mode")
+
 
 @dataclass(frozen=True)
 class Instance:
@@ -55,6 +57,7 @@ def find_instances(
     max_instances: int | None = None,
     offsets: np.ndarray | None = None,
     vote_weight: float = 1.0,
+    vote_mode: str = "mean",
 ) -> list[Instance]:
     """Connected components of ``activation > threshold`` (8-connected), strongest first.
 
@@ -62,10 +65,14 @@ def find_instances(
     ``max_instances`` blobs with the highest peak are described (all when None). ``offsets``
     (2, H, W): per-pixel (du, dv) to the object's centre of mass (the network's offset head);
     each blob pixel then votes for pixel + offset, and the pickup pixel is
-    ``vote_weight * mean vote + (1 - vote_weight) * centroid`` (activation-weighted means).
+    ``vote_weight * vote + (1 - vote_weight) * centroid`` (activation-weighted). The vote is the
+    blob's mean vote (``vote_mode="mean"``) or where its votes agree most (``"mode"``, see
+    :func:`vote_mode_point`), which pixels voting for a neighbour or an occluder cannot drag.
     """
     if not 0.0 <= vote_weight <= 1.0:
         raise ValueError(f"vote_weight must be in [0, 1], got {vote_weight}")
+    if vote_mode not in VOTE_MODES:
+        raise ValueError(f"vote_mode must be one of {VOTE_MODES}, got {vote_mode!r}")
     import cv2
 
     a = np.asarray(activation, dtype=np.float32)
@@ -99,9 +106,11 @@ def find_instances(
             du, dv = offsets[0, vs, us], offsets[1, vs, us]
             ok = np.isfinite(du) & np.isfinite(dv)
             if ok.any():  # non-finite votes abstain; with none left the centroid stands
-                wv = np.where(ok, wts, 0.0)
-                vu = float(np.sum(wv * (us + np.where(ok, du, 0.0))) / wv.sum())
-                vv = float(np.sum(wv * (vs + np.where(ok, dv, 0.0))) / wv.sum())
+                wv, xu, xv = wts[ok], us[ok] + du[ok], vs[ok] + dv[ok]
+                if vote_mode == "mode":
+                    vu, vv = vote_mode_point(xu, xv, wv)
+                else:
+                    vu, vv = float(np.sum(wv * xu) / wv.sum()), float(np.sum(wv * xv) / wv.sum())
                 u = vote_weight * vu + (1.0 - vote_weight) * u
                 v = vote_weight * vv + (1.0 - vote_weight) * v
         axis, ratio = weighted_pca_axis(us.astype(float), vs.astype(float), wts)
@@ -116,6 +125,39 @@ def find_instances(
             )
         )
     return out
+
+
+def vote_mode_point(
+    xu: np.ndarray,
+    xv: np.ndarray,
+    w: np.ndarray,
+    sigma_px: float = 2.0,
+    radius_px: float = 6.0,
+    iterations: int = 3,
+) -> tuple[float, float]:
+    """Where weighted votes (pixel coordinates ``xu``, ``xv``, weights ``w``) agree most.
+
+    The votes are summed into a pixel grid and smoothed with a Gaussian of ``sigma_px``; from the
+    grid's peak, ``iterations`` mean-shift steps average the votes within ``radius_px`` (a flat
+    kernel), for sub-pixel precision. Tuned on the seed-105 validation set: 2 / 6 / 3.
+    """
+    import cv2
+
+    pad = int(np.ceil(3 * sigma_px)) + 1
+    u0, v0 = int(np.floor(xu.min())) - pad, int(np.floor(xv.min())) - pad
+    u1, v1 = int(np.ceil(xu.max())) + pad + 1, int(np.ceil(xv.max())) + pad + 1
+    grid = np.zeros((v1 - v0, u1 - u0), np.float32)
+    np.add.at(grid, (np.round(xv - v0).astype(int), np.round(xu - u0).astype(int)), w)
+    grid = cv2.GaussianBlur(grid, (0, 0), sigma_px)
+    pv, pu = np.unravel_index(int(np.argmax(grid)), grid.shape)
+    cu, cv = float(pu + u0), float(pv + v0)
+    for _ in range(iterations):
+        near = (xu - cu) ** 2 + (xv - cv) ** 2 <= radius_px**2
+        wn = w[near]
+        if wn.sum() <= 0:
+            break
+        cu, cv = float(np.sum(wn * xu[near]) / wn.sum()), float(np.sum(wn * xv[near]) / wn.sum())
+    return cu, cv
 
 
 def _box(stats: np.ndarray, k: int) -> tuple[slice, slice]:
