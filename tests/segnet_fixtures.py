@@ -75,3 +75,14 @@ class BoxesDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         return self.items[i]
+
+
+def evaluate_segnet_cli(model, data, out) -> dict:
+    """``grasp-pipeline evaluate segnet`` on one thread; asserts it succeeds, returns its JSON."""
+    import json
+
+    from grasp_pipeline.cli import main
+
+    args = ["evaluate", "segnet", "--model", str(model), "--data", str(data), "--json", str(out)]
+    assert main([*args, "--threads", "1"]) == 0
+    return json.loads(out.read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from segnet_fixtures import evaluate_segnet_cli
 
 from grasp_pipeline.data.format import Frame, ObjectAnnotation, write_frame, write_manifest
 from grasp_pipeline.data.generate import GenerationConfig, generate_dataset
@@ -247,25 +248,7 @@ def test_train_with_offset_head_and_evaluate_commands(handmade, tmp_path):
     assert (SegnetDetector(tuned).vote_weight, SegnetDetector(tuned).vote_mode) == (best, mode)
     assert SegnetDetector(run / "m.pt").vote_weight == 1.0
     assert SegnetDetector(run / "m.pt").vote_mode == "mean"
-    out = tmp_path / "eval.json"
-    assert (
-        main(
-            [
-                "evaluate",
-                "segnet",
-                "--model",
-                str(tuned),
-                "--data",
-                str(handmade),
-                "--json",
-                str(out),
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
-    )
-    doc = json.loads(out.read_text())
+    doc = evaluate_segnet_cli(tuned, handmade, tmp_path / "eval.json")
     assert doc["offset_head"] is True and doc["frames"] == 1 and doc["class_rule"] == "mass"
     assert doc["vote_weight"] == best and doc["vote_mode"] == mode
     lo, hi = doc["mean_pickup_rate_ci95"]

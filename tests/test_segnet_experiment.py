@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import yaml
+from segnet_fixtures import evaluate_segnet_cli
 
 from grasp_pipeline.cli import main
 from grasp_pipeline.training.experiment import ExperimentConfig, analyse, run_experiment
@@ -125,25 +126,7 @@ def test_train_evaluate_and_latency_cli(tmp_path, data):
         )
         == 0
     )
-    out = tmp_path / "eval.json"
-    assert (
-        main(
-            [
-                "evaluate",
-                "segnet",
-                "--model",
-                str(model),
-                "--data",
-                str(data / "val"),
-                "--json",
-                str(out),
-                "--threads",
-                "1",
-            ]
-        )
-        == 0
-    )
-    doc = json.loads(out.read_text())
+    doc = evaluate_segnet_cli(model, data / "val", tmp_path / "eval.json")
     assert doc["frames"] == 4 and doc["seed"] == 2
     assert doc["scored_as"] == "detector" and doc["pickup_label"] == "com"
     assert 0.0 <= doc["mean_pickup_rate"] <= 1.0 and 0.0 <= doc["detector"]["found"] <= 1
