@@ -334,7 +334,7 @@ def _add_tune_votes(p: argparse.ArgumentParser) -> None:
         help="vote modes to try with each weight (mean of the votes, or where they agree most)",
     )
     p.add_argument("--out", default=None, help="write the tuned checkpoint here (default: --model)")
-    p.add_argument("--json", default=None, help="also write the figures per weight here")
+    p.add_argument("--json", default=None, help="also write the figures per mode and weight here")
     p.add_argument("--threads", type=int, default=2)
 
 
@@ -438,7 +438,8 @@ COMMANDS = [
     ),
     Command(
         ("tune", "segnet-votes"),
-        "choose how far pickups follow the offset head's votes, on validation data",
+        "choose how far pickups follow the offset head's votes, and their mean or mode, on "
+        "validation data",
         _add_tune_votes,
         _run_tune_votes,
     ),

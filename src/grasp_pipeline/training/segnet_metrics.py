@@ -193,9 +193,9 @@ def score_detections(
     vote_mode: str = "mean",
 ) -> dict[str, float]:
     """Frame/class pairs of :func:`detection_maps` ``outputs`` scored the way the detector is
-    used: the pickup point of a class is its
-    strongest blob (:func:`find_instances`, as in ``SegnetDetector``; with the network's offset
-    votes, ``vote_weight`` and ``vote_mode``, when it has an offset head), and a frame's class is the class of the blob with the most
+    used: the pickup point of a class is its strongest blob (:func:`find_instances`, as in
+    ``SegnetDetector``; with the network's offset votes, ``vote_weight`` and ``vote_mode``, when it
+    has an offset head), and a frame's class is the class of the blob with the most
     activation mass (``class_rule="mass"``) or the highest peak (``"peak"``). A present class
     without any blob scores a pickup rate of 0.
 

@@ -17,8 +17,8 @@ class Instance:
     """One connected blob of activations on one class map.
 
     ``pixel``: activation-weighted centroid (u, v); with offsets, that centroid moved towards the
-    activation-weighted mean of the blob's centre-of-mass votes (see :func:`find_instances`); ``axis``: unit (du, dv) of the dominant
-    direction of the activations (weighted PCA), the object's facing; ``elongation``: ratio of the
+    blob's centre-of-mass votes (their mean or mode, see :func:`find_instances`); ``axis``: unit
+    (du, dv) of the dominant direction of the activations (weighted PCA), the object's facing; ``elongation``: ratio of the
     principal standard deviations (1 = no preferred direction); ``score``: peak activation in the
     blob; ``mean_activation`` and ``pixels`` describe its support; ``mass`` is their product, the
     summed activation (how much of the map the blob holds).
