@@ -18,8 +18,11 @@ lint: bootstrap
 	$(VENV)/bin/ruff check src tests benchmarks launch
 	$(VENV)/bin/ruff format --check src tests benchmarks launch
 
+# Tests run in xdist workers (one file per worker at a time): a test that crashes or hangs its
+# process fails alone and the run goes on.
+PYTEST_WORKERS ?= 2
 test: bootstrap
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --max-worker-restart 20
 
 # A few minutes: 5 single-object picks of each of the 13 objects + 10 clutter scenes with the shipped
 # segnet model. The full figures (20 per object, 40 clutter, 20 piles) come from

@@ -11,7 +11,7 @@ TINY = {
     "name": "tiny",
     "device": "cpu",
     "image_size": [48, 32],
-    "base_width": 4,
+    "base_width": 8,
     "num_keypoints": 8,
     "steps": 2,
     "models_per_setting": 1,
@@ -70,3 +70,18 @@ def test_config_errors(tmp_path):
         BenchmarkConfig.from_yaml(bad)
     with pytest.raises(FileNotFoundError):
         BenchmarkConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+@pytest.mark.slow
+def test_a_stuck_worker_is_a_reported_failure_and_a_rerun_resumes(tmp_path):
+    from grasp_pipeline.training.descriptor_benchmark import WorkerFailedError
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "memory_probe": None, "worker_timeout_s": 0.2}))
+    with pytest.raises(WorkerFailedError, match=r"2 of 2 benchmark workers failed") as err:
+        run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert "ran past 0 s and was stopped" in str(err.value)
+    assert not list((tmp_path / "out" / "runs").glob("*.result.json"))
+    cfg.write_text(yaml.safe_dump({**TINY, "memory_probe": None}))
+    run_benchmark(cfg, tmp_path / "out", progress=False)
+    assert len(list((tmp_path / "out" / "runs").glob("*.result.json"))) == 2

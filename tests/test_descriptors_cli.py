@@ -28,7 +28,7 @@ from grasp_pipeline.training.descriptor_trainer import (
 def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     cfg = DescriptorTrainConfig(
-        method="keypoint", net=DescriptorNetConfig(descriptor_dim=3, num_keypoints=8, base_width=4)
+        method="keypoint", net=DescriptorNetConfig(descriptor_dim=3, num_keypoints=8, base_width=8)
     )
     model = DescriptorNet(cfg.net)
     path = tmp_path_factory.mktemp("ck") / "model.pt"
@@ -109,7 +109,7 @@ def test_train_descriptors_registers_objects(tmp_path):
         "--keypoints",
         "8",
         "--base-width",
-        "4",
+        "8",
         "--database",
         str(db_path),
         "--checkpoint",

@@ -18,7 +18,7 @@ def _setup(steps: int):
         method="keypoint",
         steps=steps,
         lr_step=3,  # the scheduler's state must survive the resume too
-        net=DescriptorNetConfig(descriptor_dim=4, num_keypoints=8, base_width=4),
+        net=DescriptorNetConfig(descriptor_dim=4, num_keypoints=8, base_width=8),
         pairs=PairConfig(rotation_deg=30),
     )
     return cfg, [source]

@@ -50,6 +50,7 @@ class BenchmarkConfig:
         None  # e.g. {"similarity": "broadcast", "steps": 2, "dims": [3, 8, 16, 32]}
     )
     pairs: dict = field(default_factory=dict)  # PairConfig overrides
+    worker_timeout_s: float = 4 * 3600.0  # a worker running longer is stopped and reported failed
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(x) for x in self.image_size)
@@ -61,6 +62,8 @@ class BenchmarkConfig:
                 raise ValueError(f"methods.{m}.dims must list descriptor sizes")
         if self.models_per_setting < 1:
             raise ValueError("models_per_setting must be >= 1")
+        if not self.worker_timeout_s > 0:
+            raise ValueError(f"worker_timeout_s must be > 0, got {self.worker_timeout_s}")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> BenchmarkConfig:
@@ -165,11 +168,17 @@ def run_worker(spec: dict) -> dict:
     return out
 
 
-def _run_subprocess(spec: dict, workdir: Path, tag: str) -> dict:
+class WorkerFailedError(RuntimeError):
+    """A benchmark worker crashed, hung past its time limit or wrote no result."""
+
+
+def _run_subprocess(spec: dict, workdir: Path, tag: str, timeout_s: float) -> dict:
     """Train + evaluate one setting in a fresh process (its peak RSS is the setting's alone).
 
     Resumes: a run whose result file exists for the identical spec is not run again. Result files
     are written atomically by the worker, so a killed benchmark never leaves a half result.
+    Raises WorkerFailedError when the worker exits non-zero, is killed by a signal or runs past
+    ``timeout_s`` seconds.
     """
     spec_path, out_path = workdir / f"{tag}.spec.json", workdir / f"{tag}.result.json"
     spec_text = json.dumps(spec)
@@ -178,22 +187,22 @@ def _run_subprocess(spec: dict, workdir: Path, tag: str) -> dict:
     out_path.unlink(missing_ok=True)
     spec_path.write_text(spec_text)
     env = dict(os.environ, OMP_NUM_THREADS=str(spec["config"]["threads"]))
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grasp_pipeline.training.descriptor_benchmark",
-            str(spec_path),
-            str(out_path),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "grasp_pipeline.training.descriptor_benchmark",
+        str(spec_path),
+        str(out_path),
+    ]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as e:
+        raise WorkerFailedError(
+            f"benchmark worker {tag} ran past {timeout_s:.0f} s and was stopped"
+        ) from e
     if proc.returncode != 0 or not out_path.exists():
-        raise RuntimeError(
-            f"benchmark worker {tag} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
-        )
+        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+        raise WorkerFailedError(f"benchmark worker {tag} failed ({how}):\n{proc.stderr[-3000:]}")
     return json.loads(out_path.read_text())
 
 
@@ -219,7 +228,7 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
             ("don_ntxent", d, 0, True, cfg.memory_probe.get("similarity", "broadcast"))
             for d in cfg.memory_probe.get("dims", [])
         ]
-    results = []
+    results, failures = [], []
     t0 = time.time()
     for method, dim, seed, probe, sim in tqdm(
         jobs, desc="descriptor benchmark", disable=not progress
@@ -234,7 +243,15 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
             "similarity": sim,
             "steps": int(cfg.memory_probe.get("steps", 2)) if probe else cfg.steps,
         }
-        results.append(_run_subprocess(spec, runs_dir, tag))
+        try:
+            results.append(_run_subprocess(spec, runs_dir, tag, cfg.worker_timeout_s))
+        except WorkerFailedError as e:  # the other settings still run; a re-run retries this one
+            failures.append(str(e))
+    if failures:
+        raise WorkerFailedError(
+            f"{len(failures)} of {len(jobs)} benchmark workers failed (finished ones are kept; "
+            "re-running resumes):\n" + "\n".join(failures)
+        )
     summary = summarise(results, cfg, time.time() - t0)
     write_report(summary, results, out)
     return summary

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,13 +212,27 @@ def run_experiment(
                 )
             )
     n = workers or cfg.workers
+    failures = []
     if jobs:
-        with mp.get_context("spawn").Pool(n) as pool:
+        # A process pool whose worker dies (a native crash) fails its runs instead of waiting for
+        # them forever, as multiprocessing.Pool would.
+        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_one, job): job for job in jobs}
             bar = tqdm(total=len(jobs), desc=f"{cfg.name} runs")
-            for method, seed, secs in pool.imap_unordered(_run_one, jobs):
-                bar.set_postfix_str(f"{method} s{seed} {secs:.0f}s")
+            for fut in as_completed(futures):
+                job = futures[fut]
+                try:
+                    method, seed, secs = fut.result()
+                    bar.set_postfix_str(f"{method} s{seed} {secs:.0f}s")
+                except Exception as e:  # reported below; finished runs are kept
+                    failures.append(f"{job[2]} seed {job[3]}: {type(e).__name__}: {e}")
                 bar.update(1)
             bar.close()
+    if failures:
+        raise RuntimeError(
+            f"{len(failures)} of {len(jobs)} training runs failed (re-running resumes them):\n"
+            + "\n".join(failures)
+        )
     return analyse(cfg, out)
 
 

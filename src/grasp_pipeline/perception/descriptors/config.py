@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from grasp_pipeline.perception.onednn_guard import MIN_STRIDED_1X1_IN_CHANNELS
+
 
 @dataclass
 class DescriptorNetConfig:
@@ -27,8 +29,11 @@ class DescriptorNetConfig:
             raise ValueError(f"descriptor_dim must be in 3..512, got {self.descriptor_dim}")
         if self.keypoint_heads and not 8 <= self.num_keypoints <= 128:
             raise ValueError(f"num_keypoints must be in 8..128, got {self.num_keypoints}")
-        if self.base_width < 4:
-            raise ValueError(f"base_width must be >= 4, got {self.base_width}")
+        if self.base_width < MIN_STRIDED_1X1_IN_CHANNELS:
+            # A narrower stem reaches a oneDNN defect (see perception/onednn_guard.py).
+            raise ValueError(
+                f"base_width must be >= {MIN_STRIDED_1X1_IN_CHANNELS}, got {self.base_width}"
+            )
         self.blocks = tuple(int(b) for b in self.blocks)
         if len(self.blocks) != 4 or min(self.blocks) < 1:
             raise ValueError(f"blocks must be four positive counts, got {self.blocks}")

@@ -13,6 +13,7 @@ from torch import nn
 from grasp_pipeline.perception.descriptors.config import DescriptorNetConfig
 from grasp_pipeline.perception.descriptors.resnet import ResNet34Backbone
 from grasp_pipeline.perception.descriptors.spatial import spatial_expectation, spatial_softmax
+from grasp_pipeline.perception.onednn_guard import dense_input, guard
 
 
 @dataclass
@@ -34,6 +35,7 @@ class DescriptorNet(nn.Module):
         if config.keypoint_heads:
             self.spatial_head = nn.Conv2d(config.descriptor_dim, config.num_keypoints, 1)
             self.depth_head = nn.Conv2d(config.descriptor_dim, config.num_keypoints, 1)
+        guard(self)
 
     def forward(self, rgb: torch.Tensor, keypoints: bool | None = None) -> DescriptorOutput:
         if rgb.dim() != 4 or rgb.shape[1] != 3:
@@ -67,4 +69,4 @@ def to_input(rgb_uint8, device: torch.device | str = "cpu") -> torch.Tensor:
         t = t[None]
     if t.dim() != 4 or t.shape[-1] != 3:
         raise ValueError(f"expected (H, W, 3) or (B, H, W, 3) RGB images, got {tuple(t.shape)}")
-    return t.permute(0, 3, 1, 2).float().div(255.0).to(device)
+    return dense_input(t.permute(0, 3, 1, 2).float().div(255.0).to(device))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from grasp_pipeline.perception.onednn_guard import guard
 from grasp_pipeline.perception.segnet.config import SegNetConfig
 
 
@@ -64,6 +65,7 @@ class SegNet(nn.Module):
         self.offset = nn.Conv2d(f[0], 2, 3, padding=1) if config.offset_head else None
         # Start the output maps mostly "off" so early soft IoU is not dominated by background.
         nn.init.constant_(self.head.bias, -2.0)
+        guard(self)
 
     def _check(self, x: torch.Tensor) -> None:
         cfg = self.config
