@@ -7,6 +7,9 @@ newest frame set. A probe process-local node counts the frame sets sent (camera_
 message) and receives the detections. Latency = detections arrival - frame stamp (the camera
 stamps with its clock at publish time; both processes share the system clock).
 
+The detector process's resident memory (with its children) is sampled every few seconds; a long
+run is the soak test (``--seconds 600 --out benchmarks/results/soak.json``: memory must stay flat).
+
 Model: the shipped ``models/segnet/model.pt`` when present, else an untrained network of the default (paper-size)
 SegNetConfig - the weights do not change the cost. Output: benchmarks/results/ros_pipeline.json
 (+ .png).
@@ -55,8 +58,34 @@ def _model(path: str | None, tmp: Path) -> tuple[Path, str]:
     )
 
 
+def _rss_mb(pid: int) -> float:
+    """Resident memory (MB) of ``pid`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total_kb, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            pass
+        todo += children.get(p, [])
+    return total_kb / 1024.0
+
+
 def main(
-    seconds: float = 20.0, fps: float = 30.0, model: str | None = None, out: str | None = None
+    seconds: float = 20.0,
+    fps: float = 30.0,
+    model: str | None = None,
+    out: str | None = None,
+    rss_every_s: float = 5.0,
 ) -> int:
     from grasp_pipeline.ros.environment import apply_ros_env
 
@@ -86,6 +115,7 @@ def main(
         processed: list[int] = []  # frame stamps of the detections
         lat_ms: list[float] = []
         arrivals: list[float] = []
+        rss: list[tuple[float, float]] = []  # (seconds since start, detector MB)
         with Probe(DOMAIN, "bench_probe") as probe:
 
             def on_info(m) -> None:
@@ -122,10 +152,13 @@ def main(
                     total=int(seconds), desc="ros pipeline", unit="s", mininterval=1.0
                 ) as bar:
                     while (el := time.monotonic() - t0) < seconds:
+                        if not rss or el - rss[-1][0] >= rss_every_s:
+                            rss.append((el, _rss_mb(det.proc.pid)))
                         probe.spin_until(lambda: False, 0.2)
                         bar.n = int(el)
                         bar.refresh()
                 duration = time.monotonic() - t0
+                rss.append((duration, _rss_mb(det.proc.pid)))
     lat = np.array(lat_ms)
     # The probe hears camera_info best-effort and, on a loaded 2-core machine, misses some; every
     # frame with detections was sent, so the frames sent are the union of both stamp sets.
@@ -137,34 +170,40 @@ def main(
         "duration_s": round(duration, 2),
         "frames_sent": len(sent_stamps),
         "frames_processed": len(lat_ms),
-        "frames_dropped_stale": len(sent_stamps) - len(set(processed)),
+        "frames_dropped": len(sent_stamps) - len(set(processed)),
         "camera_info_heard_by_probe": len(sent),
         "camera_hz": round(len(sent_stamps) / duration, 2),
         "detector_hz": round(len(lat_ms) / duration, 2),
         "latency_ms_median": round(float(np.median(lat)), 2),
         "latency_ms_p95": round(float(np.percentile(lat, 95)), 2),
         "latency_ms_max": round(float(lat.max()), 2),
+        "rss_start_mb": round(rss[0][1], 1),
+        "rss_end_mb": round(rss[-1][1], 1),
+        "rss_max_mb": round(max(m for _, m in rss), 1),
+        "rss_growth": round(rss[-1][1] / rss[0][1] - 1.0, 4),
+        "rss_samples": [[round(t, 1), round(m, 1)] for t, m in rss],
         "machine": {
             "cpu_count": os.cpu_count(),
             "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
             "python": platform.python_version(),
         },
-        "command": "grasp-pipeline benchmark ros-pipeline",
+        "command": "grasp-pipeline benchmark ros-pipeline"
+        + (f" --seconds {seconds:g} --out {out}" if out else f" --seconds {seconds:g}"),
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=2) + "\n")
-    _plot(out_path.with_suffix(".png"), lat, np.array(arrivals), result)
+    _plot(out_path.with_suffix(".png"), lat, np.array(arrivals), result, np.array(rss))
     print(json.dumps(result, indent=2))
     return 0
 
 
-def _plot(path: Path, lat: np.ndarray, arrivals: np.ndarray, r: dict) -> None:
+def _plot(path: Path, lat: np.ndarray, arrivals: np.ndarray, r: dict, rss: np.ndarray) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 3.6))
     a.hist(lat, bins=40, color="tab:blue")
     a.axvline(
         r["latency_ms_median"], color="k", ls="--", label=f"median {r['latency_ms_median']} ms"
@@ -182,6 +221,10 @@ def _plot(path: Path, lat: np.ndarray, arrivals: np.ndarray, r: dict) -> None:
     b.set_xlabel("time (s)")
     b.set_ylabel("frame sets per second")
     b.legend()
+    c.plot(rss[:, 0], rss[:, 1], marker=".", color="tab:green")
+    c.set_ylim(0, rss[:, 1].max() * 1.2)
+    c.set_xlabel("time (s)")
+    c.set_ylabel("detector resident memory (MB)")
     fig.suptitle(f"ROS pipeline 640x480 RGB-D: {r['model']}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
