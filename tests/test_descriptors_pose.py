@@ -144,6 +144,51 @@ def test_database_roundtrip_and_errors(tmp_path):
         back["missing"]
     with pytest.raises(FileNotFoundError):
         DescriptorDatabase.load(tmp_path / "nope")
+    # A flipped bit in the npz fails its member's CRC: a clear error naming the file.
+    blob = bytearray((tmp_path / "x.npz").read_bytes())
+    at = bytes(blob).find(e.descriptors.tobytes()[:32])
+    blob[at + 3] ^= 0x01
+    (tmp_path / "bad.npz").write_bytes(bytes(blob))
+    (tmp_path / "bad.json").write_text((tmp_path / "x.json").read_text())
+    with pytest.raises(ValueError, match=r"bad\.npz is corrupt \(object 'thing'\)"):
+        DescriptorDatabase.load(tmp_path / "bad")
+    e.descriptors[2, 1] = np.nan
+    nan_db = DescriptorDatabase()
+    nan_db.add(e)
+    nan_db.save(tmp_path / "nan")
+    with pytest.raises(ValueError, match="'thing' has non-finite descriptors"):
+        DescriptorDatabase.load(tmp_path / "nan")
+
+
+def test_descriptor_checkpoint_round_trip_and_refusals(tmp_path):
+    from grasp_pipeline.perception.checkpoint import save_checkpoint
+    from grasp_pipeline.perception.descriptors.checkpoint import (
+        descriptor_checkpoint_state,
+        load_descriptor_model,
+        save_descriptor_model,
+    )
+
+    torch.manual_seed(0)
+    cfg = DescriptorNetConfig(descriptor_dim=3, num_keypoints=8, base_width=8, blocks=(1, 1, 1, 1))
+    net = DescriptorNet(cfg)
+    save_descriptor_model(tmp_path / "d.pt", net, step=5, train_config={"lr": 1e-3})
+    back = load_descriptor_model(tmp_path / "d.pt")
+    assert back.config == cfg and not back.training
+    for k, v in net.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v)
+    state = descriptor_checkpoint_state(net, 5)
+    state["model"] = {k: v.clone() for k, v in state["model"].items()}  # keep net finite
+    state["model"]["spatial_head.weight"][0, 0] = float("nan")
+    save_checkpoint(tmp_path / "nan.pt", state)
+    with pytest.raises(
+        ValueError, match=r"nan\.pt holds non-finite weights: 'spatial_head\.weight'"
+    ):
+        load_descriptor_model(tmp_path / "nan.pt")
+    state = descriptor_checkpoint_state(net, 5)
+    del state["config"]["net"]
+    save_checkpoint(tmp_path / "nonet.pt", state)
+    with pytest.raises(ValueError, match="lacks the 'net' section"):
+        load_descriptor_model(tmp_path / "nonet.pt")
 
 
 def test_detector_interface_and_validation():

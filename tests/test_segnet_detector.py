@@ -101,6 +101,11 @@ def test_bad_checkpoints(ckpt, tmp_path):
         SegnetDetector(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError):
         SegnetDetector(tmp_path / "missing.pt")
+    state = load_checkpoint(ckpt)
+    state["model"]["head.weight"].view(-1)[0] = float("nan")
+    save_checkpoint(tmp_path / "nan.pt", state)
+    with pytest.raises(ValueError, match=r"nan\.pt holds non-finite weights: 'head\.weight'"):
+        SegnetDetector(tmp_path / "nan.pt")
 
 
 @pytest.mark.parametrize("backend", ["channels_last", "onnx"])

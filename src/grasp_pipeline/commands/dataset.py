@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from grasp_pipeline.commands import Command
 
@@ -34,27 +33,24 @@ def _run_generate(args: argparse.Namespace) -> int:
     from grasp_pipeline.data.generate import GenerationConfig, generate_dataset
     from grasp_pipeline.sim.scene import SceneConfig
 
-    try:
-        scene = SceneConfig(
-            min_objects=args.min_objects,
-            max_objects=args.max_objects,
-            clutter_fraction=args.clutter_fraction,
-            container_prob=args.container_prob,
-            distractor_prob=args.distractor_prob,
-        )
-        cfg = GenerationConfig(
-            scenes=args.scenes,
-            seed=args.seed,
-            camera=args.camera,
-            width=args.width,
-            height=args.height,
-            noise=not args.no_noise,
-            scene=scene,
-        )
-        manifest = generate_dataset(args.out, cfg, workers=args.workers, progress=not args.quiet)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # Bad values raise ValueError: the CLI prints it as one line and exits with 2.
+    scene = SceneConfig(
+        min_objects=args.min_objects,
+        max_objects=args.max_objects,
+        clutter_fraction=args.clutter_fraction,
+        container_prob=args.container_prob,
+        distractor_prob=args.distractor_prob,
+    )
+    cfg = GenerationConfig(
+        scenes=args.scenes,
+        seed=args.seed,
+        camera=args.camera,
+        width=args.width,
+        height=args.height,
+        noise=not args.no_noise,
+        scene=scene,
+    )
+    manifest = generate_dataset(args.out, cfg, workers=args.workers, progress=not args.quiet)
     print(json.dumps(manifest["counts"], indent=1))
     return 0
 
@@ -73,18 +69,14 @@ def _run_show(args: argparse.Namespace) -> int:
     from grasp_pipeline.data.contact_sheet import write_contact_sheet
     from grasp_pipeline.data.format import list_frames
 
-    try:
-        if args.ids:
-            ids = [i.strip() for i in args.ids.split(",") if i.strip()]
-        else:
-            ids = list_frames(args.root)[args.start : args.start + args.frames]
-        if not ids:
-            raise ValueError(f"no frames to show in {args.root}")
-        out = Path(args.out) if args.out else Path(args.root) / "contact_sheet.png"
-        write_contact_sheet(args.root, ids, out)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.ids:
+        ids = [i.strip() for i in args.ids.split(",") if i.strip()]
+    else:
+        ids = list_frames(args.root)[args.start : args.start + args.frames]
+    if not ids:
+        raise ValueError(f"no frames to show in {args.root}")
+    out = Path(args.out) if args.out else Path(args.root) / "contact_sheet.png"
+    write_contact_sheet(args.root, ids, out)
     print(out)
     return 0
 

@@ -74,6 +74,7 @@ def _view_run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
+    from grasp_pipeline.perception.descriptors.checkpoint import load_descriptor_model
     from grasp_pipeline.perception.descriptors.model import to_input
     from grasp_pipeline.perception.descriptors.viewer import (
         DescriptorPairView,
@@ -81,7 +82,6 @@ def _view_run(args: argparse.Namespace) -> int:
         serve,
         write_heatmaps,
     )
-    from grasp_pipeline.training.descriptor_trainer import load_descriptor_model
 
     model = load_descriptor_model(args.checkpoint)
     if args.image_a and args.image_b:

@@ -47,9 +47,9 @@ def load_detector(
         from grasp_pipeline.perception.segnet.detector import SegnetDetector
 
         return SegnetDetector(path, device=device, **options)
+    from grasp_pipeline.perception.descriptors.checkpoint import load_descriptor_model
     from grasp_pipeline.perception.descriptors.database import DescriptorDatabase
     from grasp_pipeline.perception.descriptors.detector import DescriptorDetector
-    from grasp_pipeline.training.descriptor_trainer import load_descriptor_model
 
     if not database_path:
         raise ValueError(

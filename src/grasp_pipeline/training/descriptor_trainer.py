@@ -3,7 +3,9 @@ baseline, on synthetic pairs made on the fly from one or more object views."""
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,6 +14,10 @@ import torch
 
 from grasp_pipeline.data.backgrounds import BackgroundBank
 from grasp_pipeline.data.pairs import PairConfig, PairSource, SyntheticPair, make_pair
+from grasp_pipeline.perception.descriptors.checkpoint import (
+    load_descriptor_model,
+    save_descriptor_model,
+)
 from grasp_pipeline.perception.descriptors.config import DescriptorNetConfig, KeypointLossConfig
 from grasp_pipeline.perception.descriptors.keypoint_losses import keypoint_losses
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
@@ -19,6 +25,15 @@ from grasp_pipeline.perception.descriptors.ntxent import ntxent_loss
 from grasp_pipeline.training.pck import K_RANGE, auc, best_matches, pck_curve
 
 METHODS = ("keypoint", "don_ntxent")
+__all__ = [
+    "DescriptorTrainConfig",
+    "TrainResult",
+    "evaluate_pck",
+    "load_descriptor_model",
+    "save_descriptor_checkpoint",
+    "train_descriptors",
+]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,9 +87,13 @@ class DescriptorTrainConfig:
 
 @dataclass
 class TrainResult:
+    """``history``: one row per step (loss terms, ``grad_norm``, ``skipped`` 0/1);
+    ``skipped_steps``: steps whose loss or gradient was not finite (no optimiser step taken)."""
+
     model: DescriptorNet
     history: list[dict[str, float]]
     seconds_per_step: float
+    skipped_steps: int = 0
 
 
 def _batch(pairs: list[SyntheticPair], device: str, matches: int, rng: np.random.Generator):
@@ -156,6 +175,8 @@ def train_descriptors(
         rgb_a, rgb_b, mask_a, mask_b, intr, (uv_a, uv_b) = _batch(
             pairs, cfg.device, cfg.matches, rng
         )
+        # Batch-norm statistics move in the forward pass; a skipped step puts them back.
+        buffers = [b.detach().clone() for b in model.buffers()]
         out = model(torch.cat([rgb_a, rgb_b]))  # twin pass: one batch of both views
         n = len(pairs)
         if cfg.method == "keypoint":
@@ -175,15 +196,41 @@ def train_descriptors(
                 out.descriptors[:n], out.descriptors[n:], uv_a, uv_b, cfg.tau, cfg.similarity
             )
         opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        opt.step()
-        sched.step()
+        grad_norm = _backward_checked(terms["total"], model)
+        skipped = not np.isfinite(grad_norm)
+        if skipped:
+            # One bad batch (degenerate keypoints, an overflow) must not poison the weights,
+            # Adam's moments or the batch-norm statistics: drop its gradient, restore the
+            # buffers, keep the schedule a function of the step.
+            opt.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for b, saved in zip(model.buffers(), buffers, strict=True):
+                    b.copy_(saved)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*")
+                sched.step()
+            log.warning(
+                "step %d: non-finite %s; step skipped (%d so far)",
+                step,
+                "loss" if not torch.isfinite(terms["total"]) else "gradient",
+                sum(int(h.get("skipped", 0)) for h in history) + 1,
+            )
+        else:
+            opt.step()
+            sched.step()
         if cfg.device.startswith("cuda"):
             torch.cuda.synchronize()
         t_total += time.perf_counter() - t0
-        history.append({k: float(v.detach()) for k, v in terms.items()})
+        history.append(
+            {
+                **{k: float(v.detach()) for k, v in terms.items()},
+                "grad_norm": grad_norm,
+                "skipped": float(skipped),
+            }
+        )
         if step % 10 == 0:
-            bar.set_postfix(loss=f"{history[-1]['total']:.3f}")
+            n_skip = sum(int(h.get("skipped", 0)) for h in history)
+            bar.set_postfix(loss=f"{history[-1]['total']:.3f}", skipped=n_skip)
         if resume is not None and (step + 1) % resume_every == 0 and step + 1 < cfg.steps:
             _save_resume(resume, cfg, model, opt, sched, rng, history, step + 1)
     model.eval()
@@ -191,27 +238,41 @@ def train_descriptors(
         save_descriptor_checkpoint(checkpoint, model, cfg, cfg.steps)
     if resume is not None:
         Path(resume).unlink(missing_ok=True)
-    return TrainResult(model, history, t_total / max(1, cfg.steps - start))
+    skipped_steps = sum(int(h.get("skipped", 0)) for h in history)
+    return TrainResult(model, history, t_total / max(1, cfg.steps - start), skipped_steps)
+
+
+def _backward_checked(loss: torch.Tensor, model: torch.nn.Module) -> float:
+    """Back-propagate ``loss`` if it is finite; return the global gradient L2 norm (inf when
+    the loss or any gradient is NaN/inf, so the caller skips the step)."""
+    if not torch.isfinite(loss):
+        return float("inf")
+    loss.backward()
+    norms = [torch.linalg.vector_norm(p.grad) for p in model.parameters() if p.grad is not None]
+    if not norms:
+        return 0.0
+    total = float(torch.linalg.vector_norm(torch.stack(norms)))
+    return total if np.isfinite(total) else float("inf")
 
 
 def _save_resume(path, cfg, model, opt, sched, rng, history, step: int) -> None:
     import json
 
+    from grasp_pipeline.perception.descriptors.checkpoint import descriptor_checkpoint_state
     from grasp_pipeline.training.checkpoint import save_checkpoint
 
-    save_checkpoint(
-        path,
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "config": {"net": model.config.to_dict(), "train": cfg.to_dict()},
-            "numpy_rng": json.dumps(rng.bit_generator.state),
-            "torch_rng": torch.get_rng_state(),
-            "history": json.dumps(history),
-            "step": step,
-        },
+    state = descriptor_checkpoint_state(
+        model,
+        step,
+        cfg.to_dict(),
+        optimizer=opt.state_dict(),
+        scheduler=sched.state_dict(),
+        numpy_rng=json.dumps(rng.bit_generator.state),
+        torch_rng=torch.get_rng_state(),
+        history=json.dumps(history),
+        skipped_steps=sum(int(h.get("skipped", 0)) for h in history),
     )
+    save_checkpoint(path, state)
 
 
 def _load_resume(path, cfg, model, opt, sched, rng, history) -> int:
@@ -234,30 +295,9 @@ def _load_resume(path, cfg, model, opt, sched, rng, history) -> int:
 def save_descriptor_checkpoint(
     path: str | Path, model: DescriptorNet, cfg: DescriptorTrainConfig, step: int
 ) -> None:
-    """Atomic checkpoint with the network config (enough to rebuild the model) and the step."""
-    from grasp_pipeline.training.checkpoint import save_checkpoint
-
-    save_checkpoint(
-        path,
-        {
-            "model": model.state_dict(),
-            "config": {"net": model.config.to_dict(), "train": cfg.to_dict()},
-            "step": step,
-        },
-    )
-
-
-def load_descriptor_model(path: str | Path, device: str = "cpu") -> DescriptorNet:
-    """Rebuild a :class:`DescriptorNet` from a checkpoint written by :func:`save_descriptor_checkpoint`."""
-    from grasp_pipeline.training.checkpoint import load_checkpoint
-
-    state = load_checkpoint(path, device)
-    net_cfg = state["config"].get("net")
-    if not isinstance(net_cfg, dict):
-        raise ValueError(f"{path}: checkpoint config lacks the 'net' section")
-    model = DescriptorNet(DescriptorNetConfig.from_dict(net_cfg)).to(device)
-    model.load_state_dict(state["model"])
-    return model.eval()
+    """Atomic checkpoint (network config, training config, step, content hash) in the layout
+    of :mod:`grasp_pipeline.perception.descriptors.checkpoint`, which loads it."""
+    save_descriptor_model(path, model, step, cfg.to_dict())
 
 
 @torch.no_grad()

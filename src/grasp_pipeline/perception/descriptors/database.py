@@ -4,6 +4,7 @@ frame (for 6-D pose), saved as NAME.npz (arrays) + NAME.json (metadata)."""
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,7 +74,7 @@ class DescriptorDatabase:
         """Write PATH.npz and PATH.json (suffix of ``path`` ignored), atomically."""
         import io
 
-        from grasp_pipeline.training.checkpoint import atomic_write_bytes
+        from grasp_pipeline.perception.checkpoint import atomic_write_bytes
 
         base = Path(path).with_suffix("")
         arrays = {}
@@ -136,6 +137,17 @@ class DescriptorDatabase:
                 )
             except KeyError as exc:
                 raise ValueError(f"{npath}: missing array {exc} for object {name!r}") from exc
+            except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+                # npz members are read lazily; a flipped bit shows up here as a CRC error.
+                raise ValueError(
+                    f"descriptor database {npath} is corrupt (object {name!r}): {exc}"
+                ) from exc
+            entry = db.objects[name]
+            for what in ("descriptors", "points_object"):
+                if not np.all(np.isfinite(getattr(entry, what))):
+                    raise ValueError(
+                        f"descriptor database {npath}: object {name!r} has non-finite {what}"
+                    )
         return db
 
 

@@ -10,7 +10,12 @@ import torch
 import torch.nn.functional as F
 
 from grasp_pipeline.perception.descriptors.config import KeypointLossConfig
-from grasp_pipeline.perception.descriptors.lie_torch import inverse, kabsch, se3_log
+from grasp_pipeline.perception.descriptors.lie_torch import (
+    inverse,
+    kabsch,
+    kabsch_spread_ok,
+    se3_log,
+)
 from grasp_pipeline.perception.descriptors.spatial import lift_uvd, pixel_grid
 
 
@@ -52,10 +57,14 @@ def multiview_loss(
 
 
 def pose_loss(x_a: torch.Tensor, x_b: torch.Tensor, T_ab: torch.Tensor) -> torch.Tensor:
-    """||log(T_true^-1 T_pred)|| with T_pred = Kabsch(keypoints A -> keypoints B) (paper Eq. 7)."""
+    """||log(T_true^-1 T_pred)|| with T_pred = Kabsch(keypoints A -> keypoints B) (paper Eq. 7),
+    averaged over the pairs whose keypoints in both views span at least a plane (elsewhere the
+    rotation, and so the term, is undetermined; 0 when no pair qualifies)."""
+    ok = kabsch_spread_ok(x_a.detach().double()) & kabsch_spread_ok(x_b.detach().double())
     T_pred = kabsch(x_a.double(), x_b.double())
-    err = se3_log(inverse(T_ab.double()) @ T_pred)  # (B, 6)
-    return err.norm(dim=-1).mean().to(x_a.dtype)
+    err = se3_log(inverse(T_ab.double()) @ T_pred).norm(dim=-1)  # (B,)
+    err = torch.where(ok, err, torch.zeros_like(err))
+    return (err.sum() / ok.sum().clamp_min(1)).to(x_a.dtype)
 
 
 def keypoint_losses(
@@ -85,7 +94,9 @@ def keypoint_losses(
     x_b = lift_uvd(out_b.uvd, intrinsics[:, None])
     terms["multiview"] = multiview_loss(x_a, x_b, T_ab, cfg.mvc_scale, cfg.huber_delta)
     pose = pose_loss(x_a, x_b, T_ab)
-    # SVD gradients blow up on degenerate keypoint sets; drop the term for that step then.
+    # Degenerate keypoint sets are left out of the term (pose_loss) and its gradient is finite
+    # (lie_torch.kabsch); a non-finite value (NaN keypoints) still drops it for this step, and
+    # the trainer skips any step whose loss or gradient is not finite.
     terms["pose"] = pose if torch.isfinite(pose) else pose.new_zeros(())
     terms["total"] = sum(cfg.weights[k] * v for k, v in terms.items())
     return terms

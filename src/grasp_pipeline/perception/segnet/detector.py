@@ -79,25 +79,10 @@ class SegnetDetector:
         vote_weight: float | None = None,
         vote_mode: str | None = None,
     ) -> None:
-        from grasp_pipeline.perception.segnet.model import SegNet
-        from grasp_pipeline.training.checkpoint import load_checkpoint
+        from grasp_pipeline.perception.segnet.checkpoint import load_segnet
 
-        state = load_checkpoint(checkpoint, map_location=device)
-        cfg_d = state["config"].get("model") if isinstance(state["config"], dict) else None
-        if not isinstance(cfg_d, dict):
-            raise ValueError(
-                f"{checkpoint}: config has no 'model' section (not a segnet checkpoint)"
-            )
-        self.config = SegNetConfig.from_dict(cfg_d)
-        if expect_config is not None and expect_config != self.config:
-            raise ValueError(
-                f"{checkpoint} was trained with {self.config}, expected {expect_config}"
-            )
-        self.model = SegNet(self.config).to(device).eval()
-        try:
-            self.model.load_state_dict(state["model"])
-        except RuntimeError as exc:
-            raise ValueError(f"{checkpoint}: weights do not match its config: {exc}") from exc
+        self.model, state = load_segnet(checkpoint, device, expect_config)
+        self.config = self.model.config
         self.device = device
         self.threshold, self.min_pixels = threshold, min_pixels
         self.max_instances = max_instances
