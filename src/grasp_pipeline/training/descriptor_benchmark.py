@@ -136,6 +136,7 @@ def run_worker(spec: dict) -> dict:
     )
     with PeakMemory(cfg.device) as mem:
         res = train_descriptors(tcfg, sources, progress=False)
+    taken = [h for h in res.history[-20:] if not h.get("skipped")]
     out = {
         "method": method,
         "dim": dim,
@@ -146,9 +147,13 @@ def run_worker(spec: dict) -> dict:
         "baseline_memory_bytes": mem.baseline_bytes,
         "memory_kind": mem.kind,
         "seconds_per_step": res.seconds_per_step,
+        # Means over the last 20 steps that were taken (a skipped step's loss is not finite).
         "final_losses": {
-            k: float(np.mean([h[k] for h in res.history[-20:]])) for k in res.history[-1]
+            k: float(np.mean([h[k] for h in taken] or [float("nan")]))
+            for k in res.history[-1]
+            if k != "skipped"
         },
+        "skipped_steps": int(sum(bool(h.get("skipped")) for h in res.history)),
     }
     if not spec.get("probe"):
         rng = np.random.default_rng(int(cfg.eval.get("seed", 12345)))

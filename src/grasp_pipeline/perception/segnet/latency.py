@@ -55,9 +55,9 @@ def run_latency_benchmark(
     """Time every back-end, keep the fastest, write JSON with ``fastest_hz`` and all variants."""
     import torch
 
+    from grasp_pipeline.perception.checkpoint import atomic_write_bytes
     from grasp_pipeline.perception.segnet.detector import SegnetDetector
     from grasp_pipeline.perception.segnet.runtime import BACKENDS
-    from grasp_pipeline.training.checkpoint import atomic_write_bytes
 
     torch.set_num_threads(threads)
     load_before = os.getloadavg()[0]
