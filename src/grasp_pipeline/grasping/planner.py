@@ -1,9 +1,13 @@
 """Detections (camera frame) -> a checked pick plan (robot base frame) -> execution.
 
-This is what the ROS grasp planner node calls. Order of checks, each refusing with its reason and
-moving nothing: detection age, geometry of the detection, the object's width against the gripper,
-for the 5-DOF youBot the arm-plane projection of the approach, then per candidate (ranked) IK and
-collision checks of the whole pick through the motion backend.
+This is what the ROS grasp planner node calls (after :mod:`grasp_pipeline.grasping.intake` has
+screened the message's stamp, frame and labels). Order of checks, each refusing with its reason and
+moving nothing: detection age (stale or from the future), a label the catalog knows, geometry of
+the detection, the object's width against the gripper, for the 5-DOF youBot the arm-plane
+projection of the approach, then per candidate (ranked) IK and collision checks of the whole pick
+through the motion backend, within an optional time budget. Execution succeeds only when the
+backend reports the fingers holding something (see
+:func:`grasp_pipeline.grasping.motion.base.judge_hold`).
 """
 
 from __future__ import annotations
