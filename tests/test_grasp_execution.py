@@ -4,7 +4,7 @@ the fingers end up closed across the object's narrow side."""
 import numpy as np
 import pytest
 
-from grasp_pipeline.sim.grasp_execution import PickCell
+from grasp_pipeline.sim.grasp_execution import SCENE_CENTRE, PickCell
 
 
 def _spawn(cell: PickCell, name: str, xy, yaw: float) -> int:
@@ -75,3 +75,39 @@ def test_youbot_stock_gripper_refuses_wide_object():
         np.testing.assert_array_equal(cell.arm.joints(), q0)
     finally:
         cell.world.close()
+
+
+def test_panda_pick_reports_the_finger_opening_on_the_part(panda_cell):
+    cell = panda_cell
+    cell.home()
+    cell.world.clear_objects()
+    body = _spawn(cell, "Bearing", (0.02, 0.03), 0.0)
+    plan = cell.planner.plan(cell.truth_detection(body, True), age_s=0.0)
+    assert plan.ok, plan.reason
+    res = cell.planner.execute(plan)
+    assert res.ok and res.reason.startswith("holding"), res.reason
+    # the 32 mm bearing between the fingers, after closing and with it lifted
+    assert res.opening_closed_m == pytest.approx(0.032, abs=0.004)
+    assert res.opening_lifted_m == pytest.approx(0.032, abs=0.004)
+
+
+@pytest.mark.parametrize("robot", ["franka", "youbot"])
+def test_closing_on_nothing_fails_the_pick(panda_cell, robot):
+    """The part is gone by the time the hand closes: the pick fails, as a real hand reports it."""
+    cell = panda_cell if robot == "franka" else PickCell("youbot", gripper="wide")
+    try:
+        cell.home()
+        cell.world.clear_objects()
+        (cx, cy), _ = SCENE_CENTRE[robot]
+        body = _spawn(cell, "M20", (cx + 0.01, cy - 0.01), 0.3)
+        det = cell.truth_detection(body, False)
+        cell.world.remove_object(body)
+        plan = cell.planner.plan(det, age_s=0.0)
+        assert plan.ok, plan.reason
+        res = cell.planner.execute(plan)
+        assert not res.ok and not res.backed_off
+        assert "gripper closed on nothing" in res.reason, res.reason
+        assert res.opening_closed_m < cell.arm.model.gripper.min_width_m
+    finally:
+        if cell is not panda_cell:
+            cell.world.close()

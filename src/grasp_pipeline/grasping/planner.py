@@ -1,15 +1,19 @@
 """Detections (camera frame) -> a checked pick plan (robot base frame) -> execution.
 
-This is what the ROS grasp planner node calls. Order of checks, each refusing with its reason and
-moving nothing: detection age, geometry of the detection, the object's width against the gripper,
-for the 5-DOF youBot the arm-plane projection of the approach, then per candidate (ranked) IK and
-collision checks of the whole pick through the motion backend.
+This is what the ROS grasp planner node calls (after :mod:`grasp_pipeline.grasping.intake` has
+screened the message's stamp, frame and labels). Order of checks, each refusing with its reason and
+moving nothing: detection age (stale or from the future), a label the catalog knows, geometry of
+the detection, the object's width against the gripper, for the 5-DOF youBot the arm-plane
+projection of the approach, then per candidate (ranked) IK and collision checks of the whole pick
+through the motion backend, within an optional time budget. Execution succeeds only when the
+backend reports the fingers holding something (see
+:func:`grasp_pipeline.grasping.motion.base.judge_hold`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +31,8 @@ ROBOTS = ("franka", "youbot")
 # Pre-grasp distance and lift height (m): the youBot's 5-DOF arm loses top-down reach quickly
 # above its shoulder, so it moves less.
 MOTION_DISTANCES = {"franka": (0.10, 0.12), "youbot": (0.07, 0.08)}
+# A detection this much younger than "now" (s, negative age) is clock skew, not a fresh one.
+FUTURE_TOLERANCE_S = 0.5
 
 
 @dataclass
@@ -147,11 +153,14 @@ class GraspPlanner:
         detection: Detection,
         age_s: float | None = None,
         avoid: Sequence[GraspCandidate] | None = None,
+        stop: Callable[[], str] | None = None,
     ) -> PlanResult:
         """A checked pick plan for ``detection`` (camera frame). ``age_s``: detection age (s); when
         None, ``detection.extras['stamp']`` (seconds, ``time.time()`` clock) is used if present.
         Candidates like one in ``avoid`` are passed over; by default those are the grasps of this
-        label the arm was stopped on in the last ``stall_memory_s`` (see :meth:`execute`)."""
+        label the arm was stopped on in the last ``stall_memory_s`` (see :meth:`execute`).
+        ``stop()`` is asked before each candidate's motion check; a non-empty answer (why) ends the
+        planning there, refused with that reason (bounds the time one plan may take)."""
         t0 = time.perf_counter()
 
         def done(res: PlanResult) -> PlanResult:
@@ -165,6 +174,14 @@ class GraspPlanner:
             return done(
                 PlanResult(False, f"stale detection: {age_s:.2f} s old (limit {self.max_age_s} s)")
             )
+        if age_s is not None and age_s < -FUTURE_TOLERANCE_S:
+            return done(
+                PlanResult(False, f"detection stamped {-age_s:.2f} s in the future (clock skew?)")
+            )
+        if detection.label not in self.catalog:
+            return done(
+                PlanResult(False, f"unknown label {detection.label!r}: not in the object catalog")
+            )
         point = np.asarray(detection.point, dtype=float)
         if point.shape != (3,) or not np.all(np.isfinite(point)):
             return done(PlanResult(False, f"detection point is not a finite 3-vector: {point}"))
@@ -174,9 +191,17 @@ class GraspPlanner:
         if avoid is None:
             avoid = self.recent_stalls(detection.label)
         rejected = []
-        for c in cands[: self.max_candidates]:
+        for i, c in enumerate(cands[: self.max_candidates]):
             if any(alike(c, a) for a in avoid):
                 continue
+            halt = stop() if stop is not None else ""
+            if halt:
+                first = f"; first refusal: {rejected[0]}" if rejected else ""
+                return done(
+                    PlanResult(
+                        False, f"{halt} after {i} grasp candidates{first}", rejected=rejected
+                    )
+                )
             wps = pick_waypoints(c, *MOTION_DISTANCES[self.robot])
             traj = self.backend.plan(wps, target_point=c.pose[:3, 3])
             if traj.ok:
@@ -202,23 +227,44 @@ class GraspPlanner:
         )
 
     def plan_best(
-        self, detections: list[Detection], label: str | None = None, age_s: float | None = None
+        self,
+        detections: list[Detection],
+        label: str | None = None,
+        age_s: float | None = None,
+        max_detections: int | None = None,
+        budget_s: float | None = None,
+        interrupt: Callable[[], bool] | None = None,
     ) -> PlanResult:
         """Plan for the best-scoring detection of ``label`` (None = any) that yields a checked
         pick; the others are tried in score order when one is refused (e.g. the same part twice,
-        one of them buried in clutter). Returns the first ok plan, else the best one's refusal."""
+        one of them buried in clutter). Returns the first ok plan, else the best one's refusal.
+
+        Bounds on the work, whatever arrives: only the ``max_detections`` best are tried, planning
+        ends once ``budget_s`` seconds (wall time) are spent or as soon as ``interrupt()`` is true
+        (e.g. a pick request waits for the planner); None = no bound."""
         wanted = sorted(
             (d for d in detections if label is None or d.label == label),
             key=lambda d: -d.score,
-        )
+        )[:max_detections]
         if not wanted:
             return PlanResult(
                 False, f"{label or 'no object'} not among the detections", label=label or ""
             )
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+
+        def stop() -> str:
+            if interrupt is not None and interrupt():
+                return "planning interrupted"
+            if deadline is not None and time.monotonic() > deadline:
+                return f"planning budget of {budget_s:.2f} s spent"
+            return ""
+
         first = None
         total_ms = 0.0
         for det in wanted:
-            res = self.plan(det, age_s=age_s)
+            if first is not None and stop():
+                break
+            res = self.plan(det, age_s=age_s, stop=stop)
             total_ms += res.planning_ms
             if res.ok:
                 res.planning_ms = total_ms

@@ -1,14 +1,22 @@
 """grasp_planner_node: detections in, a checked grasp (and on request, a pick) out.
 
-Subscribes to ``detections`` (vision_msgs/Detection3DArray, camera optical frame). For each new
-array with the ``target_object`` in it, plans a grasp through the grasping core
+Subscribes to ``detections`` (vision_msgs/Detection3DArray, in ``camera_frame``, the camera
+optical frame ``camera_pose_base`` is calibrated for; arrays in ``base_frame`` are transformed with
+the same extrinsics, any other frame is refused naming both). The subscription only keeps the
+newest array; a worker (a timer in its own callback group) plans for the newest array with the
+``target_object`` in it through the grasping core
 (:class:`grasp_pipeline.grasping.planner.GraspPlanner`) and publishes ``grasp_pose`` (PoseStamped,
-robot base frame, latched) and ``grasp/markers``. The ``pick`` service (std_srvs/Trigger) plans
-from the newest detections and executes through the motion backend, answering success and, when
-it fails, why: no detections, stale detections (older than ``max_age_s``), target not seen, no
-reachable collision-free grasp, execution refused. When the arm is stopped on its way down and
-backs off, the answer says to call ``pick`` again: the next plan comes from new detections (the
-stall may have moved the part) and passes over the grasp that stalled.
+robot base frame, latched) and ``grasp/markers``; arrays that arrive meanwhile are coalesced, and a
+pick request interrupts it. The ``pick`` service (std_srvs/Trigger) plans from the newest
+detections and executes through the motion backend, answering success only when the gripper holds
+the object (the finger opening the robot reports after closing and after the lift) and, when it
+fails, why: no detections, stale detections (older than ``max_age_s``) or stamped in the future
+(beyond ``future_tolerance_s``), a foreign frame, target not seen, labels not in the object catalog
+(ignored, with a throttled warning), no reachable collision-free grasp, execution refused, gripper
+closed on nothing. Work per array is bounded: at most ``max_detections`` detections and
+``planning_budget_s`` of planning. When the arm is stopped on its way down and backs off, the
+answer says to call ``pick`` again: the next plan comes from new detections (the stall may have
+moved the part) and passes over the grasp that stalled.
 
 ``execution``: ``sim`` runs the robot in a PyBullet cell (the embedded backend; in the composed
 demo the cell is shared with the simulated camera), ``kinematic`` plans and "executes" on the
@@ -29,6 +37,7 @@ from rclpy.node import Node
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from grasp_pipeline.grasping.intake import IntakeRules, screen
 from grasp_pipeline.ros import conversions as cv
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import LATCHED, RESULTS
@@ -75,6 +84,30 @@ PARAMS = (
     Param("max_age_s", 2.0, "detections older than this are refused (s)", range=(0.01, 600.0)),
     Param("base_frame", "base_link", "frame id of grasp_pose (the robot base)", read_only=True),
     Param(
+        "camera_frame",
+        "camera_color_optical_frame",
+        "frame id of the camera optical frame detections arrive in (camera_pose_base is its pose)",
+        read_only=True,
+    ),
+    Param(
+        "future_tolerance_s",
+        0.5,
+        "detections stamped further than this ahead of the node clock are refused (s)",
+        range=(0.0, 10.0),
+    ),
+    Param(
+        "max_detections",
+        5,
+        "detections of the target planned for per array, best score first",
+        range=(1, 100),
+    ),
+    Param(
+        "planning_budget_s",
+        1.5,
+        "wall time one plan may take before it is given up (s)",
+        range=(0.05, 60.0),
+    ),
+    Param(
         "camera_pose_base",
         [],
         "camera optical frame in the robot base [x, y, z, qx, qy, qz, qw]; [] = the sim cell's camera",
@@ -93,6 +126,8 @@ PARAMS = (
         "plan_on_detections", True, "plan (and publish grasp_pose) for every new detections message"
     ),
 )
+WORKER_PERIOD_S = 0.05  # how often the planning worker looks for a new detections array
+WARN_THROTTLE_S = 10.0
 
 
 def _pose7_to_matrix(v: list[float]) -> np.ndarray:
@@ -118,18 +153,23 @@ class GraspPlannerNode(Node):
         self.planner = planner if planner is not None else self._make_planner()
         from vision_msgs.msg import Detection3DArray
 
-        self.create_subscription(Detection3DArray, "detections", self._on_detections, RESULTS)
-        self.pub_grasp = self.create_publisher(PoseStamped, "grasp_pose", LATCHED)
-        self.pub_markers = self.create_publisher(MarkerArray, "grasp/markers", RESULTS)
-        # its own group: a steady stream of detection callbacks must not starve pick requests in a
-        # multi-threaded executor (self._lock still serialises planning and execution)
-        self.create_service(
-            Trigger, "pick", self._on_pick, callback_group=MutuallyExclusiveCallbackGroup()
-        )
         # one plan / pick at a time (they share the robot state); in the composed demo the same lock
         # guards the PyBullet client the camera renders from
         self._lock = sim_lock or threading.Lock()
-        self._latest = None  # (Detection3DArray, receive time ns)
+        self._latest = None  # (Detection3DArray, receive time ns): the newest array only
+        self._planned = None  # the _latest the worker last planned for
+        self._pick_waiting = threading.Event()  # set while a pick waits for the lock
+        self.create_subscription(Detection3DArray, "detections", self._on_detections, RESULTS)
+        self.pub_grasp = self.create_publisher(PoseStamped, "grasp_pose", LATCHED)
+        self.pub_markers = self.create_publisher(MarkerArray, "grasp/markers", RESULTS)
+        # own groups: in a multi-threaded executor neither a stream of detections nor the worker's
+        # planning delays a pick request (self._lock still serialises planning and execution)
+        self.create_timer(
+            WORKER_PERIOD_S, self._plan_worker, callback_group=MutuallyExclusiveCallbackGroup()
+        )
+        self.create_service(
+            Trigger, "pick", self._on_pick, callback_group=MutuallyExclusiveCallbackGroup()
+        )
         self.last_plan = None
         self.last_exec = None  # ExecResult of the last pick (backed_off: a re-plan may follow)
         self.picks: list[tuple[bool, str]] = []
@@ -188,45 +228,76 @@ class GraspPlannerNode(Node):
 
     # -- detections ------------------------------------------------------------------------------
     def _on_detections(self, msg) -> None:
+        # cheap on purpose: a flood of arrays must not hold up picks; the worker plans the newest
         self._latest = (msg, self.get_clock().now().nanoseconds)
-        if self.p.plan_on_detections and self._lock.acquire(timeout=0.5):
-            try:
-                self._plan_latest()
-            finally:
-                self._lock.release()
+
+    def _plan_worker(self) -> None:
+        """Plan (and publish grasp_pose) for the newest array, once; skipped while a pick or the
+        camera holds the lock (retried next tick), interrupted as soon as a pick waits."""
+        latest = self._latest
+        if latest is None or latest is self._planned or not self.p.plan_on_detections:
+            return
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._planned = latest
+            _, why, bad_input = self._plan_latest(latest, self._pick_waiting.is_set)
+            if bad_input:
+                self.get_logger().warning(
+                    f"not planning: {why}", throttle_duration_sec=WARN_THROTTLE_S
+                )
+        finally:
+            self._lock.release()
 
     def _age_s(self, msg) -> float:
+        """Age (s) of ``msg`` by this node's clock; negative when stamped in the future."""
         return (self.get_clock().now().nanoseconds - cv.stamp_to_ns(msg.header.stamp)) / 1e9
 
-    def _choose(self, msg):
-        """(detections of the target, best first, or [] with the reason)."""
+    def _rules(self) -> IntakeRules:
+        return IntakeRules(
+            camera_frame=self.p.camera_frame,
+            base_frame=self.p.base_frame,
+            camera_pose_base=self.planner.camera_pose_base,
+            max_age_s=self.p.max_age_s,
+            future_tolerance_s=self.p.future_tolerance_s,
+            max_detections=self.p.max_detections,
+        )
+
+    def _plan_latest(self, latest, interrupt=None):
+        """Plan for the array ``latest`` ((msg, receive ns) or None); returns (PlanResult | None,
+        reason, whether the array itself is unusable: stamp, frame, content).
+        ``interrupt()`` true ends the planning early (a pick is waiting)."""
+        if latest is None:
+            return None, "no detections received yet", False
+        msg, _ = latest
         try:
             dets = cv.msg_to_detections(msg)
         except ValueError as exc:
-            return [], f"bad detections message: {exc}"
-        target = self.p.target_object
-        wanted = sorted(
-            (d for d in dets if not target or d.label == target), key=lambda d: -d.score
+            return None, f"bad detections message: {exc}", True
+        intake = screen(
+            dets,
+            msg.header.frame_id,
+            self._age_s(msg),
+            self.p.target_object,
+            self.planner.catalog,
+            self._rules(),
         )
-        if not wanted:
-            seen = sorted({d.label for d in dets}) or "nothing"
-            return [], f"{target or 'no object'} not among the newest detections (saw {seen})"
-        return wanted, ""
-
-    def _plan_latest(self):
-        """Plan for the newest detections; returns (PlanResult | None, reason)."""
-        if self._latest is None:
-            return None, "no detections received yet"
-        msg, _ = self._latest
-        age = self._age_s(msg)
-        if age > self.p.max_age_s:
-            return None, f"stale detections: {age:.2f} s old (max_age_s = {self.p.max_age_s})"
-        wanted, why = self._choose(msg)
-        if not wanted:
-            return None, why
+        if intake.unknown:
+            self.get_logger().warning(
+                f"ignoring detections labelled {intake.unknown}: not in the object catalog",
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
+        if not intake.detections:
+            return None, intake.reason, intake.bad_input
         # the best detection first; the next ones when it can't be picked (e.g. buried in clutter)
+        self.planner.max_age_s = self.p.max_age_s
         plan = self.planner.plan_best(
-            wanted, wanted[0].label if self.p.target_object else None, max(age, 0.0)
+            intake.detections,
+            intake.detections[0].label if self.p.target_object else None,
+            intake.age_s,
+            max_detections=self.p.max_detections,
+            budget_s=self.p.planning_budget_s,
+            interrupt=interrupt,
         )
         self.last_plan = plan
         if plan.ok:
@@ -235,14 +306,16 @@ class GraspPlannerNode(Node):
             self.pub_markers.publish(
                 grasp_markers(plan.grasp_pose_base, plan.width_m, now, self.p.base_frame)
             )
-        return plan, plan.reason
+        return plan, plan.reason, False
 
     # -- pick service ----------------------------------------------------------------------------
     def _on_pick(self, request, response):
+        self._pick_waiting.set()  # the worker gives the lock up before its next grasp candidate
         with self._lock:
+            self._pick_waiting.clear()
             t0 = time.perf_counter()
             self.last_exec = None
-            plan, why = self._plan_latest()
+            plan, why, _ = self._plan_latest(self._latest)
             if plan is None or not plan.ok:
                 response.success, response.message = False, f"no pick: {why}"
             else:
@@ -267,7 +340,8 @@ class GraspPlannerNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return spin_node(GraspPlannerNode, "grasp_planner_node", args)
+    # threads: the pick service, the planning worker and the subscription each in their own
+    return spin_node(GraspPlannerNode, "grasp_planner_node", args, threads=3)
 
 
 if __name__ == "__main__":

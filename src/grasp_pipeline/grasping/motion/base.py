@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from grasp_pipeline.grasping.gripper import GripperSpec
 from grasp_pipeline.grasping.robots import RobotModel
 from grasp_pipeline.grasping.waypoints import Waypoint
 
@@ -38,11 +39,40 @@ class Trajectory:
 class ExecResult:
     """``backed_off``: the motion failed before the fingers closed and the arm went back along
     the path it had driven to where that segment began (a known collision-free pose), so another
-    grasp may be planned from there."""
+    grasp may be planned from there. ``opening_closed_m`` / ``opening_lifted_m``: finger-to-finger
+    opening (m) the robot reported after closing and at the end of the lift (None: not measured,
+    e.g. kinematic execution without a robot)."""
 
     ok: bool
     reason: str
     backed_off: bool = False
+    opening_closed_m: float | None = None
+    opening_lifted_m: float | None = None
+
+
+def judge_hold(
+    opening_closed_m: float | None, opening_lifted_m: float | None, gripper: GripperSpec
+) -> tuple[bool, str]:
+    """(held, reason) from the finger openings (m) a real gripper reports after closing with force
+    and after lifting. Fingers that close to less than ``gripper.min_width_m`` (the narrowest object
+    the hand holds) have nothing between them; fingers that held after closing but not after the
+    lift lost the object on the way up. None = not measured (no robot): not verified, says so."""
+    floor = gripper.min_width_m
+    if opening_closed_m is None:
+        return True, "ok (not verified: no gripper feedback in this execution)"
+    closed_mm = opening_closed_m * 1e3
+    if opening_closed_m < floor:
+        return False, (
+            f"gripper closed on nothing: fingers at {closed_mm:.1f} mm after closing "
+            f"(an object keeps them >= {floor * 1e3:.1f} mm apart)"
+        )
+    if opening_lifted_m is not None and opening_lifted_m < floor:
+        return False, (
+            f"object slipped out during the lift: fingers at {opening_lifted_m * 1e3:.1f} mm "
+            f"after lifting ({closed_mm:.1f} mm after closing)"
+        )
+    lifted = "" if opening_lifted_m is None else f", {opening_lifted_m * 1e3:.1f} mm after lifting"
+    return True, f"holding: fingers at {closed_mm:.1f} mm after closing{lifted}"
 
 
 class MotionBackend(ABC):

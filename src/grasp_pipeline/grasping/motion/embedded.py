@@ -13,7 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from grasp_pipeline.grasping.collision import CollisionChecker
-from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Segment, Trajectory
+from grasp_pipeline.grasping.motion.base import (
+    ExecResult,
+    MotionBackend,
+    Segment,
+    Trajectory,
+    judge_hold,
+)
 from grasp_pipeline.grasping.robots import RobotModel
 from grasp_pipeline.grasping.waypoints import Waypoint
 
@@ -152,6 +158,7 @@ class EmbeddedBackend(MotionBackend):
         q_now = self.current_joints()
         if trajectory.start_q is None or np.abs(q_now - trajectory.start_q).max() > 0.01:
             return ExecResult(False, "refused: the robot moved since the plan was made; replan")
+        closed = None  # finger opening (m) measured once the fingers closed with force
         for seg in trajectory.segments:
             if self.arm is not None:
                 err = self.arm.follow(seg.q_path, steps_per_point=3)
@@ -161,12 +168,19 @@ class EmbeddedBackend(MotionBackend):
                         return ExecResult(False, f"{why}; backed off along its path", True)
                     return ExecResult(False, f"{why}; could not back off")
                 if seg.gripper is not None:
-                    self.arm.set_gripper(seg.gripper)
+                    opening = self.arm.set_gripper(seg.gripper)
+                    if seg.gripper <= 0:
+                        closed = opening
             else:
                 self._q = seg.q_path[-1].copy()
                 if seg.gripper is not None:
                     self._opening = seg.gripper
-        return ExecResult(True, "ok")
+        if self.arm is None:  # kinematic bookkeeping: nothing reports what the fingers hold
+            return ExecResult(True, judge_hold(None, None, self.model.gripper)[1])
+        # as a real hand reports it: the fingers' opening after closing and with the part lifted
+        lifted = self.arm.opening() if closed is not None else None
+        held, why = judge_hold(closed, lifted, self.model.gripper)
+        return ExecResult(held, why, opening_closed_m=closed, opening_lifted_m=lifted)
 
     def back_off(self, q_path: np.ndarray) -> bool:
         """Drive back along ``q_path`` from the point nearest to where the arm stopped to its

@@ -15,11 +15,18 @@ the previous one, so an IK failure or an unplannable segment refuses the whole p
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Segment, Trajectory
+from grasp_pipeline.grasping.motion.base import (
+    ExecResult,
+    MotionBackend,
+    Segment,
+    Trajectory,
+    judge_hold,
+)
 from grasp_pipeline.grasping.robots import RobotModel
 from grasp_pipeline.grasping.waypoints import Waypoint
 
@@ -37,20 +44,36 @@ class MoveItUnavailableError(ImportError):
 
 @dataclass(frozen=True)
 class MoveItGroups:
-    """Names in the robot's MoveIt configuration; ``tcp_offset_m`` along ``tip_link``'s z axis."""
+    """Names in the robot's MoveIt configuration; ``tcp_offset_m`` along ``tip_link``'s z axis;
+    ``fingers``: the two finger joints (prismatic, m each side: their sum is the opening)."""
 
     arm: str
     hand: str
     tip_link: str
     tcp_offset_m: float
     base_frame: str
+    fingers: tuple[str, str]
     open_state: str = "open"
     close_state: str = "close"
 
 
 GROUPS = {
-    "franka": MoveItGroups("panda_arm", "hand", "panda_hand", 0.1034, "panda_link0"),
-    "youbot": MoveItGroups("arm_1", "arm_1_gripper", "arm_link_5", 0.0875, "arm_link_0"),
+    "franka": MoveItGroups(
+        "panda_arm",
+        "hand",
+        "panda_hand",
+        0.1034,
+        "panda_link0",
+        ("panda_finger_joint1", "panda_finger_joint2"),
+    ),
+    "youbot": MoveItGroups(
+        "arm_1",
+        "arm_1_gripper",
+        "arm_link_5",
+        0.0875,
+        "arm_link_0",
+        ("gripper_finger_joint_l", "gripper_finger_joint_r"),
+    ),
 }
 
 
@@ -153,6 +176,7 @@ class MoveItBackend(MotionBackend):
             return ExecResult(False, f"refused, plan not ok: {trajectory.reason}")
         if np.abs(self.current_joints() - trajectory.start_q).max() > 0.01:
             return ExecResult(False, "refused: the robot moved since the plan was made; replan")
+        closed = None  # finger opening (m) the robot reports once the hand closed with force
         for seg in trajectory.segments:
             self.moveit.execute(seg.native, controllers=[])
             if seg.gripper is not None:
@@ -168,4 +192,20 @@ class MoveItBackend(MotionBackend):
                         False, f"{seg.name}: MoveIt could not plan the gripper motion"
                     )
                 self.moveit.execute(result.trajectory, controllers=[])
-        return ExecResult(True, "ok")
+                if seg.gripper <= 0:
+                    closed = self.gripper_opening()
+        lifted = self.gripper_opening() if closed is not None else None
+        held, why = judge_hold(closed, lifted, self.model.gripper)
+        return ExecResult(held, why, opening_closed_m=closed, opening_lifted_m=lifted)
+
+    def gripper_opening(self, settle_s: float = 0.3) -> float | None:
+        """Finger-to-finger opening (m) from the robot's joint states (the planning scene monitor
+        follows ``/joint_states``), read ``settle_s`` after the last motion; None when the finger
+        joints are not in the state."""
+        time.sleep(settle_s)
+        with self._psm.read_only() as scene:
+            positions = scene.current_state.joint_positions
+        try:
+            return float(sum(positions[j] for j in self.groups.fingers))
+        except KeyError:
+            return None
