@@ -176,7 +176,8 @@ def test_flood_of_unreachable_detections_does_not_block_pick(kinematic_any) -> N
 # -- sim execution -------------------------------------------------------------------------------
 def _sim_m20_camera_point() -> list[float]:
     """Camera-frame top of an M20 at the centre of the node's own sim cell (no PyBullet here)."""
-    from grasp_pipeline.sim.grasp_execution import SCENE_CENTRE, look_at
+    from grasp_pipeline.geometry.extrinsics import look_at
+    from grasp_pipeline.sim.grasp_execution import SCENE_CENTRE
 
     surface_z = 0.10  # PickCell's default surface height
     (cx, cy), _ = SCENE_CENTRE["franka"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grasp_pipeline.geometry.camera import project
+from grasp_pipeline.geometry.extrinsics import look_at
 from grasp_pipeline.grasping.collision import CollisionChecker
 from grasp_pipeline.grasping.motion.embedded import EmbeddedBackend
 from grasp_pipeline.grasping.planner import GraspPlanner, PlanResult
@@ -23,20 +24,6 @@ from grasp_pipeline.perception.detector import Detection
 ROBOT_BASE = {"franka": (-0.55, 0.0, 0.0), "youbot": (-0.44, 0.0, 0.08)}
 SCENE_CENTRE = {"franka": ((0.0, 0.0), 0.12), "youbot": ((-0.205, 0.0), 0.05)}
 LIFT_MIN_M = 0.05  # the object must end at least this much higher than it started
-
-
-def look_at(eye: np.ndarray, target: np.ndarray, up=(0.0, 0.0, 1.0)) -> np.ndarray:
-    """Optical-frame pose (4x4 -> world): z towards ``target``, y pointing down in the image."""
-    z = np.asarray(target, float) - np.asarray(eye, float)
-    z /= np.linalg.norm(z)
-    x = np.cross(z, -np.asarray(up, float))
-    if np.linalg.norm(x) < 1e-6:
-        x = np.array([0.0, -1.0, 0.0])  # looking straight down: image x along world -y
-    x /= np.linalg.norm(x)
-    T = np.eye(4)
-    T[:3, :3] = np.column_stack([x, np.cross(z, x), z])
-    T[:3, 3] = eye
-    return T
 
 
 @dataclass
