@@ -76,6 +76,7 @@ class Feeder:
         stamp: int | None = None,
         info_msg=None,
         info_last: bool = False,
+        color: bool = True,
     ) -> int:
         """One frame set stamped ``stamp`` (default: now); camera_info first unless ``info_last``
         (the order DDS may deliver them in anyway)."""
@@ -91,7 +92,8 @@ class Feeder:
         c = color_msg or cv.numpy_to_image(fs.rgb, "rgb8", stamp, fid)
         d.header.stamp = c.header.stamp = cv.stamp_from_ns(stamp)
         self.depth.publish(d)
-        self.color.publish(c)
+        if color:
+            self.color.publish(c)
         if info and info_last:
             self.info.publish(i)
         return stamp
@@ -406,3 +408,55 @@ def test_latency_window_and_sync_buffers_stay_bounded(checkpoint, sim_frame) -> 
         node.destroy_node()
     finally:
         ctx.try_shutdown()
+
+
+def test_accepted_parameter_sets_reach_the_sync_refused_ones_do_not(checkpoint) -> None:
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from grasp_pipeline.perception.segnet.detector import SegnetDetector
+    from grasp_pipeline.ros.detector_node import DetectorNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    try:
+        node = DetectorNode(
+            detector=SegnetDetector(checkpoint), context=ctx, start_parameter_services=False
+        )
+        res = node.set_parameters_atomically(
+            [Parameter("sync_tolerance_ms", value=5.0), Parameter("target_object", value="Nope")]
+        )
+        assert not res.successful and "'target_object' = 'Nope'" in res.reason
+        assert node.sync.tolerance_ns == 0 and node.p.sync_tolerance_ms == 0.0
+        res = node.set_parameters_atomically(
+            [Parameter("sync_tolerance_ms", value=5.0), Parameter("max_stamp_lead_s", value=1.5)]
+        )
+        assert res.successful
+        assert (node.sync.tolerance_ns, node.sync.max_ahead_ns) == (5_000_000, 1_500_000_000)
+        node.destroy_node()
+    finally:
+        ctx.try_shutdown()
+
+
+def test_images_lost_in_transport_are_reported(checkpoint, sim_frame) -> None:
+    """Colour frames never arrive (as a frame larger than the transport carries), depth and
+    camera_info do: the node says so instead of staying silent."""
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    params = _tiny_node(checkpoint, log_every_s=1.0)
+    with Probe(DOMAIN) as probe, NodeProcess("detector_node", params, DOMAIN, ns) as node:
+        feeder = Feeder(probe, ns)
+        t_end = time.monotonic() + 30
+        while time.monotonic() < t_end and "form no frame set" not in node.log:
+            feeder.send(sim_frame, color=False)
+            probe.spin_until(lambda: False, 0.05, watch=node)
+    assert "messages arrive but form no frame set" in node.log, node.log
+    assert "images are lost in transport" in node.log
+
+
+def test_throttle_lets_one_line_per_period_through_and_counts_the_rest() -> None:
+    from grasp_pipeline.ros.detector_node import Throttle
+
+    t = Throttle(10.0)
+    assert t.ready("a", 0.0) == 0 and t.ready("b", 0.0) == 0  # keys are independent
+    assert [t.ready("a", x) for x in (1.0, 5.0, 9.9)] == [None, None, None]
+    assert t.ready("a", 10.0) == 3 and t.ready("a", 10.5) is None
