@@ -132,3 +132,122 @@ def test_missing_device_is_reported_and_retried() -> None:
             time.sleep(0.1)
         assert node.log.count("retrying in 0.2 s") >= 3, node.log
         assert node.alive()
+
+
+def _camera_in_process(recording, fps: float = 20.0):
+    """A CameraNode in this process on the recording (its own context; no executor spins it)."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from grasp_pipeline.ros.camera_node import CameraNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    overrides = {"source": "realsense_file", "file": str(recording), "loop": True, "fps": fps}
+    node = CameraNode(
+        context=ctx,
+        parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()],
+        start_parameter_services=False,
+    )
+    return ctx, node
+
+
+def test_a_refused_atomic_parameter_set_leaves_the_rate_unchanged(recording) -> None:
+    """fps together with an invalid stamp_source: refused as a whole, the timer keeps its period
+    (before: the rate changed although the set was refused)."""
+    from rclpy.parameter import Parameter
+
+    ctx, node = _camera_in_process(recording, fps=20.0)
+    try:
+        period = node._timer.timer_period_ns
+        assert period == int(1e9 / 20.0)
+        res = node.set_parameters_atomically(
+            [Parameter("fps", value=5.0), Parameter("stamp_source", value="gps")]
+        )
+        assert not res.successful and "'stamp_source' = 'gps' is not one of" in res.reason
+        assert node._timer.timer_period_ns == period
+        assert node.get_parameter("fps").value == 20.0 and node.p.fps == 20.0
+        assert node.p.stamp_source == "now"
+        # out of the declared range: refused by rclpy's descriptor check, same outcome
+        res = node.set_parameters_atomically(
+            [Parameter("stamp_source", value="source"), Parameter("fps", value=500.0)]
+        )
+        assert not res.successful and node.p.stamp_source == "now"
+        assert node._timer.timer_period_ns == period
+        res = node.set_parameters_atomically(
+            [Parameter("fps", value=5.0), Parameter("stamp_source", value="source")]
+        )
+        assert res.successful
+        assert node._timer.timer_period_ns == int(1e9 / 5.0)
+        assert (node.p.fps, node.p.stamp_source) == (5.0, "source")
+    finally:
+        node.destroy_node()
+        ctx.try_shutdown()
+
+
+def test_refused_set_over_the_parameter_service_keeps_publishing_at_the_old_rate(
+    recording,
+) -> None:
+    """The user's path (``ros2 param`` / a parameter client) against the node process: the
+    colour rate stays at 20 Hz after a refused set with fps 2, drops after an accepted one."""
+    from rcl_interfaces.srv import SetParametersAtomically
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    params = {"source": "realsense_file", "file": str(recording), "loop": True, "fps": 20.0}
+    stamps: list[float] = []
+    with Probe(DOMAIN) as probe, NodeProcess("camera_node", params, DOMAIN, ns) as node:
+        probe.node.create_subscription(
+            Image,
+            f"{ns}/camera/color/image_raw",
+            lambda m: stamps.append(time.monotonic()),
+            qos_profile_sensor_data,
+        )
+        client = probe.node.create_client(
+            SetParametersAtomically, f"{ns}/camera_node/set_parameters_atomically"
+        )
+
+        def rate(seconds: float = 2.0) -> float:
+            n0 = len(stamps)
+            probe.spin_until(lambda: False, seconds, watch=node)
+            return (len(stamps) - n0) / seconds
+
+        def set_atomically(**values):
+            req = SetParametersAtomically.Request()
+            req.parameters = [Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
+            res = probe.call(client, req, 20)
+            assert res is not None, node.log
+            return res.result
+
+        assert probe.spin_until(lambda: len(stamps) > 5, 40, watch=node), node.log
+        before = rate()
+        assert before > 10, (before, node.log)
+        res = set_atomically(fps=2.0, stamp_source="gps")
+        assert not res.successful and "stamp_source" in res.reason
+        after_refused = rate()
+        assert after_refused > 10, (before, after_refused)
+        assert set_atomically(fps=2.0).successful
+        probe.spin_until(lambda: False, 1.0)  # let the old period's frames drain
+        after_accepted = rate(3.0)
+        assert after_accepted < 4, (before, after_refused, after_accepted)
+
+
+def test_frames_larger_than_the_shm_segment_are_warned_about(recording, tmp_path) -> None:
+    """A profile with a 64 KiB segment: the recording's 160x120 frame set (94 KiB) exceeds it."""
+    from grasp_pipeline.paths import config_path
+
+    profile = tmp_path / "small_shm.xml"
+    profile.write_text(
+        config_path("fastdds_shm.xml").read_text().replace("16777216", str(64 * 1024))
+    )
+    params = {"source": "realsense_file", "file": str(recording), "loop": True, "fps": 20.0}
+    node = NodeProcess("camera_node", params, DOMAIN)
+    node.env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+    with node:
+        assert node.wait_for_log("larger than the Fast DDS shared-memory segment", 40), node.log
+        time.sleep(1.0)  # several frame sets later: still one warning per resolution
+        assert node.alive()
+    assert "frame set 160x120 is 0.1 MiB" in node.log and "(0.1 MiB, " in node.log
+    assert node.log.count("larger than the Fast DDS shared-memory segment") == 1, node.log

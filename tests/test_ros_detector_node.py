@@ -67,18 +67,35 @@ class Feeder:
         )
         self.info = probe.node.create_publisher(CameraInfo, f"{ns}/camera/color/camera_info", q)
 
-    def send(self, fs, color_msg=None, depth_msg=None, info: bool = True) -> int:
+    def send(
+        self,
+        fs,
+        color_msg=None,
+        depth_msg=None,
+        info: bool = True,
+        stamp: int | None = None,
+        info_msg=None,
+        info_last: bool = False,
+        color: bool = True,
+    ) -> int:
+        """One frame set stamped ``stamp`` (default: now); camera_info first unless ``info_last``
+        (the order DDS may deliver them in anyway)."""
         from grasp_pipeline.ros import conversions as cv
 
-        stamp = time.time_ns()
+        stamp = time.time_ns() if stamp is None else stamp
         fid = "camera_color_optical_frame"
-        if info:
-            self.info.publish(cv.intrinsics_to_camera_info(fs.camera, stamp, fid))
+        i = info_msg or cv.intrinsics_to_camera_info(fs.camera, stamp, fid)
+        i.header.stamp = cv.stamp_from_ns(stamp)
+        if info and not info_last:
+            self.info.publish(i)
         d = depth_msg or cv.numpy_to_image(fs.depth, "16UC1", stamp, fid)
         c = color_msg or cv.numpy_to_image(fs.rgb, "rgb8", stamp, fid)
         d.header.stamp = c.header.stamp = cv.stamp_from_ns(stamp)
         self.depth.publish(d)
-        self.color.publish(c)
+        if color:
+            self.color.publish(c)
+        if info and info_last:
+            self.info.publish(i)
         return stamp
 
 
@@ -141,7 +158,8 @@ def test_bad_frames_are_dropped_and_the_node_keeps_running(checkpoint, sim_frame
     from grasp_pipeline.ros import conversions as cv
 
     ns = f"/t{uuid.uuid4().hex[:8]}"
-    params = {"model_path": str(checkpoint), "min_score": 0.0}
+    # warnings of one cause repeat at most every log_every_s: one each within this test
+    params = {"model_path": str(checkpoint), "min_score": 0.0, "log_every_s": 120.0}
     fs = sim_frame
     bad_step = cv.numpy_to_image(fs.rgb, "rgb8")
     bad_step.step = 10  # smaller than a row
@@ -170,7 +188,7 @@ def test_bad_frames_are_dropped_and_the_node_keeps_running(checkpoint, sim_frame
         n_before = len(got["dets"])
         assert _feed_until(probe, feeder, fs, lambda: len(got["dets"]) > n_before, node), node.log
         assert node.alive()
-    for cause in causes:  # logged once per cause, not per frame
+    for cause in causes:  # logged once per cause and log_every_s, not per frame
         assert node.log.count(f"dropping frame: {cause}") == 1, node.log
 
 
@@ -208,3 +226,237 @@ def test_trained_detector_finds_known_objects_within_1cm() -> None:
             assert [d.label for d in dets] == [name], (name, [(d.label, d.score) for d in dets])
             err = np.linalg.norm(dets[0].point - obj.pickup_point)
             assert err < 0.01, (name, err)
+
+
+# -- stamps, camera_info pairing, implausible depth, bounded memory (issue 13) ------------------
+S = 10**9
+
+
+def _stamps(got: dict) -> list[int]:
+    from grasp_pipeline.ros import conversions as cv
+
+    return [cv.stamp_to_ns(m.header.stamp) for m in got["dets"]]
+
+
+def _tiny_node(checkpoint, **params):
+    return {"model_path": str(checkpoint), "min_score": 0.0, **params}
+
+
+def test_a_frame_stamped_a_day_ahead_does_not_blind_the_node(checkpoint, sim_frame) -> None:
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    with (
+        Probe(DOMAIN) as probe,
+        NodeProcess("detector_node", _tiny_node(checkpoint), DOMAIN, ns) as node,
+    ):
+        got = _collect(probe, ns)
+        feeder = Feeder(probe, ns)
+        assert _feed_until(probe, feeder, sim_frame, lambda: got["dets"], node), node.log
+        future = time.time_ns() + 86_400 * S
+        for _ in range(3):  # best effort: repeat until the node has seen it (same stamp)
+            feeder.send(sim_frame, stamp=future)
+            if probe.spin_until(lambda: "ahead of the newest accepted frame" in node.log, 1.0):
+                break
+        assert "ahead of the newest accepted frame" in node.log, node.log
+        after = time.time_ns()
+        assert _feed_until(
+            probe, feeder, sim_frame, lambda: any(after <= t < future for t in _stamps(got)), node
+        ), node.log
+    assert future not in _stamps(got)
+
+
+def test_camera_restart_with_an_earlier_clock_resumes_within_a_second(checkpoint, sim_frame):
+    """Frames keep flowing at ~30 Hz but their stamps jump an hour back (a camera restarted with
+    device stamps): detections of the new clock come back within a second."""
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    with (
+        Probe(DOMAIN) as probe,
+        NodeProcess("detector_node", _tiny_node(checkpoint), DOMAIN, ns) as node,
+    ):
+        got = _collect(probe, ns)
+        feeder = Feeder(probe, ns)
+        assert _feed_until(probe, feeder, sim_frame, lambda: got["dets"], node), node.log
+        for _ in range(10):  # the old clock flowing at 30 Hz
+            feeder.send(sim_frame)
+            probe.spin_until(lambda: False, 0.033)
+        back = 3600 * S
+        t_first = time.monotonic()
+        t_resumed = None
+        while time.monotonic() - t_first < 10 and t_resumed is None:
+            feeder.send(sim_frame, stamp=time.time_ns() - back)
+            if probe.spin_until(
+                lambda: any(t < time.time_ns() - back / 2 for t in _stamps(got)), 0.033, watch=node
+            ):
+                t_resumed = time.monotonic()
+        assert t_resumed is not None, node.log
+        blind_s = t_resumed - t_first
+        assert blind_s < 1.0, (blind_s, node.log)
+        assert "camera clock changed" in node.log and "resynchronised" in node.log, node.log
+    print(f"blind for {blind_s * 1000:.0f} ms after the camera clock went back")
+
+
+def test_each_frame_uses_the_camera_info_of_its_own_stamp(checkpoint, sim_frame) -> None:
+    """camera_info sent after its images, intrinsics changing between frames, a bad camera_info
+    in between: each frame's 3-D points follow its own camera_info (before: the previous one,
+    points 2x off, and the good frame after a bad camera_info was dropped)."""
+    from dataclasses import replace
+
+    from grasp_pipeline.perception.segnet.detector import SegnetDetector
+    from grasp_pipeline.ros import conversions as cv
+
+    fs1 = sim_frame
+    c1 = fs1.camera
+    cam2 = replace(c1, fx=2 * c1.fx, fy=2 * c1.fy, cx=c1.cx - 30, cy=c1.cy + 20)
+    fs2 = replace(fs1, camera=cam2)
+    local = SegnetDetector(checkpoint)
+    expected = {
+        name: {d.label: d.pose for d in local.detect(fs.rgb, fs.depth, fs.camera)}
+        for name, fs in (("K1", fs1), ("K2", fs2))
+    }
+    for label, pose in expected["K1"].items():  # the two intrinsics put the points apart
+        assert np.linalg.norm(pose[:2, 3] - expected["K2"][label][:2, 3]) > 0.01
+    bad_info = cv.intrinsics_to_camera_info(fs1.camera)
+    bad_info.k = [0.0] * 9
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    with (
+        Probe(DOMAIN) as probe,
+        NodeProcess("detector_node", _tiny_node(checkpoint), DOMAIN, ns) as node,
+    ):
+        got = _collect(probe, ns)
+        feeder = Feeder(probe, ns)
+        assert _feed_until(probe, feeder, fs1, lambda: got["dets"], node), node.log
+        checked = 0
+        for name, fs in [("K1", fs1), ("bad", fs1), ("K2", fs2), ("bad", fs1), ("K1", fs1)] * 2:
+            if name == "bad":
+                stamp = feeder.send(fs, info_msg=bad_info, info_last=True)
+                probe.spin_until(lambda: False, 0.3)
+                assert stamp not in _stamps(got)
+                continue
+            for _ in range(3):  # best effort: a lost message means a fresh try
+                stamp = feeder.send(fs, info_last=True)
+                if probe.spin_until(lambda s=stamp: s in _stamps(got), 5.0, watch=node):
+                    break
+            assert stamp in _stamps(got), (name, node.log)
+            msg = next(m for m in got["dets"] if cv.stamp_to_ns(m.header.stamp) == stamp)
+            for d in cv.msg_to_detections(msg):
+                np.testing.assert_allclose(d.pose, expected[name][d.label], atol=1e-6)
+            checked += 1
+        assert checked == 6
+        assert node.wait_for_log("dropping frame: bad camera_info", 5), node.log
+
+
+def test_depth_in_wrong_units_is_refused_with_a_warning(checkpoint, sim_frame) -> None:
+    """All-65535 depth (65.5 m: wrong units) gives no detections and a warning naming it."""
+    from grasp_pipeline.ros import conversions as cv
+
+    fs = sim_frame
+    huge = cv.numpy_to_image(np.full(fs.depth.shape, 65535, np.uint16), "16UC1")
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    with (
+        Probe(DOMAIN) as probe,
+        NodeProcess("detector_node", _tiny_node(checkpoint), DOMAIN, ns) as node,
+    ):
+        got = _collect(probe, ns)
+        feeder = Feeder(probe, ns)
+        assert _feed_until(probe, feeder, fs, lambda: got["dets"], node), node.log
+        sent = []
+        for _ in range(10):
+            sent.append(feeder.send(fs, depth_msg=huge))
+            probe.spin_until(lambda: False, 0.05)
+        assert node.wait_for_log("dropping frame: depth implausible: median 65.5 m", 15), node.log
+        assert "wrong depth units?" in node.log
+        n_before = len(got["dets"])
+        assert _feed_until(probe, feeder, fs, lambda: len(got["dets"]) > n_before, node), node.log
+    assert not set(sent) & set(_stamps(got))
+    assert node.log.count("depth implausible") == 1, node.log  # throttled, not per frame
+
+
+def test_latency_window_and_sync_buffers_stay_bounded(checkpoint, sim_frame) -> None:
+    """The node's growing state stays bounded: a fixed latency window (before: a list growing
+    ~83 MB a day at 30 Hz) and per-topic buffers when camera_info never comes."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from grasp_pipeline.perception.segnet.detector import SegnetDetector
+    from grasp_pipeline.ros import conversions as cv
+    from grasp_pipeline.ros.detector_node import LATENCY_WINDOW, DetectorNode
+    from grasp_pipeline.ros.frame_sync import SyncedFrame
+
+    fs = sim_frame
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    try:
+        node = DetectorNode(
+            detector=SegnetDetector(checkpoint),
+            context=ctx,
+            parameter_overrides=[Parameter("min_score", value=0.0)],
+            start_parameter_services=False,
+        )
+        color = cv.numpy_to_image(fs.rgb, "rgb8")
+        depth = cv.numpy_to_image(fs.depth, "16UC1")
+        info = cv.intrinsics_to_camera_info(fs.camera)
+        t0 = time.time_ns()
+        for k in range(LATENCY_WINDOW + 40):
+            assert len(node.process(SyncedFrame(t0 + k, color, depth, info))) == 2
+        assert node.processed == LATENCY_WINDOW + 40
+        assert len(node.latencies_ms) == LATENCY_WINDOW
+        for k in range(300):  # images without any camera_info, through the subscription path
+            for kind, m in (("color", fs.rgb), ("depth", fs.depth)):
+                enc = "rgb8" if kind == "color" else "16UC1"
+                node._add(kind, cv.numpy_to_image(m, enc, t0 + k * 33_000_000))
+        assert all(len(p) <= node.sync.keep for p in node.sync._pending.values())
+        assert node.sync.no_info == 300 - node.sync.keep
+        node.destroy_node()
+    finally:
+        ctx.try_shutdown()
+
+
+def test_accepted_parameter_sets_reach_the_sync_refused_ones_do_not(checkpoint) -> None:
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from grasp_pipeline.perception.segnet.detector import SegnetDetector
+    from grasp_pipeline.ros.detector_node import DetectorNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    try:
+        node = DetectorNode(
+            detector=SegnetDetector(checkpoint), context=ctx, start_parameter_services=False
+        )
+        res = node.set_parameters_atomically(
+            [Parameter("sync_tolerance_ms", value=5.0), Parameter("target_object", value="Nope")]
+        )
+        assert not res.successful and "'target_object' = 'Nope'" in res.reason
+        assert node.sync.tolerance_ns == 0 and node.p.sync_tolerance_ms == 0.0
+        res = node.set_parameters_atomically(
+            [Parameter("sync_tolerance_ms", value=5.0), Parameter("max_stamp_lead_s", value=1.5)]
+        )
+        assert res.successful
+        assert (node.sync.tolerance_ns, node.sync.max_ahead_ns) == (5_000_000, 1_500_000_000)
+        node.destroy_node()
+    finally:
+        ctx.try_shutdown()
+
+
+def test_images_lost_in_transport_are_reported(checkpoint, sim_frame) -> None:
+    """Colour frames never arrive (as a frame larger than the transport carries), depth and
+    camera_info do: the node says so instead of staying silent."""
+    ns = f"/t{uuid.uuid4().hex[:8]}"
+    params = _tiny_node(checkpoint, log_every_s=1.0)
+    with Probe(DOMAIN) as probe, NodeProcess("detector_node", params, DOMAIN, ns) as node:
+        feeder = Feeder(probe, ns)
+        t_end = time.monotonic() + 30
+        while time.monotonic() < t_end and "form no frame set" not in node.log:
+            feeder.send(sim_frame, color=False)
+            probe.spin_until(lambda: False, 0.05, watch=node)
+    assert "messages arrive but form no frame set" in node.log, node.log
+    assert "images are lost in transport" in node.log
+
+
+def test_throttle_lets_one_line_per_period_through_and_counts_the_rest() -> None:
+    from grasp_pipeline.ros.detector_node import Throttle
+
+    t = Throttle(10.0)
+    assert t.ready("a", 0.0) == 0 and t.ready("b", 0.0) == 0  # keys are independent
+    assert [t.ready("a", x) for x in (1.0, 5.0, 9.9)] == [None, None, None]
+    assert t.ready("a", 10.0) == 3 and t.ready("a", 10.5) is None

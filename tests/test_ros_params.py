@@ -87,6 +87,44 @@ def test_runtime_changes_are_validated(node) -> None:
     assert not res.successful and ns.rate == 10.0
 
 
+def test_a_refused_atomic_set_changes_nothing(node) -> None:
+    """One bad value refuses the whole set: no value changes, on_change is not called."""
+    changes: list[dict] = []
+    ns = declare_parameters(node, SPECS, on_change=changes.append)
+    res = node.set_parameters_atomically(
+        [Parameter("rate", value=20.0), Parameter("mode", value="b"), Parameter("even", value=3)]
+    )
+    assert not res.successful and "parameter 'even' = 3: must be even" in res.reason
+    assert (ns.rate, ns.mode, ns.even) == (10.0, "a", 2) and changes == []
+    assert node.get_parameter("rate").value == 10.0 and node.get_parameter("mode").value == "a"
+    res = node.set_parameters_atomically(
+        [Parameter("rate", value=20.0), Parameter("mode", value="b")]
+    )
+    assert res.successful and (ns.rate, ns.mode) == (20.0, "b")
+    assert changes == [{"rate": 20.0, "mode": "b"}]
+
+
+def test_a_set_refused_by_another_callback_changes_nothing(node) -> None:
+    """A node's own check that refuses after ours accepted: the namespace and on_change stay
+    untouched (they are applied only once every callback accepted the set)."""
+    from rcl_interfaces.msg import SetParametersResult
+
+    changes: list[dict] = []
+    ns = declare_parameters(node, SPECS, on_change=changes.append)
+
+    def no_b_with_high_rate(params):  # a cross-parameter rule of the node
+        v = {p.name: p.value for p in params}
+        ok = not (v.get("mode") == "b" and v.get("rate", 0) > 15)
+        return SetParametersResult(successful=ok, reason="" if ok else "mode b needs rate <= 15")
+
+    node.add_on_set_parameters_callback(no_b_with_high_rate)
+    res = node.set_parameters_atomically(
+        [Parameter("rate", value=20.0), Parameter("mode", value="b")]
+    )
+    assert not res.successful and "rate <= 15" in res.reason
+    assert (ns.rate, ns.mode) == (10.0, "a") and changes == []
+
+
 def test_bad_start_value_is_refused_naming_it() -> None:
     import rclpy
 

@@ -21,6 +21,7 @@ from grasp_pipeline.ros import conversions as cv
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import SENSOR
 from grasp_pipeline.ros.spin import spin_node
+from grasp_pipeline.ros.transport_limits import oversize_warning, shm_segment_from_env
 from grasp_pipeline.sources.base import CameraSource, DeviceLostError, FrameSet
 from grasp_pipeline.sources.factory import SOURCE_KINDS, make_source
 
@@ -120,7 +121,8 @@ class CameraNode(Node):
         # destroy_node must not close the source mid-read; in the composed demo the lock is shared
         # with the planner because one PyBullet client is not thread-safe
         self._read_lock = sim_lock or threading.Lock()
-        self.p = declare_parameters(self, PARAMS)
+        self._timer = None
+        self.p = declare_parameters(self, PARAMS, on_change=self._on_params)
         if source is None:
             source = make_source(
                 self.p.source,
@@ -150,19 +152,18 @@ class CameraNode(Node):
             CameraInfo, f"{cam}/aligned_depth_to_color/camera_info", SENSOR
         )
         self.frames_published = 0
+        self._segment = shm_segment_from_env()
+        self._sizes_seen: set[tuple[int, int]] = set()  # resolutions checked against the segment
         self.ended = False
         self._reopen_at = 0.0
         self._open()
         self._timer = self.create_timer(1.0 / self.p.fps, self._tick)
-        self.add_on_set_parameters_callback(self._on_rate_change)
 
-    def _on_rate_change(self, params):
-        from rcl_interfaces.msg import SetParametersResult
-
-        for prm in params:
-            if prm.name == "fps" and 0.1 <= prm.value <= 90.0:
-                self._timer.timer_period_ns = int(1e9 / prm.value)
-        return SetParametersResult(successful=True)
+    def _on_params(self, changed: dict) -> None:
+        """Apply an accepted (validated as a whole) parameter set; refused sets never get here."""
+        if "fps" in changed and self._timer is not None:
+            self._timer.timer_period_ns = int(1e9 / changed["fps"])
+            self.get_logger().info(f"publishing at {changed['fps']} Hz")
 
     def _now_s(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -206,7 +207,18 @@ class CameraNode(Node):
         self.publish(fs)
 
     def publish(self, fs: FrameSet) -> int:
-        """Publish one frame set (all four messages with one stamp); returns the stamp in ns."""
+        """Publish one frame set (all four messages with one stamp); returns the stamp in ns.
+
+        The first frame set of each resolution is checked against the transport's shared-memory
+        segment: a frame set larger than it is published but warned about (subscribers lose such
+        frames silently).
+        """
+        size = (int(fs.rgb.shape[1]), int(fs.rgb.shape[0]))
+        if size not in self._sizes_seen:
+            self._sizes_seen.add(size)
+            warning = oversize_warning(*size, self._segment)
+            if warning:
+                self.get_logger().warning(warning)
         stamp = (
             fs.stamp_ns if self.p.stamp_source == "source" else self.get_clock().now().nanoseconds
         )

@@ -6,8 +6,10 @@ newest complete frame set in a worker thread (older unprocessed sets are dropped
 Publishes (reliable): ``detections`` (vision_msgs/Detection3DArray, camera optical frame),
 ``pickup_pose`` (PoseStamped, best detection of ``target_object``), ``detections/markers``,
 ``detector/latency_ms`` (Float64: frame stamp -> detections published) and ``detector/debug_image``.
-A bad frame (encoding, size, no valid depth, missing camera_info) is logged once per cause and
-dropped; the node keeps running.
+A bad frame (encoding, size, no valid or implausible depth, missing camera_info) is dropped and
+logged per cause, at most once per ``log_every_s``; the node keeps running. Stamps that jump ahead or
+back are refused and a changed camera clock is adopted within a second (see ``frame_sync``).
+Memory stays flat: bounded buffers, a fixed window of latencies.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 
 import numpy as np
 from rclpy.node import Node
@@ -89,10 +92,53 @@ PARAMS = (
     Param(
         "log_every_s",
         10.0,
-        "period of the latency / rate summary in the log (s)",
+        "period of the latency / rate summary in the log, and least time between two warnings "
+        "of one kind (s)",
         range=(0.5, 3600.0),
     ),
+    Param(
+        "max_depth_m",
+        10.0,
+        "frames whose median valid depth is farther are refused as implausible (metres)",
+        range=(0.5, 65.0),
+    ),
+    Param(
+        "min_depth_m",
+        0.05,
+        "frames whose median valid depth is nearer are refused as implausible (metres)",
+        range=(0.0, 1.0),
+    ),
+    Param(
+        "max_stamp_lead_s",
+        3.0,
+        "a frame stamp further ahead of the newest accepted one than the time since is refused (s)",
+        range=(0.1, 3600.0),
+    ),
 )
+
+LATENCY_WINDOW = 300  # latencies kept for the summary's median / p95 (frames)
+
+
+class Throttle:
+    """Per-key rate limit for log lines: a key's first line at once, then at most one per
+    ``period_s`` seconds; :meth:`ready` returns how many were held back since the last one."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = float(period_s)
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def ready(self, key: str, now_s: float | None = None) -> int | None:
+        """None when the line for ``key`` should be held back, else the number held back."""
+        now_s = time.monotonic() if now_s is None else now_s
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now_s - last < self.period_s:
+                self._held[key] = self._held.get(key, 0) + 1
+                return None
+            self._last[key] = now_s
+            return self._held.pop(key, 0)
 
 
 class DetectorNode(Node):
@@ -100,7 +146,9 @@ class DetectorNode(Node):
 
     def __init__(self, detector=None, **node_kwargs) -> None:
         super().__init__("detector_node", **node_kwargs)
-        self.p = declare_parameters(self, PARAMS)
+        self._log_timer = None
+        self.p = declare_parameters(self, PARAMS, on_change=self._on_params)
+        self.throttle = Throttle(self.p.log_every_s)
         self.detector = detector
         if self.detector is None:
             self.detector = load_detector(
@@ -113,7 +161,11 @@ class DetectorNode(Node):
         catalog = load_catalog()
         self.sizes = {n: tuple(catalog[n].size) for n in catalog.names}
         cam = self.p.camera_name
-        self.sync = FrameSync(tolerance_ns=int(self.p.sync_tolerance_ms * 1e6))
+        self.sync = FrameSync(
+            tolerance_ns=int(self.p.sync_tolerance_ms * 1e6),
+            max_ahead_ns=int(self.p.max_stamp_lead_s * 1e9),
+            on_event=self._sync_event,
+        )
         self.create_subscription(
             Image, f"{cam}/color/image_raw", lambda m: self._add("color", m), SENSOR
         )
@@ -136,8 +188,11 @@ class DetectorNode(Node):
         self.pub_latency = self.create_publisher(Float64, "detector/latency_ms", RESULTS)
         self.pub_debug = self.create_publisher(Image, "detector/debug_image", SENSOR)
         self.processed = 0
-        self.bad_frames: dict[str, int] = {}
-        self.latencies_ms: list[float] = []
+        self.bad_frames: dict[str, int] = {}  # cause -> count; causes are a small fixed set
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._stats_lock = threading.Lock()
+        self._last_counters = self.sync.counters()
+        self._last_processed = 0
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="detector_worker", daemon=True)
         self._worker.start()
@@ -147,16 +202,35 @@ class DetectorNode(Node):
             f"target_object={self.p.target_object or 'any'}"
         )
 
+    def _on_params(self, changed: dict) -> None:
+        """Apply an accepted parameter set to what was built from the start-up values."""
+        if "sync_tolerance_ms" in changed:
+            self.sync.tolerance_ns = int(changed["sync_tolerance_ms"] * 1e6)
+        if "max_stamp_lead_s" in changed:
+            self.sync.max_ahead_ns = int(changed["max_stamp_lead_s"] * 1e9)
+        if "log_every_s" in changed:
+            self.throttle.period_s = changed["log_every_s"]
+            if self._log_timer is not None:
+                self._log_timer.timer_period_ns = int(changed["log_every_s"] * 1e9)
+
     # -- input ---------------------------------------------------------------------------------
     def _add(self, kind: str, msg) -> None:
-        self.sync.add(kind, msg, time.time_ns())
+        self.sync.add(kind, msg, time.monotonic_ns())
+
+    def _warn(self, key: str, text: str) -> None:
+        """A warning, at most one per ``log_every_s`` for ``key``."""
+        held = self.throttle.ready(key)
+        if held is not None:
+            more = f" ({held} more since the last report)" if held else ""
+            self.get_logger().warning(text + more)
+
+    def _sync_event(self, kind: str, text: str) -> None:
+        self._warn(f"stamps {kind}", text)
 
     def _drop(self, cause: str, detail: str) -> None:
-        """Count a dropped frame; log each cause once (then only in the summary)."""
-        n = self.bad_frames.get(cause, 0)
-        self.bad_frames[cause] = n + 1
-        if n == 0:
-            self.get_logger().warning(f"dropping frame: {cause}: {detail} (logged once per cause)")
+        """Count a dropped frame and log it (throttled per cause)."""
+        self.bad_frames[cause] = self.bad_frames.get(cause, 0) + 1
+        self._warn(f"drop {cause}", f"dropping frame: {cause}: {detail}")
 
     def _decode(self, f: SyncedFrame):
         try:
@@ -187,7 +261,34 @@ class DetectorNode(Node):
         if not np.any(depth):
             self._drop("no valid depth", "depth image is all zero / NaN")
             return None
+        problem = self._implausible_depth(depth, camera.depth_scale)
+        if problem:
+            self._drop("depth implausible", problem)
+            return None
         return rgb, depth, camera
+
+    def _implausible_depth(self, depth: np.ndarray, depth_scale: float) -> str | None:
+        """Why ``depth`` (H, W) in ``depth_scale`` metre units can't be a real scene, or None.
+
+        A RealSense sees 0.1-10 m; a median beyond (e.g. all 65535 = 65.5 m) or below that range
+        means wrong depth units or a broken stream, and its 3-D points would be wrong.
+        """
+        sample = depth[::4, ::4]  # the median of a 1/16 sample is ample and 16x cheaper
+        valid = sample[sample > 0]
+        if valid.size == 0:
+            return None
+        median_m = float(np.median(valid)) * depth_scale
+        if median_m > self.p.max_depth_m:
+            return (
+                f"median {median_m:.1f} m of the valid pixels, beyond max_depth_m "
+                f"{self.p.max_depth_m} m; wrong depth units?"
+            )
+        if median_m < self.p.min_depth_m:
+            return (
+                f"median {median_m:.3f} m of the valid pixels, below min_depth_m "
+                f"{self.p.min_depth_m} m; depth in metres sent as 16UC1 (millimetres)?"
+            )
+        return None
 
     # -- processing ----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -196,8 +297,12 @@ class DetectorNode(Node):
             f = self.sync.take(timeout=0.2)
             while no_info_seen < self.sync.no_info:
                 no_info_seen += 1
+                last = self.sync.last_info_stamp_ns
                 self._drop(
-                    "missing camera_info", "colour + depth arrived but no camera_info ever did"
+                    "missing camera_info",
+                    "colour + depth arrived but no camera_info of their stamp did (last "
+                    + ("camera_info: none" if last is None else f"camera_info stamp {last} ns")
+                    + "); the camera must stamp camera_info like its images",
                 )
             if f is None:
                 continue
@@ -226,7 +331,8 @@ class DetectorNode(Node):
             self.pub_pickup.publish(cv.pose_stamped(best.pose, f.stamp_ns, frame_id))
         self.pub_markers.publish(detection_markers(dets, f.stamp_ns, frame_id, self.labels))
         latency = (self.get_clock().now().nanoseconds - f.stamp_ns) / 1e6
-        self.latencies_ms.append(latency)
+        with self._stats_lock:
+            self.latencies_ms.append(latency)
         self.pub_latency.publish(Float64(data=float(latency)))
         self.processed += 1
         if (
@@ -251,12 +357,38 @@ class DetectorNode(Node):
         return debug_image(rgb, dets, self.labels, heat)
 
     def _log_summary(self) -> None:
-        lat = self.latencies_ms[-300:]
-        if lat:
-            self.get_logger().info(
-                f"processed {self.processed} frame sets (dropped as stale {self.sync.dropped}); latency "
-                f"median {np.median(lat):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms; bad frames {self.bad_frames}"
-            )
+        """Rates and losses since the last summary; a warning when messages arrive but no frame
+        set forms (e.g. images too large for the transport never arrive, their camera_info does)."""
+        c = self.sync.counters()
+        d = {k: v - self._last_counters.get(k, 0) for k, v in c.items()}
+        processed = self.processed - self._last_processed
+        self._last_counters, self._last_processed = c, self.processed
+        lost = {k: d[f"unmatched_{k}"] for k in ("color", "depth", "info") if d[f"unmatched_{k}"]}
+        if d["completed"] == 0 and lost:
+            if "info" not in lost:
+                hint = "no camera_info of their stamp arrives (is camera_info published?)"
+            elif len(lost) < 3:
+                hint = (
+                    "images are lost in transport (frames larger than the Fast DDS shared-memory "
+                    "segment do not arrive) or are stamped unlike their camera_info"
+                )
+            else:
+                hint = "the stamps of colour, depth and camera_info do not match"
+            self._warn("no frame sets", f"messages arrive but form no frame set {lost}: {hint}")
+        with self._stats_lock:
+            lat = list(self.latencies_ms)
+        if processed == 0 and not any(d.values()):
+            return  # nothing arrived: stay quiet
+        latency = (
+            f"latency median {np.median(lat):.1f} ms, p95 {np.percentile(lat, 95):.1f} ms; "
+            if lat
+            else ""
+        )
+        self.get_logger().info(
+            f"processed {processed} frame sets (total {self.processed}; stale {d['dropped']}); "
+            f"{latency}unmatched messages {lost or 0}; stamp jumps: ahead {d['ahead']}, "
+            f"backward {d['backward']}, resyncs {d['resyncs']}; bad frames {self.bad_frames}"
+        )
 
     def destroy_node(self) -> None:
         # also called by context shutdown after a failed __init__: attributes may be missing

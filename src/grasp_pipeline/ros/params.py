@@ -5,7 +5,8 @@ or choices, an optional extra check). :func:`declare_parameters` declares them w
 descriptors (so ``ros2 param describe`` shows description and range), validates the start-up
 values (from a YAML ``--params-file`` or overrides) and refuses bad ones with ``ValueError`` naming
 the parameter; later ``set_parameters`` calls are validated by the same rules and refused with a
-reason naming the parameter. The node reads a plain typed namespace.
+reason naming the parameter. The node reads a plain typed namespace; whatever a change must drive
+(a timer period, a buffer setting) goes through ``on_change``, which runs only for accepted sets.
 """
 
 from __future__ import annotations
@@ -109,11 +110,19 @@ def defaults(specs: Sequence[Param]) -> dict[str, Value]:
     return {p.name: p.default for p in specs}
 
 
-def declare_parameters(node: Node, specs: Sequence[Param]) -> SimpleNamespace:
+def declare_parameters(
+    node: Node,
+    specs: Sequence[Param],
+    on_change: Callable[[dict[str, Any]], None] | None = None,
+) -> SimpleNamespace:
     """Declare, validate and read ``specs`` on ``node``; returns ``namespace.<name> = value``.
 
     Raises ValueError naming the first bad parameter (wrong type, out of range, failed check).
-    Later changes are validated the same way; accepted ones update the returned namespace.
+    Later changes are validated the same way, all values of one ``set_parameters_atomically``
+    call before any is applied: a set with one bad value is refused as a whole and changes
+    nothing. An accepted set updates the namespace and then calls ``on_change({name: value})``
+    (only after every on-set callback of the node accepted it, so a refusal by any of them leaves
+    the namespace and whatever ``on_change`` drives, e.g. a timer rate, untouched).
     """
     values: dict[str, Any] = {}
     for spec in specs:
@@ -141,23 +150,28 @@ def declare_parameters(node: Node, specs: Sequence[Param]) -> SimpleNamespace:
     ns = SimpleNamespace(**values)
     by_name = {p.name: p for p in specs}
 
-    def on_set(params: list[Parameter]) -> SetParametersResult:
-        for p in params:
-            spec = by_name.get(p.name)
-            if spec is None:
-                continue  # e.g. use_sim_time, handled by rclpy
-            value = list(p.value) if isinstance(spec.default, list) else p.value
-            err = spec.validate(value)
-            if err:
-                return SetParametersResult(successful=False, reason=err)
-        for p in params:
-            if p.name in by_name:
-                setattr(
-                    ns,
-                    p.name,
-                    list(p.value) if isinstance(by_name[p.name].default, list) else p.value,
-                )
+    def value_of(p: Parameter) -> Any:
+        return list(p.value) if isinstance(by_name[p.name].default, list) else p.value
+
+    def validate(params: list[Parameter]) -> SetParametersResult:
+        # validation only: nothing is applied here, another callback may still refuse the set
+        errors = [
+            spec.validate(value_of(p))
+            for p in params
+            if (spec := by_name.get(p.name)) is not None  # others (use_sim_time): rclpy's
+        ]
+        errors = [e for e in errors if e]
+        if errors:
+            return SetParametersResult(successful=False, reason="; ".join(errors))
         return SetParametersResult(successful=True)
 
-    node.add_on_set_parameters_callback(on_set)
+    def apply(params: list[Parameter]) -> None:
+        changed = {p.name: value_of(p) for p in params if p.name in by_name}
+        for name, value in changed.items():
+            setattr(ns, name, value)
+        if changed and on_change is not None:
+            on_change(changed)
+
+    node.add_on_set_parameters_callback(validate)
+    node.add_post_set_parameters_callback(apply)
     return ns
