@@ -14,6 +14,7 @@ import uuid
 
 import numpy as np
 import pytest
+from ros_rigs import Feeder, collect_detections, feed_until
 
 from grasp_pipeline.ros.environment import apply_ros_env
 from grasp_pipeline.ros.node_process import NodeProcess, Probe
@@ -52,76 +53,6 @@ def sim_frame():
         return src.read()
 
 
-class Feeder:
-    """Publishes frame sets to the detector's camera topics from the probe node."""
-
-    def __init__(self, probe: Probe, ns: str) -> None:
-        from rclpy.qos import qos_profile_sensor_data
-        from sensor_msgs.msg import CameraInfo, Image
-
-        q = qos_profile_sensor_data
-        self.probe = probe
-        self.color = probe.node.create_publisher(Image, f"{ns}/camera/color/image_raw", q)
-        self.depth = probe.node.create_publisher(
-            Image, f"{ns}/camera/aligned_depth_to_color/image_raw", q
-        )
-        self.info = probe.node.create_publisher(CameraInfo, f"{ns}/camera/color/camera_info", q)
-
-    def send(
-        self,
-        fs,
-        color_msg=None,
-        depth_msg=None,
-        info: bool = True,
-        stamp: int | None = None,
-        info_msg=None,
-        info_last: bool = False,
-        color: bool = True,
-    ) -> int:
-        """One frame set stamped ``stamp`` (default: now); camera_info first unless ``info_last``
-        (the order DDS may deliver them in anyway)."""
-        from grasp_pipeline.ros import conversions as cv
-
-        stamp = time.time_ns() if stamp is None else stamp
-        fid = "camera_color_optical_frame"
-        i = info_msg or cv.intrinsics_to_camera_info(fs.camera, stamp, fid)
-        i.header.stamp = cv.stamp_from_ns(stamp)
-        if info and not info_last:
-            self.info.publish(i)
-        d = depth_msg or cv.numpy_to_image(fs.depth, "16UC1", stamp, fid)
-        c = color_msg or cv.numpy_to_image(fs.rgb, "rgb8", stamp, fid)
-        d.header.stamp = c.header.stamp = cv.stamp_from_ns(stamp)
-        self.depth.publish(d)
-        if color:
-            self.color.publish(c)
-        if info and info_last:
-            self.info.publish(i)
-        return stamp
-
-
-def _collect(probe: Probe, ns: str) -> dict:
-    import vision_msgs.msg as vm
-    from geometry_msgs.msg import PoseStamped
-
-    from grasp_pipeline.ros.qos import RESULTS
-
-    got: dict[str, list] = {"dets": [], "pickup": []}
-    probe.node.create_subscription(
-        vm.Detection3DArray, f"{ns}/detections", got["dets"].append, RESULTS
-    )
-    probe.node.create_subscription(PoseStamped, f"{ns}/pickup_pose", got["pickup"].append, RESULTS)
-    return got
-
-
-def _feed_until(probe, feeder, fs, done, node, timeout=60.0, **kw) -> bool:
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        feeder.send(fs, **kw)
-        if probe.spin_until(done, 0.3, watch=node):
-            return True
-    return False
-
-
 def test_detections_match_the_detector_run_locally(checkpoint, sim_frame) -> None:
     from grasp_pipeline.objects import load_catalog
     from grasp_pipeline.perception.segnet.detector import SegnetDetector
@@ -132,9 +63,9 @@ def test_detections_match_the_detector_run_locally(checkpoint, sim_frame) -> Non
     ns = f"/t{uuid.uuid4().hex[:8]}"
     params = {"model_path": str(checkpoint), "min_score": 0.0, "target_object": "Motor"}
     with Probe(DOMAIN) as probe, NodeProcess("detector_node", params, DOMAIN, ns) as node:
-        got = _collect(probe, ns)
+        got = collect_detections(probe, ns)
         feeder = Feeder(probe, ns)
-        assert _feed_until(probe, feeder, sim_frame, lambda: got["dets"] and got["pickup"], node), (
+        assert feed_until(probe, feeder, sim_frame, lambda: got["dets"] and got["pickup"], node), (
             node.log
         )
     msg = got["dets"][-1]
@@ -168,10 +99,10 @@ def test_bad_frames_are_dropped_and_the_node_keeps_running(checkpoint, sim_frame
     nan_depth = cv.numpy_to_image(np.full(fs.depth.shape, np.nan, np.float32), "32FC1")
     small = cv.numpy_to_image(fs.depth[:60, :80].copy(), "16UC1")
     with Probe(DOMAIN) as probe, NodeProcess("detector_node", params, DOMAIN, ns) as node:
-        got = _collect(probe, ns)
+        got = collect_detections(probe, ns)
         feeder = Feeder(probe, ns)
         # wait until the node is up and connected (a good frame gets through), then the bad ones
-        assert _feed_until(probe, feeder, fs, lambda: got["dets"], node), node.log
+        assert feed_until(probe, feeder, fs, lambda: got["dets"], node), node.log
         causes = ["bad colour image", "no valid depth", "size mismatch"]
         for kw in (
             {"color_msg": bad_step},
@@ -186,7 +117,7 @@ def test_bad_frames_are_dropped_and_the_node_keeps_running(checkpoint, sim_frame
             node.log
         )
         n_before = len(got["dets"])
-        assert _feed_until(probe, feeder, fs, lambda: len(got["dets"]) > n_before, node), node.log
+        assert feed_until(probe, feeder, fs, lambda: len(got["dets"]) > n_before, node), node.log
         assert node.alive()
     for cause in causes:  # logged once per cause and log_every_s, not per frame
         assert node.log.count(f"dropping frame: {cause}") == 1, node.log
@@ -209,7 +140,7 @@ def test_trained_detector_finds_known_objects_within_1cm() -> None:
         Probe(DOMAIN) as probe,
         NodeProcess("detector_node", {"min_score": 0.3}, DOMAIN, ns) as node,
     ):
-        got = _collect(probe, ns)
+        got = collect_detections(probe, ns)
         feeder = Feeder(probe, ns)
         for name, seed in KNOWN_SCENES:
             with SimSource(n_objects=1, objects=[name], seed=seed, noise=True) as src:
@@ -220,7 +151,7 @@ def test_trained_detector_finds_known_objects_within_1cm() -> None:
             def answered(first=first) -> bool:  # a result for a frame of this scene
                 return any(cv.stamp_to_ns(m.header.stamp) >= first for m in got["dets"])
 
-            assert _feed_until(probe, feeder, fs, answered, node, timeout=60), node.log
+            assert feed_until(probe, feeder, fs, answered, node, timeout=60), node.log
             msg = next(m for m in got["dets"] if cv.stamp_to_ns(m.header.stamp) >= first)
             dets = cv.msg_to_detections(msg)
             assert [d.label for d in dets] == [name], (name, [(d.label, d.score) for d in dets])
@@ -248,9 +179,9 @@ def test_a_frame_stamped_a_day_ahead_does_not_blind_the_node(checkpoint, sim_fra
         Probe(DOMAIN) as probe,
         NodeProcess("detector_node", _tiny_node(checkpoint), DOMAIN, ns) as node,
     ):
-        got = _collect(probe, ns)
+        got = collect_detections(probe, ns)
         feeder = Feeder(probe, ns)
-        assert _feed_until(probe, feeder, sim_frame, lambda: got["dets"], node), node.log
+        assert feed_until(probe, feeder, sim_frame, lambda: got["dets"], node), node.log
         future = time.time_ns() + 86_400 * S
         for _ in range(3):  # best effort: repeat until the node has seen it (same stamp)
             feeder.send(sim_frame, stamp=future)
@@ -258,7 +189,7 @@ def test_a_frame_stamped_a_day_ahead_does_not_blind_the_node(checkpoint, sim_fra
                 break
         assert "ahead of the newest accepted frame" in node.log, node.log
         after = time.time_ns()
-        assert _feed_until(
+        assert feed_until(
             probe, feeder, sim_frame, lambda: any(after <= t < future for t in _stamps(got)), node
         ), node.log
     assert future not in _stamps(got)
@@ -272,9 +203,9 @@ def test_camera_restart_with_an_earlier_clock_resumes_within_a_second(checkpoint
         Probe(DOMAIN) as probe,
         NodeProcess("detector_node", _tiny_node(checkpoint), DOMAIN, ns) as node,
     ):
-        got = _collect(probe, ns)
+        got = collect_detections(probe, ns)
         feeder = Feeder(probe, ns)
-        assert _feed_until(probe, feeder, sim_frame, lambda: got["dets"], node), node.log
+        assert feed_until(probe, feeder, sim_frame, lambda: got["dets"], node), node.log
         for _ in range(10):  # the old clock flowing at 30 Hz
             feeder.send(sim_frame)
             probe.spin_until(lambda: False, 0.033)
@@ -321,9 +252,9 @@ def test_each_frame_uses_the_camera_info_of_its_own_stamp(checkpoint, sim_frame)
         Probe(DOMAIN) as probe,
         NodeProcess("detector_node", _tiny_node(checkpoint), DOMAIN, ns) as node,
     ):
-        got = _collect(probe, ns)
+        got = collect_detections(probe, ns)
         feeder = Feeder(probe, ns)
-        assert _feed_until(probe, feeder, fs1, lambda: got["dets"], node), node.log
+        assert feed_until(probe, feeder, fs1, lambda: got["dets"], node), node.log
         checked = 0
         for name, fs in [("K1", fs1), ("bad", fs1), ("K2", fs2), ("bad", fs1), ("K1", fs1)] * 2:
             if name == "bad":
@@ -355,9 +286,9 @@ def test_depth_in_wrong_units_is_refused_with_a_warning(checkpoint, sim_frame) -
         Probe(DOMAIN) as probe,
         NodeProcess("detector_node", _tiny_node(checkpoint), DOMAIN, ns) as node,
     ):
-        got = _collect(probe, ns)
+        got = collect_detections(probe, ns)
         feeder = Feeder(probe, ns)
-        assert _feed_until(probe, feeder, fs, lambda: got["dets"], node), node.log
+        assert feed_until(probe, feeder, fs, lambda: got["dets"], node), node.log
         sent = []
         for _ in range(10):
             sent.append(feeder.send(fs, depth_msg=huge))
@@ -365,7 +296,7 @@ def test_depth_in_wrong_units_is_refused_with_a_warning(checkpoint, sim_frame) -
         assert node.wait_for_log("dropping frame: depth implausible: median 65.5 m", 15), node.log
         assert "wrong depth units?" in node.log
         n_before = len(got["dets"])
-        assert _feed_until(probe, feeder, fs, lambda: len(got["dets"]) > n_before, node), node.log
+        assert feed_until(probe, feeder, fs, lambda: len(got["dets"]) > n_before, node), node.log
     assert not set(sent) & set(_stamps(got))
     assert node.log.count("depth implausible") == 1, node.log  # throttled, not per frame
 

@@ -11,33 +11,21 @@ from __future__ import annotations
 import os
 import re
 import threading
-import time
 import uuid
 
 import numpy as np
 import pytest
+from ros_rigs import CAMERA_FRAME, PlannerRig, detection
 
-from grasp_pipeline.perception.detector import Detection
 from grasp_pipeline.ros.environment import apply_ros_env
 from grasp_pipeline.ros.node_process import NodeProcess, Probe
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(180)]
 
 DOMAIN = 130 + os.getpid() % 30
-CAMERA_FRAME = "camera_color_optical_frame"
 CAMERA_POSE_BASE = [0.5, 0.0, 0.6, 1.0, 0.0, 0.0, 0.0]  # 180 deg about x: optical z = -base z
 # An M20 nut on the base plane 3 cm / -4 cm off the camera axis, in the camera optical frame.
 M20_CAM = [0.03, -0.04, 0.584]
-
-
-def _det(label: str, point_cam, score: float = 0.9, yaw_deg: float = 0.0) -> Detection:
-    c, s = np.cos(np.radians(yaw_deg)), np.sin(np.radians(yaw_deg))
-    T = np.eye(4)
-    T[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
-    T[:3, 3] = point_cam
-    return Detection(
-        label, score, (0.0, 0.0), np.asarray(point_cam, float), T, T[:3, 1].copy(), False
-    )
 
 
 def _kinematic_params(target: str) -> dict:
@@ -60,66 +48,25 @@ def kinematic_any():
         Probe(DOMAIN) as probe,
         NodeProcess("grasp_planner_node", _kinematic_params(""), DOMAIN, ns) as node,
     ):
-        yield _Rig(probe, node, ns)
-
-
-class _Rig:
-    """Publisher of detections and client of ``pick`` for one planner node under ``ns``."""
-
-    def __init__(self, probe: Probe, node, ns: str) -> None:
-        import vision_msgs.msg as vm
-        from geometry_msgs.msg import PoseStamped
-        from std_srvs.srv import Trigger
-
-        from grasp_pipeline.ros.qos import LATCHED, RESULTS
-
-        self.probe, self.node, self.ns = probe, node, ns
-        self.poses: list = []
-        probe.node.create_subscription(PoseStamped, f"{ns}/grasp_pose", self.poses.append, LATCHED)
-        self.pub = probe.node.create_publisher(vm.Detection3DArray, f"{ns}/detections", RESULTS)
-        self.client = probe.node.create_client(Trigger, f"{ns}/pick")
-        watch = node if isinstance(node, NodeProcess) else None
-        assert probe.spin_until(lambda: self.pub.get_subscription_count() > 0, 40, watch), self.log
-        assert self.client.wait_for_service(timeout_sec=40), self.log
-
-    @property
-    def log(self) -> str:
-        return self.node.log if isinstance(self.node, NodeProcess) else ""
-
-    def publish(self, dets, stamp_offset_s: float = 0.0, frame: str = CAMERA_FRAME) -> None:
-        from grasp_pipeline.ros import conversions as cv
-
-        stamp = time.time_ns() + int(stamp_offset_s * 1e9)
-        self.pub.publish(cv.detections_to_msg(dets, stamp, frame))
-
-    def pick(self, settle_s: float = 0.5, timeout: float = 40.0):
-        """(response, round-trip seconds) of one ``pick`` call after ``settle_s`` of spinning."""
-        from std_srvs.srv import Trigger
-
-        self.probe.spin_until(lambda: False, settle_s)  # let the planner take the detections
-        t0 = time.perf_counter()
-        response = self.probe.call(self.client, Trigger.Request(), timeout=timeout)
-        dt = time.perf_counter() - t0
-        assert response is not None, f"no answer from pick\n{self.log}"
-        return response, dt
+        yield PlannerRig(probe, node, ns)
 
 
 def test_future_stamp_is_refused(kinematic_any) -> None:
     rig = kinematic_any
-    rig.publish([_det("M20", M20_CAM)], stamp_offset_s=5.0)
+    rig.publish([detection("M20", M20_CAM)], stamp_offset_s=5.0)
     response, _ = rig.pick()
     assert not response.success
     ahead = re.search(r"stamped ([0-9.]+) s in the future", response.message)
     assert ahead and 3.5 < float(ahead.group(1)) <= 5.0, response.message
     # the same detection stamped now is picked: the refusal was the stamp's
-    rig.publish([_det("M20", M20_CAM)])
+    rig.publish([detection("M20", M20_CAM)])
     response, _ = rig.pick()
     assert response.success, response.message
 
 
 def test_foreign_frame_is_refused_naming_both_frames(kinematic_any) -> None:
     rig = kinematic_any
-    rig.publish([_det("M20", M20_CAM)], frame="world")
+    rig.publish([detection("M20", M20_CAM)], frame="world")
     response, _ = rig.pick()
     assert not response.success
     assert "'world'" in response.message and f"'{CAMERA_FRAME}'" in response.message, (
@@ -133,7 +80,7 @@ def test_base_frame_detection_is_transformed(kinematic_any) -> None:
     rig = kinematic_any
     # The nut of M20_CAM expressed in panda_link0: (0.5 + 0.03, 0 + 0.04, 0.6 - 0.584)
     rig.poses.clear()
-    rig.publish([_det("M20", [0.53, 0.04, 0.016])], frame="panda_link0")
+    rig.publish([detection("M20", [0.53, 0.04, 0.016])], frame="panda_link0")
     response, _ = rig.pick()
     assert response.success, response.message
     assert rig.probe.spin_until(lambda: bool(rig.poses), 5)
@@ -146,12 +93,12 @@ def test_base_frame_detection_is_transformed(kinematic_any) -> None:
 def test_unknown_label_is_never_picked(kinematic_any) -> None:
     rig = kinematic_any
     # The unknown label scores highest and sits where the arm reaches: still not a pick target
-    rig.publish([_det("Banana", M20_CAM, score=0.99)])
+    rig.publish([detection("Banana", M20_CAM, score=0.99)])
     response, _ = rig.pick()
     assert not response.success
     assert "Banana" in response.message and "unknown" in response.message, response.message
     assert rig.node.wait_for_log("Banana", 5), rig.log  # the (throttled) warning names it
-    rig.publish([_det("Banana", M20_CAM, score=0.99), _det("M20", M20_CAM, score=0.5)])
+    rig.publish([detection("Banana", M20_CAM, score=0.99), detection("M20", M20_CAM, score=0.5)])
     response, _ = rig.pick()
     assert response.success and response.message.startswith("picked M20"), response.message
 
@@ -159,7 +106,7 @@ def test_unknown_label_is_never_picked(kinematic_any) -> None:
 def test_flood_of_unreachable_detections_does_not_block_pick(kinematic_any) -> None:
     rig = kinematic_any
     # 500 M20 2 m to the side of the robot (out of reach), three arrays back to back
-    flood = [_det("M20", [2.0 + 0.001 * i, 0.0, 0.584], score=0.9) for i in range(500)]
+    flood = [detection("M20", [2.0 + 0.001 * i, 0.0, 0.584], score=0.9) for i in range(500)]
     for _ in range(3):
         rig.publish(flood)
     response, dt = rig.pick(settle_s=0.2)
@@ -167,7 +114,7 @@ def test_flood_of_unreachable_detections_does_not_block_pick(kinematic_any) -> N
     assert not response.success and "no pick" in response.message, response.message
     assert dt < 2.0, f"pick took {dt:.2f} s under the flood: {response.message}"
     # and the node still answers a good array right after
-    rig.publish([_det("M20", M20_CAM)])
+    rig.publish([detection("M20", M20_CAM)])
     response, dt = rig.pick()
     assert response.success, response.message
     assert dt < 2.0
@@ -194,9 +141,9 @@ def test_pick_in_an_empty_cell_fails_gripper_closed_on_nothing() -> None:
         Probe(DOMAIN) as probe,
         NodeProcess("grasp_planner_node", params, DOMAIN, ns) as node,
     ):
-        rig = _Rig(probe, node, ns)
+        rig = PlannerRig(probe, node, ns)
         point = _sim_m20_camera_point()
-        T_cam_axis = _det("M20", point)
+        T_cam_axis = detection("M20", point)
         rig.publish([T_cam_axis])
         response, _ = rig.pick(timeout=60)
         assert not response.success, response.message
@@ -230,7 +177,7 @@ def test_valid_pick_in_the_sim_still_succeeds() -> None:
     spinner.start()  # from here on only the executor's thread touches PyBullet
     try:
         with Probe(DOMAIN) as probe:
-            rig = _Rig(probe, node, ns)
+            rig = PlannerRig(probe, node, ns)
             rig.publish([det])
             response, _ = rig.pick(timeout=60)
             assert response.success, response.message
