@@ -212,3 +212,23 @@ def test_relative_path_parameters_name_installed_files(config: str) -> None:
         assert Path(value).parts[0] in _installed_dirs(), (
             f"{config}: {node}.{key} = {value} is not under a folder setup.py installs"
         )
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.gpu"])
+def test_docker_images_keep_a_complete_install(dockerfile: str) -> None:
+    """A --symlink-install links install/ into build/; removing build/ afterwards leaves the
+    image's config/ and models/ dangling. The images build a plain install."""
+    text = (ROOT / "docker" / dockerfile).read_text()
+    assert "colcon build" in text and "rm -rf build" in text
+    assert "--symlink-install" not in text
+
+
+def test_compose_commands_are_found_in_the_image() -> None:
+    """Console scripts are installed in lib/grasp_pipeline (not on PATH): `ros2 run` finds them."""
+    import yaml
+
+    services = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())["services"]
+    for name, service in services.items():
+        assert service["command"][0] == "ros2", f"{name}: {service['command']}"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "build", "install", "log"} <= set(ignored)
