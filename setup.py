@@ -1,12 +1,14 @@
 """ament_python / pip build of grasp_pipeline (src layout).
 
 ``colcon build`` in a ROS 2 workspace and ``pip install .`` in a venv both use this file.
-launch/ and config/ are installed under share/grasp_pipeline/ as ament expects.
+launch/, config/ and models/ (the shipped checkpoints the configs name) are installed under
+share/grasp_pipeline/ as ament expects; the nodes resolve relative path parameters against that
+directory (grasp_pipeline.paths.resolve_path), so an install works from any working directory.
 """
 
 from glob import glob
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 PACKAGE = "grasp_pipeline"
 
@@ -30,7 +32,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     package_dir={"": "src"},
-    packages=find_packages("src"),
+    # namespace discovery: data-only folders (grasping/robots/urdf) are packages too
+    packages=find_namespace_packages("src", include=[f"{PACKAGE}*"]),
     include_package_data=True,
     package_data={PACKAGE: ["**/*.urdf", "**/*.yaml", "**/*.json", "**/*.pt", "**/*.html"]},
     data_files=[
@@ -38,6 +41,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         *_tree("launch"),
         *_tree("config"),
+        *_tree("models"),
     ],
     python_requires=">=3.10",
     install_requires=["numpy", "scipy", "pyyaml", "opencv-python-headless", "matplotlib", "tqdm"],

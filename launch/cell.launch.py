@@ -5,13 +5,26 @@ with theirs:
 
     ros2 launch grasp_pipeline cell.launch.py config:=franka.yaml
     ros2 launch grasp_pipeline franka.launch.py use_realsense_driver:=true target_object:=M20
+    ros2 launch grasp_pipeline franka.launch.py execution:=kinematic model_path:=/data/my.pt
 
 With ``use_realsense_driver`` the official driver publishes under /camera/camera/...; the detector's
-camera topics are remapped there. MoveIt (moveit_py) must be running for ``execution: moveit``.
+camera topics are remapped there. MoveIt (moveit_py) must be running for ``execution: moveit``;
+without it, ``execution:=kinematic`` plans with the embedded planner.
+
+``detector``, ``model_path``, ``database_path`` and ``execution`` left empty keep the parameter
+file's values; relative paths are looked up in the package share directory (where ``models/`` is
+installed), whatever the working directory. Each node is required: when one exits, the launch ends
+and logs which node and its exit code (the node's own log line above says why).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import (
+    DeclareLaunchArgument,
+    IncludeLaunchDescription,
+    LogInfo,
+    OpaqueFunction,
+    Shutdown,
+)
 from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -25,14 +38,83 @@ CAMERA_TOPICS = (
 )
 
 
-def generate_launch_description() -> LaunchDescription:
+def _end_launch_on_exit(name: str):
+    """``on_exit`` of a required node: end the launch, logging which node exited and its code."""
+
+    def on_exit(event, context):
+        if context.is_shutdown:  # Ctrl-C or another node's exit: already ending
+            return None
+        reason = (
+            f"{name} exited with code {event.returncode}; it is required, so the launch ends "
+            "(its log above says why)"
+        )
+        return [LogInfo(msg=reason), Shutdown(reason=reason)]
+
+    return on_exit
+
+
+def _given(context, *names: str) -> dict[str, str]:
+    """The launch arguments among ``names`` that were set (empty = keep the parameter file's)."""
+    return {n: v for n in names if (v := context.launch_configurations.get(n, ""))}
+
+
+def _nodes(context):
     config = PathJoinSubstitution(
         [FindPackageShare("grasp_pipeline"), "config", LaunchConfiguration("config")]
     )
+    namespace = LaunchConfiguration("namespace")
     driver = IfCondition(LaunchConfiguration("use_realsense_driver"))
     # the official driver nests its topics one level deeper (/camera/camera/...)
     driver_remaps = [(t, f"/camera/{t}") for t in CAMERA_TOPICS]
     target = {"target_object": LaunchConfiguration("target_object")}
+    detector = {**target, **_given(context, "detector", "model_path", "database_path")}
+    planner = {**target, **_given(context, "execution")}
+    return [
+        Node(
+            package="grasp_pipeline",
+            executable="camera_node",
+            name="camera_node",
+            namespace=namespace,
+            parameters=[config],
+            condition=UnlessCondition(LaunchConfiguration("use_realsense_driver")),
+            on_exit=_end_launch_on_exit("camera_node"),
+            output="screen",
+        ),
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(
+                PathJoinSubstitution(
+                    [FindPackageShare("realsense2_camera"), "launch", "rs_launch.py"]
+                )
+            ),
+            launch_arguments={
+                "align_depth.enable": "true",
+                "pointcloud.enable": "false",
+            }.items(),
+            condition=driver,
+        ),
+        Node(
+            package="grasp_pipeline",
+            executable="detector_node",
+            name="detector_node",
+            namespace=namespace,
+            parameters=[config, detector],
+            remappings=driver_remaps if driver.evaluate(context) else [],
+            on_exit=_end_launch_on_exit("detector_node"),
+            output="screen",
+        ),
+        Node(
+            package="grasp_pipeline",
+            executable="grasp_planner_node",
+            name="grasp_planner_node",
+            namespace=namespace,
+            parameters=[config, planner],
+            on_exit=_end_launch_on_exit("grasp_planner_node"),
+            output="screen",
+        ),
+    ]
+
+
+def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             DeclareLaunchArgument(
@@ -51,53 +133,32 @@ def generate_launch_description() -> LaunchDescription:
                 default_value="false",
                 description="start realsense2_camera (align_depth on) instead of grasp_pipeline's camera_node",
             ),
-            Node(
-                package="grasp_pipeline",
-                executable="camera_node",
-                name="camera_node",
-                namespace=LaunchConfiguration("namespace"),
-                parameters=[config],
-                condition=UnlessCondition(LaunchConfiguration("use_realsense_driver")),
-                output="screen",
+            DeclareLaunchArgument(
+                "detector",
+                default_value="",
+                choices=["", "segnet", "descriptors"],
+                description="detector_node's detector ('' = the parameter file's, segnet)",
             ),
-            IncludeLaunchDescription(
-                PythonLaunchDescriptionSource(
-                    PathJoinSubstitution(
-                        [FindPackageShare("realsense2_camera"), "launch", "rs_launch.py"]
-                    )
-                ),
-                launch_arguments={
-                    "align_depth.enable": "true",
-                    "pointcloud.enable": "false",
-                }.items(),
-                condition=driver,
+            DeclareLaunchArgument(
+                "model_path",
+                default_value="",
+                description="detector checkpoint: absolute, or relative to the package share "
+                "directory like models/segnet/model.pt ('' = the parameter file's)",
             ),
-            Node(
-                package="grasp_pipeline",
-                executable="detector_node",
-                name="detector_node",
-                namespace=LaunchConfiguration("namespace"),
-                parameters=[config, target],
-                condition=UnlessCondition(LaunchConfiguration("use_realsense_driver")),
-                output="screen",
+            DeclareLaunchArgument(
+                "database_path",
+                default_value="",
+                description="descriptor database for detector:=descriptors: absolute, or "
+                "relative to the package share directory ('' = the parameter file's)",
             ),
-            Node(
-                package="grasp_pipeline",
-                executable="detector_node",
-                name="detector_node",
-                namespace=LaunchConfiguration("namespace"),
-                parameters=[config, target],
-                remappings=driver_remaps,
-                condition=driver,
-                output="screen",
+            DeclareLaunchArgument(
+                "execution",
+                default_value="",
+                choices=["", "moveit", "kinematic", "sim"],
+                description="grasp planner's motion backend: moveit (needs moveit_py), kinematic "
+                "(embedded planner, moves no robot) or sim (embedded planner, PyBullet cell) "
+                "('' = the parameter file's, moveit)",
             ),
-            Node(
-                package="grasp_pipeline",
-                executable="grasp_planner_node",
-                name="grasp_planner_node",
-                namespace=LaunchConfiguration("namespace"),
-                parameters=[config, target],
-                output="screen",
-            ),
+            OpaqueFunction(function=_nodes),
         ]
     )

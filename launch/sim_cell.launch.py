@@ -16,8 +16,10 @@ from launch import LaunchDescription
 from launch.actions import (
     DeclareLaunchArgument,
     ExecuteProcess,
+    LogInfo,
     OpaqueFunction,
     SetEnvironmentVariable,
+    Shutdown,
 )
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -40,6 +42,21 @@ ROBOTS = {
         "camera_pose_base": [0.44, 0.0, 0.47, 0.7071068, -0.7071068, 0.0, 0.0],
     },
 }
+
+
+def _end_launch_on_exit(name: str):
+    """``on_exit`` of a required node: end the launch, logging which node exited and its code."""
+
+    def on_exit(event, context):
+        if context.is_shutdown:  # Ctrl-C or another node's exit: already ending
+            return None
+        reason = (
+            f"{name} exited with code {event.returncode}; it is required, so the launch ends "
+            "(its log above says why)"
+        )
+        return [LogInfo(msg=reason), Shutdown(reason=reason)]
+
+    return on_exit
 
 
 def _cell(context, *args, **kwargs):
@@ -78,6 +95,7 @@ def _cell(context, *args, **kwargs):
             executable="detector_node",
             name="detector_node",
             parameters=[config, target, {"sync_tolerance_ms": 5.0}],
+            on_exit=_end_launch_on_exit("detector_node"),
             output="screen",
         ),
         Node(
@@ -93,6 +111,7 @@ def _cell(context, *args, **kwargs):
                     "camera_pose_base": spec["camera_pose_base"],
                 },
             ],
+            on_exit=_end_launch_on_exit("grasp_planner_node"),
             output="screen",
         ),
     ]

@@ -1,6 +1,8 @@
-"""Static checks of launch/*.launch.py (``ros2 launch`` is not available here): executables exist
-among the console scripts, config files exist, every LaunchConfiguration is declared with a
-description; and the config YAMLs validate against the nodes' declared parameters."""
+"""Static checks of launch/*.launch.py (the launch system is not installed here; the files were run
+with the real one locally, see tests/test_colcon_install.py for the installed nodes): executables
+exist among the console scripts, config files exist, every LaunchConfiguration is declared with a
+description, wrappers declare and pass on every argument of the file they include, required nodes
+end the launch when they exit; and the config YAMLs validate against the nodes' parameters."""
 
 from __future__ import annotations
 
@@ -77,8 +79,10 @@ def test_launch_file_is_consistent(path: Path) -> None:
         desc = _str(_kw(call, "description"))
         assert desc, f"{path.name}: argument {name!r} has no description"
         declared[name] = call
-    for call in _calls(tree, "LaunchConfiguration"):
-        name = _str(call.args[0])
+    read = [_str(c.args[0]) for c in _calls(tree, "LaunchConfiguration")]
+    # cell.launch.py reads the optional overrides with _given(context, "name", ...)
+    read += [_str(a) for c in _calls(tree, "_given") for a in c.args[1:]]
+    for name in read:
         assert name in declared, f"{path.name}: LaunchConfiguration({name!r}) is never declared"
     # every yaml named (literal, a constant, or an argument default) exists in config/
     yamls = {v for v in consts.values() if isinstance(v, str) and v.endswith(".yaml")}
@@ -166,10 +170,73 @@ def test_launch_parser_catches_a_bad_include(tmp_path: Path) -> None:
     (tmp_path / "cell.launch.py").write_text(cell)
     wrapper = (ROOT / "launch" / "franka.launch.py").read_text()
     bad_arg = tmp_path / "a.launch.py"
-    bad_arg.write_text(wrapper.replace('{"config": ', '{"configuration": '))
+    bad_arg.write_text(wrapper.replace('"config": CONFIG', '"configuration": CONFIG'))
     with pytest.raises(AssertionError, match="declares no argument 'configuration'"):
         test_launch_file_is_consistent(bad_arg)
     missing = tmp_path / "b.launch.py"
     missing.write_text(wrapper.replace('"cell.launch.py"', '"nowhere.launch.py"'))
     with pytest.raises(AssertionError, match=r"launch/nowhere.launch.py does not exist"):
         test_launch_file_is_consistent(missing)
+
+
+def _declared(path: Path) -> dict[str, ast.Call]:
+    calls = _calls(ast.parse(path.read_text()), "DeclareLaunchArgument")
+    return {_str(c.args[0]): c for c in calls}
+
+
+def _literal(call: ast.Call, kw: str):
+    node = _kw(call, kw)
+    return None if node is None else ast.literal_eval(node)
+
+
+@pytest.mark.parametrize("name", ["franka", "youbot"])
+def test_robot_launch_files_declare_and_pass_on_every_cell_argument(name: str) -> None:
+    """``ros2 launch grasp_pipeline franka.launch.py --show-args`` lists every argument the cell
+    takes (detector, model_path, execution ...), each described, and each reaches cell.launch.py."""
+    path = ROOT / "launch" / f"{name}.launch.py"
+    cell = _declared(ROOT / "launch" / "cell.launch.py")
+    mine = _declared(path)
+    (include,) = _calls(ast.parse(path.read_text()), "IncludeLaunchDescription")
+    mapping = _kw(include, "launch_arguments").func.value  # {...}.items()
+    passed = {_str(k): v for k, v in zip(mapping.keys, mapping.values, strict=True)}
+    assert set(passed) == set(cell), f"{name}: passes {sorted(passed)}, cell takes {sorted(cell)}"
+    assert _str(passed["config"]) is None and isinstance(passed["config"], ast.Name)
+    assert set(mine) == set(cell) - {"config"}, f"{name}: declares {sorted(mine)}"
+    for arg, call in mine.items():
+        value = passed[arg]
+        assert isinstance(value, ast.Call) and _str(value.args[0]) == arg, (
+            f"{name}: {arg} is not passed on as LaunchConfiguration({arg!r})"
+        )
+        for kw in ("default_value", "choices", "description"):
+            assert _literal(call, kw) == _literal(cell[arg], kw), f"{name}: {arg}.{kw} differs"
+
+
+def test_launch_argument_choices_are_the_node_parameter_choices() -> None:
+    """A launch argument offers exactly the values the node parameter accepts ('' = the file's)."""
+    from grasp_pipeline.ros.detector_node import PARAMS as DETECTOR
+    from grasp_pipeline.ros.grasp_planner_node import PARAMS as PLANNER
+
+    node_choices = {p.name: p.choices for p in (*DETECTOR, *PLANNER) if p.choices}
+    for path in (ROOT / "launch" / "cell.launch.py", ROOT / "launch" / "franka.launch.py"):
+        for arg in ("detector", "execution"):
+            offered = _literal(_declared(path)[arg], "choices")
+            assert sorted(offered) == sorted(["", *node_choices[arg]]), (path.name, arg, offered)
+
+
+@pytest.mark.parametrize("name", ["cell", "sim_cell"])
+def test_every_node_ends_the_launch_when_it_exits(name: str) -> None:
+    """A node that dies (a bad parameter, a missing model) takes the launch down with a reason,
+    instead of leaving the others running without it."""
+    tree = ast.parse((ROOT / "launch" / f"{name}.launch.py").read_text())
+    nodes = [c for c in _calls(tree, "Node") if _str(_kw(c, "package")) == "grasp_pipeline"]
+    assert nodes
+    for call in nodes:
+        on_exit = _kw(call, "on_exit")
+        exe = _str(_kw(call, "executable"))
+        assert isinstance(on_exit, ast.Call), f"{name}: {exe} has no on_exit"
+        assert _str(on_exit.args[0]) == exe, f"{name}: {exe}'s on_exit names another node"
+    (handler,) = (
+        f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "on_exit"
+    )
+    made = {getattr(c.func, "id", None) for c in ast.walk(handler) if isinstance(c, ast.Call)}
+    assert {"Shutdown", "LogInfo"} <= made

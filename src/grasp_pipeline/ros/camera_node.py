@@ -17,6 +17,7 @@ import threading
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
+from grasp_pipeline.paths import share_dir
 from grasp_pipeline.ros import conversions as cv
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import SENSOR
@@ -123,6 +124,7 @@ class CameraNode(Node):
         self._read_lock = sim_lock or threading.Lock()
         self._timer = None
         self.p = declare_parameters(self, PARAMS, on_change=self._on_params)
+        self.get_logger().info(f"package data (catalog): {share_dir()}")
         if source is None:
             source = make_source(
                 self.p.source,

@@ -14,16 +14,11 @@ DETECTORS = ("segnet", "descriptors")
 
 
 def resolve_model_path(path: str) -> Path:
-    """An absolute path, or one relative to the share directory (``models/...`` in the repo)."""
-    from grasp_pipeline.paths import repo_root, share_dir
+    """The file ``path`` names: absolute, or relative to the package share directory (then the
+    working directory): :func:`grasp_pipeline.paths.resolve_path`; FileNotFoundError if none."""
+    from grasp_pipeline.paths import resolve_path
 
-    p = Path(path).expanduser()
-    if p.is_absolute():
-        return p
-    for base in (Path.cwd(), repo_root(), share_dir()):
-        if (base / p).exists():
-            return base / p
-    return p
+    return resolve_path(path, "model file")
 
 
 def load_detector(

@@ -24,8 +24,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Float64
 
+from grasp_pipeline.paths import share_dir
 from grasp_pipeline.ros import conversions as cv
-from grasp_pipeline.ros.detector_loading import DETECTORS, load_detector
+from grasp_pipeline.ros.detector_loading import DETECTORS, load_detector, resolve_model_path
 from grasp_pipeline.ros.frame_sync import FrameSync, SyncedFrame
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import RESULTS, SENSOR
@@ -153,6 +154,16 @@ class DetectorNode(Node):
         if self.detector is None:
             self.detector = load_detector(
                 self.p.detector, self.p.model_path, self.p.device, self.p.database_path
+            )
+            self.get_logger().info(
+                f"model_path {self.p.model_path!r} -> {resolve_model_path(self.p.model_path)}"
+                + (
+                    f"; database_path {self.p.database_path!r} -> "
+                    f"{resolve_model_path(self.p.database_path)}"
+                    if self.p.database_path
+                    else ""
+                )
+                + f" (package data: {share_dir()})"
             )
         self.labels = list(getattr(self.detector, "labels", []))
         from grasp_pipeline.objects import load_catalog

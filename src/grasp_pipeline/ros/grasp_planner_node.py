@@ -38,6 +38,7 @@ from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from grasp_pipeline.grasping.intake import IntakeRules, screen
+from grasp_pipeline.paths import share_dir
 from grasp_pipeline.ros import conversions as cv
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import LATCHED, RESULTS
@@ -149,6 +150,7 @@ class GraspPlannerNode(Node):
     ) -> None:
         super().__init__("grasp_planner_node", **node_kwargs)
         self.p = declare_parameters(self, PARAMS)
+        self.get_logger().info(f"package data (catalog): {share_dir()}")
         self.cell = cell
         self.planner = planner if planner is not None else self._make_planner()
         from vision_msgs.msg import Detection3DArray

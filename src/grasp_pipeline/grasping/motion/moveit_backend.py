@@ -30,11 +30,15 @@ from grasp_pipeline.grasping.motion.base import (
 from grasp_pipeline.grasping.robots import RobotModel
 from grasp_pipeline.grasping.waypoints import Waypoint
 
+# The alternatives are the values grasp_planner_node's ``execution`` parameter accepts (and the
+# ``execution`` launch argument passes on); both run the embedded planner (IK + collision checks).
 INSTALL_HINT = (
     "moveit_py is not available: install MoveIt 2 for your ROS 2 distribution "
     "(e.g. `sudo apt install ros-$ROS_DISTRO-moveit-py ros-$ROS_DISTRO-moveit-resources-panda-"
     "moveit-config`), source /opt/ros/$ROS_DISTRO/setup.bash and launch the robot's MoveIt config; "
-    "or use the 'embedded' backend"
+    "or plan without MoveIt, with the embedded planner: set the grasp planner's parameter "
+    "'execution' (launch argument execution:=...) to 'kinematic' (plans and checks grasps on the "
+    "robot model, moves no robot) or 'sim' (runs the picks in the PyBullet cell)"
 )
 
 
