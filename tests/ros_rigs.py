@@ -16,6 +16,26 @@ from grasp_pipeline.ros.node_process import NodeProcess, Probe
 CAMERA_FRAME = "camera_color_optical_frame"
 
 
+def tiny_segnet_checkpoint(path):
+    """A tiny untrained segnet whose output bias makes M20 and Motor fire everywhere: its
+    detections are deterministic and known."""
+    import torch
+
+    from grasp_pipeline.perception.segnet.config import SegNetConfig
+    from grasp_pipeline.perception.segnet.model import SegNet
+    from grasp_pipeline.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = SegNetConfig(width=32, height=24, filters=(4, 8), dropout=0.0)
+    state = SegNet(cfg).state_dict()
+    state["head.bias"][:] = -8.0
+    state["head.bias"][[5, 12]] = 8.0  # channels of M20 and Motor
+    save_checkpoint(
+        path, {"model": state, "config": {"model": cfg.to_dict(), "depth_max_m": 1.0}, "step": 0}
+    )
+    return path
+
+
 class Feeder:
     """Publishes frame sets to the detector's camera topics from the probe node."""
 

@@ -14,7 +14,7 @@ import uuid
 
 import numpy as np
 import pytest
-from ros_rigs import Feeder, collect_detections, feed_until
+from ros_rigs import Feeder, collect_detections, feed_until, tiny_segnet_checkpoint
 
 from grasp_pipeline.ros.environment import apply_ros_env
 from grasp_pipeline.ros.node_process import NodeProcess, Probe
@@ -26,23 +26,8 @@ DOMAIN = 130 + os.getpid() % 30
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    import torch
-
-    from grasp_pipeline.perception.segnet.config import SegNetConfig
-    from grasp_pipeline.perception.segnet.model import SegNet
-    from grasp_pipeline.training.checkpoint import save_checkpoint
-
     apply_ros_env(DOMAIN)
-    torch.manual_seed(0)
-    cfg = SegNetConfig(width=32, height=24, filters=(4, 8), dropout=0.0)
-    state = SegNet(cfg).state_dict()
-    state["head.bias"][:] = -8.0
-    state["head.bias"][[5, 12]] = 8.0  # channels of M20 and Motor
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
-    save_checkpoint(
-        path, {"model": state, "config": {"model": cfg.to_dict(), "depth_max_m": 1.0}, "step": 0}
-    )
-    return path
+    return tiny_segnet_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.pt")
 
 
 @pytest.fixture(scope="module")
