@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-time set-up of a pip venv for grasp_pipeline on Debian/Ubuntu (idempotent, seconds when done):
-#   apt packages -> .venv -> pinned requirements + ROS 2 wheels -> vision_msgs interfaces -> package.
+#   apt packages -> .venv -> pinned requirements + ROS 2 wheels -> interfaces -> package.
 # Each step leaves a stamp in .venv/ keyed by the hash of its inputs, so re-runs skip finished steps.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,13 +38,17 @@ if ! stamp_ok requirements "$h"; then
   stamp_set requirements "$h"
 fi
 
-# 4. vision_msgs: built from interfaces/ unless importable (a sourced ROS install provides it).
-h=$(hash_of interfaces/vision_msgs/CMakeLists.txt interfaces/vision_msgs/package.xml interfaces/vision_msgs/msg/*.msg)
-if ! stamp_ok vision_msgs "$h"; then
-  rm -rf "$venv/lib/python3"*/site-packages/vision_msgs
-  scripts/build_vision_msgs.sh "$venv"
-  stamp_set vision_msgs "$h"
-fi
+# 4. Interfaces that every ROS distro has but PyPI lacks, built from interfaces/ unless importable
+#    (a sourced ROS install provides them): vision_msgs (detections), tf2_msgs (/tf_static),
+#    control_msgs (FollowJointTrajectory, GripperCommand). Dependencies first.
+for pkg in vision_msgs tf2_msgs control_msgs; do
+  h=$(hash_of scripts/build_interfaces.sh $(find "interfaces/$pkg" -type f | sort))
+  if ! stamp_ok "$pkg" "$h"; then
+    rm -rf "$venv/lib/python3"*/site-packages/"$pkg"
+    scripts/build_interfaces.sh "$venv" "$pkg"
+    stamp_set "$pkg" "$h"
+  fi
+done
 
 # 5. The package itself, editable (a path entry, so source edits need no reinstall).
 h=$(hash_of setup.py setup.cfg pyproject.toml)
