@@ -247,3 +247,16 @@ def test_paired_tests_leave_flagged_runs_out():
     assert r["errors"]["rank_biserial"] == -1.0  # sum lower on every pair
     assert r["tail_errors"]["p_permutation"] == pytest.approx(2 / 64)
     assert r["tail_errors"]["p_wilcoxon_holm"] >= r["tail_errors"]["p_wilcoxon"]
+
+
+@pytest.mark.parametrize("name", ["weighting_cpu.yaml", "weighting_paper.yaml"])
+def test_shipped_configs_build_every_method(name):
+    from grasp_pipeline.paths import repo_root
+    from grasp_pipeline.training.weighting import make_weighting
+
+    cfg = ExperimentConfig.load(repo_root() / "config" / "experiments" / name)
+    assert {"iou", "distance", "cross_entropy", "sum", "kgc", "auxnet", "famo"} <= set(cfg.methods)
+    assert len(cfg.seeds) >= 10 and cfg.flags["late_fraction"] == 0.1
+    for method in cfg.methods:
+        w = make_weighting(method, **cfg.train["weighting"])
+        assert w.warmup_steps == cfg.train["weighting"]["warmup_steps"] > 0
