@@ -97,3 +97,17 @@ def test_collapse_and_recover_is_flagged():
 def test_flag_settings_are_checked():
     with pytest.raises(ValueError, match="late_fraction"):
         check_convergence([0, 1, 2], [1.0, 0.5, 0.5], late_fraction=1.5)
+
+
+def test_long_collapse_and_single_spike():
+    # A collapse longer than the recovered part (the shape that reported step 100 before): the
+    # spread after the convergence point is dominated by the collapse, the last third is not.
+    e = np.r_[1.95, 1.94, 1.83, 1.92, np.full(9, 1.95), np.linspace(1.80, 1.62, 9), [1.62] * 9]
+    e = e + np.random.default_rng(3).normal(0, 0.01, e.size)
+    chk = check_convergence(_steps(e.size), e, total_steps=1500)
+    assert chk.convergence.step <= 150 and "relapse" in chk.flags
+    # One evaluation off the curve is noise, not a relapse.
+    spike = np.r_[np.linspace(2.0, 1.6, 8), np.full(23, 1.6)]
+    spike[20] = 1.85
+    assert "relapse" not in check_convergence(_steps(), spike, total_steps=1500).flags
+    assert "relapse" in check_convergence(_steps(), spike, relapse_points=1).flags

@@ -58,6 +58,7 @@ STUCK_MARGIN = 0.05
 LATE_FRACTION = 0.1
 RELAPSE_FRACTION = 0.5
 RELAPSE_SIGMA = 4.0
+RELAPSE_POINTS = 2
 FLAGS = ("stuck", "late", "relapse")
 
 
@@ -90,6 +91,7 @@ def check_convergence(
     late_fraction: float = LATE_FRACTION,
     relapse_fraction: float = RELAPSE_FRACTION,
     relapse_sigma: float = RELAPSE_SIGMA,
+    relapse_points: int = RELAPSE_POINTS,
 ) -> ConvergenceCheck:
     """Convergence point of a curve and the flags that make it unusable for a comparison.
 
@@ -104,12 +106,15 @@ def check_convergence(
     - ``late``: the convergence point lies in the last ``late_fraction`` of training
       (step > first step + (1 - late_fraction) x (``total_steps`` - first step); ``total_steps``
       defaults to the last step): the curve was still moving when training stopped.
-    - ``relapse``: some error after the convergence point climbs above the median error after it
-      by more than max(``relapse_sigma`` x robust sigma, ``relapse_fraction`` x drop), where robust
-      sigma = 1.4826 x MAD of the errors after the convergence point and drop = start error -
-      that median. A curve that falls, collapses back towards its start and recovers breaks the
-      "normal around the mean" assumption; the acceptance window, widened by the collapse, then
-      accepts a point before the collapse.
+    - ``relapse``: at least ``relapse_points`` consecutive errors after the convergence point lie
+      above the median of the last third of the curve by more than
+      max(``relapse_sigma`` x robust sigma, ``relapse_fraction`` x drop), where robust sigma =
+      1.4826 x MAD of the last third and drop = start error - its median. A curve that falls,
+      collapses back towards its start and recovers breaks the "normal around the mean"
+      assumption; the acceptance window, widened by the collapse, then accepts a point before the
+      collapse. The reference is the last third, not the part after the convergence point,
+      because a long collapse inflates that part's spread and median; a single-evaluation spike
+      is not a relapse.
 
     Steps are training steps; errors in any unit (the experiment uses IoU error + pickup error).
     """
@@ -125,23 +130,32 @@ def check_convergence(
             raise ValueError(f"{name} must be in [0, 1], got {v}")
     end = float(s[-1] if total_steps is None else total_steps)
     after = e[c.index :]
-    median_after = float(np.median(after))
     drop = float(e[0] - c.mean_error)
     flags = []
     if drop < stuck_margin * abs(float(e[0])):
         flags.append("stuck")
     if c.step > s[0] + (1.0 - late_fraction) * (end - s[0]):
         flags.append("late")
-    if "stuck" not in flags:
-        sigma = 1.4826 * float(np.median(np.abs(after - median_after)))
-        limit = max(relapse_sigma * sigma, relapse_fraction * (float(e[0]) - median_after))
-        if np.any(after - median_after > limit):
-            flags.append("relapse")
     tail = s >= s[0] + (2.0 / 3.0) * (s[-1] - s[0])
     t = e[tail]
+    if "stuck" not in flags:
+        ref = float(np.median(t))
+        sigma = 1.4826 * float(np.median(np.abs(t - ref)))
+        limit = max(relapse_sigma * sigma, relapse_fraction * (float(e[0]) - ref))
+        if _longest_run(after - ref > limit) >= relapse_points:
+            flags.append("relapse")
     half = max(1, t.size // 2)
     change = float(t[:half].mean() - t[half:].mean()) if t.size >= 2 else 0.0
     return ConvergenceCheck(c, tuple(flags), float(t.mean()), change)
+
+
+def _longest_run(mask: np.ndarray) -> int:
+    """Length of the longest run of True in a 1-D bool array."""
+    best = cur = 0
+    for m in mask:
+        cur = cur + 1 if m else 0
+        best = max(best, cur)
+    return best
 
 
 def ks_pvalues(samples: Mapping[str, Sequence[float]]) -> dict[str, dict[str, float]]:

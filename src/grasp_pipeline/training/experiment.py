@@ -82,7 +82,13 @@ class ExperimentConfig:
         if bad:
             raise ValueError(f"{path}: unknown method(s) {bad}; choose from {METHODS}")
         doc["flags"] = dict(doc.get("flags") or {})
-        known = {"stuck_margin", "late_fraction", "relapse_fraction", "relapse_sigma"}
+        known = {
+            "stuck_margin",
+            "late_fraction",
+            "relapse_fraction",
+            "relapse_sigma",
+            "relapse_points",
+        }
         unknown = set(doc.get("flags") or {}) - known
         if unknown:
             raise ValueError(f"{path}: unknown flag setting(s) {sorted(unknown)}; use {known}")
