@@ -47,7 +47,7 @@ def test_resume_across_the_warmup_is_identical(tmp_path, method):
 def test_warmup_trains_the_same_network_for_every_method(tmp_path):
     torch.set_num_threads(1)
     models = {}
-    for m in ("sum", "kgc", "famo", "dwa", "uncertainty"):
+    for m in ("sum", "kgc", "kgc_mean", "auxnet", "famo", "dwa", "uncertainty"):
         t = _trainer(tmp_path / m, m, steps=6, warmup=6)
         t.fit(progress=False)
         models[m] = t.model.state_dict()

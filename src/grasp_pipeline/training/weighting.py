@@ -48,8 +48,9 @@ from torch import nn
 
 RAW_TERMS = ("iou", "distance_px")
 SCALED_TERMS = ("iou", "distance")
-# Factor that puts a term on the paper's 0..1 scale (the pixel distance is divided by 100).
-TERM_SCALE = {"distance_px": 0.01}
+# Divisor that puts a term on the paper's 0..1 scale (the pixel distance is divided by 100, the
+# same operation as the ``distance`` term, so the warm-up is bit-identical across term sets).
+TERM_DIVISOR = {"distance_px": 100.0}
 WARMUP_STEPS = 50
 LOOKAHEAD_ETA = 1.0  # RMS change of the queried logits in the look-ahead step
 
@@ -105,8 +106,8 @@ class LossWeighting(nn.Module):
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
         self.warmup_steps = int(warmup_steps)
         self.calls = 0  # training calls so far
-        self.scale = torch.tensor([TERM_SCALE.get(t, 1.0) for t in self.terms])
-        self._mult = self.scale.clone()
+        self.divisor = torch.tensor([TERM_DIVISOR.get(t, 1.0) for t in self.terms])
+        self._mult = 1.0 / self.divisor
 
     def network_parameters(self) -> list[nn.Parameter]:
         """Parameters to be optimised together with the network (none by default)."""
@@ -130,8 +131,8 @@ class LossWeighting(nn.Module):
             self.calls += 1
             self.observe(losses)
         if self.warming_up:
-            self._mult = self.scale.clone()
-            return (losses * self.scale.to(losses)).sum()
+            self._mult = 1.0 / self.divisor
+            return (losses / self.divisor.to(losses)).sum()
         return self.combine(losses, outputs, reeval)
 
     def observe(self, losses: torch.Tensor) -> None:
