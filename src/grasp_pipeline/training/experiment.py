@@ -1,10 +1,11 @@
 """The loss-weighting experiment of paper 000: every method x seed trained, compared by convergence
-step and error after convergence, with KS tests and figures.
+step and error after convergence (runs whose convergence point is not trustworthy flagged and
+reported apart), with paired tests over seeds, the paper's KS tests and figures.
 
 Layout: the work directory (``work_dir`` of the config, outside git) holds
 ``runs/<method>_s<seed>/`` (one trainer directory each, resumable) and ``data_cache.pt`` (the data
 sets at the network's size); ``out`` receives ``results.json``, ``curves.json`` (the validation
-curves of every run), ``curves.png``, ``double_box.png`` and ``weights.png``.
+curves of every run), ``curves.png``, ``double_box.png``, ``weights.png`` and ``paired.png``.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from grasp_pipeline.training.checkpoint import atomic_write_bytes
-
-STUCK_MARGIN = 0.02  # a run whose error after convergence is within this of its start is "stuck"
 
 PAPER = {
     "auxnet_vs_kgc_fewer_steps_pct": 24.5,
@@ -53,6 +52,9 @@ class ExperimentConfig:
     work_dir: str = ""
     # The committed experiment ran with the annotation's mask-snapped pickup pixels.
     pickup_label: str = "annotated"
+    # Options of convergence.check_convergence (stuck_margin, late_fraction, relapse_fraction,
+    # relapse_sigma); missing ones take that function's defaults.
+    flags: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ExperimentConfig:
@@ -79,6 +81,17 @@ class ExperimentConfig:
         bad = [m for m in doc["methods"] if m not in METHODS]
         if bad:
             raise ValueError(f"{path}: unknown method(s) {bad}; choose from {METHODS}")
+        doc["flags"] = dict(doc.get("flags") or {})
+        known = {
+            "stuck_margin",
+            "late_fraction",
+            "relapse_fraction",
+            "relapse_sigma",
+            "relapse_points",
+        }
+        unknown = set(doc.get("flags") or {}) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown flag setting(s) {sorted(unknown)}; use {known}")
         return cls(
             train_data=resolve(data["train"]),
             val_data=resolve(data["val"]),
@@ -255,63 +268,140 @@ def _load_histories(cfg: ExperimentConfig, out: Path) -> dict[str, dict[int, lis
     return res
 
 
+PAIRED_REFERENCES = ("auxnet", "kgc")
+PER_SEED = (
+    "convergence_steps",
+    "errors",
+    "pickup_rate",
+    "iou_error",
+    "distance_cm",
+    "final_error",
+    "tail_errors",
+    "tail_change",
+)
+
+
+def _method_summary(cfg: ExperimentConfig, runs: dict[int, list[dict]]) -> dict:
+    """Per-seed convergence analysis of one method's runs, with flags and robust summaries."""
+    from grasp_pipeline.training.convergence import FLAGS, check_convergence
+    from grasp_pipeline.training.stats import bootstrap_median_ci
+
+    m: dict = {"seeds": [], "flags": [], "diverged_seeds": []}
+    m.update({k: [] for k in PER_SEED})
+    steps_total = float(cfg.train["steps"])
+    for seed, h in sorted(runs.items()):
+        err = [r[cfg.metric] for r in h]
+        if not h or not np.all(np.isfinite(err)):
+            m["diverged_seeds"].append(seed)
+            continue
+        chk = check_convergence(
+            [r["step"] for r in h], err, cfg.window, total_steps=steps_total, **cfg.flags
+        )
+        c = chk.convergence
+        after = h[c.index :]
+        m["seeds"].append(seed)
+        m["flags"].append(list(chk.flags))
+        m["convergence_steps"].append(c.step)
+        m["errors"].append(c.mean_error)
+        m["pickup_rate"].append(float(np.mean([r["pickup_rate"] for r in after])))
+        m["iou_error"].append(float(np.mean([r["iou_error"] for r in after])))
+        m["distance_cm"].append(float(np.mean([r["distance_cm"] for r in after])))
+        m["final_error"].append(float(err[-1]))
+        m["tail_errors"].append(chk.tail_error)
+        m["tail_change"].append(chk.tail_change)
+    ok = [not f for f in m["flags"]]
+    m["ok_seeds"] = [s for s, good in zip(m["seeds"], ok, strict=True) if good]
+    m["flagged_seeds"] = {
+        f: [s for s, fl in zip(m["seeds"], m["flags"], strict=True) if f in fl] for f in FLAGS
+    }
+    m["stuck_seeds"] = m["flagged_seeds"]["stuck"]
+    for key in PER_SEED:
+        # Convergence-based quantities only over unflagged runs; the tail of the curve over all.
+        every = key in ("final_error", "tail_errors", "tail_change")
+        v = np.asarray([x for x, good in zip(m[key], ok, strict=True) if good or every], float)
+        m[f"median_{key}"] = float(np.median(v)) if v.size else float("nan")
+        m[f"mean_{key}"] = float(np.mean(v)) if v.size else float("nan")
+        if key in ("convergence_steps", "errors", "tail_errors"):
+            m[f"median_{key}_ci95"] = list(bootstrap_median_ci(v))
+    return m
+
+
+def _by_seed(m: dict, key: str, only_ok: bool) -> dict[int, float]:
+    return {
+        s: v for s, v, f in zip(m["seeds"], m[key], m["flags"], strict=True) if not (only_ok and f)
+    }
+
+
+def paired_tests(methods: dict[str, dict]) -> dict[str, dict]:
+    """Every method against ``auxnet`` and ``kgc`` (where run), paired by seed.
+
+    Metrics: ``convergence_steps`` and ``errors`` (error after convergence) over the seeds where
+    neither run is flagged; ``tail_errors`` (mean error over the last third of training) over all
+    seeds where both ran. Each entry: see :func:`~grasp_pipeline.training.stats.compare_paired`
+    (differences are method - reference), plus ``p_wilcoxon_holm``: Holm-adjusted over every
+    comparison of that metric in this table.
+    """
+    from grasp_pipeline.training.stats import compare_paired, holm
+
+    out: dict[str, dict] = {}
+    for ref in PAIRED_REFERENCES:
+        if ref not in methods:
+            continue
+        for name, m in methods.items():
+            if name == ref:
+                continue
+            entry: dict = {"method": name, "reference": ref}
+            for key, only_ok in (
+                ("convergence_steps", True),
+                ("errors", True),
+                ("tail_errors", False),
+            ):
+                entry[key] = compare_paired(
+                    _by_seed(m, key, only_ok), _by_seed(methods[ref], key, only_ok)
+                )
+            out[f"{name}_vs_{ref}"] = entry
+    for key in ("convergence_steps", "errors", "tail_errors"):
+        adj = holm({k: v[key]["p_wilcoxon"] for k, v in out.items()})
+        for k, p in adj.items():
+            out[k][key]["p_wilcoxon_holm"] = p
+    return out
+
+
 def analyse(cfg: ExperimentConfig, out: str | os.PathLike) -> dict:
-    """Convergence points, errors after convergence, KS p-values and figures from the run logs."""
-    from grasp_pipeline.training.convergence import convergence_point, ks_pvalues
-    from grasp_pipeline.training.plots import plot_curves, plot_double_box, plot_weights
+    """Convergence points and their flags, errors after convergence, paired tests over seeds, the
+    paper's KS p-values and figures from the run logs."""
+    from grasp_pipeline.training.convergence import ks_pvalues
+    from grasp_pipeline.training.plots import (
+        plot_curves,
+        plot_double_box,
+        plot_paired,
+        plot_weights,
+    )
 
     out = Path(out)
     hist = _load_histories(cfg, out)
-    methods: dict[str, dict] = {}
-    for method, runs in hist.items():
-        m = {
-            "seeds": [],
-            "convergence_steps": [],
-            "errors": [],
-            "pickup_rate": [],
-            "iou_error": [],
-            "distance_cm": [],
-            "final_error": [],
-            "diverged_seeds": [],
-            "stuck_seeds": [],
-        }
-        for seed, h in sorted(runs.items()):
-            err = [r[cfg.metric] for r in h]
-            if not h or not np.all(np.isfinite(err)):
-                m["diverged_seeds"].append(seed)
-                continue
-            c = convergence_point([r["step"] for r in h], err, cfg.window)
-            after = h[c.index :]
-            m["seeds"].append(seed)
-            m["convergence_steps"].append(c.step)
-            m["errors"].append(c.mean_error)
-            m["pickup_rate"].append(float(np.mean([r["pickup_rate"] for r in after])))
-            m["iou_error"].append(float(np.mean([r["iou_error"] for r in after])))
-            m["distance_cm"].append(float(np.mean([r["distance_cm"] for r in after])))
-            m["final_error"].append(float(err[-1]))
-            if c.mean_error > err[0] - STUCK_MARGIN:
-                # Never left its initial error (dead ReLUs/saturated outputs): the paper retrained
-                # such runs; we keep them in every figure and flag them here.
-                m["stuck_seeds"].append(seed)
-        for key in ("convergence_steps", "errors", "pickup_rate", "iou_error", "distance_cm"):
-            v = np.asarray(m[key], float)
-            m[f"median_{key}"] = float(np.median(v)) if v.size else float("nan")
-            m[f"mean_{key}"] = float(np.mean(v)) if v.size else float("nan")
-        methods[method] = m
-    ks_steps = ks_pvalues({k: v["convergence_steps"] for k, v in methods.items()})
-    ks_err = ks_pvalues({k: v["errors"] for k, v in methods.items()})
+    methods = {method: _method_summary(cfg, runs) for method, runs in hist.items()}
+    ok = {
+        k: (_by_seed(v, "convergence_steps", True), _by_seed(v, "errors", True))
+        for k, v in methods.items()
+    }
+    ks_steps = ks_pvalues({k: list(v[0].values()) for k, v in ok.items()})
+    ks_err = ks_pvalues({k: list(v[1].values()) for k, v in ok.items()})
     for k in methods:
         methods[k]["ks_p_convergence_steps"] = ks_steps[k]
         methods[k]["ks_p_errors"] = ks_err[k]
+    paired = paired_tests(methods)
     result = {
         "name": cfg.name,
         "metric": cfg.metric,
         "window_sigma": cfg.window,
+        "flag_settings": cfg.flags,
         "notes": cfg.notes,
         "model": cfg.model,
         "train": cfg.train,
         "seeds": list(cfg.seeds),
         "methods": methods,
+        "paired_tests": paired,
         "comparison": _compare(methods),
         "paper": PAPER,
     }
@@ -336,21 +426,24 @@ def analyse(cfg: ExperimentConfig, out: str | os.PathLike) -> dict:
     plot_curves(runs, out / "curves.png")
     plot_weights(runs, out / "weights.png")
     plot_double_box(
-        {k: v["convergence_steps"] for k, v in methods.items()},
-        {k: v["errors"] for k, v in methods.items()},
+        {k: list(v[0].values()) for k, v in ok.items()},
+        {k: list(v[1].values()) for k, v in ok.items()},
         out / "double_box.png",
+        flagged={k: len(v["seeds"]) - len(v["ok_seeds"]) for k, v in methods.items()},
     )
+    plot_paired(paired, out / "paired.png")
     return result
 
 
 def _compare(methods: dict) -> dict:
-    """AuxNet against every other method, in the paper's terms (relative to the other method)."""
+    """AuxNet against every other method, in the paper's terms (relative to the other method,
+    means over each method's unflagged runs; the paired tests are in ``paired_tests``)."""
     out = {}
     if "auxnet" not in methods:
         return out
     a = methods["auxnet"]
     for other, o in methods.items():
-        if other == "auxnet" or not o["convergence_steps"]:
+        if other == "auxnet" or not o["ok_seeds"]:
             continue
         out[f"auxnet_vs_{other}"] = {
             "fewer_steps_pct": 100 * (1 - a["mean_convergence_steps"] / o["mean_convergence_steps"])

@@ -7,6 +7,7 @@ same numbers (on CPU).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -291,6 +292,7 @@ class SegNetTrainer:
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(step)
         use_amp = self.tcfg.amp and dev.type == "cuda"
+        rng = _rng_state(dev)  # the dropout masks of this forward pass, for a re-evaluation
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
             logits, class_logits, offsets = self.model.forward_all(b["image"])
         rows = torch.arange(len(query), device=dev)
@@ -325,6 +327,12 @@ class SegNetTrainer:
         if torch.isfinite(total):
             total.backward()
             self.opt.step()
+            if self.weighting.needs_post_step_losses:
+                # FAMO: the same batch's losses at the new parameters, same dropout masks.
+                with torch.no_grad(), _restored_rng(dev, rng):
+                    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_amp):
+                        q_new = select_queried(self.model.forward_all(b["image"])[0], query).float()
+                    self.weighting.after_step(reeval(q_new))
         else:
             self.skipped_steps += 1  # a non-finite loss never reaches the weights
         self.step += 1
@@ -389,6 +397,26 @@ class SegNetTrainer:
                 self.save()
         bar.close()
         return self.history
+
+
+def _rng_state(dev: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    cuda = torch.cuda.get_rng_state(dev) if dev.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+@contextlib.contextmanager
+def _restored_rng(dev: torch.device, state: tuple[torch.Tensor, torch.Tensor | None]):
+    """Run a block with the global RNG set to ``state``, then put the current state back."""
+    now = _rng_state(dev)
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], dev)
+    try:
+        yield
+    finally:
+        torch.set_rng_state(now[0])
+        if now[1] is not None:
+            torch.cuda.set_rng_state(now[1], dev)
 
 
 def _append_csv(path: Path, row: dict) -> None:
