@@ -1,0 +1,117 @@
+"""Finger clearance checked in the observed depth, as depth-based grasp planners do.
+
+A candidate grasp is judged against what the camera sees, not against the labels of detected
+neighbours: the observed points are moved into the grasp's TCP frame (z = approach, y = closing,
+see :mod:`.gripper`), and each finger, descending along the approach with the hand opened to the
+candidate's opening, sweeps a box: across the closing axis from the opening's half width to that
+plus the finger's thickness, along x the finger's width, and along the approach everything above
+the finger tip (from the pre-grasp distance on). Observed points inside a swept box mean the
+finger would land on something; points between the fingers mean there is something to grasp.
+
+Units: metres; the depth image is in metres (NaN or 0 = no return), aligned to ``camera``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grasp_pipeline.geometry.camera import CameraIntrinsics
+from grasp_pipeline.grasping.gripper import GripperSpec
+
+# A finger is blocked when at least this many observed points fall into its swept box: single
+# speckles of depth noise are not obstacles.
+MIN_BLOCKING_POINTS = 4
+# Something lies between the fingers when at least this many points do.
+MIN_GRASPED_POINTS = 6
+
+
+@dataclass(frozen=True)
+class FingerGeometry:
+    """Finger pads seen from the TCP: ``width_m`` along x, ``thickness_m`` along the closing axis."""
+
+    width_m: float = 0.020
+    thickness_m: float = 0.010
+
+
+PANDA_FINGER = FingerGeometry(0.020, 0.010)
+YOUBOT_FINGER = FingerGeometry(0.015, 0.008)
+
+
+@dataclass
+class Clearance:
+    """``blocking``: points in each finger's swept box (y < 0 side, y > 0 side); ``between``:
+    points between the fingers within their reach; ``ok``: both fingers clear and something
+    between them."""
+
+    ok: bool
+    reason: str
+    blocking: tuple[int, int]
+    between: int
+
+
+class ObservedCloud:
+    """The points of one depth frame in the camera optical frame, subsampled by ``stride``."""
+
+    def __init__(self, depth_m: np.ndarray, camera: CameraIntrinsics, stride: int = 2) -> None:
+        d = np.asarray(depth_m, dtype=np.float32)
+        if d.shape != (camera.height, camera.width):
+            raise ValueError(
+                f"depth is {d.shape[1]}x{d.shape[0]} but the camera is "
+                f"{camera.width}x{camera.height}"
+            )
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        v, u = np.mgrid[0 : camera.height : stride, 0 : camera.width : stride]
+        z = d[::stride, ::stride]
+        keep = np.isfinite(z) & (z > 0)
+        z, u, v = z[keep], u[keep].astype(np.float32), v[keep].astype(np.float32)
+        self.points = np.stack(
+            [(u - camera.cx) / camera.fx * z, (v - camera.cy) / camera.fy * z, z], axis=1
+        )  # (N, 3) metres, camera optical frame
+
+    def in_frame(self, pose_cam: np.ndarray) -> np.ndarray:
+        """The points in the frame whose pose (4x4, frame -> camera) is ``pose_cam``."""
+        R, t = pose_cam[:3, :3], pose_cam[:3, 3]
+        return (self.points - t) @ R
+
+
+def finger_clearance(
+    cloud: ObservedCloud,
+    tcp_pose_cam: np.ndarray,
+    opening_m: float,
+    gripper: GripperSpec,
+    finger: FingerGeometry,
+    approach_m: float = 0.10,
+    margin_m: float = 0.003,
+) -> Clearance:
+    """Are both fingers of a grasp at ``tcp_pose_cam`` (TCP -> camera, 4x4) clear in ``cloud``?
+
+    ``opening_m``: finger-to-finger opening during the descent; ``approach_m``: how far above the
+    TCP the descent starts (the pre-grasp distance); ``margin_m``: extra room around each finger.
+    """
+    p = cloud.in_frame(np.asarray(tcp_pose_cam, dtype=float))
+    tip = gripper.tip_below_tcp_m
+    # along the approach: from the pre-grasp down to just above the finger tip
+    along = (p[:, 2] > -approach_m) & (p[:, 2] < tip - 0.5 * margin_m)
+    across_x = np.abs(p[:, 0]) <= 0.5 * finger.width_m + margin_m
+    half = 0.5 * opening_m
+    inner, outer = half - margin_m, half + finger.thickness_m + margin_m
+    y = p[:, 1]
+    sel = along & across_x
+    left = int(np.count_nonzero(sel & (y <= -inner) & (y >= -outer)))
+    right = int(np.count_nonzero(sel & (y >= inner) & (y <= outer)))
+    reach = (p[:, 2] > -gripper.finger_length_m) & (p[:, 2] < tip)
+    between = int(np.count_nonzero(reach & across_x & (np.abs(y) < inner)))
+    if left >= MIN_BLOCKING_POINTS or right >= MIN_BLOCKING_POINTS:
+        side = "both fingers" if min(left, right) >= MIN_BLOCKING_POINTS else "one finger"
+        return Clearance(
+            False,
+            f"{side} would land on observed surface ({left}/{right} points in the finger paths)",
+            (left, right),
+            between,
+        )
+    if between < MIN_GRASPED_POINTS:
+        return Clearance(False, "nothing observed between the fingers", (left, right), between)
+    return Clearance(True, "clear", (left, right), between)

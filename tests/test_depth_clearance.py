@@ -1,0 +1,81 @@
+"""Finger clearance in the observed depth: synthetic top-down depth images with hand-placed boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grasp_pipeline.geometry.camera import preset
+from grasp_pipeline.grasping.depth_clearance import (
+    PANDA_FINGER,
+    ObservedCloud,
+    finger_clearance,
+)
+from grasp_pipeline.grasping.gripper import PANDA_HAND
+from grasp_pipeline.grasping.synthesis import tcp_pose
+
+CAM = preset("d435")
+TABLE_M = 0.60  # camera 0.6 m above the table, looking straight down
+
+
+def _scene(*boxes: tuple[float, float, float, float, float]) -> np.ndarray:
+    """Depth (metres) of a table with boxes (x0, x1, y0, y1 in metres on the table, height)."""
+    v, u = np.mgrid[0 : CAM.height, 0 : CAM.width].astype(np.float64)
+    depth = np.full((CAM.height, CAM.width), TABLE_M)
+    for x0, x1, y0, y1, h in boxes:
+        z = TABLE_M - h
+        x, y = (u - CAM.cx) / CAM.fx * z, (v - CAM.cy) / CAM.fy * z
+        inside = (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+        depth[inside] = np.minimum(depth[inside], z)
+    return depth.astype(np.float32)
+
+
+OBJECT = (-0.015, 0.015, -0.030, 0.030, 0.020)  # 30 mm across x, 60 mm along y, 20 mm high
+NEIGHBOUR = (0.016, 0.046, -0.030, 0.030, 0.020)  # touching it on the +x side
+
+
+def _grasp(closing_cam, width_m: float):
+    # tips 3 mm above the table: the planner raises candidates that far (synthesis.py)
+    tcp_z = TABLE_M - 0.003 - PANDA_HAND.tip_below_tcp_m
+    pose = tcp_pose(np.array([0.0, 0.0, tcp_z]), np.array([0.0, 0.0, 1.0]), closing_cam)
+    return pose, PANDA_HAND.pre_grasp_opening(width_m)
+
+
+def _check(depth, closing, width):
+    pose, opening = _grasp(np.asarray(closing, float), width)
+    return finger_clearance(ObservedCloud(depth, CAM), pose, opening, PANDA_HAND, PANDA_FINGER)
+
+
+def test_a_free_object_is_clear_across_its_narrow_side():
+    c = _check(_scene(OBJECT), [1.0, 0.0, 0.0], 0.030)
+    assert c.ok, c.reason
+    assert c.blocking == (0, 0) and c.between > 50
+
+
+def test_a_touching_neighbour_blocks_that_finger_and_the_other_yaw_is_clear():
+    depth = _scene(OBJECT, NEIGHBOUR)
+    across = _check(depth, [1.0, 0.0, 0.0], 0.030)
+    assert not across.ok and "one finger" in across.reason
+    assert across.blocking[0] == 0 and across.blocking[1] > 20  # the +x finger only
+    # closing along the object's long side: the fingers stay off the neighbour's footprint
+    along = _check(depth, [0.0, 1.0, 0.0], 0.060)
+    assert along.ok, along.reason
+
+
+def test_an_empty_table_has_nothing_to_grasp_and_noise_does_not_block():
+    depth = _scene()
+    rng = np.random.default_rng(0)
+    speckle = rng.integers(0, depth.size, 2)  # two isolated bad returns near nothing
+    depth.flat[speckle] = 0.30
+    c = _check(depth, [1.0, 0.0, 0.0], 0.030)
+    assert not c.ok and c.reason == "nothing observed between the fingers"
+    assert max(c.blocking) < 4
+
+
+def test_missing_depth_is_ignored_and_bad_sizes_are_refused():
+    depth = _scene(OBJECT)
+    depth[:, : CAM.width // 2] = np.nan  # half the image without returns
+    cloud = ObservedCloud(depth, CAM)
+    assert np.isfinite(cloud.points).all()
+    with pytest.raises(ValueError, match="but the camera is"):
+        ObservedCloud(depth[:10], CAM)
