@@ -190,8 +190,16 @@ def test_config_is_read_from_the_launch_parameter_files(tmp_path: Path) -> None:
             }
         )
     )
+    # launch_ros writes the dict with yaml.dump: MoveItConfigsBuilder's controller lists are
+    # tuples there (!!python/tuple tags; seen in a real franka_moveit.launch.py run)
+    moveit = panda_config() | {
+        "moveit_simple_controller_manager": {
+            "controller_names": ("panda_arm_controller", "panda_hand_controller")
+        }
+    }
     launch_dict = tmp_path / "launch_params_x"
-    launch_dict.write_text(yaml.safe_dump({"/**": {"ros__parameters": flatten(panda_config())}}))
+    launch_dict.write_text(yaml.dump({"/**": {"ros__parameters": flatten(moveit)}}))
+    assert "!!python/tuple" in launch_dict.read_text()
     argv = ["grasp_planner_node", "--ros-args", "--params-file", str(own)]
     argv += ["--params-file", str(launch_dict), "-p", "execution:=moveit"]
     assert params_files_in_args(argv) == [own, launch_dict]
@@ -199,7 +207,12 @@ def test_config_is_read_from_the_launch_parameter_files(tmp_path: Path) -> None:
     assert params["execution"] == "moveit"  # the planner's own section is read ...
     assert params["robot_description"] == URDF  # ... the detector's is not
     cfg = moveit_py_config(params, GROUPS["franka"])
-    assert cfg == moveit_py_config(panda_config(), GROUPS["franka"]) | {"execution": "moveit"}
+    expected = moveit_py_config(panda_config(), GROUPS["franka"]) | {"execution": "moveit"}
+    assert {k: v for k, v in cfg.items() if k != "moveit_simple_controller_manager"} == expected
+    assert cfg["moveit_simple_controller_manager"]["controller_names"] == [
+        "panda_arm_controller",
+        "panda_hand_controller",
+    ]
 
 
 def test_unreadable_parameter_file_is_named(tmp_path: Path) -> None:

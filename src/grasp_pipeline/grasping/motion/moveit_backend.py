@@ -267,6 +267,17 @@ def moveit_py_config(
     return out
 
 
+class _ParamsFileLoader(yaml.SafeLoader):
+    """Safe YAML loading of ROS parameter files, plus the ``!!python/tuple`` tag launch_ros writes
+    (it dumps a parameter dict with ``yaml.dump``: MoveItConfigsBuilder's controller lists are
+    tuples), read as a list."""
+
+
+_ParamsFileLoader.add_constructor(
+    "tag:yaml.org,2002:python/tuple", lambda loader, node: loader.construct_sequence(node)
+)
+
+
 def params_files_in_args(argv: Sequence[str]) -> list[Path]:
     """The files after each ``--params-file`` in a process's arguments (what launch_ros passes)."""
     return [Path(argv[i + 1]) for i, a in enumerate(argv[:-1]) if a == "--params-file"]
@@ -282,7 +293,7 @@ def config_from_params_files(
     merged: dict[str, Any] = {}
     for path in paths:
         try:
-            data = yaml.safe_load(Path(path).read_text())
+            data = yaml.load(Path(path).read_text(), Loader=_ParamsFileLoader)
         except (OSError, yaml.YAMLError) as exc:
             raise MoveItConfigError(f"cannot read parameter file {path}: {exc}") from exc
         if not isinstance(data, dict):
