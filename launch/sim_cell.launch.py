@@ -86,7 +86,14 @@ def _cell(context, *args, **kwargs):
     if robot == "franka":
         from grasp_pipeline.grasping.robots.panda import panda_urdf_path
 
-        urdf = str(panda_urdf_path())
+        try:  # the Panda with its meshes comes with pybullet_data
+            urdf = str(panda_urdf_path())
+        except ImportError as exc:
+            raise RuntimeError(
+                "robot:=franka spawns pybullet_data's Panda URDF (meshes included): pip install "
+                "pybullet (setup.py extra [sim]; on Python 3.12 pip builds it from source), or "
+                f"use robot:=youbot, whose URDF ships with grasp_pipeline ({exc})"
+            ) from exc
     else:
         from grasp_pipeline.grasping.robots.youbot import youbot_urdf_path
 
