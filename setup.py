@@ -28,6 +28,22 @@ def _tree(root: str) -> list[tuple[str, list[str]]]:
     return [(f"share/{PACKAGE}/{d}", files) for d, files in sorted(entries.items())]
 
 
+# pip install "grasp_pipeline[realsense,sim]" etc.; requirements.txt pins all of them for the venv.
+EXTRAS = {
+    # grasp_pipeline's camera_node on a RealSense or an SDK recording (.db3/.bag)
+    "realsense": ["pyrealsense2"],
+    # camera frames from a rosbag2 / MCAP file without ROS (sources.rosbag_source)
+    "rosbag": ["rosbags"],
+    # the PyBullet cell: simulated camera and robots, `make demo`, the Gazebo Panda's URDF
+    "sim": ["pybullet", "matplotlib"],
+    # dataset generation, training, experiments, plots and statistics
+    "train": ["pybullet", "matplotlib"],
+    # benchmarks: ONNX export and ONNX Runtime inference besides the above
+    "bench": ["pybullet", "matplotlib", "onnx", "onnxruntime"],
+    # tests and lint (the suite also uses every extra above)
+    "dev": ["pytest", "pytest-timeout", "pytest-xdist", "ruff", "colcon-common-extensions"],
+}
+
 setup(
     name=PACKAGE,
     version="0.1.0",
@@ -35,7 +51,9 @@ setup(
     # namespace discovery: data-only folders (grasping/robots/urdf) are packages too
     packages=find_namespace_packages("src", include=[f"{PACKAGE}*"]),
     include_package_data=True,
-    package_data={PACKAGE: ["**/*.urdf", "**/*.yaml", "**/*.json", "**/*.pt", "**/*.html"]},
+    package_data={
+        PACKAGE: ["**/*.urdf", "**/*.LICENSE.txt", "**/*.yaml", "**/*.json", "**/*.pt", "**/*.html"]
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -44,7 +62,14 @@ setup(
         *_tree("models"),
     ],
     python_requires=">=3.10",
-    install_requires=["numpy", "scipy", "pyyaml", "opencv-python-headless", "matplotlib", "tqdm"],
+    # What a real cell runs (camera node, detector, grasp planner with MoveIt or the embedded
+    # planner): tests/test_real_robot_deps.py builds that path with PyBullet unimportable and checks
+    # which modules it loads. torch is required: the detector networks are PyTorch models.
+    # pinocchio (pip `pin`, or ros-<distro>-pinocchio) is the robot models' kinematics.
+    # Not here: pybullet (simulator only; no wheel for Python 3.12 = ROS 2 Jazzy), matplotlib
+    # (plots), pyrealsense2 (extra: realsense2_camera can be the camera instead).
+    install_requires=["numpy", "scipy", "pyyaml", "opencv-python-headless", "torch", "pin", "tqdm"],
+    extras_require=EXTRAS,
     zip_safe=False,
     maintainer="grasp_pipeline developers",
     maintainer_email="grasp-pipeline@example.org",

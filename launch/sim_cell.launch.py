@@ -6,6 +6,10 @@ for motion in Gazebo).
     ros2 launch grasp_pipeline sim_cell.launch.py robot:=youbot target_object:=Motor
     ros2 launch grasp_pipeline sim_franka.launch.py   # = robot:=franka
 
+Time: Gazebo's clock is bridged onto ``/clock`` and every ROS node here runs with
+``use_sim_time: true``, so image stamps, detection ages (the planner's ``max_age_s``) and TF all
+follow simulation time, whatever the real-time factor.
+
 Needs ros_gz_sim and ros_gz_bridge (apt install ros-$ROS_DISTRO-ros-gz).
 """
 
@@ -42,6 +46,15 @@ ROBOTS = {
         "camera_pose_base": [0.44, 0.0, 0.47, 0.7071068, -0.7071068, 0.0, 0.0],
     },
 }
+# every ROS node of the simulated cell follows Gazebo's clock (bridged onto /clock below)
+SIM_TIME = {"use_sim_time": True}
+# gz -> ROS: the clock and the world camera (ros_gz_bridge parameter_bridge syntax)
+BRIDGED = (
+    "/clock@rosgraph_msgs/msg/Clock[gz.msgs.Clock",
+    "/camera/image@sensor_msgs/msg/Image[gz.msgs.Image",
+    "/camera/depth_image@sensor_msgs/msg/Image[gz.msgs.Image",
+    "/camera/camera_info@sensor_msgs/msg/CameraInfo[gz.msgs.CameraInfo",
+)
 
 
 def _end_launch_on_exit(name: str):
@@ -73,7 +86,14 @@ def _cell(context, *args, **kwargs):
     if robot == "franka":
         from grasp_pipeline.grasping.robots.panda import panda_urdf_path
 
-        urdf = str(panda_urdf_path())
+        try:  # the Panda with its meshes comes with pybullet_data
+            urdf = str(panda_urdf_path())
+        except ImportError as exc:
+            raise RuntimeError(
+                "robot:=franka spawns pybullet_data's Panda URDF (meshes included): pip install "
+                "pybullet (setup.py extra [sim]; on Python 3.12 pip builds it from source), or "
+                f"use robot:=youbot, whose URDF ships with grasp_pipeline ({exc})"
+            ) from exc
     else:
         from grasp_pipeline.grasping.robots.youbot import youbot_urdf_path
 
@@ -83,18 +103,23 @@ def _cell(context, *args, **kwargs):
     target = {"target_object": LaunchConfiguration("target_object")}
     return [
         SetEnvironmentVariable("GZ_SIM_RESOURCE_PATH", os.path.join(out, "models")),
-        ExecuteProcess(cmd=["gz", "sim", "-r", str(paths["world"])], output="screen"),
+        ExecuteProcess(
+            cmd=["gz", "sim", "-r", str(paths["world"])],
+            on_exit=_end_launch_on_exit("gz sim"),
+            output="screen",
+        ),
         Node(
             package="ros_gz_sim",
             executable="create",
             arguments=["-name", robot, "-file", urdf, "-x", str(x), "-y", str(y), "-z", str(z)],
+            parameters=[SIM_TIME],
             output="screen",
         ),
         Node(
             package="grasp_pipeline",
             executable="detector_node",
             name="detector_node",
-            parameters=[config, target, {"sync_tolerance_ms": 5.0}],
+            parameters=[config, target, {"sync_tolerance_ms": 5.0}, SIM_TIME],
             on_exit=_end_launch_on_exit("detector_node"),
             output="screen",
         ),
@@ -110,6 +135,7 @@ def _cell(context, *args, **kwargs):
                     "base_frame": spec["base_frame"],
                     "camera_pose_base": spec["camera_pose_base"],
                 },
+                SIM_TIME,
             ],
             on_exit=_end_launch_on_exit("grasp_planner_node"),
             output="screen",
@@ -121,23 +147,26 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
             DeclareLaunchArgument(
-                "robot", default_value="franka", description="robot to spawn: franka or youbot"
+                "robot",
+                default_value="franka",
+                choices=sorted(ROBOTS),
+                description="robot to spawn: franka (Panda, config/sim_franka.yaml) or youbot "
+                "(wide gripper, config/sim_youbot.yaml)",
             ),
             DeclareLaunchArgument(
                 "target_object", default_value="", description="catalog object to pick ('' = any)"
             ),
             DeclareLaunchArgument(
-                "surface_height", default_value="0.10", description="service area height (m)"
+                "surface_height",
+                default_value="0.10",
+                description="height of the service area surface above the floor (m)",
             ),
             OpaqueFunction(function=_cell),
             Node(
                 package="ros_gz_bridge",
                 executable="parameter_bridge",
-                arguments=[
-                    "/camera/image@sensor_msgs/msg/Image[gz.msgs.Image",
-                    "/camera/depth_image@sensor_msgs/msg/Image[gz.msgs.Image",
-                    "/camera/camera_info@sensor_msgs/msg/CameraInfo[gz.msgs.CameraInfo",
-                ],
+                arguments=list(BRIDGED),
+                parameters=[SIM_TIME],
                 remappings=[
                     ("/camera/image", "/camera/color/image_raw"),
                     ("/camera/depth_image", "/camera/aligned_depth_to_color/image_raw"),

@@ -2,15 +2,19 @@
 
     ros2 launch grasp_pipeline sim_franka.launch.py target_object:=Motor
 
-target_object and surface_height pass through to sim_cell.launch.py, which declares them.
+Declares and passes on every argument of sim_cell.launch.py but ``robot`` (same names, defaults
+and descriptions), so ``--show-args`` lists them here. Gazebo's clock is bridged onto /clock and
+every node runs with use_sim_time (see sim_cell.launch.py).
 Needs ros_gz_sim and ros_gz_bridge (apt install ros-$ROS_DISTRO-ros-gz).
 """
 
 from launch import LaunchDescription
-from launch.actions import IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import PathJoinSubstitution
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
+
+ROBOT = "franka"
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -19,9 +23,21 @@ def generate_launch_description() -> LaunchDescription:
     )
     return LaunchDescription(
         [
+            DeclareLaunchArgument(
+                "target_object", default_value="", description="catalog object to pick ('' = any)"
+            ),
+            DeclareLaunchArgument(
+                "surface_height",
+                default_value="0.10",
+                description="height of the service area surface above the floor (m)",
+            ),
             IncludeLaunchDescription(
                 PythonLaunchDescriptionSource(cell),
-                launch_arguments={"robot": "franka"}.items(),
-            )
+                launch_arguments={
+                    "robot": ROBOT,
+                    "target_object": LaunchConfiguration("target_object"),
+                    "surface_height": LaunchConfiguration("surface_height"),
+                }.items(),
+            ),
         ]
     )

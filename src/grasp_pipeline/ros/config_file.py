@@ -15,12 +15,24 @@ import yaml
 NODE_NAMES = ("camera_node", "detector_node", "grasp_planner_node")
 
 
+def node_key_name(key: object) -> str:
+    """The node name a top-level key of a parameter file configures: its last ``/`` segment
+    (``/**/camera_node`` -> ``camera_node``; ``/**`` -> ``**``, meaning every node)."""
+    name = str(key).strip().rstrip("/").split("/")[-1]
+    if not name:
+        raise ValueError(f"parameter file key {key!r} names no node")
+    return name
+
+
 def read_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
     """``{node_name: {param: value}}`` of a ros__parameters YAML.
 
-    Keys may be plain node names, ``/ns/name`` or ``/**`` (applies to every node; merged under
-    each node's own values). Raises FileNotFoundError / ValueError naming the file and the
-    offending key.
+    Keys may be plain node names (``camera_node``: only a node outside any namespace),
+    ``/ns/name``, the ROS 2 wildcard form ``/**/name`` (the node of that name in any namespace:
+    what the shipped config/*.yaml use, so ``namespace:=x`` keeps them applying), or ``/**`` /
+    ``/*`` (every node; merged under each node's own values). The namespace is not checked here:
+    every key is filed under its last segment. Raises FileNotFoundError / ValueError naming the
+    file and the offending key.
     """
     path = Path(path)
     if not path.is_file():
@@ -37,11 +49,14 @@ def read_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
         if not isinstance(body, dict) or not isinstance(body.get("ros__parameters"), dict):
             raise ValueError(f"{path}: entry {key!r} needs a 'ros__parameters' mapping")
         params = body["ros__parameters"]
-        name = str(key).rstrip("/").split("/")[-1]
-        if name == "**":
+        try:
+            name = node_key_name(key)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+        if name in ("*", "**"):
             shared.update(params)
-        else:
-            nodes[name] = dict(params)
+        else:  # `camera_node` and `/**/camera_node` in one file: both apply, in file order
+            nodes.setdefault(name, {}).update(params)
     return {name: {**shared, **params} for name, params in nodes.items()}
 
 

@@ -1,4 +1,5 @@
-"""Franka Emika Panda kinematics from pybullet_data's ``franka_panda/panda.urdf`` (pinocchio).
+"""Franka Emika Panda kinematics from pybullet_data's ``franka_panda/panda.urdf`` (pinocchio; a copy
+ships in ``urdf/``).
 
 Base frame: ``panda_link0``. TCP: 0.1034 m along the hand's z axis from the flange (``panda_link8``
 / ``panda_hand``, same origin), y along the finger motion. IK is damped least squares on the 7 arm
@@ -22,6 +23,13 @@ FINGER_JOINTS = ["panda_finger_joint1", "panda_finger_joint2"]
 HOME = np.array([0.0, -0.35, 0.0, -2.2, 0.0, 1.85, np.pi / 4])
 
 
+# The kinematic model reads this copy of pybullet_data's franka_panda/panda.urdf (byte-identical,
+# Apache-2.0, panda.LICENSE.txt beside it; tests/test_real_robot_deps.py compares them), so the
+# real-robot path (planner with MoveIt or the embedded planner) needs no PyBullet: PyBullet has no
+# wheel for Python 3.12 (ROS 2 Jazzy). The simulator loads pybullet_data's file, meshes and all.
+KINEMATICS_URDF = Path(__file__).resolve().parent / "urdf" / "panda.urdf"
+
+
 def panda_urdf_path() -> Path:
     """Path of pybullet_data's Panda URDF (FileNotFoundError if pybullet_data is missing it)."""
     import pybullet_data
@@ -41,7 +49,7 @@ class PandaModel:
         import pinocchio as pin
 
         self._pin = pin
-        full = pin.buildModelFromUrdf(str(panda_urdf_path()))
+        full = pin.buildModelFromUrdf(str(KINEMATICS_URDF))
         lock = [full.getJointId(j) for j in FINGER_JOINTS]
         self.model = pin.buildReducedModel(full, lock, pin.neutral(full))
         self.data = self.model.createData()
