@@ -127,6 +127,7 @@ class SimWorld:
         self.objects: dict[int, SimObject] = {}
         self.containers: list[int] = []
         self.distractors: list[int] = []
+        self.distractor_kinds: dict[int, str] = {}  # body -> kind (DISTRACTOR_KINDS)
         p.setGravity(0, 0, -9.81, physicsClientId=self.client)
         p.setTimeStep(time_step, physicsClientId=self.client)
         self._surface_z = float(surface_height)
@@ -242,6 +243,7 @@ class SimWorld:
             self.containers.remove(body)
         if body in self.distractors:
             self.distractors.remove(body)
+            self.distractor_kinds.pop(body, None)
 
     def clear_objects(self) -> None:
         """Remove every catalog object, container and distractor (the surface stays)."""
@@ -356,6 +358,7 @@ class SimWorld:
         p.changeVisualShape(body, -1, rgbaColor=[*rgb, 1], physicsClientId=c)
         p.changeDynamics(body, -1, lateralFriction=0.6, rollingFriction=0.001, physicsClientId=c)
         self.distractors.append(body)
+        self.distractor_kinds[body] = kind
         return body
 
     def random_scene(
