@@ -118,7 +118,7 @@ def test_pools(catalog: Catalog) -> None:
     # channels a mask needs: classic data keeps the 13 channels of the shipped model
     assert catalog.num_classes(catalog.pool("classic2018")) == 13
     assert catalog.num_classes(catalog.pool("rulebook")) == 22
-    with pytest.raises(ValueError, match="unknown object pool 'rulebook2031'.*classic2018"):
+    with pytest.raises(ValueError, match=r"unknown object pool 'rulebook2031'.*classic2018"):
         catalog.pool("rulebook2031")
 
 
