@@ -39,6 +39,7 @@ class AskedScore:
     pickup: float
     chance_random_object: float
     chance_random_pixel: float
+    pickup_labelled: float = 0.0  # against the most visible object of the class only
 
 
 @dataclass
@@ -80,6 +81,16 @@ def _com_pixel(o, frame: Frame) -> tuple[float, float, float] | None:
     return cam.fx * x / z + cam.cx, cam.fy * y / z + cam.cy, z
 
 
+def _target_pixel(o, frame: Frame, pickup_label: str) -> tuple[float, float, float] | None:
+    """(u, v, z) the pickup is measured against: the centre of gravity, or the annotation's
+    pickup pixel at its pickup point's depth."""
+    com = _com_pixel(o, frame)
+    if pickup_label == "com" or o.pickup_point is None:
+        return com
+    z = float(o.pickup_point[2]) if o.pickup_point[2] > 0 else (com[2] if com else float("nan"))
+    return (float(o.pickup_pixel[0]), float(o.pickup_pixel[1]), z) if np.isfinite(z) else None
+
+
 def _inside_image(det: Detection, width: int, height: int) -> bool:
     u, v = det.pixel
     return bool(
@@ -94,12 +105,17 @@ def score_frame(
     min_score: float,
     catalog_labels: Iterable[str],
     regions: dict[int, np.ndarray] | None = None,
+    pickup_label: str = "com",
 ) -> FrameScore:
     """Score ``detections`` (one ``Detector.detect`` call on ``frame``) for the ``asked`` labels.
 
     Detections below ``min_score`` are dropped first, as the detector node does; the best
-    detection of a label is its highest-scoring one.
+    detection of a label is its highest-scoring one. ``pickup_label``: distances to the centre of
+    gravity ("com", paper 000) or to the annotation's mask-snapped ``pickup_pixel``
+    ("annotated").
     """
+    if pickup_label not in ("com", "annotated"):
+        raise ValueError(f"pickup_label must be 'com' or 'annotated', got {pickup_label!r}")
     regions = object_regions(frame) if regions is None else regions
     W, H = frame.camera.width, frame.camera.height
     catalog_labels = set(catalog_labels)
@@ -127,14 +143,18 @@ def score_frame(
     for label in asked:
         mine = [d for d in kept if d.label == label]
         best = max(mine, key=lambda d: d.score) if mine else None
-        targets = [c for o in frame.objects if o.label == label if (c := _com_pixel(o, frame))]
-        dist = float("nan")
+        objs = sorted(
+            (o for o in frame.objects if o.label == label), key=lambda o: -o.visible_pixels
+        )
+        targets = [t for o in objs if (t := _target_pixel(o, frame, pickup_label))]
+        dist = dist_labelled = float("nan")
         if best is not None and targets:
             u, v = best.pixel
-            dist = min(
+            d_all = [
                 100.0 * z * float(np.hypot((u - tu) / frame.camera.fx, (v - tv) / frame.camera.fy))
                 for tu, tv, z in targets
-            )
+            ]
+            dist, dist_labelled = min(d_all), d_all[0]
         region = on_label.get(label)
         score.asked.append(
             AskedScore(
@@ -143,6 +163,9 @@ def score_frame(
                 hit=best is not None and on(best),
                 distance_cm=dist,
                 pickup=1.0 / (dist * dist + 1.0) if np.isfinite(dist) else 0.0,
+                pickup_labelled=(
+                    1.0 / (dist_labelled**2 + 1.0) if np.isfinite(dist_labelled) else 0.0
+                ),
                 chance_random_object=(
                     sum(o.label == label for o in visible) / len(visible) if visible else 0.0
                 ),
@@ -183,6 +206,7 @@ def summarize(scores: Sequence[FrameScore]) -> dict:
         "hit_rate_ci95": frame_bootstrap_ci(hits, frame_of),
         "pickup_rate": _mean(picks),
         "pickup_rate_ci95": frame_bootstrap_ci(picks, frame_of),
+        "pickup_rate_labelled_instance": _mean([a.pickup_labelled for _, a in asked]),
         "detected_rate": _mean([float(a.detected) for _, a in asked]),
         "distance_cm_median": float(np.median(dists)) if dists else float("nan"),
         "false_objects_per_frame": _mean([s.false_objects for s in scores]),
