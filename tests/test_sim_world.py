@@ -185,3 +185,26 @@ def test_clear_objects_removes_everything(world):
     assert world.objects == {} and world.containers == [] and world.distractors == []
     # only floor and table remain
     assert p.getNumBodies(physicsClientId=world.client) == 2
+
+
+def test_clutter_kinds_and_catalog_containers(world):
+    """Every non-catalog clutter kind is created, recorded and kept out of the catalog objects;
+    containers take their size and colour from the catalog."""
+    from grasp_pipeline.sim.world import DISTRACTOR_KINDS
+
+    rng = np.random.default_rng(3)
+    for i, kind in enumerate(DISTRACTOR_KINDS):
+        body = world.add_distractor(rng, -0.3 + 0.12 * i, -0.2, kind=kind)
+        assert world.distractor_kinds[body] == kind and body not in world.objects
+    with pytest.raises(ValueError, match="distractor kind"):
+        world.add_distractor(rng, 0.0, 0.0, kind="banana")
+    assert world.settle(max_seconds=3.0)
+    body = world.add_container("CONTAINER_BLUE", 0.2, 0.15, 0.0)
+    lo, hi = (np.asarray(v) for v in p_aabb(world, body))
+    np.testing.assert_allclose(hi - lo, CATALOG.container("blue").outer, atol=2e-3)
+
+
+def p_aabb(world, body):
+    import pybullet as p
+
+    return p.getAABB(body, physicsClientId=world.client)
