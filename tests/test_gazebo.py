@@ -101,8 +101,7 @@ def test_models_use_the_simulator_geometry(tmp_path) -> None:
                 assert float(col.findtext("geometry/cylinder/radius")) == pytest.approx(part.radius)
         com = [float(v) for v in model.findtext(".//inertial/pose").split()[:3]]
         np.testing.assert_allclose(com, mass_properties(spec)[0], atol=1e-6)
-    # the profile's top slot is open in Gazebo too: no part covers the top face's centre line
+    # the housing's bore is open in Gazebo too: no part covers its centre
     from grasp_pipeline.sim.shapes import inside_parts
 
-    f20 = catalog["F20_20_B"]
-    assert not inside_parts(object_parts(f20), np.array([[0.0, 0.0, f20.size[2] / 2 - 1e-3]]))[0]
+    assert not inside_parts(object_parts(catalog["Housing"]), np.zeros((1, 3)))[0]
