@@ -30,7 +30,11 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def _cfg(scenes: int, seed: int = 7, **kw) -> GenerationConfig:
     return GenerationConfig(
-        scenes=scenes, seed=seed, **SMALL, scene=SceneConfig(max_objects=4), **kw
+        scenes=scenes,
+        seed=seed,
+        **SMALL,
+        scene=SceneConfig(max_objects=4, pool="classic2018"),
+        **kw,
     )
 
 
@@ -173,3 +177,40 @@ def test_cli_generate_and_show(tmp_path, capsys):
     (out / "frames" / "000001" / "mask.png").write_bytes(b"broken")
     assert main(["dataset", "show", str(out), "--out", str(png)]) == 2
     assert "000001/mask.png" in capsys.readouterr().err
+
+
+def test_pools_decoys_and_channels(tmp_path, capsys):
+    """A rulebook data set draws only rulebook objects plus annotated decoys from elsewhere, and
+    its manifest lists the 22 channels they need; the default (API and CLI) stays the 13 classic
+    classes of the shipped model."""
+    from grasp_pipeline.objects import load_catalog
+
+    catalog = load_catalog()
+    assert GenerationConfig(scenes=1).scene.classes(catalog) == catalog.pool("classic2018")
+    scene = SceneConfig(
+        pool="rulebook",
+        min_objects=2,
+        max_objects=4,
+        decoy_prob=1.0,
+        max_decoys=2,
+        distractor_prob=1.0,
+        max_distractors=3,
+    )
+    cfg = GenerationConfig(scenes=3, seed=5, **SMALL, scene=scene)
+    manifest = generate_dataset(tmp_path / "rb", cfg, progress=False)
+    assert manifest["classes"] == catalog.names  # 22: Drill & co need channels 14..22
+    rulebook = set(catalog.pool("rulebook"))
+    for fid in list_frames(tmp_path / "rb"):
+        frame = read_frame(tmp_path / "rb", fid)
+        info = frame.meta["scene"]
+        assert info["pool"] == catalog.pool("rulebook")
+        assert set(info["objects"]) <= rulebook and info["decoys"]
+        assert not set(info["decoys"]) & rulebook
+        assert 1 <= info["n_distractors"] == len(info["distractor_kinds"]) <= 3
+        for o in frame.objects:  # decoys are annotated with their own class
+            assert o.class_index == catalog[o.label].class_index
+            assert o.label in set(info["objects"]) | set(info["decoys"])
+    bad = ["dataset", "generate", "--out", str(tmp_path / "x"), "--scenes", "1", "--pool", "nope"]
+    assert main(bad) == 2
+    assert "unknown object pool 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -49,10 +49,18 @@ def test_tilted_view_of_flat_table_deprojects_onto_the_table():
         )
 
 
-@pytest.mark.parametrize("camera", ["d435", "sr300"])
-def test_noise_free_depth_at_pickup_pixels_within_2mm(camera):
+@pytest.mark.parametrize(
+    ("camera", "pool", "tolerance"),
+    # Curved surfaces are facets in TinyRenderer but exact in the ray cast: the rulebook pool's
+    # 45 mm drill body, whose pickup pixel lies on its flank (the centre of mass is between body
+    # and grip), differs by up to 3.3 mm at a grazing angle.
+    [("d435", "classic2018", 2e-3), ("sr300", "classic2018", 2e-3), ("d435", "rulebook", 4e-3)],
+)
+def test_noise_free_depth_at_pickup_pixels_within_2mm(camera, pool, tolerance):
     cam = preset(camera, 320, 240)
-    cfg = SceneConfig(min_objects=3, max_objects=6, clutter_fraction=0.5, distractor_prob=0.0)
+    cfg = SceneConfig(
+        min_objects=3, max_objects=6, clutter_fraction=0.5, distractor_prob=0.0, pool=pool
+    )
     errors, count = [], 0
     for seed in range(3):
         world, sim_cam, _ = build_random_scene(
@@ -67,7 +75,7 @@ def test_noise_free_depth_at_pickup_pixels_within_2mm(camera):
             errors.append(np.linalg.norm(point - o.pickup_point))
             count += 1
     assert count >= 8
-    assert max(errors) < 2e-3, f"max error {max(errors) * 1000:.2f} mm"
+    assert max(errors) < tolerance, f"max error {max(errors) * 1000:.2f} mm"
 
 
 def test_box_mask_equals_projected_hull_and_pickup_is_projected_com():
@@ -180,10 +188,11 @@ def test_noisy_render_is_seeded_and_realistic():
 
 def test_silhouette_is_pixel_exact():
     """A box under a top-down camera covers exactly the pixels whose centres fall inside the
-    projection of its top face (pixel centres at integer (u, v)); catches half-pixel offsets."""
+    projection of its top face (pixel centres at integer (u, v)); catches half-pixel offsets. (A
+    plain box: a slotted profile shows the table through its slots' open ends.)"""
     with SimWorld(surface_height=0.0, catalog=CATALOG) as w:
-        spec = CATALOG["S40_40_G"]
-        w.spawn_object("S40_40_G", _pose([0.0013, -0.0021, spec.size[2] / 2]))
+        spec = CATALOG["Bearing_Box"]
+        w.spawn_object("Bearing_Box", _pose([0.0013, -0.0021, spec.size[2] / 2]))
         pose = _top_down(0.3, 0.0)
         r = w.render(SimCamera(CAM, pose, noise=False))
         top = np.array([[sx, sy, 1.0] for sx in (-1, 1) for sy in (-1, 1)]) * spec.size / 2
@@ -226,6 +235,7 @@ def test_every_mask_lies_inside_its_projected_bounding_box():
             mask = r.instance_mask == o.instance_id
             assert (mask & (hull == 0)).sum() == 0, o.label
             local = np.linalg.inv(o.pose_camera) @ np.append(o.pickup_point, 1.0)
-            assert np.all(np.abs(local[:3]) <= size / 2 + 1e-4), o.label
+            # Bullet's ray test meets rotated boxes (hexagonal handles) up to ~0.4 mm outside
+            assert np.all(np.abs(local[:3]) <= size / 2 + 5e-4), o.label
             checked += 1
     assert checked >= 6

@@ -68,10 +68,17 @@ def test_objects_rest_on_each_service_area_height(height):
     with SimWorld(surface_height=height, catalog=CATALOG) as w:
         assert w.surface_z == height
         bodies = {}
+        # rows along x over the 0.8 x 0.6 m surface, 3 cm apart (footprints of up to 16 cm)
+        x, y, row = -0.38, -0.27, 0.0
         for i, spec in enumerate(CATALOG):
-            x, y = -0.30 + 0.1 * (i % 7), -0.12 + 0.2 * (i // 7)
-            T = _pose([x, y, height + spec.size[2] / 2 + 0.002], [0, 0, 0.4 * i])
+            if x + spec.size[0] > 0.38:
+                x, y, row = -0.38, y + row + 0.03, 0.0
+            row = max(row, spec.size[1])
+            centre = [x + spec.size[0] / 2, y + spec.size[1] / 2]
+            T = _pose([*centre, height + spec.size[2] / 2 + 0.002], [0, 0, 0.02 * i])
             bodies[w.spawn_object(spec.name, T)] = spec
+            x += spec.size[0] + 0.03
+        assert y + row < 0.3
         assert w.settle(max_seconds=3.0)
         for body, spec in bodies.items():
             T = w.object_pose(body)
@@ -85,7 +92,10 @@ def test_objects_rest_on_each_service_area_height(height):
                 assert math.acos(T[2, 2]) == pytest.approx(tilt, abs=math.radians(0.3))
                 continue
             # resting pose: the object's z stays up and its centre is half its height above the top
-            assert T[2, 2] > 0.9999, spec.name
+            if spec.shape == "stepped_cylinder":  # round: may roll about its own axis (x)
+                assert abs(T[2, 0]) < 0.01, spec.name
+            else:
+                assert T[2, 2] > 0.9999, spec.name
             assert T[2, 3] == pytest.approx(height + spec.size[2] / 2, abs=1.5e-3), spec.name
 
 
@@ -175,3 +185,26 @@ def test_clear_objects_removes_everything(world):
     assert world.objects == {} and world.containers == [] and world.distractors == []
     # only floor and table remain
     assert p.getNumBodies(physicsClientId=world.client) == 2
+
+
+def test_clutter_kinds_and_catalog_containers(world):
+    """Every non-catalog clutter kind is created, recorded and kept out of the catalog objects;
+    containers take their size and colour from the catalog."""
+    from grasp_pipeline.sim.world import DISTRACTOR_KINDS
+
+    rng = np.random.default_rng(3)
+    for i, kind in enumerate(DISTRACTOR_KINDS):
+        body = world.add_distractor(rng, -0.3 + 0.12 * i, -0.2, kind=kind)
+        assert world.distractor_kinds[body] == kind and body not in world.objects
+    with pytest.raises(ValueError, match="distractor kind"):
+        world.add_distractor(rng, 0.0, 0.0, kind="banana")
+    assert world.settle(max_seconds=3.0)
+    body = world.add_container("CONTAINER_BLUE", 0.2, 0.15, 0.0)
+    lo, hi = (np.asarray(v) for v in p_aabb(world, body))
+    np.testing.assert_allclose(hi - lo, CATALOG.container("blue").outer, atol=2e-3)
+
+
+def p_aabb(world, body):
+    import pybullet as p
+
+    return p.getAABB(body, physicsClientId=world.client)

@@ -3,12 +3,18 @@
 Every length is in metres, every mass in kilograms. Poses of an object refer to its *object
 frame*: origin at the bounding-box centre, x along the dominant (longest) axis, z up in the
 object's resting pose on a table (the YAML header explains where each shape sits in it).
+
+Three numbers name an object: its ``name`` (what detectors report), its ``class_id`` (the
+referee box's id, atwork-commander ``Object.msg``) and its ``class_index`` (the dense channel
+index of masks and networks, 1..N). Named *pools* (``Catalog.pool``) are the object sets a task
+draws from: ``rulebook`` (the default), ``classic2018`` (paper 000 and the shipped model), ...
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +29,31 @@ SHAPE_DIMS: dict[str, tuple[str, ...]] = {
     "ring": ("outer_diameter", "inner_diameter", "length"),
     "screw": ("head_across_flats", "head_height", "shaft_diameter", "shaft_length"),
     "cylinder": ("diameter", "length"),
+    "profile": ("length", "width", "slot_width", "slot_depth"),
+    "stepped_cylinder": ("body_diameter", "body_length", "shaft_diameter", "shaft_length"),
+    "screwdriver": ("handle_across_flats", "handle_length", "shaft_diameter", "shaft_length"),
+    "block_with_hole": ("length", "width", "height", "hole_diameter"),
+    "wrench": ("length", "thickness", "handle_width", "head_width", "jaw_opening"),
+    "drill": ("body_diameter", "body_length", "grip_length", "grip_width"),
+    "allen_key": ("long_arm", "short_arm", "across_flats"),
 }
+# Shapes whose mass properties come from sampling their primitive parts (no closed form here).
+_SAMPLED_SHAPES = (
+    "profile",
+    "stepped_cylinder",
+    "screwdriver",
+    "block_with_hole",
+    "wrench",
+    "drill",
+    "allen_key",
+)
+# Largest hole of a block_with_hole relative to its smaller side (the hole is a 12-gon ring
+# inside a square frame; see sim.shapes).
+MAX_HOLE_RATIO = 0.68
 _REQUIRED = ("name", "class_index", "shape", "dims", "mass", "color", "friction", "graspable_width")
-_OPTIONAL = ("material",)
+_OPTIONAL = ("material", "id")
+DEFAULT_POOL = "rulebook"
+ALL_POOL = "all"
 
 
 class UnknownObjectError(KeyError, ValueError):
@@ -68,6 +96,30 @@ def shape_size(shape: str, dims: Mapping[str, float]) -> tuple[float, float, flo
         d = dims["outer_diameter"] if shape == "ring" else dims["diameter"]
         length = dims["length"]
         return (length, d, d) if _axial_symmetry_axis(shape, dims) == "x" else (d, d, length)
+    if shape == "profile":
+        return (dims["length"], dims["width"], dims["width"])
+    if shape == "stepped_cylinder":
+        d = max(dims["body_diameter"], dims["shaft_diameter"])
+        return (dims["body_length"] + dims["shaft_length"], d, d)
+    if shape == "screwdriver":
+        af = dims["handle_across_flats"]
+        return (
+            dims["handle_length"] + dims["shaft_length"],
+            max(_across_corners(af), dims["shaft_diameter"]),
+            max(af, dims["shaft_diameter"]),
+        )
+    if shape == "block_with_hole":
+        return (dims["length"], dims["width"], dims["height"])
+    if shape == "wrench":
+        return (dims["length"], dims["head_width"], dims["thickness"])
+    if shape == "drill":
+        return (
+            dims["body_length"],
+            dims["body_diameter"] / 2 + dims["grip_length"],
+            dims["body_diameter"],
+        )
+    if shape == "allen_key":
+        return (dims["long_arm"], dims["short_arm"], dims["across_flats"])
     raise ValueError(f"unknown shape {shape!r}; known: {sorted(SHAPE_DIMS)}")
 
 
@@ -92,6 +144,7 @@ class ObjectSpec:
     friction: float
     graspable_width: float
     material: str = field(default="")
+    class_id: int | None = None  # referee-box id (atwork-commander Object.msg); None if unknown
 
     @property
     def symmetry_axis(self) -> str | None:
@@ -127,6 +180,9 @@ def mass_properties(spec: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
     the head, at -x).
     """
     m, d = spec.mass, spec.dims
+    if spec.shape in _SAMPLED_SHAPES:
+        com, inertia_per_kg = _sampled_mass_properties(spec.shape, tuple(sorted(spec.dims.items())))
+        return com.copy(), inertia_per_kg * m
     if spec.shape == "box":
         x, y, z = spec.size
         return np.zeros(3), np.diag([y * y + z * z, x * x + z * z, x * x + y * y]) * m / 12
@@ -159,13 +215,121 @@ def mass_properties(spec: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
     raise ValueError(f"object {spec.name!r}: unknown shape {spec.shape!r}")
 
 
-class Catalog:
-    """The ordered set of objects; class indices run 1..N (0 is background)."""
+@functools.lru_cache(maxsize=64)
+def _sampled_mass_properties(
+    shape: str, dims_items: tuple[tuple[str, float], ...], n: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(COM, inertia per kg) of the union of a shape's primitive parts, from an n^3 grid of
+    sample points over its bounding box (uniform density). Overlapping parts count once."""
+    from types import SimpleNamespace
 
-    def __init__(self, specs: list[ObjectSpec], source: str = "<memory>") -> None:
+    from grasp_pipeline.sim.shapes import inside_parts, object_parts
+
+    dims = dict(dims_items)
+    size = np.asarray(shape_size(shape, dims))
+    parts = object_parts(SimpleNamespace(name=shape, shape=shape, dims=dims))
+    axes = [(np.arange(n) + 0.5) / n * s - s / 2 for s in size]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    pts = pts[inside_parts(parts, pts)]
+    if len(pts) == 0:
+        raise ValueError(f"shape {shape!r} with dims {dims} has no volume")
+    com = pts.mean(axis=0)
+    r = pts - com
+    inertia = (np.eye(3) * (r * r).sum(axis=1).mean() - r.T @ r / len(r)).astype(float)
+    return com, inertia
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container objects are put into: ``outer`` (x, y, z) extents and ``wall`` thickness in
+    metres, ``mass`` kg, ``color`` RGB 0..1, ``color_name`` ("red", "blue"), referee ``class_id``."""
+
+    name: str
+    class_id: int
+    color_name: str
+    outer: tuple[float, float, float]
+    wall: float
+    mass: float
+    color: tuple[float, float, float]
+
+
+class Catalog:
+    """The ordered set of objects; class indices run 1..N (0 is background).
+
+    ``pools``: named object sets (name -> object names); the pool ``"all"`` (every object) always
+    exists. ``default_pool`` names the pool a task uses unless told otherwise. ``containers``:
+    the containers of the cell (not segmentation classes; looked up by name or class id too).
+    """
+
+    def __init__(
+        self,
+        specs: list[ObjectSpec],
+        source: str = "<memory>",
+        pools: Mapping[str, Sequence[str]] | None = None,
+        default_pool: str | None = None,
+        containers: Sequence[ContainerSpec] = (),
+    ) -> None:
         self._specs = sorted(specs, key=lambda s: s.class_index)
         self._by_name = {s.name: s for s in self._specs}
         self.source = source
+        self.containers: list[ContainerSpec] = list(containers)
+        self._containers_by_name = {c.name: c for c in self.containers}
+        self._pools: dict[str, tuple[str, ...]] = {ALL_POOL: tuple(self.names)}
+        for name, members in (pools or {}).items():
+            unknown = [m for m in members if m not in self._by_name]
+            if unknown:
+                raise ValueError(f"{source}: pool {name!r} names unknown object(s) {unknown}")
+            if len(set(members)) != len(members):
+                raise ValueError(f"{source}: pool {name!r} lists an object twice")
+            if not members:
+                raise ValueError(f"{source}: pool {name!r} is empty")
+            self._pools[str(name)] = tuple(members)
+        self.default_pool = default_pool or (
+            DEFAULT_POOL if DEFAULT_POOL in self._pools else ALL_POOL
+        )
+        if self.default_pool not in self._pools:
+            raise ValueError(
+                f"{source}: default_pool {self.default_pool!r} is not a pool; pools: "
+                f"{sorted(self._pools)}"
+            )
+
+    @property
+    def pools(self) -> list[str]:
+        """Names of the object pools (always including ``"all"``)."""
+        return list(self._pools)
+
+    def pool(self, name: str | None = None) -> list[str]:
+        """Object names of pool ``name`` (default: ``default_pool``), in the pool's order.
+
+        Raises ValueError naming the known pools for an unknown name.
+        """
+        key = self.default_pool if name is None else name
+        if key not in self._pools:
+            raise ValueError(f"unknown object pool {key!r}; pools: {sorted(self._pools)}")
+        return list(self._pools[key])
+
+    def num_classes(self, names: Sequence[str] | None = None) -> int:
+        """Channels a mask needs to hold ``names`` (default: every object): the highest
+        class_index among them, since channel c holds class_index c + 1."""
+        names = self.names if names is None else names
+        return max((self[n].class_index for n in names), default=0)
+
+    def by_class_id(self, class_id: int) -> ObjectSpec | ContainerSpec:
+        """The object or container with the referee-box id ``class_id``; ValueError otherwise."""
+        for spec in (*self._specs, *self.containers):
+            if spec.class_id is not None and spec.class_id == int(class_id):
+                return spec
+        raise ValueError(f"no catalog object or container has class id {class_id}")
+
+    def container(self, name_or_color: str) -> ContainerSpec:
+        """A container by name (``CONTAINER_RED``) or colour name (``red``)."""
+        for c in self.containers:
+            if name_or_color in (c.name, c.color_name):
+                return c
+        raise UnknownObjectError(
+            f"unknown container {name_or_color!r}; the catalog ({self.source}) has "
+            f"{[c.name for c in self.containers]}"
+        )
 
     @property
     def names(self) -> list[str]:
@@ -200,7 +364,7 @@ class Catalog:
         return self._specs[i - 1]
 
     def __repr__(self) -> str:
-        return f"Catalog({len(self)} objects from {self.source})"
+        return f"Catalog({len(self)} objects, {len(self.containers)} containers from {self.source})"
 
 
 def _number(entry: str, key: str, value: Any, *, positive: bool = True) -> float:
@@ -251,9 +415,38 @@ def _parse_entry(raw: Any, position: int, source: str) -> ObjectSpec:
     for hole, outer in (
         ("inner_diameter", "outer_diameter"),
         ("hole_diameter", "across_flats"),
+        ("jaw_opening", "head_width"),
+        ("across_flats", "short_arm"),
     ):
-        if hole in dims and dims[hole] >= dims[outer]:
+        if hole in dims and outer in dims and dims[hole] >= dims[outer]:
             raise ValueError(f"{entry}: field 'dims.{hole}' must be smaller than 'dims.{outer}'")
+    for thin, thick in (
+        ("shaft_diameter", "body_diameter"),
+        ("shaft_diameter", "handle_across_flats"),
+        ("handle_width", "head_width"),
+        ("short_arm", "long_arm"),
+    ):
+        if thin in dims and thick in dims and dims[thin] > dims[thick]:
+            raise ValueError(f"{entry}: field 'dims.{thin}' must not exceed 'dims.{thick}'")
+    if shape == "profile" and dims["slot_width"] + 2 * dims["slot_depth"] >= dims["width"]:
+        raise ValueError(
+            f"{entry}: dims.slot_width + 2 dims.slot_depth must be smaller than dims.width"
+        )
+    if shape == "block_with_hole" and dims["hole_diameter"] > MAX_HOLE_RATIO * min(
+        dims["length"], dims["width"]
+    ):
+        raise ValueError(
+            f"{entry}: dims.hole_diameter must be at most {MAX_HOLE_RATIO} x the smaller of "
+            "dims.length and dims.width"
+        )
+    if shape == "drill" and (
+        dims["grip_length"] <= dims["body_diameter"] / 2
+        or 2 * dims["grip_width"] > dims["body_length"]
+    ):
+        raise ValueError(
+            f"{entry}: a drill needs dims.grip_length > dims.body_diameter / 2 and "
+            "2 dims.grip_width <= dims.body_length"
+        )
 
     color = raw["color"]
     if not (isinstance(color, list) and len(color) == 3):
@@ -272,6 +465,11 @@ def _parse_entry(raw: Any, position: int, source: str) -> ObjectSpec:
     material = raw.get("material", "")
     if not isinstance(material, str):
         raise ValueError(f"{entry}: field 'material' must be a string")
+    class_id = raw.get("id")
+    if class_id is not None and (
+        isinstance(class_id, bool) or not isinstance(class_id, int) or class_id < 0
+    ):
+        raise ValueError(f"{entry}: field 'id' must be a non-negative integer, got {class_id!r}")
     return ObjectSpec(
         name=name,
         class_index=ci,
@@ -283,6 +481,44 @@ def _parse_entry(raw: Any, position: int, source: str) -> ObjectSpec:
         friction=_number(entry, "friction", raw["friction"], positive=False),
         graspable_width=width,
         material=material,
+        class_id=class_id,
+    )
+
+
+_CONTAINER_FIELDS = ("name", "id", "color_name", "outer", "wall", "mass", "color")
+
+
+def _parse_container(raw: Any, position: int, source: str) -> ContainerSpec:
+    entry = f"{source}: containers[{position}]"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{entry} must be a mapping")
+    missing = [k for k in _CONTAINER_FIELDS if k not in raw]
+    if missing:
+        raise ValueError(f"{entry}: missing field(s) {missing}")
+    unknown = sorted(set(raw) - set(_CONTAINER_FIELDS))
+    if unknown:
+        raise ValueError(f"{entry}: unknown field(s) {unknown}")
+    outer, color = raw["outer"], raw["color"]
+    if not (isinstance(outer, list) and len(outer) == 3):
+        raise ValueError(f"{entry}: field 'outer' must be [x, y, z]")
+    if not (isinstance(color, list) and len(color) == 3):
+        raise ValueError(f"{entry}: field 'color' must be [r, g, b]")
+    cid = raw["id"]
+    if isinstance(cid, bool) or not isinstance(cid, int) or cid < 0:
+        raise ValueError(f"{entry}: field 'id' must be a non-negative integer, got {cid!r}")
+    ext = tuple(_number(entry, "outer", v) for v in outer)
+    wall = _number(entry, "wall", raw["wall"])
+    if 2 * wall >= min(ext[:2]):
+        raise ValueError(f"{entry}: field 'wall' leaves no inside")
+    rgb = tuple(_number(entry, "color", c, positive=False) for c in color)
+    return ContainerSpec(
+        name=str(raw["name"]),
+        class_id=cid,
+        color_name=str(raw["color_name"]),
+        outer=(ext[0], ext[1], ext[2]),
+        wall=wall,
+        mass=_number(entry, "mass", raw["mass"]),
+        color=(rgb[0], rgb[1], rgb[2]),
     )
 
 
@@ -335,4 +571,31 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
             f"missing {sorted(expected - set(seen_index))}, "
             f"out of range {sorted(set(seen_index) - expected)}"
         )
-    return Catalog(specs, source=source)
+    raw_containers = data.get("containers") or []
+    if not isinstance(raw_containers, list):
+        raise ValueError(f"{source}: 'containers' must be a list")
+    containers = [_parse_container(c, i, source) for i, c in enumerate(raw_containers)]
+    seen_ids: dict[int, str] = {}
+    for spec in (*specs, *containers):
+        if spec.class_id is None:
+            continue
+        if spec.class_id in seen_ids:
+            raise ValueError(
+                f"{source}: object {spec.name!r}: duplicate id {spec.class_id} "
+                f"(also used by {seen_ids[spec.class_id]!r})"
+            )
+        seen_ids[spec.class_id] = spec.name
+    clash = sorted({c.name for c in containers} & set(seen_names))
+    if clash:
+        raise ValueError(f"{source}: container name(s) {clash} are also object names")
+    pools = data.get("pools") or {}
+    if not isinstance(pools, dict) or not all(isinstance(v, list) for v in pools.values()):
+        raise ValueError(f"{source}: 'pools' must map pool names to lists of object names")
+    if ALL_POOL in pools:
+        raise ValueError(f"{source}: pool name {ALL_POOL!r} is reserved (every object)")
+    default_pool = data.get("default_pool")
+    if default_pool is not None and not isinstance(default_pool, str):
+        raise ValueError(f"{source}: 'default_pool' must be a pool name")
+    return Catalog(
+        specs, source=source, pools=pools, default_pool=default_pool, containers=containers
+    )

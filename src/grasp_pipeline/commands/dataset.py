@@ -25,12 +25,26 @@ def _add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--distractor-prob", type=float, default=0.3, help="chance of non-catalog clutter"
     )
+    p.add_argument(
+        "--pool",
+        default="classic2018",
+        help="catalog object pool the scenes draw from (config/objects.yaml 'pools': rulebook, "
+        "classic2018, basic, advanced, rockin, all); default classic2018, the shipped model's",
+    )
+    p.add_argument(
+        "--decoy-prob",
+        type=float,
+        default=0.0,
+        help="chance of catalog objects from outside the pool (annotated with their class)",
+    )
+    p.add_argument("--max-decoys", type=int, default=2, help="most decoys per scene")
     p.add_argument("--no-noise", action="store_true", help="write noise-free depth and colour")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _run_generate(args: argparse.Namespace) -> int:
     from grasp_pipeline.data.generate import GenerationConfig, generate_dataset
+    from grasp_pipeline.objects import load_catalog
     from grasp_pipeline.sim.scene import SceneConfig
 
     # Bad values raise ValueError: the CLI prints it as one line and exits with 2.
@@ -40,7 +54,11 @@ def _run_generate(args: argparse.Namespace) -> int:
         clutter_fraction=args.clutter_fraction,
         container_prob=args.container_prob,
         distractor_prob=args.distractor_prob,
+        pool=args.pool,
+        decoy_prob=args.decoy_prob,
+        max_decoys=args.max_decoys,
     )
+    scene.names(load_catalog())  # an unknown pool fails here, before any file is written
     cfg = GenerationConfig(
         scenes=args.scenes,
         seed=args.seed,

@@ -93,6 +93,13 @@ def _run_train(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     kw = {} if args.filters is None else {"filters": tuple(args.filters)}
+    train, val = _datasets(args)
+    # The network gets one channel per class the data's masks hold (13 for classic2018 data,
+    # 22 for the rulebook pool).
+    parts = getattr(train, "datasets", [train])
+    kw["num_classes"] = parts[0].num_classes
+    if any(d.num_classes != kw["num_classes"] for d in [*parts, val]):
+        raise ValueError("--data and --val hold different class lists (manifest 'classes')")
     mcfg = SegNetConfig(
         width=args.width,
         height=args.height,
@@ -116,7 +123,6 @@ def _run_train(args: argparse.Namespace) -> int:
         cls_weight=args.cls_weight,
         offset_weight=args.offset_weight if args.offset_head else 0.0,
     )
-    train, val = _datasets(args)
     if args.cache:
         if args.augment:
             raise ValueError("--cache and --augment exclude each other (cached items are fixed)")
@@ -217,7 +223,8 @@ def export_model(trainer, path: str, depth_max_m: float) -> None:
             "config": {
                 "model": trainer.mcfg.to_dict(),
                 "train": trainer.tcfg.to_dict(),
-                "labels": list(load_catalog().names),
+                # channel c is class_index c + 1: the catalog's first num_classes names
+                "labels": list(load_catalog().names)[: trainer.mcfg.num_classes],
                 "depth_max_m": depth_max_m,
             },
             "step": trainer.step,
@@ -233,86 +240,121 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     _add_pickup_label(p)
 
 
+def segnet_detector(path: str):
+    """``SegnetDetector`` of a checkpoint; one without a stored label list (a trainer's
+    ``checkpoint.pt``) gets the catalog's first ``num_classes`` names, since channel c holds
+    class_index c + 1 (the catalog has grown past the classic 13 since such files were written)."""
+    from grasp_pipeline.objects import load_catalog
+    from grasp_pipeline.perception.checkpoint import load_checkpoint
+    from grasp_pipeline.perception.segnet.config import SegNetConfig
+    from grasp_pipeline.perception.segnet.detector import SegnetDetector
+
+    config = load_checkpoint(path)["config"]
+    labels = config.get("labels") if isinstance(config, dict) else None
+    if not labels and isinstance(config, dict) and isinstance(config.get("model"), dict):
+        n = SegNetConfig.from_dict(config["model"]).num_classes
+        names = load_catalog().names
+        if n > len(names):
+            raise ValueError(f"{path}: model has {n} classes, the catalog only {len(names)}")
+        labels = names[:n]
+    return SegnetDetector(path, labels=labels or None)
+
+
 def _run_evaluate(args: argparse.Namespace) -> int:
+    """Score the model as the detector node uses it: ``SegnetDetector.detect`` on every frame at
+    its own resolution, detections below the node's ``min_score`` dropped, each present class
+    asked for (training.detector_metrics). The paper's whole-map figures come alongside."""
     import torch
 
-    from grasp_pipeline.data.format import read_manifest
+    from grasp_pipeline.commands.holdout import node_min_score
+    from grasp_pipeline.data.format import list_frames, read_frame, read_manifest
     from grasp_pipeline.data.segmentation_dataset import SegmentationDataset
-    from grasp_pipeline.perception.segnet.detector import SegnetDetector
+    from grasp_pipeline.objects import load_catalog
     from grasp_pipeline.training.checkpoint import atomic_write_bytes
-    from grasp_pipeline.training.segnet_metrics import evaluate_detections, evaluate_segnet
+    from grasp_pipeline.training.detector_metrics import score_frame, summarize
+    from grasp_pipeline.training.segnet_metrics import evaluate_segnet, wilson_ci
     from grasp_pipeline.training.segnet_trainer import iterate_batches
 
     torch.set_num_threads(args.threads)
-    det = SegnetDetector(args.model)
+    det = segnet_detector(args.model)
+    min_score = node_min_score()
+    names = set(load_catalog().names) | set(det.labels)
+    scores = []
+    single_ok = single_n = 0
+    for fid in list_frames(args.data):
+        frame = read_frame(args.data, fid)
+        present = sorted({o.label for o in frame.objects})
+        dets = det.detect(frame.rgb, frame.depth, frame.camera)
+        s = score_frame(dets, frame, present, min_score, names, pickup_label=args.pickup_label)
+        scores.append(s)
+        if len(present) == 1:
+            single_n += 1
+            single_ok += s.top_label == present[0]
+    if not any(s.asked for s in scores):
+        raise ValueError(f"{args.data}: no frame holds a catalog object to score")
+    dm = summarize(scores)
+    # The paper's figures: weighted centroid over the whole map, classification-vector argmax
+    # (the raw network output, no detector post-processing).
     ds = SegmentationDataset(
         args.data, size=det.config.size, depth_max_m=det.depth_max_m, pickup_label=args.pickup_label
     )
     m = evaluate_segnet(det.model, iterate_batches(ds, 8))
-    dm = evaluate_detections(
-        det.model,
-        iterate_batches(ds, 8),
-        threshold=det.threshold,
-        min_pixels=det.min_pixels,
-        vote_weight=det.vote_weight,
-        vote_mode=det.vote_mode,
-    )
     try:
         seed = read_manifest(args.data).get("config", {}).get("seed")
     except FileNotFoundError:
         seed = None
-    per_class = {det.labels[int(c)]: v for c, v in m.pop("per_class").items()}
-    ceiling = evaluate_detections(
-        det.model,
-        iterate_batches(ds, 8),
-        threshold=det.threshold,
-        min_pixels=det.min_pixels,
-        oracle=True,
-    )
-    ceiling.pop("per_class")
-    for c, v in dm.pop("per_class").items():
-        per_class[det.labels[int(c)]]["detector_pickup_rate"] = v["pickup_rate_any_instance"]
-        per_class[det.labels[int(c)]]["detector_pickup_rate_labelled_instance"] = v["pickup_rate"]
+    per_class = {
+        label: {
+            "pairs": v["asked"],
+            "pickup_rate": v["pickup_rate"],
+            "detector_pickup_rate": v["pickup_rate"],
+            "hit_rate": v["hit_rate"],
+            "known_to_model": label in det.labels,
+        }
+        for label, v in dm["per_class"].items()
+    }
+    class_accuracy = single_ok / single_n if single_n else float("nan")
     doc = {
         "model": str(args.model),
         "data": str(args.data),
         "seed": seed,
-        "frames": m["frames"],
+        "frames": dm["frames"],
         "pickup_label": args.pickup_label,
-        # Headline: the model as the detector uses it. A class's pickup point is its strongest
-        # blob (with the offset votes when the network has that head), scored against the nearest
-        # instance of the class, since a robot asked for a class may pick any of its instances;
-        # a frame's class is the blob with the most activation mass.
+        # Every figure but paper_metric is Detector.detect's output, as the node publishes it:
+        # detections below min_score dropped; a class's pickup is its best detection, scored
+        # against the nearest object of the class (a robot asked for a class may pick any).
         "scored_as": "detector",
+        "called_as": "SegnetDetector.detect(rgb, depth, camera) at the frame's resolution",
+        "min_score": min_score,
         "offset_head": det.config.offset_head,
         "vote_weight": det.vote_weight,
         "vote_mode": det.vote_mode,
-        "mean_pickup_rate": dm["pickup_rate_any_instance"],
-        "mean_pickup_rate_ci95": dm["pickup_rate_any_instance_ci95"],
-        "mean_pickup_rate_labelled_instance": dm["pickup_rate"],
-        "class_accuracy": dm["class_accuracy"],
-        "class_accuracy_ci95": dm["class_accuracy_ci95"],
-        "class_rule": dm["class_rule"],
-        "detector": dm,
-        # The same scoring on the ground-truth masks: what a perfect segmentation whose pickup is
-        # the mask centroid would reach (the offset votes can beat it).
-        "perfect_masks": ceiling,
-        # The paper's figures: weighted centroid over the whole map, classification-vector argmax.
+        "mean_pickup_rate": dm["pickup_rate"],
+        "mean_pickup_rate_ci95": dm["pickup_rate_ci95"],
+        "mean_pickup_rate_labelled_instance": dm["pickup_rate_labelled_instance"],
+        "hit_rate": dm["hit_rate"],
+        "false_objects_per_frame": dm["false_objects_per_frame"],
+        "detections_outside_image": dm["detections_outside_image"],
+        # single-object frames: the strongest detection's label is the object's
+        "class_accuracy": class_accuracy,
+        "class_accuracy_ci95": wilson_ci(single_ok, single_n),
+        "class_rule": "strongest_detection",
+        "single_object_frames": single_n,
+        "detector": {
+            **{k: v for k, v in dm.items() if k != "per_class"},
+            "pickup_rate_any_instance": dm["pickup_rate"],
+            "found": dm["detected_rate"],
+        },
         "paper_metric": {
             "mean_pickup_rate": m["pickup_rate"],
             "class_accuracy": m["single_object_class_accuracy"],
             "class_accuracy_all_frames": m["class_accuracy"],
         },
-        "metrics": m,
         "per_class": per_class,
     }
     atomic_write_bytes(args.json, json.dumps(doc, indent=1).encode())
     print(json.dumps({k: doc[k] for k in ("frames", "mean_pickup_rate", "class_accuracy")}))
     print("paper metric:", json.dumps(doc["paper_metric"]))
-    print(
-        "perfect masks:",
-        json.dumps({k: ceiling[k] for k in ("pickup_rate_any_instance", "class_accuracy")}),
-    )
     return 0
 
 
@@ -344,7 +386,6 @@ def _run_tune_votes(args: argparse.Namespace) -> int:
     import torch
 
     from grasp_pipeline.data.segmentation_dataset import SegmentationDataset
-    from grasp_pipeline.perception.segnet.detector import SegnetDetector
     from grasp_pipeline.training.checkpoint import (
         atomic_write_bytes,
         load_checkpoint,
@@ -354,7 +395,7 @@ def _run_tune_votes(args: argparse.Namespace) -> int:
     from grasp_pipeline.training.segnet_trainer import iterate_batches
 
     torch.set_num_threads(args.threads)
-    det = SegnetDetector(args.model)
+    det = segnet_detector(args.model)
     if not det.config.offset_head:
         raise ValueError(f"{args.model} has no offset head: there are no votes to weigh")
     if any(not 0.0 <= w <= 1.0 for w in args.weights):

@@ -37,7 +37,8 @@ class ObjectAnnotation:
 
     Attributes:
         instance_id: value of this object in the frame's instance mask (1..n).
-        label / class_index: catalog name and index (1..13).
+        label / class_index: catalog name and class index (channel + 1; 1..13 for the classic
+            2018 set, up to 22 with the rulebook set: config/objects.yaml).
         pickup_pixel: (u, v) pixel where the object should be grasped (column, row).
         pickup_point: (3,) point on the object's visible surface at ``pickup_pixel``, camera
             optical frame, metres (what deprojecting the depth at that pixel should give).

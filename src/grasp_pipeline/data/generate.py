@@ -5,6 +5,11 @@ a fresh PyBullet world, so its files depend on nothing else: a resumed run, any 
 and any order give byte-identical frames. Frames are written atomically (see data.format); on
 start the generator deletes unfinished ``.``-prefixed frame directories and skips complete ones.
 Only one generator may write to a directory at a time.
+
+Scenes come from the package's one scene builder (:func:`grasp_pipeline.sim.scene.build_scene`).
+Datasets draw from the ``classic2018`` pool unless told otherwise (``SceneConfig.pool``): the
+shipped model and paper 000's experiments train on those 13 classes, and their masks keep the 13
+channels; ``pool="rulebook"`` gives the current rulebook set (22 channels, the catalog order).
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from grasp_pipeline.data.format import (
 from grasp_pipeline.sim.scene import SceneConfig
 
 GENERATOR = "grasp_pipeline.sim"
-GENERATOR_VERSION = 1  # bump when the same seed would give different frames
+GENERATOR_VERSION = 2  # bump when the same seed would give different frames
+# v2: one scene builder (pools, decoys, more clutter kinds), slotted profiles.
+DATASET_POOL = "classic2018"
+
+
+def _dataset_scene() -> SceneConfig:
+    return SceneConfig(pool=DATASET_POOL)
 
 
 @dataclass
@@ -43,7 +54,7 @@ class GenerationConfig:
     width: int = 640
     height: int = 480
     noise: bool = True
-    scene: SceneConfig = field(default_factory=SceneConfig)
+    scene: SceneConfig = field(default_factory=_dataset_scene)
 
     def __post_init__(self) -> None:
         if self.scenes < 0:
@@ -93,6 +104,7 @@ def make_frame(cfg: GenerationConfig, index: int) -> Frame:
         "seed": [cfg.seed, index],
         "noise": cfg.noise,
         "scene": asdict(info),
+        "camera_model": cfg.camera,
     }
     return Frame(
         frame_id=frame_id(index),
@@ -154,15 +166,16 @@ def _manifest(cfg: GenerationConfig, complete: bool, counts: dict | None) -> dic
         "camera": cfg.camera,
         "width": cfg.width,
         "height": cfg.height,
-        "classes": list(_catalog().names),
+        "classes": cfg.scene.classes(_catalog()),
         "config": cfg.identity(),
         "complete": complete,
         "counts": counts,
     }
 
 
-def count_objects(out: Path, n: int) -> dict:
-    """Frames and object instances per class in frames 0..n-1 (from the annotation files)."""
+def count_objects(out: Path, n: int, classes: list[str] | None = None) -> dict:
+    """Frames and object instances per class in frames 0..n-1 (from the annotation files);
+    ``classes``: the names to report (default: every catalog object)."""
     per_class: Counter[str] = Counter()
     frames = objects = 0
     for i in range(n):
@@ -175,7 +188,7 @@ def count_objects(out: Path, n: int) -> dict:
     return {
         "frames": frames,
         "objects": objects,
-        "per_class": {k: per_class[k] for k in _catalog().names},
+        "per_class": {k: per_class[k] for k in (classes or _catalog().names)},
     }
 
 
@@ -214,6 +227,7 @@ def generate_dataset(
                     bar.update()
     finally:
         bar.close()
-    manifest = _manifest(cfg, complete=True, counts=count_objects(out, cfg.scenes))
+    counts = count_objects(out, cfg.scenes, cfg.scene.classes(_catalog()))
+    manifest = _manifest(cfg, complete=True, counts=counts)
     write_manifest(out, manifest)
     return read_manifest(out)

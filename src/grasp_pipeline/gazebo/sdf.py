@@ -1,20 +1,21 @@
 """SDF 1.9 for gz sim: one model per catalog object and a RoboCup@Work service-area world.
 
 Geometry follows the catalog's object frame (origin at the bounding-box centre, x along the
-dominant axis, z up when resting): boxes are boxes, cylinders and nuts are cylinders (a nut's
-hexagon as its circumscribed cylinder), rings/tubes are 12 box staves around their axis so the
-hole is real, a screw is a shaft plus a head. Mass and friction come from the catalog; inertia is
-that of the bounding box (good enough for contact dynamics, exact for boxes). Built with
-xml.etree, so the output is always well-formed.
+dominant axis, z up when resting) and is the simulator's own: the boxes and cylinders of
+:func:`grasp_pipeline.sim.shapes.object_parts` (holes, slots and jaws included), so PyBullet and
+Gazebo see the same solids. Mass and friction come from the catalog, the centre of mass and
+inertia from :func:`grasp_pipeline.objects.mass_properties`. The world also holds the red and blue
+containers. Built with xml.etree, so the output is always well-formed.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from grasp_pipeline.objects import Catalog, ObjectSpec, load_catalog
+from grasp_pipeline.objects import Catalog, ContainerSpec, ObjectSpec, load_catalog
 
 SDF_VERSION = "1.9"
 TABLE_SIZE = (0.8, 0.6)
@@ -28,7 +29,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs) -> ET.E
 
 
 def _f(*vals: float) -> str:
-    return " ".join(f"{v:.6g}" for v in vals)
+    return " ".join(f"{v:.9g}" for v in vals)
 
 
 def _geometry(parent: ET.Element, kind: str, dims: tuple[float, ...]) -> None:
@@ -57,63 +58,41 @@ def _part(link: ET.Element, name: str, kind: str, dims, pose, color, mu: float) 
 
 
 def _parts(spec: ObjectSpec) -> list[tuple[str, str, tuple, tuple]]:
-    """(name, kind, dims, pose) primitives approximating the object in its frame."""
-    d, (sx, sy, sz) = spec.dims, spec.size
-    axis_rot = (0.0, math.pi / 2, 0.0) if spec.symmetry_axis == "x" else (0.0, 0.0, 0.0)
-    if spec.shape == "box":
-        return [("body", "box", (sx, sy, sz), (0, 0, 0, 0, 0, 0))]
-    if spec.shape == "cylinder":
-        return [("body", "cylinder", (d["diameter"] / 2, d["length"]), (0, 0, 0, *axis_rot))]
-    if spec.shape == "hex_nut":
-        r = d["across_flats"] / math.sqrt(3)  # circumscribed radius of the hexagon
-        return [("body", "cylinder", (r, d["height"]), (0, 0, 0, 0, 0, 0))]
-    if spec.shape == "ring":
-        ro, ri, length = d["outer_diameter"] / 2, d["inner_diameter"] / 2, d["length"]
-        n, rm, wall = 12, (ro + ri) / 2, ro - ri
-        chord = 2 * ro * math.tan(math.pi / n)
-        out = []
-        for k in range(n):
-            a = 2 * math.pi * k / n
-            if spec.symmetry_axis == "x":  # staves along x, arranged around x in the y-z plane
-                pose = (0.0, rm * math.cos(a), rm * math.sin(a), a, 0.0, 0.0)
-                dims = (length, wall, chord)
-            else:
-                pose = (rm * math.cos(a), rm * math.sin(a), 0.0, 0.0, 0.0, a)
-                dims = (wall, chord, length)
-            out.append((f"stave{k}", "box", dims, pose))
-        return out
-    if spec.shape == "screw":
-        hh, L = d["head_height"], d["shaft_length"]
-        x0 = -sx / 2
-        head_r = d["head_across_flats"] / math.sqrt(3)
-        return [
-            ("head", "cylinder", (head_r, hh), (x0 + hh / 2, 0, 0, 0, math.pi / 2, 0)),
-            (
-                "shaft",
-                "cylinder",
-                (d["shaft_diameter"] / 2, L),
-                (x0 + hh + L / 2, 0, 0, 0, math.pi / 2, 0),
-            ),
-        ]
-    raise ValueError(f"object {spec.name}: no SDF geometry for shape {spec.shape!r}")
+    """(name, kind, dims, pose x y z roll pitch yaw) of the object's primitives in its frame."""
+    from scipy.spatial.transform import Rotation
+
+    from grasp_pipeline.sim.shapes import object_parts
+
+    out = []
+    for k, q in enumerate(object_parts(spec)):
+        with warnings.catch_warnings():  # a pitch of +-90 deg (parts along x) is gimbal lock
+            warnings.simplefilter("ignore", UserWarning)
+            rpy = tuple(float(a) for a in Rotation.from_quat(q.quat).as_euler("xyz"))
+        # SDF rpy are fixed-axis x, y, z rotations: scipy's extrinsic "xyz"
+        box = tuple(2.0 * h for h in q.half_extents)
+        dims = box if q.kind == "box" else (q.radius, q.length)
+        out.append((f"part{k}", q.kind, dims, (*q.position, *rpy)))
+    return out
 
 
 def object_model(spec: ObjectSpec) -> ET.Element:
     """``<model>`` of one catalog object (a single dynamic link)."""
+    from grasp_pipeline.objects import mass_properties
+
     model = ET.Element("model", name=spec.name)
     link = _sub(model, "link", name="link")
     inertial = _sub(link, "inertial")
+    com, inertia_m = mass_properties(spec)
+    _sub(inertial, "pose", _f(*com, 0, 0, 0))
     _sub(inertial, "mass", _f(spec.mass))
-    sx, sy, sz = spec.size
-    m = spec.mass
     inertia = _sub(inertial, "inertia")
     for tag, val in (
-        ("ixx", m * (sy**2 + sz**2) / 12),
-        ("iyy", m * (sx**2 + sz**2) / 12),
-        ("izz", m * (sx**2 + sy**2) / 12),
-        ("ixy", 0.0),
-        ("ixz", 0.0),
-        ("iyz", 0.0),
+        ("ixx", inertia_m[0, 0]),
+        ("iyy", inertia_m[1, 1]),
+        ("izz", inertia_m[2, 2]),
+        ("ixy", inertia_m[0, 1]),
+        ("ixz", inertia_m[0, 2]),
+        ("iyz", inertia_m[1, 2]),
     ):
         _sub(inertia, tag, _f(val))
     for name, kind, dims, pose in _parts(spec):
@@ -167,17 +146,35 @@ def world(catalog: Catalog | None = None, surface_height: float = 0.10) -> ET.El
     pose = cam.find("pose")
     pose.text = _f(0, 0, surface_height + 0.55, 0, math.pi / 2, 0)
     w.append(cam)
-    names = list(catalog.names)
-    spacing = min(0.045, (TABLE_SIZE[1] - 0.1) / max(len(names) - 1, 1))
-    for i, name in enumerate(names):
-        spec = catalog[name]
+    for name, (x, y) in layout(catalog).items():
         inc = _sub(w, "include")
         _sub(inc, "uri", f"model://{name}")
         _sub(inc, "name", name)
-        y = -spacing * (len(names) - 1) / 2 + i * spacing
-        x = 0.08 * (i % 2)  # two staggered rows so long parts don't touch
-        _sub(inc, "pose", _f(x, y, surface_height + spec.half_height + 0.001, 0, 0, math.pi / 2))
+        if name in catalog:
+            z = surface_height + catalog[name].half_height + 0.001
+        else:
+            z = surface_height + catalog.container(name).outer[2] / 2
+        _sub(inc, "pose", _f(x, y, z, 0, 0, 0))
     return w
+
+
+def layout(catalog: Catalog, gap: float = 0.02) -> dict[str, tuple[float, float]]:
+    """(x, y) of every object (axis-aligned, resting) and container on the service area: rows
+    along x, ``gap`` metres apart; raises ValueError when they do not fit on ``TABLE_SIZE``."""
+    items = [(s.name, s.size[0], s.size[1]) for s in catalog]
+    items += [(c.name, c.outer[0], c.outer[1]) for c in catalog.containers]
+    half_x, half_y = TABLE_SIZE[0] / 2, TABLE_SIZE[1] / 2
+    out: dict[str, tuple[float, float]] = {}
+    x, y, row = -half_x + gap, -half_y + gap, 0.0
+    for name, sx, sy in items:
+        if x + sx > half_x - gap:
+            x, y, row = -half_x + gap, y + row + gap, 0.0
+        row = max(row, sy)
+        out[name] = (x + sx / 2, y + sy / 2)
+        x += sx + gap
+    if y + row > half_y - gap:
+        raise ValueError(f"{len(items)} catalog items do not fit on the {TABLE_SIZE} m surface")
+    return out
 
 
 def rgbd_camera(
@@ -214,12 +211,32 @@ def rgbd_camera(
     return m
 
 
-def model_config(spec: ObjectSpec) -> ET.Element:
+def container_model(spec: ContainerSpec) -> ET.Element:
+    """``<model>`` of a container: a static open box (floor and four walls)."""
+    lx, ly, lz = spec.outer
+    t = spec.wall
+    model = ET.Element("model", name=spec.name)
+    _sub(model, "static", "true")
+    link = _sub(model, "link", name="link")
+    walls = (
+        ("floor", (lx, ly, t), (0, 0, -lz / 2 + t / 2)),
+        ("wall_x0", (t, ly, lz), (-lx / 2 + t / 2, 0, 0)),
+        ("wall_x1", (t, ly, lz), (lx / 2 - t / 2, 0, 0)),
+        ("wall_y0", (lx, t, lz), (0, -ly / 2 + t / 2, 0)),
+        ("wall_y1", (lx, t, lz), (0, ly / 2 - t / 2, 0)),
+    )
+    for name, dims, xyz in walls:
+        _part(link, name, "box", dims, (*xyz, 0, 0, 0), spec.color, 0.6)
+    return model
+
+
+def model_config(spec: ObjectSpec | ContainerSpec) -> ET.Element:
     cfg = ET.Element("model")
     _sub(cfg, "name", spec.name)
     _sub(cfg, "version", "1.0")
     _sub(cfg, "sdf", "model.sdf", version=SDF_VERSION)
-    _sub(cfg, "description", f"RoboCup@Work {spec.name} ({spec.shape}, {spec.mass * 1000:.0f} g)")
+    shape = getattr(spec, "shape", "container")
+    _sub(cfg, "description", f"RoboCup@Work {spec.name} ({shape}, {spec.mass * 1000:.0f} g)")
     return cfg
 
 
@@ -228,19 +245,20 @@ def write_world(
 ) -> dict:
     """Write ``out/world.sdf`` and ``out/models/<name>/{model.sdf,model.config}``.
 
-    Add ``out/models`` to ``GZ_SIM_RESOURCE_PATH`` so ``model://<name>`` resolves.
+    Every catalog object and container gets a model. Add ``out/models`` to
+    ``GZ_SIM_RESOURCE_PATH`` so ``model://<name>`` resolves.
     Returns ``{"world": path, "models": [paths]}``.
     """
     catalog = catalog or load_catalog()
     out = Path(out)
     models = []
-    for name in catalog.names:
-        d = out / "models" / name
+    specs = [*catalog, *catalog.containers]
+    for spec in specs:
+        d = out / "models" / spec.name
         d.mkdir(parents=True, exist_ok=True)
-        _sdf(object_model(catalog[name])).write(
-            d / "model.sdf", encoding="unicode", xml_declaration=True
-        )
-        cfg = model_config(catalog[name])
+        model = object_model(spec) if spec.name in catalog else container_model(spec)
+        _sdf(model).write(d / "model.sdf", encoding="unicode", xml_declaration=True)
+        cfg = model_config(spec)
         ET.indent(cfg)
         ET.ElementTree(cfg).write(d / "model.config", encoding="unicode", xml_declaration=True)
         models.append(d / "model.sdf")

@@ -1,4 +1,12 @@
-"""Random RoboCup@Work scenes: surface, textures, lighting, object placement and camera pose.
+"""The one builder of random RoboCup@Work scenes: training data, hold-out data and demo scenes.
+
+:func:`build_scene` (alias of :func:`build_random_scene`) makes a new world from a
+:class:`SceneConfig`: a service area at a RoboCup height (0/5/10/15 cm) with a procedural surface
+texture and random lighting, objects drawn from a catalog pool (default: the catalog's default
+pool, the rulebook's set), optional decoys (catalog objects from outside the pool, annotated with
+their own class), non-catalog clutter (never annotated), spread scenes or touching piles, a
+container, and a RealSense camera (the intrinsics the caller gives: D435 or SR300 at 640x480)
+looking at the scene from a random height and tilt.
 
 Everything is drawn from one ``numpy.random.Generator`` so a scene is a pure function of its seed.
 """
@@ -50,7 +58,11 @@ class SceneConfig:
     camera_tilt_deg: tuple[float, float] = (0.0, 35.0)
     shadow_prob: float = 0.0
     object_in_container_prob: float = 0.5
-    object_names: tuple[str, ...] | None = None
+    object_names: tuple[str, ...] | None = None  # the objects to draw from; overrides ``pool``
+    pool: str | None = None  # catalog pool to draw from; None = the catalog's default pool
+    decoy_prob: float = 0.0  # chance that a scene also holds catalog objects from outside it
+    max_decoys: int = 2
+    decoy_pool: str | None = None  # where decoys come from; None = every object not drawn from
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_objects <= self.max_objects:
@@ -63,6 +75,7 @@ class SceneConfig:
             "distractor_prob",
             "shadow_prob",
             "object_in_container_prob",
+            "decoy_prob",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -74,6 +87,31 @@ class SceneConfig:
             )
         if not self.surface_heights:
             raise ValueError("SceneConfig.surface_heights is empty")
+        if self.max_decoys < 0 or self.max_distractors < 0:
+            raise ValueError("SceneConfig.max_decoys and max_distractors must be >= 0")
+
+    def names(self, catalog) -> list[str]:
+        """The object names scenes draw from (``object_names``, else ``pool``'s)."""
+        if self.object_names is not None:
+            unknown = [n for n in self.object_names if n not in catalog]
+            if unknown:
+                raise ValueError(f"SceneConfig.object_names: unknown objects {unknown}")
+            return list(self.object_names)
+        return catalog.pool(self.pool)
+
+    def decoy_names(self, catalog) -> list[str]:
+        """The catalog objects decoys are drawn from (never one of :meth:`names`)."""
+        drawn = set(self.names(catalog))
+        base = catalog.pool(self.decoy_pool) if self.decoy_pool else catalog.names
+        return [n for n in base if n not in drawn]
+
+    def classes(self, catalog) -> list[str]:
+        """Catalog names whose class indices a scene's masks can hold, in channel order
+        (``catalog.names[:C]``, C the highest class index of the objects and decoys)."""
+        names = self.names(catalog)
+        if self.decoy_prob > 0:
+            names = names + self.decoy_names(catalog)
+        return catalog.names[: catalog.num_classes(names)]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +129,10 @@ class SceneInfo:
     n_distractors: int
     settled: bool = True
     lighting: dict = field(default_factory=dict)
+    pool: list[str] = field(default_factory=list)  # the names objects were drawn from
+    objects: list[str] = field(default_factory=list)  # placed objects of the pool, by name
+    decoys: list[str] = field(default_factory=list)  # placed catalog objects from outside it
+    distractor_kinds: list[str] = field(default_factory=list)  # non-catalog clutter
 
 
 def table_texture(
@@ -167,8 +209,10 @@ def place_objects(
     centre: tuple[float, float] = (0.0, 0.0),
     radius: float = 0.12,
     tumble_prob: float = 0.1,
+    extra: Sequence[str] = (),
 ) -> list[int]:
-    """Drop ``n_objects`` catalog objects (random names unless given) near ``centre`` and settle.
+    """Drop ``n_objects`` catalog objects drawn from ``names`` (default: every catalog object),
+    then the objects named in ``extra``, near ``centre`` (world x, y, metres) and settle.
 
     Spread scenes keep bounding circles apart; ``clutter`` places each object against an earlier
     one (slightly overlapping footprints, spawned higher) so they end up touching or leaning.
@@ -177,9 +221,10 @@ def place_objects(
     if n_objects < 0:
         raise ValueError(f"n_objects must be >= 0, got {n_objects}")
     pool = list(names) if names is not None else list(world.catalog.names)
-    if not pool:
+    if not pool and n_objects:
         raise ValueError("no object names to place")
-    chosen = [pool[int(i)] for i in rng.integers(0, len(pool), n_objects)]
+    chosen = [pool[int(i)] for i in rng.integers(0, len(pool), n_objects)] if pool else []
+    chosen += list(extra)
     placed: list[tuple[float, float, float, float]] = []  # x, y, inner and outer footprint radius
     bodies = []
     for k, name in enumerate(chosen):
@@ -227,8 +272,13 @@ def _drop_into_container(
     box_xy: np.ndarray,
     box_yaw: float,
 ) -> int | None:
-    """Put one random catalog object into the container (long axis along its 160 mm side)."""
+    """Put one random catalog object into the container (long axis along its 160 mm side);
+    nothing when no object of ``names`` fits inside."""
     pool = list(names) if names is not None else list(world.catalog.names)
+    inner = min(CONTAINER_OUTER_M[:2]) - 2 * CONTAINER_WALL_M - 0.01
+    pool = [n for n in pool if world.catalog[n].size[1] < inner]
+    if not pool:
+        return None
     spec = world.catalog[pool[int(rng.integers(len(pool)))]]
     z = world.surface_z + CONTAINER_WALL_M + 0.5 * spec.size[2] + 0.004
     pose = _resting_pose(rng, 0.0, 0.0, z, tumble=False)
@@ -276,10 +326,18 @@ def build_random_scene(
     noise: bool = True,
     catalog=None,
 ) -> tuple[SimWorld, SimCamera, SceneInfo]:
-    """A new world with a random surface, container, objects and distractors, and a camera on it.
+    """A new world (surface, container, pool objects, decoys, clutter) and a camera on it.
 
-    The caller owns the world (``world.close()``).
+    The one scene builder of the package: dataset generation, the hold-out benchmark and demo
+    scenes call it. ``intrinsics``: the camera (``geometry.camera.preset("d435"|"sr300")``);
+    ``noise``: the camera's depth/colour noise. The caller owns the world (``world.close()``).
     """
+    if catalog is None:
+        from grasp_pipeline.objects import load_catalog
+
+        catalog = load_catalog()
+    names = cfg.names(catalog)
+    decoy_pool = cfg.decoy_names(catalog) if cfg.decoy_prob > 0 else []
     surface = float(cfg.surface_heights[int(rng.integers(len(cfg.surface_heights)))])
     texture = TEXTURES[int(rng.integers(len(TEXTURES)))]
     base = TABLE_COLORS[int(rng.integers(len(TABLE_COLORS)))]
@@ -309,23 +367,34 @@ def build_random_scene(
         clutter = bool(rng.random() < cfg.clutter_fraction) and n > 1
         n_distractors = (
             int(rng.integers(1, cfg.max_distractors + 1))
-            if rng.random() < cfg.distractor_prob
+            if cfg.max_distractors and rng.random() < cfg.distractor_prob
             else 0
         )
+        kinds = []
         for _ in range(n_distractors):
             a, d = rng.uniform(-np.pi, np.pi), rng.uniform(0.08, 0.16)
-            world.add_distractor(rng, centre[0] + d * math.cos(a), centre[1] + d * math.sin(a))
-        place_objects(
+            body = world.add_distractor(
+                rng, centre[0] + d * math.cos(a), centre[1] + d * math.sin(a)
+            )
+            kinds.append(world.distractor_kinds[body])
+        decoys: list[str] = []
+        if decoy_pool and cfg.max_decoys and rng.random() < cfg.decoy_prob:
+            k = int(rng.integers(1, cfg.max_decoys + 1))
+            decoys = [decoy_pool[int(i)] for i in rng.integers(0, len(decoy_pool), k)]
+        bodies = place_objects(
             world,
             rng,
             n,
             clutter=clutter,
-            names=cfg.object_names,
+            names=names,
             centre=tuple(centre),
             radius=0.09,
+            extra=decoys,
         )
         if container is not None and rng.random() < cfg.object_in_container_prob:
-            _drop_into_container(world, rng, cfg.object_names, box_xy, box_yaw)
+            extra = _drop_into_container(world, rng, names, box_xy, box_yaw)
+            if extra is not None:
+                bodies.append(extra)
         settled = world.is_resting()
         target = (float(target_xy[0]), float(target_xy[1]), world.surface_z)
         camera = random_camera(
@@ -334,6 +403,8 @@ def build_random_scene(
     except BaseException:
         world.close()
         raise
+    placed = [world.objects[b].spec.name for b in bodies if b in world.objects]
+    pool_set = set(names)
     info = SceneInfo(
         surface_height=surface,
         texture=texture,
@@ -343,8 +414,22 @@ def build_random_scene(
         n_distractors=n_distractors,
         settled=settled,
         lighting=asdict(world.lighting),
+        pool=list(names),
+        objects=[p for p in placed if p in pool_set],
+        decoys=[p for p in placed if p not in pool_set],
+        distractor_kinds=kinds,
     )
     return world, camera, info
 
 
-__all__ = ["CONTAINER_OUTER_M", "SceneConfig", "SceneInfo", "build_random_scene", "place_objects"]
+build_scene = build_random_scene
+
+
+__all__ = [
+    "CONTAINER_OUTER_M",
+    "SceneConfig",
+    "SceneInfo",
+    "build_random_scene",
+    "build_scene",
+    "place_objects",
+]

@@ -23,9 +23,17 @@ if TYPE_CHECKING:
     from grasp_pipeline.sim.camera import SimCamera, SimRender
 
 SERVICE_AREA_HEIGHTS_M = (0.0, 0.05, 0.10, 0.15)
+# The containers as config/objects.yaml describes them (CONTAINER_RED / CONTAINER_BLUE); the world
+# reads its catalog's containers and falls back on these for a catalog without any.
 CONTAINER_OUTER_M = (0.135, 0.160, 0.082)  # RoboCup@Work container, outer x, y, z
 CONTAINER_WALL_M = 0.004
 CONTAINER_COLORS = {"red": (0.75, 0.08, 0.07), "blue": (0.07, 0.18, 0.70)}
+# Non-catalog clutter kinds of add_distractor (none is a catalog object's shape and size).
+DISTRACTOR_KINDS = ("box", "cylinder", "sphere", "tube", "bracket")
+# What random_scene draws from when no names are given: the 13 objects the catalog held when it
+# was written, so seeded scenes of its callers stay the same as the catalog grows. New code uses
+# grasp_pipeline.sim.scene (default: the catalog's default pool, the rulebook's set).
+LEGACY_SCENE_POOL = "classic2018"
 
 
 @dataclass
@@ -119,6 +127,7 @@ class SimWorld:
         self.objects: dict[int, SimObject] = {}
         self.containers: list[int] = []
         self.distractors: list[int] = []
+        self.distractor_kinds: dict[int, str] = {}  # body -> kind (DISTRACTOR_KINDS)
         p.setGravity(0, 0, -9.81, physicsClientId=self.client)
         p.setTimeStep(time_step, physicsClientId=self.client)
         self._surface_z = float(surface_height)
@@ -234,6 +243,7 @@ class SimWorld:
             self.containers.remove(body)
         if body in self.distractors:
             self.distractors.remove(body)
+            self.distractor_kinds.pop(body, None)
 
     def clear_objects(self) -> None:
         """Remove every catalog object, container and distractor (the surface stays)."""
@@ -241,15 +251,19 @@ class SimWorld:
             self.remove_object(body)
 
     def add_container(self, color: str, x: float, y: float, yaw: float) -> int:
-        """A static open container (135 x 160 x 82 mm outer) standing on the surface at (x, y)."""
+        """A static open container (the catalog's CONTAINER_RED / CONTAINER_BLUE: 135 x 160 x
+        82 mm outer) standing on the surface at (x, y), yaw in radians; ``color`` "red"/"blue"
+        or the container's catalog name."""
         import pybullet as p
 
-        if color not in CONTAINER_COLORS:
-            raise ValueError(
-                f"container colour must be one of {sorted(CONTAINER_COLORS)}, got {color!r}"
-            )
-        lx, ly, lz = CONTAINER_OUTER_M
-        t = CONTAINER_WALL_M
+        spec = next((c for c in self.catalog.containers if color in (c.color_name, c.name)), None)
+        if spec is None and color not in CONTAINER_COLORS:
+            known = sorted({c.color_name for c in self.catalog.containers} | set(CONTAINER_COLORS))
+            raise ValueError(f"container colour must be one of {known}, got {color!r}")
+        if spec is not None:
+            (lx, ly, lz), t, rgb = spec.outer, spec.wall, spec.color
+        else:
+            (lx, ly, lz), t, rgb = CONTAINER_OUTER_M, CONTAINER_WALL_M, CONTAINER_COLORS[color]
         halves = [
             [lx / 2, ly / 2, t / 2],
             [t / 2, ly / 2, lz / 2],
@@ -271,39 +285,71 @@ class SimWorld:
         body = p.createMultiBody(
             0, col, vis, [x, y, self._surface_z + lz / 2], quat, physicsClientId=self.client
         )
-        p.changeVisualShape(
-            body, -1, rgbaColor=[*CONTAINER_COLORS[color], 1], physicsClientId=self.client
-        )
+        p.changeVisualShape(body, -1, rgbaColor=[*rgb, 1], physicsClientId=self.client)
         self.containers.append(body)
         return body
 
-    def add_distractor(self, rng: np.random.Generator, x: float, y: float) -> int:
-        """A random non-catalog clutter item (box, cylinder or sphere, 1-4 cm) dropped at (x, y)."""
+    def add_distractor(
+        self, rng: np.random.Generator, x: float, y: float, kind: str | None = None
+    ) -> int:
+        """A random non-catalog clutter item dropped at (x, y) (world, metres); returns its body.
+
+        ``kind`` one of ``DISTRACTOR_KINDS`` (random when None): a box, cylinder or sphere of
+        1-4 cm, a thin-walled tube (2-5 cm, hollow), or an L-shaped bracket (3-7 cm legs). Random
+        colour. Distractors are in ``self.distractors``, never in the masks or annotations.
+        """
         import pybullet as p
 
-        kind = rng.choice(["box", "cylinder", "sphere"])
-        size = rng.uniform(0.01, 0.04, size=3)
+        if kind is None:
+            kind = str(rng.choice(DISTRACTOR_KINDS))
+        if kind not in DISTRACTOR_KINDS:
+            raise ValueError(f"distractor kind must be one of {DISTRACTOR_KINDS}, got {kind!r}")
         c = self.client
-        if kind == "box":
-            col = p.createCollisionShape(
-                p.GEOM_BOX, halfExtents=(size / 2).tolist(), physicsClientId=c
-            )
-            vis = p.createVisualShape(
-                p.GEOM_BOX, halfExtents=(size / 2).tolist(), physicsClientId=c
-            )
-            z = size[2] / 2
-        elif kind == "cylinder":
-            col = p.createCollisionShape(
-                p.GEOM_CYLINDER, radius=size[0] / 2, height=size[2], physicsClientId=c
-            )
-            vis = p.createVisualShape(
-                p.GEOM_CYLINDER, radius=size[0] / 2, length=size[2], physicsClientId=c
-            )
-            z = size[2] / 2
-        else:
-            col = p.createCollisionShape(p.GEOM_SPHERE, radius=size[0] / 2, physicsClientId=c)
-            vis = p.createVisualShape(p.GEOM_SPHERE, radius=size[0] / 2, physicsClientId=c)
-            z = size[0] / 2
+        if kind in ("box", "cylinder", "sphere"):
+            size = rng.uniform(0.01, 0.04, size=3)
+            if kind == "box":
+                types, halves, radii, lengths = [p.GEOM_BOX], [(size / 2).tolist()], [0.0], [0.0]
+                positions, quats, z = [[0, 0, 0]], [[0, 0, 0, 1]], size[2] / 2
+            elif kind == "cylinder":
+                types, halves = [p.GEOM_CYLINDER], [[0, 0, 0]]
+                radii, lengths = [size[0] / 2], [size[2]]
+                positions, quats, z = [[0, 0, 0]], [[0, 0, 0, 1]], size[2] / 2
+            else:
+                types, halves, radii, lengths = [p.GEOM_SPHERE], [[0, 0, 0]], [size[0] / 2], [0.0]
+                positions, quats, z = [[0, 0, 0]], [[0, 0, 0, 1]], size[0] / 2
+        elif kind == "tube":
+            od, height = rng.uniform(0.02, 0.05), rng.uniform(0.008, 0.03)
+            wall = rng.uniform(0.0015, 0.004)
+            n = 10
+            types, halves, radii, lengths, positions, quats = [], [], [], [], [], []
+            for k in range(n):
+                a = 2 * np.pi * k / n
+                types.append(p.GEOM_BOX)
+                halves.append([wall / 2, od / 2 * np.tan(np.pi / n), height / 2])
+                radii.append(0.0)
+                lengths.append(0.0)
+                r = od / 2 - wall / 2
+                positions.append([r * np.cos(a), r * np.sin(a), 0.0])
+                quats.append(list(p.getQuaternionFromEuler([0, 0, a])))
+            z = height / 2
+        else:  # bracket: two plates at right angles, lying on one of them
+            a_len, b_len = rng.uniform(0.03, 0.07), rng.uniform(0.03, 0.07)
+            width, t = rng.uniform(0.015, 0.03), rng.uniform(0.002, 0.004)
+            types, radii, lengths = [p.GEOM_BOX] * 2, [0.0, 0.0], [0.0, 0.0]
+            halves = [[a_len / 2, width / 2, t / 2], [t / 2, width / 2, b_len / 2]]
+            positions = [[0.0, 0.0, -b_len / 2 + t / 2], [a_len / 2 - t / 2, 0.0, 0.0]]
+            quats = [[0, 0, 0, 1]] * 2
+            z = b_len / 2
+        kw = {"shapeTypes": types, "halfExtents": halves, "radii": radii, "physicsClientId": c}
+        col = p.createCollisionShapeArray(
+            **kw,
+            lengths=lengths,
+            collisionFramePositions=positions,
+            collisionFrameOrientations=quats,
+        )
+        vis = p.createVisualShapeArray(
+            **kw, lengths=lengths, visualFramePositions=positions, visualFrameOrientations=quats
+        )
         quat = p.getQuaternionFromEuler([0, 0, float(rng.uniform(-np.pi, np.pi))])
         body = p.createMultiBody(
             0.02, col, vis, [x, y, self._surface_z + z + 0.002], quat, physicsClientId=c
@@ -312,6 +358,7 @@ class SimWorld:
         p.changeVisualShape(body, -1, rgbaColor=[*rgb, 1], physicsClientId=c)
         p.changeDynamics(body, -1, lateralFriction=0.6, rollingFriction=0.001, physicsClientId=c)
         self.distractors.append(body)
+        self.distractor_kinds[body] = kind
         return body
 
     def random_scene(
@@ -326,10 +373,16 @@ class SimWorld:
         """Drop ``n_objects`` random catalog objects around ``centre`` and let them settle.
 
         ``clutter`` packs them so that they touch; otherwise they are spread without overlap.
-        Returns the body ids of the objects still on the surface.
+        ``names``: the objects to draw from; by default the classic 2018 set
+        (``LEGACY_SCENE_POOL``: the draws of a seed stay what they were before the catalog grew).
+        Whole scenes (surface, pool, decoys, clutter, camera) come from
+        :func:`grasp_pipeline.sim.scene.build_scene`. Returns the body ids of the objects still
+        on the surface.
         """
         from grasp_pipeline.sim.scene import place_objects
 
+        if names is None and LEGACY_SCENE_POOL in self.catalog.pools:
+            names = self.catalog.pool(LEGACY_SCENE_POOL)
         return place_objects(
             self, rng, n_objects, clutter=clutter, names=names, centre=centre, radius=radius
         )

@@ -25,13 +25,14 @@ from grasp_pipeline.perception.segnet.postprocess import (
 
 
 def default_labels(num_classes: int) -> list[str]:
-    """Catalog names in class order (class_index 1..N -> channel 0..N-1)."""
+    """Catalog names in class order (class_index 1..N -> channel 0..N-1): the first
+    ``num_classes`` (a model of the classic 13 classes in the grown catalog)."""
     from grasp_pipeline.objects import load_catalog
 
     names = list(load_catalog().names)
-    if len(names) != num_classes:
+    if num_classes > len(names):
         raise ValueError(f"model has {num_classes} classes but the catalog lists {len(names)}")
-    return names
+    return names[:num_classes]
 
 
 def preprocess(
