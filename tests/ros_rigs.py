@@ -17,8 +17,8 @@ CAMERA_FRAME = "camera_color_optical_frame"
 
 
 def tiny_segnet_checkpoint(path):
-    """A tiny untrained segnet whose output bias makes M20 and Motor fire everywhere: its
-    detections are deterministic and known."""
+    """A tiny untrained segnet whose output bias makes M20 fire everywhere, and Motor too but
+    weaker: one label per object keeps M20 alone, deterministically."""
     import torch
 
     from grasp_pipeline.perception.segnet.config import SegNetConfig
@@ -29,7 +29,8 @@ def tiny_segnet_checkpoint(path):
     cfg = SegNetConfig(width=32, height=24, filters=(4, 8), dropout=0.0)
     state = SegNet(cfg).state_dict()
     state["head.bias"][:] = -8.0
-    state["head.bias"][[5, 12]] = 8.0  # channels of M20 and Motor
+    state["head.bias"][5] = 8.0  # M20
+    state["head.bias"][12] = 2.0  # Motor: the same pixels with less evidence
     save_checkpoint(
         path, {"model": state, "config": {"model": cfg.to_dict(), "depth_max_m": 1.0}, "step": 0}
     )

@@ -121,3 +121,26 @@ def test_vote_mode_ignores_a_minority_of_stray_votes():
         assert inst.pixel == pytest.approx((15.3, 14.6), abs=1e-4)
     with pytest.raises(ValueError, match="vote_mode"):
         find_instances(m, offsets=exact, vote_mode="median")
+
+
+def _blob(shape, rows, cols, value=0.9):
+    a = np.zeros(shape, np.float32)
+    a[rows, cols] = value
+    return a
+
+
+def test_one_label_per_object_drops_a_look_alike_on_the_same_pixels():
+    from grasp_pipeline.perception.segnet.postprocess import one_label_per_object
+
+    shape = (24, 32)
+    true = find_instances(_blob(shape, slice(4, 12), slice(4, 12)))  # 64 px at 0.9
+    echo = find_instances(_blob(shape, slice(5, 12), slice(4, 12), 0.7))  # 56 px, all inside
+    # a touching neighbour of a third class shares one column with the true blob
+    neighbour = find_instances(_blob(shape, slice(4, 12), slice(11, 20)))
+    kept = one_label_per_object([(1, true[0]), (2, echo[0]), (3, neighbour[0])])
+    assert sorted(c for c, _ in kept) == [1, 3]
+    # the classification vector can overrule the activation mass
+    kept = one_label_per_object([(1, true[0]), (2, echo[0])], class_weight=[0.0, 0.1, 0.9, 0.0])
+    assert [c for c, _ in kept] == [2]
+    with pytest.raises(ValueError, match="min_overlap"):
+        one_label_per_object([], min_overlap=0.0)

@@ -20,6 +20,7 @@ from grasp_pipeline.perception.segnet.postprocess import (
     VOTE_MODES,
     find_instances,
     grasp_frame,
+    one_label_per_object,
     robust_depth,
 )
 
@@ -64,7 +65,9 @@ class SegnetDetector:
     offset head, how far the pickup moves from the blob centroid to its centre-of-mass votes
     (:func:`find_instances`); default the checkpoint's ``config["vote_weight"]`` (chosen on
     validation data when the model was exported), else 1; ``vote_mode`` likewise ("mean" or
-    "mode" of the votes), else "mean".
+    "mode" of the votes), else "mean". ``min_overlap``: one label per object — a blob lying
+    for at least this fraction inside blobs of other classes with more evidence (activation mass
+    times class probability) is dropped (:func:`~grasp_pipeline.perception.segnet.postprocess.one_label_per_object`).
     """
 
     def __init__(
@@ -79,6 +82,7 @@ class SegnetDetector:
         max_instances: int = 3,
         vote_weight: float | None = None,
         vote_mode: str | None = None,
+        min_overlap: float = 0.5,
     ) -> None:
         from grasp_pipeline.perception.segnet.checkpoint import load_segnet
 
@@ -87,6 +91,9 @@ class SegnetDetector:
         self.device = device
         self.threshold, self.min_pixels = threshold, min_pixels
         self.max_instances = max_instances
+        if not 0.0 < min_overlap <= 1.0:
+            raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap}")
+        self.min_overlap = min_overlap
         self.depth_max_m = float(state["config"].get("depth_max_m", 1.0))
         if vote_weight is None:
             vote_weight = float(state["config"].get("vote_weight", 1.0))
@@ -160,7 +167,10 @@ class SegnetDetector:
         h, w = maps.shape[1:]
         sx, sy = camera.width / w, camera.height / h
         out: list[Detection] = []
-        for c in channels:
+        # Every class map takes part in deciding what each object is, asked for or not.
+        candidates = [
+            (c, inst)
+            for c in range(len(self.labels))
             for inst in find_instances(
                 maps[c],
                 self.threshold,
@@ -169,38 +179,42 @@ class SegnetDetector:
                 offsets,
                 self.vote_weight,
                 self.vote_mode,
-            ):
-                u = (inst.pixel[0] + 0.5) * sx - 0.5  # pixel-centre convention, as in scaled()
-                v = (inst.pixel[1] + 0.5) * sy - 0.5
-                z = robust_depth(depth_m, u, v, radius=max(2, round(2 * sx)))
-                if not np.isfinite(z):
-                    continue
-                point = np.array(
-                    [(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z]
+            )
+        ]
+        wanted = set(channels)
+        for c, inst in one_label_per_object(candidates, self.min_overlap, probs):
+            if c not in wanted:
+                continue
+            # pixel-centre convention, as in scaled(); votes may point past the image border
+            u = min(max((inst.pixel[0] + 0.5) * sx - 0.5, 0.0), camera.width - 1.0)
+            v = min(max((inst.pixel[1] + 0.5) * sy - 0.5, 0.0), camera.height - 1.0)
+            z = robust_depth(depth_m, u, v, radius=max(2, round(2 * sx)))
+            if not np.isfinite(z):
+                continue
+            point = np.array([(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z])
+            axis_uv = (inst.axis[0] * sx, inst.axis[1] * sy)
+            R = grasp_frame(axis_uv, camera.fx, camera.fy)
+            pose = np.eye(4)
+            pose[:3, :3], pose[:3, 3] = R, point
+            out.append(
+                Detection(
+                    label=self.labels[c],
+                    score=inst.score,
+                    pixel=(float(u), float(v)),
+                    point=point,
+                    pose=pose,
+                    grasp_axis=R[:, 1].copy(),
+                    pose_is_full_6d=False,
+                    extras={
+                        "class_probability": float(probs[c]),
+                        "mean_activation": inst.mean_activation,
+                        "pixels": inst.pixels,
+                        "mass": inst.mass,
+                        "elongation": inst.elongation,
+                        "yaw_rad": float(np.arctan2(R[1, 1], R[0, 1])),
+                    },
                 )
-                axis_uv = (inst.axis[0] * sx, inst.axis[1] * sy)
-                R = grasp_frame(axis_uv, camera.fx, camera.fy)
-                pose = np.eye(4)
-                pose[:3, :3], pose[:3, 3] = R, point
-                out.append(
-                    Detection(
-                        label=self.labels[c],
-                        score=inst.score,
-                        pixel=(float(u), float(v)),
-                        point=point,
-                        pose=pose,
-                        grasp_axis=R[:, 1].copy(),
-                        pose_is_full_6d=False,
-                        extras={
-                            "class_probability": float(probs[c]),
-                            "mean_activation": inst.mean_activation,
-                            "pixels": inst.pixels,
-                            "mass": inst.mass,
-                            "elongation": inst.elongation,
-                            "yaw_rad": float(np.arctan2(R[1, 1], R[0, 1])),
-                        },
-                    )
-                )
+            )
         out.sort(key=lambda d: -d.score)
         t3 = time.perf_counter()
         self.last_timing_ms = {

@@ -5,7 +5,8 @@ Pixels are (u, v) = (column, row) of the map they were found in; depths in metre
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,7 +22,8 @@ class Instance:
     (du, dv) of the dominant direction of the activations (weighted PCA), the object's facing; ``elongation``: ratio of the
     principal standard deviations (1 = no preferred direction); ``score``: peak activation in the
     blob; ``mean_activation`` and ``pixels`` describe its support; ``mass`` is their product, the
-    summed activation (how much of the map the blob holds).
+    summed activation (how much of the map the blob holds); ``support``: the blob's pixels as
+    flat indices into the map (row-major), sorted.
     """
 
     pixel: tuple[float, float]
@@ -30,6 +32,9 @@ class Instance:
     score: float
     mean_activation: float
     pixels: int
+    support: np.ndarray = field(
+        default_factory=lambda: np.zeros(0, np.int64), compare=False, repr=False
+    )
 
     @property
     def mass(self) -> float:
@@ -122,9 +127,43 @@ def find_instances(
                 float(peaks[j]),
                 float(wts.mean()),
                 int(us.size),
+                np.sort(vs.astype(np.int64) * a.shape[1] + us),
             )
         )
     return out
+
+
+def one_label_per_object(
+    candidates: Sequence[tuple[int, Instance]],
+    min_overlap: float = 0.5,
+    class_weight: Sequence[float] | None = None,
+) -> list[tuple[int, Instance]]:
+    """Keep one class per physical object among ``(class, instance)`` blobs of one frame.
+
+    A look-alike's map often lights up on the same object as the true class's map. Blobs are
+    taken by decreasing evidence: activation mass (how much of the object a class explains)
+    times ``class_weight[class]`` (the network's classification vector, when given); a blob of
+    another class whose pixels lie for at least ``min_overlap`` of its size inside the blobs
+    already kept sits on an object that is already explained, and is dropped. Blobs of touching
+    objects of different classes overlap little and are both kept. Returns the kept pairs in
+    decreasing evidence.
+    """
+    if not 0.0 < min_overlap <= 1.0:
+        raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap}")
+
+    def evidence(ci: tuple[int, Instance]) -> float:
+        return ci[1].mass * (1.0 if class_weight is None else float(class_weight[ci[0]]))
+
+    kept: list[tuple[int, Instance]] = []
+    for c, inst in sorted(candidates, key=lambda ci: -evidence(ci)):
+        covered = sum(
+            np.intersect1d(inst.support, other.support, assume_unique=True).size
+            for k, other in kept
+            if k != c
+        )
+        if covered < min_overlap * max(inst.support.size, 1):
+            kept.append((c, inst))
+    return kept
 
 
 def vote_mode_point(
