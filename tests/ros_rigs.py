@@ -18,7 +18,7 @@ CAMERA_FRAME = "camera_color_optical_frame"
 
 def tiny_segnet_checkpoint(path):
     """A tiny untrained segnet whose output bias makes M20 fire everywhere, and Motor too but
-    weaker: one label per object keeps M20 alone, deterministically."""
+    weaker: its look-alike score is demoted below M20's, deterministically."""
     import torch
 
     from grasp_pipeline.perception.segnet.config import SegNetConfig

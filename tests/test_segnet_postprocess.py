@@ -129,18 +129,21 @@ def _blob(shape, rows, cols, value=0.9):
     return a
 
 
-def test_one_label_per_object_drops_a_look_alike_on_the_same_pixels():
-    from grasp_pipeline.perception.segnet.postprocess import one_label_per_object
+def test_look_alikes_on_the_same_pixels_are_demoted_by_their_evidence_share():
+    from grasp_pipeline.perception.segnet.postprocess import demote_look_alikes
 
     shape = (24, 32)
-    true = find_instances(_blob(shape, slice(4, 12), slice(4, 12)))  # 64 px at 0.9
-    echo = find_instances(_blob(shape, slice(5, 12), slice(4, 12), 0.7))  # 56 px, all inside
+    true = find_instances(_blob(shape, slice(4, 12), slice(4, 12)))[0]  # 64 px at 0.9
+    echo = find_instances(_blob(shape, slice(5, 12), slice(4, 12), 0.7))[0]  # 56 px, all inside
     # a touching neighbour of a third class shares one column with the true blob
-    neighbour = find_instances(_blob(shape, slice(4, 12), slice(11, 20)))
-    kept = one_label_per_object([(1, true[0]), (2, echo[0]), (3, neighbour[0])])
-    assert sorted(c for c, _ in kept) == [1, 3]
+    neighbour = find_instances(_blob(shape, slice(4, 12), slice(11, 20)))[0]
+    out = dict(demote_look_alikes([(1, true), (2, echo), (3, neighbour)]))
+    assert out[1].score == pytest.approx(0.9) and out[3].score == pytest.approx(0.9)
+    share = (56 * 0.7) / (64 * 0.9)  # the echo's evidence over the true blob's
+    assert out[2].score == pytest.approx(0.7 * share, rel=1e-5)
     # the classification vector can overrule the activation mass
-    kept = one_label_per_object([(1, true[0]), (2, echo[0])], class_weight=[0.0, 0.1, 0.9, 0.0])
-    assert [c for c, _ in kept] == [2]
+    out = dict(demote_look_alikes([(1, true), (2, echo)], class_weight=[0.0, 0.1, 0.9, 0.0]))
+    assert out[2].score == pytest.approx(0.7)
+    assert out[1].score == pytest.approx(0.9 * (64 * 0.9 * 0.1) / (56 * 0.7 * 0.9), rel=1e-5)
     with pytest.raises(ValueError, match="min_overlap"):
-        one_label_per_object([], min_overlap=0.0)
+        demote_look_alikes([], min_overlap=0.0)

@@ -18,9 +18,9 @@ from grasp_pipeline.perception.detector import Detection
 from grasp_pipeline.perception.segnet.config import SegNetConfig
 from grasp_pipeline.perception.segnet.postprocess import (
     VOTE_MODES,
+    demote_look_alikes,
     find_instances,
     grasp_frame,
-    one_label_per_object,
     robust_depth,
 )
 
@@ -66,8 +66,8 @@ class SegnetDetector:
     (:func:`find_instances`); default the checkpoint's ``config["vote_weight"]`` (chosen on
     validation data when the model was exported), else 1; ``vote_mode`` likewise ("mean" or
     "mode" of the votes), else "mean". ``min_overlap``: one label per object — a blob lying
-    for at least this fraction inside blobs of other classes with more evidence (activation mass
-    times class probability) is dropped (:func:`~grasp_pipeline.perception.segnet.postprocess.one_label_per_object`).
+    for at least this fraction inside a blob of another class with more evidence (activation
+    mass times class probability) has its score scaled by its share of that evidence (:func:`~grasp_pipeline.perception.segnet.postprocess.demote_look_alikes`).
     """
 
     def __init__(
@@ -182,7 +182,7 @@ class SegnetDetector:
             )
         ]
         wanted = set(channels)
-        for c, inst in one_label_per_object(candidates, self.min_overlap, probs):
+        for c, inst in demote_look_alikes(candidates, self.min_overlap, probs):
             if c not in wanted:
                 continue
             # pixel-centre convention, as in scaled(); votes may point past the image border
