@@ -285,3 +285,18 @@ class CellRuntime:
             if m is not None:
                 self.cancel(m)
         self.world.close()
+
+
+def planner_cell_params(robot: str, surface_height: float = 0.10) -> dict:
+    """The static cell of the simulator, as a planner's planning-scene parameters (robot base
+    frame, m): ``surface_z_base``, ``floor_z_base``, ``table_centre_base``, ``table_size``. What a
+    real cell's configuration states from measurement (config/sim_*.yaml hold these values)."""
+    from grasp_pipeline.sim.grasp_execution import ROBOT_BASE
+
+    bx, by, bz = ROBOT_BASE[robot]
+    return {
+        "surface_z_base": 0.0 - bz + 0.0,
+        "floor_z_base": -bz - surface_height,
+        "table_centre_base": [0.0 - bx + 0.0, 0.0 - by + 0.0],
+        "table_size": [0.8, 0.6],  # SimWorld's default work surface
+    }
