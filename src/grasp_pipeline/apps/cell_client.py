@@ -35,7 +35,12 @@ class CellClient:
         from grasp_pipeline.ros.tf_static import StaticListener
 
         self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx, domain_id=domain_id)
+        from rclpy.signals import SignalHandlerOptions
+
+        # Ctrl-C must reach the demo loop (which stops the node processes), not just end contexts
+        rclpy.init(
+            context=self.ctx, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO
+        )
         self.node = rclpy.create_node("demo_client", context=self.ctx)
         self.executor = SingleThreadedExecutor(context=self.ctx)
         self.executor.add_node(self.node)

@@ -103,6 +103,12 @@ def run_ros_demo(args: argparse.Namespace) -> int:
     failures, samples = [], []
     t_all = time.perf_counter()
     hold_s = 1.0 / args.real_time_factor if args.real_time_factor > 0 else 0.3
+    import signal
+
+    def _terminate(_sig, _frame):  # SIGTERM: stop like Ctrl-C, so the node processes stop too
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
     with NodeStack(node_params(args), args.separate, domain) as stack:
         client = CellClient(domain)
         try:

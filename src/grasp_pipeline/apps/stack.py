@@ -47,7 +47,14 @@ class NodeStack:
         from grasp_pipeline.apps.compose import node_class
 
         self._ctx = rclpy.Context()
-        rclpy.init(context=self._ctx, domain_id=self.domain_id)
+        from rclpy.signals import SignalHandlerOptions
+
+        # Ctrl-C must reach the demo loop (which stops the node processes), not just end contexts
+        rclpy.init(
+            context=self._ctx,
+            domain_id=self.domain_id,
+            signal_handler_options=SignalHandlerOptions.NO,
+        )
         try:
             for name, params in self.nodes.items():
                 overrides = [Parameter(k, value=v) for k, v in params.items() if v != []]

@@ -42,6 +42,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
 
+from grasp_pipeline.paths import share_dir
 from grasp_pipeline.ros import conversions as cv
 from grasp_pipeline.ros.camera_publisher import CameraPublisher
 from grasp_pipeline.ros.params import Param, declare_parameters
@@ -166,6 +167,7 @@ class SimNode(Node):
         self._physics = None
         self.runtime = None
         self.p = declare_parameters(self, PARAMS, on_change=self._on_params)
+        self.get_logger().info(f"package data (catalog): {share_dir()}")
         from grasp_pipeline.geometry.camera import preset
         from grasp_pipeline.sim.robot_cell import CellRuntime
 
