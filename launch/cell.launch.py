@@ -82,18 +82,33 @@ def _nodes(context):
     target = {"target_object": LaunchConfiguration("target_object")}
     detector = {**target, **_given(context, "detector", "model_path", "database_path")}
     planner = {**target, **_given(context, "execution")}
-    camera = "sim_node" if sim else "camera_node"
-    return [
+    no_driver = UnlessCondition(LaunchConfiguration("use_realsense_driver"))
+    # a simulated cell: the simulator node serves the camera topics (and the robot's actions)
+    camera = (
         Node(
             package="grasp_pipeline",
-            executable=camera,
-            name=camera,
+            executable="sim_node",
+            name="sim_node",
             namespace=namespace,
             parameters=[config],
-            condition=UnlessCondition(LaunchConfiguration("use_realsense_driver")),
-            on_exit=_end_launch_on_exit(camera),
+            condition=no_driver,
+            on_exit=_end_launch_on_exit("sim_node"),
             output="screen",
-        ),
+        )
+        if sim
+        else Node(
+            package="grasp_pipeline",
+            executable="camera_node",
+            name="camera_node",
+            namespace=namespace,
+            parameters=[config],
+            condition=no_driver,
+            on_exit=_end_launch_on_exit("camera_node"),
+            output="screen",
+        )
+    )
+    return [
+        camera,
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(
                 PathJoinSubstitution(

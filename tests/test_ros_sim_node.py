@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from grasp_pipeline.ros.node_process import NodeProcess, Probe
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(150)]
 
+ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = 140 + os.getpid() % 20
 START_S = 60.0
 SIM = {"robot": "franka", "width": 160, "height": 120, "fps": 4.0, "real_time_factor": 2.0}
@@ -260,3 +262,17 @@ def test_cell_runtime_gripper_reports_the_object_between_the_fingers() -> None:
         assert 0.014 < o["position"] < 0.036, o  # stopped on the part (16 .. 34.6 mm across)
     finally:
         rt.close()
+
+
+@pytest.mark.parametrize("robot", ["franka", "youbot"])
+def test_sim_configs_give_the_planner_the_simulated_cell(robot: str) -> None:
+    """config/sim_<robot>.yaml states the static cell the simulator builds (planning scene)."""
+    from grasp_pipeline.ros.config_file import check_params_file
+    from grasp_pipeline.sim.robot_cell import planner_cell_params
+
+    nodes = check_params_file(ROOT / "config" / f"sim_{robot}.yaml")
+    planner, sim = nodes["grasp_planner_node"], nodes["sim_node"]
+    assert planner["execution"] == "sim" and sim["robot"] == planner["robot"] == robot
+    assert planner["base_frame"] == sim["base_frame"]
+    for k, v in planner_cell_params(robot, sim["surface_height"]).items():
+        assert np.allclose(planner[k], v), (k, planner[k], v)
