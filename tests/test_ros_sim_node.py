@@ -276,3 +276,77 @@ def test_sim_configs_give_the_planner_the_simulated_cell(robot: str) -> None:
     assert planner["base_frame"] == sim["base_frame"]
     for k, v in planner_cell_params(robot, sim["surface_height"]).items():
         assert np.allclose(planner[k], v), (k, planner[k], v)
+
+
+def test_static_transform_chain_walks_both_directions() -> None:
+    """base <- camera through base <- mount <- camera, and back, hand-composed."""
+    from grasp_pipeline.ros.tf_static import chain
+
+    A = np.eye(4)
+    A[:3, 3] = [0.5, 0.0, 0.4]  # base <- mount
+    B = np.eye(4)
+    B[:3, :3] = [[1, 0, 0], [0, -1, 0], [0, 0, -1]]  # mount <- camera: looking down
+    B[:3, 3] = [0.0, 0.02, 0.0]
+    edges = {("base", "mount"): A, ("mount", "camera"): B}
+    T = chain(edges, "base", "camera")
+    assert np.allclose(
+        T @ [0, 0, 1.0, 1], [0.5, 0.02, -0.6, 1]
+    )  # 1 m ahead of the camera: 0.6 m below the base
+    assert np.allclose(chain(edges, "camera", "base"), np.linalg.inv(T))
+    assert chain(edges, "base", "elsewhere") is None
+
+
+def test_planning_scene_places_detected_parts_as_obstacles() -> None:
+    """A 6D detection becomes the catalog shape at its pose; a point + axis one a catalog box
+    standing on the surface under the point; the arm collides with them, not with nothing."""
+    from grasp_pipeline.grasping.motion.planning_scene import CellGeometry, PlanningScene
+    from grasp_pipeline.objects import load_catalog
+    from grasp_pipeline.perception.detector import Detection
+    from grasp_pipeline.ros.grasp_planner_node import robot_model
+
+    model, urdf, fingers = robot_model("franka")
+    cell = CellGeometry(0.0, -0.1, (0.55, 0.0), (0.8, 0.6))
+    scene = PlanningScene(model, urdf, fingers, cell, load_catalog())
+    try:
+        cam = np.eye(4)  # camera frame = base frame here
+        pose = np.eye(4)
+        pose[:3, 3] = [0.5, 0.1, 0.008]
+        six = Detection("M20", 1.0, (0, 0), pose[:3, 3], pose, None, True)
+        point = Detection(
+            "Motor",
+            1.0,
+            (0, 0),
+            np.array([0.5, -0.1, 0.05]),
+            np.eye(4),
+            np.array([0, 1.0, 0]),
+            False,
+        )
+        assert (
+            scene.set_objects(
+                [six, point, six.__class__("Banana", 1.0, (0, 0), pose[:3, 3], pose, None, True)],
+                cam,
+            )
+            == 2
+        )
+        import pybullet as p
+
+        boxes = {
+            name: p.getAABB(b, physicsClientId=scene.client) for b, name in scene.objects.items()
+        }
+        lo, hi = boxes["Motor"]
+        assert (
+            abs(lo[2] - 0.0) < 1e-3 and abs(hi[2] - 0.05) < 2e-3
+        )  # on the surface, top at the point
+        lo, hi = boxes["M20"]
+        assert np.allclose([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2], [0.5, 0.1], atol=2e-3)
+        # the TCP right on the M20's centre: the hand collides with it
+        T = model.fk(model.home)
+        T[:3, 3] = [0.5, 0.1, 0.03]
+        ik = model.ik(T, q_seed=model.home)
+        assert ik.ok
+        hit = scene.checker.first_collision([ik.q], 0.0)
+        assert hit is not None and "M20" in hit
+        scene.set_objects([], cam)
+        assert scene.checker.first_collision([ik.q], 0.08) is None
+    finally:
+        scene.close()

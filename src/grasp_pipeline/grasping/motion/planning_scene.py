@@ -3,8 +3,9 @@
 A PyBullet DIRECT client that is never stepped holds the robot loaded from its URDF (kinematic
 only: joints are set, not driven), the static cell geometry the planner is configured with (floor
 and work surface box) and the obstacles it is told about: the detected objects, as catalog shapes
-at their detected 6D pose, or for a point + closing-axis detection (segmentation style) as the
-catalog box standing under the point, its long side across the closing axis. The robot itself
+at their detected 6D pose, or for a point + closing-axis detection (segmentation style) as a box
+of the catalog footprint from the work surface up to the point, its long side across the closing
+axis. The robot itself
 lives elsewhere (a real arm or the simulator node) and is only read (joint states) and commanded
 (trajectories) through :class:`grasp_pipeline.grasping.motion.robot.RobotDriver`.
 
@@ -130,17 +131,28 @@ class PlanningScene:
         for b in self.objects:
             p.removeBody(b, physicsClientId=self.client)
         self.objects = {}
+        from scipy.spatial.transform import Rotation
+
         for det in detections:
             if det.label not in self.catalog:
                 continue
             spec = self.catalog[det.label]
-            T = self._object_pose(det, spec, np.asarray(camera_pose_base, dtype=float))
-            if T is None:
-                continue
-            b = create_object_body(self.client, spec)
-            com = T[:3, :3] @ center_of_mass(spec) + T[:3, 3]
-            from scipy.spatial.transform import Rotation
-
+            if det.pose_is_full_6d:
+                T = camera_pose_base @ np.asarray(det.pose, dtype=float)
+                if not np.all(np.isfinite(T)):
+                    continue
+                b = create_object_body(self.client, spec)
+                com = T[:3, :3] @ center_of_mass(spec) + T[:3, 3]
+            else:
+                box = self._point_box(det, spec, np.asarray(camera_pose_base, dtype=float))
+                if box is None:
+                    continue
+                T, half = box
+                col = p.createCollisionShape(
+                    p.GEOM_BOX, halfExtents=half.tolist(), physicsClientId=self.client
+                )
+                b = p.createMultiBody(0, col, -1, physicsClientId=self.client)
+                com = T[:3, 3]
             p.resetBasePositionAndOrientation(
                 b,
                 com.tolist(),
@@ -150,11 +162,10 @@ class PlanningScene:
             self.objects[b] = spec.name
         return len(self.objects)
 
-    def _object_pose(self, det, spec, camera_pose_base: np.ndarray) -> np.ndarray | None:
-        """Object frame (bounding-box centre) in the base frame, or None when it can't be told."""
-        if det.pose_is_full_6d:
-            T = camera_pose_base @ np.asarray(det.pose, dtype=float)
-            return T if np.all(np.isfinite(T)) else None
+    def _point_box(self, det, spec, camera_pose_base: np.ndarray):
+        """(pose (4x4, base), half extents (3,)) of the box a point + axis detection stands for:
+        the catalog footprint, long side across the closing axis, from the work surface up to
+        the seen top point (whatever holds the part up is inside it too); None if degenerate."""
         if det.grasp_axis is None:
             return None
         R, t = camera_pose_base[:3, :3], camera_pose_base[:3, 3]
@@ -167,11 +178,12 @@ class PlanningScene:
         z = np.array([0.0, 0.0, 1.0])
         T = np.eye(4)
         T[:3, :3] = np.column_stack([np.cross(y, z), y, z])
-        # the box stands under the seen top point, on the surface when that is lower
-        height = float(spec.size[2])
-        bottom = max(top[2] - height, self.cell.surface_z)
-        T[:3, 3] = [top[0], top[1], bottom + height / 2]
-        return T
+        height = max(float(top[2]) - self.cell.surface_z, 0.002)
+        T[:3, 3] = [top[0], top[1], self.cell.surface_z + height / 2]
+        half = np.array(
+            [max(spec.size[0], spec.size[1]) / 2, min(spec.size[0], spec.size[1]) / 2, height / 2]
+        )
+        return T, half
 
     def close(self) -> None:
         """Disconnect the client (idempotent)."""
