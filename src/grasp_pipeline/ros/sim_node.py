@@ -279,9 +279,16 @@ class SimNode(Node):
 
     # -- camera, ground truth, joints ----------------------------------------------------------
     def _publish_frame(self) -> None:
-        with self.lock:
-            r = self.runtime.render()
-            truth = self.runtime.truth()
+        try:
+            with self.lock:
+                r = self.runtime.render()
+                truth = self.runtime.truth()
+        except Exception as exc:  # a long-running node reports, and keeps serving the robot
+            self.get_logger().error(
+                f"camera frame not rendered: {type(exc).__name__}: {exc}",
+                throttle_duration_sec=10.0,
+            )
+            return
         stamp = self.get_clock().now().nanoseconds
         self._publish_truth(truth, stamp)
         fs = FrameSet(r.rgb, r.depth, r.camera, stamp, self.camera.frames_published)
@@ -290,10 +297,8 @@ class SimNode(Node):
     def _publish_truth(self, truth: list, stamp: int) -> None:
         frame = self.camera.frame_id
         six, pick = [], []
-        for body, d6, dp in truth:
-            d6.extras["size"] = tuple(self.runtime.world.objects[body].spec.size)
+        for _, d6, dp in truth:  # a snapshot taken under the lock: no world access here
             dp.pose = point_axis_pose(dp.point, dp.grasp_axis)
-            dp.extras["size"] = d6.extras["size"]
             six.append(d6)
             pick.append(dp)
         for pub, dets in ((self.pub_truth, six), (self.pub_pickup, pick)):

@@ -259,16 +259,18 @@ class CellRuntime:
 
     def truth(self) -> list:
         """Ground truth of every catalog object in the world, camera optical frame: a list of
-        (body id, 6D Detection, point + closing axis Detection) (see
-        :func:`grasp_pipeline.sim.grasp_execution.truth_detection`)."""
-        return [
-            (
-                b,
-                truth_detection(self.world, self.camera_pose_world, b, True),
-                truth_detection(self.world, self.camera_pose_world, b, False),
-            )
-            for b in sorted(self.world.objects)
-        ]
+        (body id, 6D Detection, point + closing axis Detection), each Detection carrying the
+        catalog size (m) in ``extras["size"]`` (see
+        :func:`grasp_pipeline.sim.grasp_execution.truth_detection`). A snapshot: nothing in it
+        refers back to the world, so it stays valid after the scene changes."""
+        out = []
+        for b in sorted(self.world.objects):
+            size = tuple(float(x) for x in self.world.objects[b].spec.size)
+            d6 = truth_detection(self.world, self.camera_pose_world, b, True)
+            dp = truth_detection(self.world, self.camera_pose_world, b, False)
+            d6.extras["size"] = dp.extras["size"] = size
+            out.append((b, d6, dp))
+        return out
 
     def object_heights(self) -> dict[int, float]:
         """World z (m) of every object's frame, by body id."""
