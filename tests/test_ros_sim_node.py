@@ -350,3 +350,21 @@ def test_planning_scene_places_detected_parts_as_obstacles() -> None:
         assert scene.checker.first_collision([ik.q], 0.08) is None
     finally:
         scene.close()
+
+
+def test_a_second_label_on_the_target_is_no_obstacle() -> None:
+    """A false positive sitting on the target would wall it in; a neighbour stays an obstacle."""
+    from grasp_pipeline.grasping.motion.planning_scene import obstacles_besides
+    from grasp_pipeline.objects import load_catalog
+    from grasp_pipeline.perception.detector import Detection
+
+    def det(label: str, x: float, y: float) -> Detection:
+        p = np.array([x, y, 0.6])
+        T = np.eye(4)
+        T[:3, 3] = p
+        return Detection(label, 0.9, (0, 0), p, T, np.array([0, 1.0, 0]), False)
+
+    target = det("M20", 0.0, 0.0)
+    on_it, beside = det("Motor", 0.01, 0.0), det("Motor", 0.04, 0.0)  # M20: 30 mm across
+    got = obstacles_besides([target, on_it, beside], [target], np.eye(4), load_catalog())
+    assert got == [beside]

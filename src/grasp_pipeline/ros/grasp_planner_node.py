@@ -371,9 +371,19 @@ class GraspPlannerNode(Node):
             )
         if not intake.detections:
             return None, intake.reason, intake.bad_input
-        if self.scene is not None:  # every detected part is an obstacle (the target may be touched)
+        if self.scene is not None:  # the detected parts are obstacles (the target may be touched)
+            from grasp_pipeline.grasping.intake import to_camera_frame
+            from grasp_pipeline.grasping.motion.planning_scene import obstacles_besides
+
+            seen, _ = to_camera_frame(
+                dets[: 10 * self.p.max_detections], msg.header.frame_id, self._rules()
+            )
             self.scene.set_objects(
-                dets[: 10 * self.p.max_detections], self.planner.camera_pose_base
+                obstacles_besides(
+                    seen, intake.detections, self.planner.camera_pose_base, self.planner.catalog
+                )
+                + list(intake.detections),
+                self.planner.camera_pose_base,
             )
         # the best detection first; the next ones when it can't be picked (e.g. buried in clutter)
         self.planner.max_age_s = self.p.max_age_s

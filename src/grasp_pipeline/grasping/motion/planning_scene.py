@@ -46,6 +46,20 @@ class CellGeometry:
             raise ValueError(f"floor_z {self.floor_z} m is above surface_z {self.surface_z} m")
 
 
+def obstacles_besides(detections: Sequence, targets: Sequence, camera_pose_base, catalog) -> list:
+    """The ``detections`` that are obstacles besides the ``targets`` themselves: every one except
+    the targets and those whose point lies inside a target's footprint (within half its narrowest
+    side, horizontally): a second label on the same part (a detector's false positive) would wall
+    the target in. Points in the camera frame, ``camera_pose_base`` 4x4."""
+    R, t = np.asarray(camera_pose_base)[:3, :3], np.asarray(camera_pose_base)[:3, 3]
+
+    def xy(d) -> np.ndarray:
+        return (R @ np.asarray(d.point, dtype=float) + t)[:2]
+
+    zones = [(xy(d), 0.5 * min(catalog[d.label].size[:2])) for d in targets if d.label in catalog]
+    return [d for d in detections if all(np.linalg.norm(xy(d) - c) >= r for c, r in zones)]
+
+
 class PlanningScene:
     """Collision model of ``model`` (a RobotModel) loaded from ``urdf`` with ``finger_joints``,
     in ``cell``; ``catalog`` gives object shapes. Use :attr:`checker` in the embedded backend."""
