@@ -78,6 +78,8 @@ setup(
     entry_points={
         "console_scripts": [
             "camera_node = grasp_pipeline.ros.camera_node:main",
+            "sim_node = grasp_pipeline.ros.sim_node:main",
+            "sim_truth_detector = grasp_pipeline.ros.sim_truth_detector:main",
             "detector_node = grasp_pipeline.ros.detector_node:main",
             "grasp_planner_node = grasp_pipeline.ros.grasp_planner_node:main",
             "grasp-pipeline = grasp_pipeline.cli:main",

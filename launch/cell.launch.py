@@ -1,9 +1,12 @@
-"""A real cell: camera (ours or the official realsense2_camera driver), detector, grasp planner.
+"""A cell: camera (ours or the official realsense2_camera driver), detector, grasp planner; for a
+simulated cell (a parameter file with a ``sim_node`` section, e.g. sim_franka.yaml) the simulator
+node instead of the camera: it serves the camera topics and the robot's action interfaces.
 
 The robot is chosen by the parameter file; franka.launch.py and youbot.launch.py include this file
 with theirs:
 
     ros2 launch grasp_pipeline cell.launch.py config:=franka.yaml
+    ros2 launch grasp_pipeline cell.launch.py config:=sim_franka.yaml
     ros2 launch grasp_pipeline franka.launch.py use_realsense_driver:=true target_object:=M20
     ros2 launch grasp_pipeline franka.launch.py execution:=kinematic model_path:=/data/my.pt
 
@@ -58,10 +61,20 @@ def _given(context, *names: str) -> dict[str, str]:
     return {n: v for n in names if (v := context.launch_configurations.get(n, ""))}
 
 
+def _simulated(path: str) -> bool:
+    """Whether the parameter file configures the simulator node (a simulated cell)."""
+    import yaml
+
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    return any(str(k).rstrip("/").split("/")[-1] == "sim_node" for k in data)
+
+
 def _nodes(context):
     config = PathJoinSubstitution(
         [FindPackageShare("grasp_pipeline"), "config", LaunchConfiguration("config")]
     )
+    sim = _simulated(config.perform(context))
     namespace = LaunchConfiguration("namespace")
     driver = IfCondition(LaunchConfiguration("use_realsense_driver"))
     # the official driver nests its topics one level deeper (/camera/camera/...)
@@ -69,17 +82,33 @@ def _nodes(context):
     target = {"target_object": LaunchConfiguration("target_object")}
     detector = {**target, **_given(context, "detector", "model_path", "database_path")}
     planner = {**target, **_given(context, "execution")}
-    return [
+    no_driver = UnlessCondition(LaunchConfiguration("use_realsense_driver"))
+    # a simulated cell: the simulator node serves the camera topics (and the robot's actions)
+    camera = (
         Node(
+            package="grasp_pipeline",
+            executable="sim_node",
+            name="sim_node",
+            namespace=namespace,
+            parameters=[config],
+            condition=no_driver,
+            on_exit=_end_launch_on_exit("sim_node"),
+            output="screen",
+        )
+        if sim
+        else Node(
             package="grasp_pipeline",
             executable="camera_node",
             name="camera_node",
             namespace=namespace,
             parameters=[config],
-            condition=UnlessCondition(LaunchConfiguration("use_realsense_driver")),
+            condition=no_driver,
             on_exit=_end_launch_on_exit("camera_node"),
             output="screen",
-        ),
+        )
+    )
+    return [
+        camera,
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(
                 PathJoinSubstitution(

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from grasp_pipeline.ros.environment import apply_ros_env
-from grasp_pipeline.ros.node_process import NODES, NodeProcess, Probe
+from grasp_pipeline.ros.node_process import NodeProcess, Probe
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros, pytest.mark.timeout(120)]
 
@@ -163,7 +163,14 @@ def test_installed_code_and_data_are_used(install: Install, tmp_path: Path) -> N
     assert (install.share / "package.xml").is_file()
     index = install.prefix / "share" / "ament_index" / "resource_index" / "packages"
     assert (index / "grasp_pipeline").is_file()
-    for script in ("camera_node", "detector_node", "grasp_planner_node", "grasp-pipeline"):
+    for script in (
+        "camera_node",
+        "sim_node",
+        "sim_truth_detector",
+        "detector_node",
+        "grasp_planner_node",
+        "grasp-pipeline",
+    ):
         assert (install.prefix / "lib" / "grasp_pipeline" / script).is_file(), script
 
 
@@ -212,8 +219,10 @@ def test_installed_nodes_run_with_each_installed_config(
         probe = stack.enter_context(Probe(DOMAIN, f"probe_{install.kind}_{config}"))
         got: list = []
         probe.node.create_subscription(Detection3DArray, "detections", got.append, RESULTS)
-        nodes = {n: stack.enter_context(InstalledNode(install, n, params_file)) for n in NODES}
-        cam, det, planner = (nodes[n] for n in NODES)
+        # a simulated cell: the simulator node serves the camera and the robot
+        names = ("sim_node" if sim else "camera_node", "detector_node", "grasp_planner_node")
+        nodes = {n: stack.enter_context(InstalledNode(install, n, params_file)) for n in names}
+        cam, det, planner = (nodes[n] for n in names)
 
         assert cam.wait_for_log(f"package data (catalog): {share}", START_S), cam.log
         assert det.wait_for_log("detector ready", START_S), det.log
@@ -246,6 +255,6 @@ def test_installed_nodes_run_with_each_installed_config(
         assert response.message, response
         if not sim:
             assert not response.success and "no detections" in response.message, response
-        for name, node in (("camera_node", cam), ("detector_node", det), ("planner", planner)):
+        for name, node in ((names[0], cam), ("detector_node", det), ("planner", planner)):
             assert node.alive(), f"{name} died:\n{node.log}"
     print(f"{install.kind}/{config}: {time.monotonic() - t0:.1f} s; pick -> {response.message}")

@@ -1,4 +1,5 @@
-"""The demo path end to end (three ROS nodes composed, oracle detector) and its summary numbers."""
+"""The demo path end to end (simulator, detector and planner nodes composed in one process and as
+separate processes, oracle detector) and its summary numbers."""
 
 import json
 import os
@@ -32,8 +33,10 @@ def test_summary_numbers_hand_computed():
 
 
 @pytest.mark.ros
-def test_demo_composed_ros_nodes_pick(tmp_path):
-    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID="91")
+@pytest.mark.parametrize("separate", [False, True], ids=["composed", "separate"])
+def test_demo_ros_nodes_pick(tmp_path, separate: bool):
+    domain = str(91 + int(separate))
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=domain)
     out = tmp_path / "demo.json"
     cmd = [
         sys.executable,
@@ -61,11 +64,15 @@ def test_demo_composed_ros_nodes_pick(tmp_path):
         str(tmp_path / "img"),
         "--seed",
         "3",
+        "--domain-id",
+        domain,
+        *(["--separate"] if separate else []),
     ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stderr[-2000:]
     s = json.loads(out.read_text())
     assert s["mode"].startswith("ros")
+    assert ("separate processes" in s["mode"]) == separate, s["mode"]
     assert s["per_object"] == {
         "S40_40_G": {"trials": 1, "successes": 1},
         "Bearing": {"trials": 1, "successes": 1},

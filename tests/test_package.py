@@ -56,13 +56,22 @@ def test_every_imported_ros_package_is_an_exec_depend() -> None:
 
 
 def test_rclpy_is_imported_only_in_the_ros_glue() -> None:
-    offenders = []
+    """rclpy in the nodes (grasp_pipeline.ros) and the runners above them (grasp_pipeline.apps)
+    only; neither the core nor the nodes import the runners."""
+    offenders, upward = [], []
     for path in (ROOT / "src" / "grasp_pipeline").rglob("*.py"):
-        if "ros" in path.relative_to(ROOT / "src" / "grasp_pipeline").parts[:1]:
+        layer = path.relative_to(ROOT / "src" / "grasp_pipeline").parts[0]
+        text = path.read_text()
+        # the CLI's sub-commands (commands/) are the apps' entry points
+        runner = re.search(r"^\s*(import|from) grasp_pipeline\.apps", text, re.M)
+        if runner and layer not in ("apps", "commands"):
+            upward.append(str(path.relative_to(ROOT)))
+        if layer in ("ros", "apps"):
             continue
-        if re.search(r"^\s*(import rclpy|from rclpy)", path.read_text(), re.M):
+        if re.search(r"^\s*(import rclpy|from rclpy)", text, re.M):
             offenders.append(str(path.relative_to(ROOT)))
-    assert not offenders, f"rclpy imported outside grasp_pipeline.ros: {offenders}"
+    assert not offenders, f"rclpy imported outside grasp_pipeline.ros / apps: {offenders}"
+    assert not upward, f"core or nodes import the runners (grasp_pipeline.apps): {upward}"
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
-"""`grasp-pipeline run`: the three nodes from one config, composed in one process and as three
-processes, over real DDS; a `pick` request from outside is answered."""
+"""`grasp-pipeline run`: the three nodes from one config (simulator, detector, planner), composed in
+one process and as three processes, over real DDS; a `pick` request from outside is answered."""
 
 from __future__ import annotations
 
@@ -45,10 +45,10 @@ def _cmd(model: Path, *extra: str) -> list[str]:
     sets = [
         f"detector_node.model_path={model}",
         "detector_node.min_score=0.0",
-        "camera_node.width=160",
-        "camera_node.height=120",
-        "camera_node.sim_n_objects=1",
-        "camera_node.fps=10.0",
+        "sim_node.width=160",
+        "sim_node.height=120",
+        "sim_node.n_objects=1",
+        "sim_node.fps=10.0",
     ]
     cmd = [
         sys.executable,
@@ -106,7 +106,7 @@ def test_separate_processes_run_and_stop_cleanly(tiny_model: Path) -> None:
     )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log
-    for name in ("camera_node", "detector_node", "grasp_planner_node"):
+    for name in ("sim_node", "detector_node", "grasp_planner_node"):
         assert f"[{name}]" in log, log
 
 

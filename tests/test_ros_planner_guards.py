@@ -1,9 +1,10 @@
 """grasp_planner_node guards, over real DDS: what the node refuses and how fast it answers.
 
 Node processes started as ``ros2 launch`` starts them (kinematic Panda, camera 0.6 m above the base
-plane looking straight down, like tests/test_ros_planner_node.py; and the sim execution with the
-node's own, empty PyBullet cell), plus one planner node in this process on a cell holding a real
-part, talked to over DDS from a probe in its own context.
+plane looking straight down, like tests/test_ros_planner_node.py; and the sim execution driving a
+simulator node's empty cell over its actions), plus one planner node in this process driving a
+simulator node process whose cell holds a real part, talked to over DDS from a probe in its own
+context.
 """
 
 from __future__ import annotations
@@ -121,12 +122,27 @@ def test_flood_of_unreachable_detections_does_not_block_pick(kinematic_any) -> N
 
 
 # -- sim execution -------------------------------------------------------------------------------
+SIM = {"robot": "franka", "width": 160, "height": 120, "fps": 2.0, "real_time_factor": 2.0}
+
+
+def _sim_planner_params() -> dict:
+    from grasp_pipeline.sim.robot_cell import planner_cell_params
+
+    return {
+        "execution": "sim",
+        "robot": "franka",
+        "target_object": "M20",
+        "max_age_s": 5.0,
+        **planner_cell_params("franka"),
+    }
+
+
 def _sim_m20_camera_point() -> list[float]:
-    """Camera-frame top of an M20 at the centre of the node's own sim cell (no PyBullet here)."""
+    """Camera-frame top of an M20 at the centre of the simulator node's cell (no PyBullet here)."""
     from grasp_pipeline.geometry.extrinsics import look_at
     from grasp_pipeline.sim.grasp_execution import SCENE_CENTRE
 
-    surface_z = 0.10  # PickCell's default surface height
+    surface_z = 0.10  # the simulator node's default surface height
     (cx, cy), _ = SCENE_CENTRE["franka"]
     T_wc = look_at(np.array([cx + 0.25, cy, surface_z + 0.55]), np.array([cx, cy, surface_z]))
     top = np.array([cx, cy, surface_z + 0.016, 1.0])
@@ -134,65 +150,68 @@ def _sim_m20_camera_point() -> list[float]:
 
 
 def test_pick_in_an_empty_cell_fails_gripper_closed_on_nothing() -> None:
+    """The planner has no world: the simulator node's empty cell is the only one it can pick in."""
     apply_ros_env(DOMAIN)
     ns = f"/e{uuid.uuid4().hex[:8]}"
-    params = {"execution": "sim", "robot": "franka", "target_object": "M20", "max_age_s": 5.0}
     with (
         Probe(DOMAIN) as probe,
-        NodeProcess("grasp_planner_node", params, DOMAIN, ns) as node,
+        NodeProcess("sim_node", {**SIM, "scene": "empty"}, DOMAIN, ns),
+        NodeProcess("grasp_planner_node", _sim_planner_params(), DOMAIN, ns) as node,
     ):
         rig = PlannerRig(probe, node, ns)
-        point = _sim_m20_camera_point()
-        T_cam_axis = detection("M20", point)
-        rig.publish([T_cam_axis])
-        response, _ = rig.pick(timeout=60)
+        rig.publish([detection("M20", _sim_m20_camera_point())])
+        response, _ = rig.pick(settle_s=2.0, timeout=60)
         assert not response.success, response.message
         assert "closed on nothing" in response.message, response.message
 
 
 def test_valid_pick_in_the_sim_still_succeeds() -> None:
-    """A real part in the cell: the pick holds it and says so (planner node in this process)."""
+    """A real part in the simulator node's cell: the pick (planner node in this process) holds it,
+    says so, and the gap it measured is the part's."""
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.executors import MultiThreadedExecutor
+    from vision_msgs.msg import Detection3DArray
 
     from grasp_pipeline.ros.grasp_planner_node import GraspPlannerNode
-    from grasp_pipeline.sim.grasp_execution import PickCell
+    from grasp_pipeline.ros.qos import RESULTS
 
     apply_ros_env(DOMAIN)
-    cell = PickCell("franka")
-    w = cell.world
-    T = np.eye(4)
-    T[:3, 3] = [0.02, -0.03, w.surface_z + w.catalog["M20"].size[2] / 2 + 0.002]
-    body = w.spawn_object("M20", T)
-    w.settle()
-    det = cell.truth_detection(body, full_6d=False)
-    z0 = float(w.object_pose(body)[2, 3])
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=DOMAIN)
     ns = f"/v{uuid.uuid4().hex[:8]}"
-    node = GraspPlannerNode(cell=cell, context=ctx, namespace=ns)
-    executor = SingleThreadedExecutor(context=ctx)
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()  # from here on only the executor's thread touches PyBullet
-    try:
-        with Probe(DOMAIN) as probe:
-            rig = PlannerRig(probe, node, ns)
-            rig.publish([det])
-            response, _ = rig.pick(timeout=60)
-            assert response.success, response.message
-            assert response.message.startswith("picked M20"), response.message
-            assert "holding" in response.message, response.message
-    finally:
-        executor.shutdown(timeout_sec=5)
-        spinner.join(10)
-        node.destroy_node()
-        ctx.try_shutdown()
+    params = {**SIM, "scene": "single", "objects": ["M20"], "seed": 4}
+    with NodeProcess("sim_node", params, DOMAIN, ns) as sim:
+        ctx = rclpy.Context()
+        rclpy.init(context=ctx, domain_id=DOMAIN)
+        from rclpy.parameter import Parameter
+
+        overrides = [
+            Parameter(k, value=v) for k, v in _sim_planner_params().items() if k != "execution"
+        ]
+        node = GraspPlannerNode(context=ctx, namespace=ns, parameter_overrides=overrides)
+        executor = MultiThreadedExecutor(num_threads=5, context=ctx)
+        executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        try:
+            with Probe(DOMAIN) as probe:
+                truth: list = []
+                probe.node.create_subscription(
+                    Detection3DArray, f"{ns}/sim/objects/pickup", truth.append, RESULTS
+                )
+                assert probe.spin_until(lambda: truth, 60, watch=sim), sim.log
+                rig = PlannerRig(probe, node, ns)
+                rig.pub.publish(truth[-1])  # the true pickup point, as a perfect detector
+                response, _ = rig.pick(timeout=60)
+                assert response.success, f"{response.message}\n{sim.log[-2000:]}"
+                assert response.message.startswith("picked M20"), response.message
+                assert "holding" in response.message, response.message
+        finally:
+            executor.shutdown(timeout_sec=5)
+            spinner.join(10)
+            node.destroy_node()
+            ctx.try_shutdown()
     res = node.last_exec
     assert res is not None and res.ok
-    # the fingers stopped on the nut (30 mm across flats, 34.6 mm across corners), not closed,
-    # and it came up with the hand
-    assert 0.028 < res.opening_closed_m < 0.037
-    assert 0.028 < res.opening_lifted_m < 0.037
-    assert float(w.object_pose(body)[2, 3]) - z0 > 0.05
-    w.close()
+    # the fingers stopped on the nut (16 mm high, 30 mm across flats, 34.6 mm across corners),
+    # not closed, and it stayed between them through the lift
+    assert 0.014 < res.opening_closed_m < 0.037
+    assert abs(res.opening_lifted_m - res.opening_closed_m) < 0.003

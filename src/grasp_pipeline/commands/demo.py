@@ -1,13 +1,15 @@
 """``grasp-pipeline demo``: pick RoboCup@Work objects in the simulated cell, end to end.
 
-``--mode ros`` (default) composes the three ROS nodes in this process on one executor: the camera
-node publishes the simulated RealSense (sharing the PyBullet world with the robot), the detector
-node detects, the grasp planner node plans and executes through its ``pick`` service. Every trial
-places objects at random, requests a pick of the target and checks physically that it was lifted
-and held. ``--mode direct`` runs the same trials through the core (no rclpy), for quick checks.
-
-Everything that touches PyBullet runs in this thread (the executor is spun here; the detector's
-worker thread only sees images), so the physics is never used from two threads.
+``--mode ros`` (default) runs the three nodes, composed in this process (one executor) or with
+``--separate`` as three OS processes: the simulator node owns the cell (world, robot, camera), the
+detector node detects (``oracle``: a detector node answering from the simulator's ground truth),
+the grasp planner node plans and drives the simulated robot over its action interfaces. The demo
+drives them only as a task planner would, through ROS (:mod:`grasp_pipeline.apps.cell_client`):
+each trial sets the scene up through the simulator's ``~/reset_scene`` (scene and seed by trial),
+waits for detections of it, sets the planner's ``target_object`` and calls ``pick``. A trial
+succeeds when the planner reports the object held (its finger-gap judgement) and the simulator's
+ground truth shows it lifted (>= 5 cm). ``--mode direct`` runs the trials through the core in this
+process (no rclpy; the planner drives the simulated arm directly), for quick checks.
 """
 
 from __future__ import annotations
@@ -61,20 +63,22 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         help="new looks and plans after the arm was stopped and backed off (0 = one attempt)",
     )
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: env or 42)")
+    p.add_argument(
+        "--separate",
+        action="store_true",
+        help="--mode ros: the three nodes as separate OS processes (default: composed in this one)",
+    )
+    p.add_argument(
+        "--real-time-factor",
+        type=float,
+        default=2.0,
+        help="--mode ros: simulated seconds per wall second of the simulator node (0 = unpaced)",
+    )
 
 
-def _attempt(cell, rig, dets: list, target: str) -> tuple[bool, str, float, bool]:
-    """One pick of ``target``, through the ROS nodes (``rig``) or in process from ``dets``:
-    (ok, reason, planning ms, whether a stalled arm backed off so that a re-plan may follow)."""
-    if rig is not None:
-        ok, why, plan = rig.pick(target)
-        last = rig.planner_node.last_exec
-        return (
-            ok,
-            why,
-            plan.planning_ms if plan is not None else 0.0,
-            bool(last is not None and last.backed_off),
-        )
+def _attempt(cell, dets: list, target: str) -> tuple[bool, str, float, bool]:
+    """One pick of ``target`` in process from ``dets``: (ok, reason, planning ms, whether a
+    stalled arm backed off so that a re-plan may follow)."""
     plan = cell.planner.plan_best(dets, target, age_s=0.0)
     if not plan.ok:
         return False, plan.reason, plan.planning_ms, False
@@ -84,16 +88,18 @@ def _attempt(cell, rig, dets: list, target: str) -> tuple[bool, str, float, bool
 
 
 def _shipped_segnet() -> str:
-    """Path of the shipped segnet checkpoint, or '' when none is in the checkout."""
-    from grasp_pipeline.paths import repo_root
+    """Path of the shipped segnet checkpoint (the package share's models/segnet/model.pt, also in
+    a colcon install), or '' when there is none."""
+    from grasp_pipeline.paths import resolve_path
 
-    found = sorted((repo_root() / SHIPPED_SEGNET_DIR).glob("*.pt"))
-    return str(found[0]) if found else ""
+    try:
+        return str(resolve_path(f"{SHIPPED_SEGNET_DIR}/model.pt", "shipped segnet model"))
+    except FileNotFoundError:
+        return ""
 
 
-def _make_detector(args, cell):
-    from grasp_pipeline.sim.grasp_execution import OracleDetector
-
+def _choose_detector(args) -> None:
+    """Resolve ``auto`` and the shipped model into ``args.detector`` / ``args.model``."""
     if args.detector == "auto":
         args.model = args.model or _shipped_segnet()
         args.detector = "segnet" if args.model else "oracle"
@@ -102,6 +108,19 @@ def _make_detector(args, cell):
                 f"note: no shipped segnet model in {SHIPPED_SEGNET_DIR}/ - using the oracle "
                 "detector (true poses from the simulator); pass --detector segnet --model PATH"
             )
+    if args.detector == "segnet" and not args.model:
+        args.model = _shipped_segnet()
+    if args.detector in ("segnet", "descriptors") and not args.model:
+        raise ValueError(
+            f"--detector {args.detector} needs --model (a trained checkpoint); "
+            "or run --detector oracle to measure the grasping stack on true poses"
+        )
+
+
+def _make_detector(args, cell):
+    from grasp_pipeline.sim.grasp_execution import OracleDetector
+
+    _choose_detector(args)
     if args.detector in ("oracle", "oracle-point"):
         return OracleDetector(cell, full_6d=args.detector == "oracle")
     if args.detector == "segnet" and not args.model:
@@ -117,6 +136,16 @@ def _make_detector(args, cell):
 
 
 def _run(args: argparse.Namespace) -> int:
+    if min(args.trials, args.clutter_trials, args.pile_trials, args.replans) < 0:
+        raise ValueError("--trials, --clutter-trials, --pile-trials and --replans must be >= 0")
+    if args.mode == "ros":
+        from grasp_pipeline.apps.demo_ros import run_ros_demo
+
+        return run_ros_demo(args)
+    return _run_direct(args)
+
+
+def _run_direct(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
@@ -135,8 +164,6 @@ def _run(args: argparse.Namespace) -> int:
         write_json,
     )
 
-    if min(args.trials, args.clutter_trials, args.pile_trials, args.replans) < 0:
-        raise ValueError("--trials, --clutter-trials, --pile-trials and --replans must be >= 0")
     cell = PickCell(args.robot, gripper=args.gripper)
     names = list(args.objects) if args.objects else list(cell.world.catalog.names)
     unknown = [n for n in names if n not in cell.world.catalog]
@@ -146,11 +173,6 @@ def _run(args: argparse.Namespace) -> int:
         preset("d435", args.width, args.height), cell.camera_pose_world, noise=True, seed=args.seed
     )
     detector = _make_detector(args, cell)
-    rig = None
-    if args.mode == "ros":
-        from grasp_pipeline.ros.demo_rig import DemoRig
-
-        rig = DemoRig(cell, camera, detector, args.domain_id)
     json_path = args.json or Path(f"benchmarks/results/demo_{args.robot}.json")
     img_dir = args.images or Path(f"tmp/demo_{args.robot}")
     rng = np.random.default_rng(args.seed)
@@ -170,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
                 continue
             target = cell.world.objects[body].spec.name
             plan_ms, stalls = 0.0, []
-            (rig.planner_node.planner if rig is not None else cell.planner).forget_stalls()
+            cell.planner.forget_stalls()
             for attempt in range(1 + args.replans):
                 # heights before this attempt: a stalled one may have knocked a part over
                 z0 = {b: float(cell.world.object_pose(b)[2, 3]) for b in bodies}
@@ -178,7 +200,7 @@ def _run(args: argparse.Namespace) -> int:
                     detector.snapshot()
                 frame = cell.world.render(camera)
                 dets = detector.detect(frame.rgb, frame.depth, frame.camera)
-                ok, why, plan_time, backed_off = _attempt(cell, rig, dets, target)
+                ok, why, plan_time, backed_off = _attempt(cell, dets, target)
                 plan_ms += plan_time
                 if ok or not backed_off or attempt == args.replans:
                     break
@@ -204,15 +226,13 @@ def _run(args: argparse.Namespace) -> int:
             )
             (samples if ok else failures).append(img)
     finally:
-        if rig is not None:
-            rig.close()
         cell.world.close()
     meta = {
         "robot": args.robot,
         "gripper": args.gripper if args.robot == "youbot" else "panda_hand",
         "detector": args.detector,
         "model": args.model,
-        "mode": "ros (camera, detector and planner nodes composed)" if rig else "direct",
+        "mode": "direct",
         "trials_per_object": args.trials,
         "replans_after_stall": args.replans,
         "seed": args.seed,

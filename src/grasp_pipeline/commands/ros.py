@@ -61,10 +61,10 @@ def _run(args: argparse.Namespace) -> int:
     apply_ros_env(args.domain_id)  # before rclpy creates anything (domain, Fast DDS profile)
     overrides = _parse_sets(args.set)
     if args.separate:
-        from grasp_pipeline.ros.compose import run_separate
+        from grasp_pipeline.apps.compose import run_separate
 
         return run_separate(config, overrides, args.duration)
-    from grasp_pipeline.ros.compose import run_composed
+    from grasp_pipeline.apps.compose import run_composed
 
     # A node refusing its parameters raises ValueError: one-line error, exit 2.
     summary = run_composed(config, overrides, args.duration)

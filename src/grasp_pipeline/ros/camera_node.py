@@ -4,7 +4,11 @@ Topics (realsense2_camera names, relative to the node namespace; ``camera`` = ``
 ``camera/color/image_raw`` (rgb8), ``camera/color/camera_info``,
 ``camera/aligned_depth_to_color/image_raw`` (16UC1, millimetres when depth_scale is 1 mm) and
 ``camera/aligned_depth_to_color/camera_info``; all four messages of a frame set carry one stamp and
-the colour optical frame id (``<camera>_color_optical_frame``); sensor-data QoS.
+the colour optical frame id (``<camera>_color_optical_frame``); sensor-data QoS (the publishing is
+:class:`grasp_pipeline.ros.camera_publisher.CameraPublisher`, shared with ``sim_node``). With
+``camera_pose_parent`` set, the optical frame's pose in ``parent_frame`` (the hand-eye extrinsics)
+is published on ``/tf_static``. ``source: sim`` renders a small scene of its own with no robot (a
+camera test pattern); the simulated robot cell with its camera is ``sim_node``.
 A lost device is reported and reopened every ``reopen_delay_s``; the end of a file is reported,
 then the node stops publishing (or the source loops, ``loop: true``).
 """
@@ -14,17 +18,36 @@ from __future__ import annotations
 import sys
 import threading
 
+import numpy as np
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
 
 from grasp_pipeline.paths import share_dir
-from grasp_pipeline.ros import conversions as cv
+from grasp_pipeline.ros.camera_publisher import CameraPublisher
 from grasp_pipeline.ros.params import Param, declare_parameters
-from grasp_pipeline.ros.qos import SENSOR
 from grasp_pipeline.ros.spin import spin_node
-from grasp_pipeline.ros.transport_limits import oversize_warning, shm_segment_from_env
 from grasp_pipeline.sources.base import CameraSource, DeviceLostError, FrameSet
 from grasp_pipeline.sources.factory import SOURCE_KINDS, make_source
+
+
+def pose7_ok(v: list) -> str | None:
+    """Check of a pose parameter: [] or [x, y, z, qx, qy, qz, qw] (m, unit quaternion)."""
+    if len(v) == 0:
+        return None
+    if len(v) != 7:
+        return "must be [] or [x, y, z, qx, qy, qz, qw] (metres, unit quaternion)"
+    if abs(np.linalg.norm(v[3:]) - 1.0) > 1e-3:
+        return f"quaternion {v[3:]} is not unit length"
+    return None
+
+
+def pose7_to_matrix(v: list[float]) -> np.ndarray:
+    """4x4 of [x, y, z, qx, qy, qz, qw]."""
+    from scipy.spatial.transform import Rotation
+
+    T = np.eye(4)
+    T[:3, :3] = Rotation.from_quat(v[3:]).as_matrix()
+    T[:3, 3] = v[:3]
+    return T
 
 
 def _name_ok(v: str) -> str | None:
@@ -75,6 +98,21 @@ PARAMS = (
         "seconds between attempts to reopen a lost device",
         range=(0.05, 60.0),
     ),
+    Param(
+        "parent_frame",
+        "base_link",
+        "frame the camera is calibrated in (robot base or world); parent of camera_pose_parent",
+        read_only=True,
+    ),
+    Param(
+        "camera_pose_parent",
+        [],
+        "colour optical frame in parent_frame [x, y, z, qx, qy, qz, qw], published on /tf_static; "
+        "[] = not calibrated, nothing published",
+        check=pose7_ok,
+        array_type="double",
+        read_only=True,
+    ),
     Param("sim_seed", 0, "simulator scene seed", range=(0, 2**31 - 1), read_only=True),
     Param(
         "sim_n_objects",
@@ -108,20 +146,13 @@ PARAMS = (
 
 
 class CameraNode(Node):
-    """See the module docstring. ``source`` injects an already built source (the composed demo
-    shares one simulated world between camera and robot, guarded by ``sim_lock``); otherwise
+    """See the module docstring. ``source`` injects an already built source; otherwise
     parameters choose it."""
 
-    def __init__(
-        self,
-        source: CameraSource | None = None,
-        sim_lock: threading.Lock | None = None,
-        **node_kwargs,
-    ) -> None:
+    def __init__(self, source: CameraSource | None = None, **node_kwargs) -> None:
         super().__init__("camera_node", **node_kwargs)
-        # destroy_node must not close the source mid-read; in the composed demo the lock is shared
-        # with the planner because one PyBullet client is not thread-safe
-        self._read_lock = sim_lock or threading.Lock()
+        # destroy_node must not close the source mid-read
+        self._read_lock = threading.Lock()
         self._timer = None
         self.p = declare_parameters(self, PARAMS, on_change=self._on_params)
         self.get_logger().info(f"package data (catalog): {share_dir()}")
@@ -143,23 +174,23 @@ class CameraNode(Node):
                 sim_rerender=self.p.sim_rerender,
             )
         self.source = source
-        cam = self.p.camera_name
-        self.frame_id = f"{cam}_color_optical_frame"
-        self.pub_color = self.create_publisher(Image, f"{cam}/color/image_raw", SENSOR)
-        self.pub_color_info = self.create_publisher(CameraInfo, f"{cam}/color/camera_info", SENSOR)
-        self.pub_depth = self.create_publisher(
-            Image, f"{cam}/aligned_depth_to_color/image_raw", SENSOR
-        )
-        self.pub_depth_info = self.create_publisher(
-            CameraInfo, f"{cam}/aligned_depth_to_color/camera_info", SENSOR
-        )
-        self.frames_published = 0
-        self._segment = shm_segment_from_env()
-        self._sizes_seen: set[tuple[int, int]] = set()  # resolutions checked against the segment
+        self.camera = CameraPublisher(self, self.p.camera_name)
+        self.frame_id = self.camera.frame_id
+        if self.p.camera_pose_parent:
+            from grasp_pipeline.ros.tf_static import StaticBroadcaster
+
+            self._tf = StaticBroadcaster(self)
+            self._tf.send(
+                [(pose7_to_matrix(self.p.camera_pose_parent), self.p.parent_frame, self.frame_id)]
+            )
         self.ended = False
         self._reopen_at = 0.0
         self._open()
         self._timer = self.create_timer(1.0 / self.p.fps, self._tick)
+
+    @property
+    def frames_published(self) -> int:
+        return self.camera.frames_published
 
     def _on_params(self, changed: dict) -> None:
         """Apply an accepted (validated as a whole) parameter set; refused sets never get here."""
@@ -209,34 +240,11 @@ class CameraNode(Node):
         self.publish(fs)
 
     def publish(self, fs: FrameSet) -> int:
-        """Publish one frame set (all four messages with one stamp); returns the stamp in ns.
-
-        The first frame set of each resolution is checked against the transport's shared-memory
-        segment: a frame set larger than it is published but warned about (subscribers lose such
-        frames silently).
-        """
-        size = (int(fs.rgb.shape[1]), int(fs.rgb.shape[0]))
-        if size not in self._sizes_seen:
-            self._sizes_seen.add(size)
-            warning = oversize_warning(*size, self._segment)
-            if warning:
-                self.get_logger().warning(warning)
+        """Publish one frame set (all four messages with one stamp); returns the stamp in ns."""
         stamp = (
             fs.stamp_ns if self.p.stamp_source == "source" else self.get_clock().now().nanoseconds
         )
-        info = cv.intrinsics_to_camera_info(fs.camera, stamp, self.frame_id)
-        depth = fs.depth
-        if abs(fs.camera.depth_scale - 0.001) > 1e-12:  # 16UC1 on the wire is millimetres
-            depth = cv.codec.to_depth_units(
-                (fs.depth.astype("float32") * fs.camera.depth_scale), "32FC1", 0.001
-            )
-        # camera_info first: a subscriber pairing by stamp then has it when the images complete
-        self.pub_color_info.publish(info)
-        self.pub_depth_info.publish(info)
-        self.pub_depth.publish(cv.numpy_to_image(depth, "16UC1", stamp, self.frame_id))
-        self.pub_color.publish(cv.numpy_to_image(fs.rgb, "rgb8", stamp, self.frame_id))
-        self.frames_published += 1
-        return stamp
+        return self.camera.publish(fs, stamp)
 
     def destroy_node(self) -> None:
         # also called by context shutdown after a failed __init__: attributes may be missing

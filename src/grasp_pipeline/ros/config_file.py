@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-NODE_NAMES = ("camera_node", "detector_node", "grasp_planner_node")
+NODE_NAMES = ("sim_node", "camera_node", "detector_node", "grasp_planner_node")
 
 
 def node_key_name(key: object) -> str:
@@ -69,8 +69,14 @@ def check_params_file(path: str | Path) -> dict[str, dict[str, Any]]:
     from grasp_pipeline.ros.detector_node import PARAMS as DETECTOR
     from grasp_pipeline.ros.grasp_planner_node import PARAMS as PLANNER
     from grasp_pipeline.ros.params import validate_values
+    from grasp_pipeline.ros.sim_node import PARAMS as SIM
 
-    specs = {"camera_node": CAMERA, "detector_node": DETECTOR, "grasp_planner_node": PLANNER}
+    specs = {
+        "sim_node": SIM,
+        "camera_node": CAMERA,
+        "detector_node": DETECTOR,
+        "grasp_planner_node": PLANNER,
+    }
     nodes = read_params_file(path)
     errors = []
     for name, values in nodes.items():

@@ -18,10 +18,17 @@ closed on nothing. Work per array is bounded: at most ``max_detections`` detecti
 answer says to call ``pick`` again: the next plan comes from new detections (the stall may have
 moved the part) and passes over the grasp that stalled.
 
-``execution``: ``sim`` runs the robot in a PyBullet cell (the embedded backend; in the composed
-demo the cell is shared with the simulated camera), ``kinematic`` plans and "executes" on the
-robot model only (joint state bookkeeping, for planning without a robot), ``moveit`` plans through
-moveit_py (needs a ROS install with MoveIt).
+``execution``: ``sim`` plans with the embedded backend and drives a robot over its ROS interfaces
+(``/joint_states``, ``<arm_controller>/follow_joint_trajectory``, the GripperCommand action; the
+simulator node serves them, and so do ros2_control and franka_ros2): it judges the hold from the
+finger gap the gripper reports. The planner never simulates: it plans in its own planning scene
+(robot URDF, the static cell given by ``surface_z_base`` / ``floor_z_base`` / ``table_centre_base`` /
+``table_size``, and the detected objects of the array it plans for as obstacles).
+``kinematic`` plans and "executes" on the robot model only (joint state bookkeeping, for planning
+without a robot), ``moveit`` plans through moveit_py (needs a ROS install with MoveIt).
+``camera_pose_base`` [] takes the camera pose from ``/tf_static`` (``base_frame`` <- ``camera_frame``,
+as the simulator node and a calibrated camera publish it); until it arrives picks are refused
+saying so.
 """
 
 from __future__ import annotations
@@ -40,8 +47,11 @@ from visualization_msgs.msg import MarkerArray
 from grasp_pipeline.grasping.intake import IntakeRules, screen
 from grasp_pipeline.paths import share_dir
 from grasp_pipeline.ros import conversions as cv
+from grasp_pipeline.ros.camera_node import pose7_ok as _pose7_ok
+from grasp_pipeline.ros.camera_node import pose7_to_matrix as _pose7_to_matrix
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import LATCHED, RESULTS
+from grasp_pipeline.ros.robot_interfaces import gripper_action, name_ok, trajectory_action
 from grasp_pipeline.ros.spin import spin_node
 from grasp_pipeline.ros.visualization import grasp_markers
 
@@ -53,14 +63,8 @@ def _target_ok(v: str) -> str | None:
     return None if v == "" or v in names else f"not a catalog object; known: {names}"
 
 
-def _pose7_ok(v: list) -> str | None:
-    if len(v) == 0:
-        return None
-    if len(v) != 7:
-        return "must be [] or [x, y, z, qx, qy, qz, qw] (metres, unit quaternion)"
-    if abs(np.linalg.norm(v[3:]) - 1.0) > 1e-3:
-        return f"quaternion {v[3:]} is not unit length"
-    return None
+def _xy_ok(v: list) -> str | None:
+    return None if len(v) in (0, 2) else "must be [] or [x, y] (metres)"
 
 
 PARAMS = (
@@ -111,7 +115,7 @@ PARAMS = (
     Param(
         "camera_pose_base",
         [],
-        "camera optical frame in the robot base [x, y, z, qx, qy, qz, qw]; [] = the sim cell's camera",
+        "camera optical frame in the robot base [x, y, z, qx, qy, qz, qw]; [] = from /tf_static",
         check=_pose7_ok,
         array_type="double",
         read_only=True,
@@ -124,6 +128,52 @@ PARAMS = (
         read_only=True,
     ),
     Param(
+        "floor_z_base",
+        -0.10,
+        "floor height in the base frame (m), planning scene",
+        range=(-3.0, 2.0),
+        read_only=True,
+    ),
+    Param(
+        "table_centre_base",
+        [],
+        "work surface centre [x, y] in the base frame (m) for the planning scene; [] = no table",
+        check=_xy_ok,
+        array_type="double",
+        read_only=True,
+    ),
+    Param(
+        "table_size",
+        [],
+        "work surface extent [x, y] (m) for the planning scene; [] = no table",
+        check=_xy_ok,
+        array_type="double",
+        read_only=True,
+    ),
+    Param(
+        "arm_controller",
+        "",
+        "execution sim: trajectory controller, <name>/follow_joint_trajectory ('' = "
+        "panda_arm_controller for franka, arm_controller for youbot)",
+        check=name_ok,
+        read_only=True,
+    ),
+    Param(
+        "gripper_action",
+        "",
+        "execution sim: GripperCommand action ('' = franka_gripper/gripper_action for franka, "
+        "gripper_controller/gripper_cmd for youbot)",
+        check=name_ok,
+        read_only=True,
+    ),
+    Param(
+        "robot_timeout_s",
+        10.0,
+        "execution sim: how long to wait for the robot's joint states / action answers (s)",
+        range=(0.1, 120.0),
+        read_only=True,
+    ),
+    Param(
         "plan_on_detections", True, "plan (and publish grasp_pose) for every new detections message"
     ),
 )
@@ -131,33 +181,38 @@ WORKER_PERIOD_S = 0.05  # how often the planning worker looks for a new detectio
 WARN_THROTTLE_S = 10.0
 
 
-def _pose7_to_matrix(v: list[float]) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
+def robot_model(robot: str, gripper: str = "wide"):
+    """(RobotModel, URDF path, finger joint names) of ``robot``."""
+    if robot == "franka":
+        from grasp_pipeline.grasping.robots.panda import FINGER_JOINTS, PandaModel, panda_urdf_path
 
-    T = np.eye(4)
-    T[:3, :3] = Rotation.from_quat(v[3:]).as_matrix()
-    T[:3, 3] = v[:3]
-    return T
+        return PandaModel(), panda_urdf_path(), list(FINGER_JOINTS)
+    from grasp_pipeline.grasping.robots.youbot import YouBotModel, gripper_spec, youbot_urdf_path
+
+    fingers = ["gripper_finger_joint_l", "gripper_finger_joint_r"]
+    return YouBotModel(gripper_spec(gripper)), youbot_urdf_path(gripper), fingers
 
 
 class GraspPlannerNode(Node):
-    """See the module docstring. ``cell`` injects a :class:`grasp_pipeline.sim.grasp_execution.
-    PickCell` (shared simulated world); ``planner`` injects a ready GraspPlanner; ``sim_lock``
-    is held while planning / executing (shared with the camera node rendering the same world)."""
+    """See the module docstring. ``planner`` injects a ready GraspPlanner."""
 
-    def __init__(
-        self, cell=None, planner=None, sim_lock: threading.Lock | None = None, **node_kwargs
-    ) -> None:
+    def __init__(self, planner=None, **node_kwargs) -> None:
         super().__init__("grasp_planner_node", **node_kwargs)
+        self.scene = None  # the planning scene (execution sim)
+        self.robot = None  # the RobotClient (execution sim)
         self.p = declare_parameters(self, PARAMS)
         self.get_logger().info(f"package data (catalog): {share_dir()}")
-        self.cell = cell
+        self._tf = None
+        self._camera_known = planner is not None or bool(self.p.camera_pose_base)
         self.planner = planner if planner is not None else self._make_planner()
+        if not self._camera_known:
+            from grasp_pipeline.ros.tf_static import StaticListener
+
+            self._tf = StaticListener(self)
         from vision_msgs.msg import Detection3DArray
 
-        # one plan / pick at a time (they share the robot state); in the composed demo the same lock
-        # guards the PyBullet client the camera renders from
-        self._lock = sim_lock or threading.Lock()
+        # one plan / pick at a time (they share the robot state and the planning scene)
+        self._lock = threading.Lock()
         self._latest = None  # (Detection3DArray, receive time ns): the newest array only
         self._planned = None  # the _latest the worker last planned for
         self._pick_waiting = threading.Event()  # set while a pick waits for the lock
@@ -175,39 +230,21 @@ class GraspPlannerNode(Node):
         self.last_plan = None
         self.last_exec = None  # ExecResult of the last pick (backed_off: a re-plan may follow)
         self.picks: list[tuple[bool, str]] = []
+        robot = (
+            f"; robot: {self.robot.trajectory_action}, {self.robot.gripper_action}"
+            if self.robot is not None
+            else ""
+        )
         self.get_logger().info(
             f"{self.p.robot} planner ready (execution={self.p.execution}); "
-            f"target_object={self.p.target_object or 'any'}"
+            f"target_object={self.p.target_object or 'any'}{robot}"
         )
 
     def _make_planner(self):
-        if self.p.execution == "sim":
-            if self.cell is None:
-                from grasp_pipeline.sim.grasp_execution import PickCell
-
-                self.cell = PickCell(self.p.robot, gripper=self.p.gripper)
-                if self.p.camera_pose_base:
-                    T = _pose7_to_matrix(self.p.camera_pose_base)
-                    self.cell.camera_pose_world = self.cell.base_pose_world @ T
-                    self.cell.planner.camera_pose_base = T
-            planner = self.cell.planner
-            planner.max_age_s = self.p.max_age_s
-            return planner
         from grasp_pipeline.grasping.motion.embedded import EmbeddedBackend
         from grasp_pipeline.grasping.planner import GraspPlanner
 
-        if not self.p.camera_pose_base:
-            raise ValueError(
-                f"parameter 'camera_pose_base' is required with execution={self.p.execution!r}"
-            )
-        if self.p.robot == "franka":
-            from grasp_pipeline.grasping.robots.panda import PandaModel
-
-            model = PandaModel()
-        else:
-            from grasp_pipeline.grasping.robots.youbot import YouBotModel, gripper_spec
-
-            model = YouBotModel(gripper_spec(self.p.gripper))
+        model, urdf, fingers = robot_model(self.p.robot, self.p.gripper)
         if self.p.execution == "moveit":
             try:
                 from grasp_pipeline.grasping.motion.moveit_backend import MoveItBackend
@@ -218,15 +255,55 @@ class GraspPlannerNode(Node):
                     "parameter 'execution' = 'moveit' needs moveit_py (a ROS 2 install with MoveIt: "
                     f"apt install ros-$ROS_DISTRO-moveit-py): {exc}"
                 ) from exc
+        elif self.p.execution == "sim":
+            from grasp_pipeline.grasping.motion.planning_scene import CellGeometry, PlanningScene
+            from grasp_pipeline.objects import load_catalog
+            from grasp_pipeline.ros.robot_client import RobotClient
+
+            cell = CellGeometry(
+                self.p.surface_z_base,
+                self.p.floor_z_base,
+                tuple(self.p.table_centre_base),
+                tuple(self.p.table_size),
+            )
+            self.scene = PlanningScene(model, urdf, fingers, cell, load_catalog())
+            self.robot = RobotClient(
+                self,
+                model.joint_names,
+                fingers,
+                trajectory_action(self.p.robot, self.p.arm_controller),
+                gripper_action(self.p.robot, self.p.gripper_action),
+                timeout_s=self.p.robot_timeout_s,
+            )
+            backend = EmbeddedBackend(model, self.robot, self.scene.checker)
         else:
             backend = EmbeddedBackend(model)
+        T = _pose7_to_matrix(self.p.camera_pose_base) if self.p.camera_pose_base else np.eye(4)
         return GraspPlanner(
             self.p.robot,
             backend,
-            _pose7_to_matrix(self.p.camera_pose_base),
+            T,
             surface_z_base=self.p.surface_z_base,
             max_age_s=self.p.max_age_s,
         )
+
+    def _camera_pose(self) -> str | None:
+        """None once the camera pose is known, else why not (looked up on /tf_static)."""
+        if self._camera_known:
+            return None
+        T = self._tf.lookup(self.p.base_frame, self.p.camera_frame)
+        if T is None:
+            return (
+                f"camera pose unknown: no /tf_static transform {self.p.base_frame} -> "
+                f"{self.p.camera_frame} yet (set camera_pose_base or publish the camera's frame)"
+            )
+        self.planner.camera_pose_base = T
+        self._camera_known = True
+        self.get_logger().info(
+            f"camera pose from /tf_static: {self.p.camera_frame} at "
+            f"{np.round(T[:3, 3], 3).tolist()} m in {self.p.base_frame}"
+        )
+        return None
 
     # -- detections ------------------------------------------------------------------------------
     def _on_detections(self, msg) -> None:
@@ -271,6 +348,9 @@ class GraspPlannerNode(Node):
         ``interrupt()`` true ends the planning early (a pick is waiting)."""
         if latest is None:
             return None, "no detections received yet", False
+        why = self._camera_pose()
+        if why:
+            return None, why, False
         msg, _ = latest
         try:
             dets = cv.msg_to_detections(msg)
@@ -291,16 +371,35 @@ class GraspPlannerNode(Node):
             )
         if not intake.detections:
             return None, intake.reason, intake.bad_input
+        if self.scene is not None:  # the detected parts are obstacles (the target may be touched)
+            from grasp_pipeline.grasping.intake import to_camera_frame
+            from grasp_pipeline.grasping.motion.planning_scene import obstacles_besides
+
+            seen, _ = to_camera_frame(
+                dets[: 10 * self.p.max_detections], msg.header.frame_id, self._rules()
+            )
+            self.scene.set_objects(
+                obstacles_besides(
+                    seen, intake.detections, self.planner.camera_pose_base, self.planner.catalog
+                )
+                + list(intake.detections),
+                self.planner.camera_pose_base,
+            )
         # the best detection first; the next ones when it can't be picked (e.g. buried in clutter)
         self.planner.max_age_s = self.p.max_age_s
-        plan = self.planner.plan_best(
-            intake.detections,
-            intake.detections[0].label if self.p.target_object else None,
-            intake.age_s,
-            max_detections=self.p.max_detections,
-            budget_s=self.p.planning_budget_s,
-            interrupt=interrupt,
-        )
+        from grasp_pipeline.ros.robot_client import RobotUnavailableError
+
+        try:
+            plan = self.planner.plan_best(
+                intake.detections,
+                intake.detections[0].label if self.p.target_object else None,
+                intake.age_s,
+                max_detections=self.p.max_detections,
+                budget_s=self.p.planning_budget_s,
+                interrupt=interrupt,
+            )
+        except RobotUnavailableError as exc:
+            return None, f"robot not available: {exc}", False
         self.last_plan = plan
         if plan.ok:
             now = self.get_clock().now().nanoseconds
@@ -321,7 +420,13 @@ class GraspPlannerNode(Node):
             if plan is None or not plan.ok:
                 response.success, response.message = False, f"no pick: {why}"
             else:
-                res = self.planner.execute(plan)
+                from grasp_pipeline.grasping.motion.base import ExecResult
+                from grasp_pipeline.ros.robot_client import RobotUnavailableError
+
+                try:
+                    res = self.planner.execute(plan)
+                except RobotUnavailableError as exc:
+                    res = ExecResult(False, f"robot not available: {exc}")
                 self.last_exec = res
                 response.success = bool(res.ok)
                 response.message = (
@@ -340,10 +445,19 @@ class GraspPlannerNode(Node):
                 self.get_logger().warning(response.message)
             return response
 
+    def destroy_node(self) -> None:
+        # also called by context shutdown after a failed __init__: attributes may be missing
+        if getattr(self, "robot", None) is not None:
+            self.robot.destroy()
+        if getattr(self, "scene", None) is not None:
+            self.scene.close()
+        super().destroy_node()
+
 
 def main(args: list[str] | None = None) -> int:
-    # threads: the pick service, the planning worker and the subscription each in their own
-    return spin_node(GraspPlannerNode, "grasp_planner_node", args, threads=3)
+    # threads: the pick service, the planning worker, the subscription and the robot client's
+    # action / joint state callbacks (a pick waits on them) each in their own
+    return spin_node(GraspPlannerNode, "grasp_planner_node", args, threads=5)
 
 
 if __name__ == "__main__":

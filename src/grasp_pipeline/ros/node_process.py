@@ -17,7 +17,7 @@ import yaml
 
 from grasp_pipeline.ros.environment import ros_env
 
-NODES = ("camera_node", "detector_node", "grasp_planner_node")
+NODES = ("camera_node", "sim_node", "sim_truth_detector", "detector_node", "grasp_planner_node")
 
 
 def _arg(value: Any) -> str:

@@ -35,8 +35,76 @@ class PickOutcome:
     plan: PlanResult | None = None
 
 
+def mount_robot(world, robot: str, gripper: str = "wide") -> tuple:
+    """Load ``robot`` ("franka" | "youbot", youBot ``gripper`` "wide" | "stock") into ``world`` at
+    its place by the work surface; returns (SimArm, base pose in the world (4x4), the cell
+    camera's optical frame in the world (4x4): across the surface from the robot, looking down at
+    the workspace, so the arm in its ready pose stays out of view)."""
+    if robot not in ROBOT_BASE:
+        raise ValueError(f"robot must be one of {sorted(ROBOT_BASE)}, got {robot!r}")
+    base = np.eye(4)
+    bx, by, bz = ROBOT_BASE[robot]
+    base[:3, 3] = (bx, by, world.surface_z + bz)
+    if robot == "franka":
+        from grasp_pipeline.sim.robot_panda import SimPanda
+
+        arm = SimPanda(world.client, base)
+    else:
+        from grasp_pipeline.sim.robot_youbot import SimYouBot
+
+        arm = SimYouBot(world.client, base, gripper=gripper)
+    (cx, cy), _ = SCENE_CENTRE[robot]
+    camera = look_at(
+        np.array([cx + 0.25, cy, world.surface_z + 0.55]), np.array([cx, cy, world.surface_z])
+    )
+    return arm, base, camera
+
+
+def truth_detection(world, camera_pose_world: np.ndarray, body: int, full_6d: bool) -> Detection:
+    """The detection a perfect detector would return for ``body`` of ``world``, in the optical
+    frame of a camera at ``camera_pose_world`` (4x4, optical -> world).
+
+    6D: the true object pose. Point + axis (segmentation style): the point on the object's top
+    surface above its bounding-box centre (ray-cast, as a depth camera sees it), closing
+    axis across the dominant axis.
+    """
+    T_cw = np.linalg.inv(camera_pose_world)
+    T_wo = world.object_pose(body)
+    spec = world.objects[body].spec
+    T_co = T_cw @ T_wo
+    if full_6d:
+        return Detection(spec.name, 1.0, (0.0, 0.0), T_co[:3, 3].copy(), T_co, None, True)
+    top_w = T_wo[:3, 3].copy()
+    top_w[2] = world.surface_z + float(np.sum(np.abs(T_wo[2, :3]) * spec.size))
+    # What a depth camera above would measure: the object's surface straight above its centre
+    # (a ray down onto the body); the box-height guess stays for hollow centres (rings).
+    import pybullet as p
+
+    hit = p.rayTest(
+        [top_w[0], top_w[1], top_w[2] + 0.2],
+        [top_w[0], top_w[1], world.surface_z - 0.01],
+        physicsClientId=world.client,
+    )[0]
+    if hit[0] == body:
+        top_w = np.array(hit[3], dtype=float)
+    dom = T_wo[:3, 0].copy()
+    dom[2] = 0.0
+    if np.linalg.norm(dom) < 1e-3:
+        dom = T_wo[:3, 1].copy()
+        dom[2] = 0.0
+    close_w = np.cross([0.0, 0.0, 1.0], dom / np.linalg.norm(dom))
+    point_c = T_cw[:3, :3] @ top_w + T_cw[:3, 3]
+    axis_c = T_cw[:3, :3] @ close_w
+    pose = np.eye(4)
+    pose[:3, 3] = point_c
+    return Detection(spec.name, 1.0, (0.0, 0.0), point_c, pose, axis_c, False)
+
+
 class PickCell:
-    """A SimWorld with one robot, its embedded motion backend and grasp planner.
+    """A SimWorld with one robot, its embedded motion backend and grasp planner, all in this
+    process: the core's own pick loop (``grasp-pipeline demo --mode direct``, tests of grasping
+    without ROS). In ROS the simulator node owns the world and the robot; planners drive it over
+    its action interfaces (:mod:`grasp_pipeline.sim.robot_cell`).
 
     ``robot``: "franka" | "youbot"; ``gripper``: youBot "wide" | "stock".
     """
@@ -57,25 +125,10 @@ class PickCell:
             world = SimWorld(surface_height=surface_height)
         self.world = world
         self.robot = robot
-        base = np.eye(4)
-        bx, by, bz = ROBOT_BASE[robot]
-        base[:3, 3] = (bx, by, world.surface_z + bz)
-        self.base_pose_world = base
-        if robot == "franka":
-            from grasp_pipeline.sim.robot_panda import SimPanda
-
-            self.arm = SimPanda(world.client, base)
-        else:
-            from grasp_pipeline.sim.robot_youbot import SimYouBot
-
-            self.arm = SimYouBot(world.client, base, gripper=gripper)
-        (cx, cy), _ = SCENE_CENTRE[robot]
+        self.arm, self.base_pose_world, default_camera = mount_robot(world, robot, gripper)
+        bz = ROBOT_BASE[robot][2]
         if camera_pose_world is None:
-            # Across the surface from the robot, so the arm in its ready pose stays out of view.
-            camera_pose_world = look_at(
-                np.array([cx + 0.25, cy, world.surface_z + 0.55]),
-                np.array([cx, cy, world.surface_z]),
-            )
+            camera_pose_world = default_camera
         self.camera_pose_world = np.asarray(camera_pose_world, dtype=float)
         self.checker = CollisionChecker(
             world.client,
@@ -87,11 +140,11 @@ class PickCell:
             surfaces=frozenset({world.table, world.floor}),
             side_push_depth_m=0.010,
         )
-        self.backend = EmbeddedBackend(self.arm.model, self.arm, self.checker, base)
+        self.backend = EmbeddedBackend(self.arm.model, self.arm, self.checker, self.base_pose_world)
         self.planner = GraspPlanner(
             robot,
             self.backend,
-            np.linalg.inv(base) @ self.camera_pose_world,
+            np.linalg.inv(self.base_pose_world) @ self.camera_pose_world,
             surface_z_base=-bz,
             catalog=world.catalog,
         )
@@ -109,42 +162,8 @@ class PickCell:
         self.arm.reset(self.arm.model.home, opening=self.arm.model.gripper.max_opening_m)
 
     def truth_detection(self, body: int, full_6d: bool) -> Detection:
-        """The detection a perfect detector would return for ``body`` (camera frame).
-
-        6D: the true object pose. Point + axis (segmentation style): the point on the object's top
-        surface above its bounding-box centre (ray-cast, as a depth camera sees it), closing
-        axis across the dominant axis.
-        """
-        T_cw = np.linalg.inv(self.camera_pose_world)
-        T_wo = self.world.object_pose(body)
-        spec = self.world.objects[body].spec
-        T_co = T_cw @ T_wo
-        if full_6d:
-            return Detection(spec.name, 1.0, (0.0, 0.0), T_co[:3, 3].copy(), T_co, None, True)
-        top_w = T_wo[:3, 3].copy()
-        top_w[2] = self.world.surface_z + float(np.sum(np.abs(T_wo[2, :3]) * spec.size))
-        # What a depth camera above would measure: the object's surface straight above its centre
-        # (a ray down onto the body); the box-height guess stays for hollow centres (rings).
-        import pybullet as p
-
-        hit = p.rayTest(
-            [top_w[0], top_w[1], top_w[2] + 0.2],
-            [top_w[0], top_w[1], self.world.surface_z - 0.01],
-            physicsClientId=self.world.client,
-        )[0]
-        if hit[0] == body:
-            top_w = np.array(hit[3], dtype=float)
-        dom = T_wo[:3, 0].copy()
-        dom[2] = 0.0
-        if np.linalg.norm(dom) < 1e-3:
-            dom = T_wo[:3, 1].copy()
-            dom[2] = 0.0
-        close_w = np.cross([0.0, 0.0, 1.0], dom / np.linalg.norm(dom))
-        point_c = T_cw[:3, :3] @ top_w + T_cw[:3, 3]
-        axis_c = T_cw[:3, :3] @ close_w
-        pose = np.eye(4)
-        pose[:3, 3] = point_c
-        return Detection(spec.name, 1.0, (0.0, 0.0), point_c, pose, axis_c, False)
+        """:func:`truth_detection` of ``body`` for this cell's camera."""
+        return truth_detection(self.world, self.camera_pose_world, body, full_6d)
 
     def pick(self, body: int, detection: Detection, hold_s: float = 1.0) -> PickOutcome:
         """Plan and execute a pick of ``body`` from ``detection``; check the lift physically."""

@@ -1,5 +1,6 @@
 """The embedded motion backend: analytic/numeric IK, collision-checked joint and Cartesian paths,
-executed on a PyBullet arm.
+executed by a robot driver (the ROS action client of a real or simulated arm, or the simulator's
+arm in this process); it never simulates anything itself.
 
 Why no sampling planner: every pick starts from a ready pose above the cell and the pre-grasp sits
 10 cm above the object, so a straight joint-space move checked densely for collisions either works
@@ -34,9 +35,11 @@ def interpolate_joints(q0: np.ndarray, q1: np.ndarray, max_step_rad: float) -> n
 
 
 class EmbeddedBackend(MotionBackend):
-    """IK + collision-checked paths for ``model``; ``arm`` (a :class:`~grasp_pipeline.sim.
-    robot_base.SimArm`) executes them; ``checker`` is None only where no cell model exists (then
-    only IK, limits and joint continuity are checked and the plan says so)."""
+    """IK + collision-checked paths for ``model``; ``arm`` (a :class:`~grasp_pipeline.grasping.
+    motion.robot.RobotDriver`; None = kinematic bookkeeping, no robot) executes them; ``checker``
+    (the planning scene's, or the sim cell's) is None only where no cell model exists (then only
+    IK, limits and joint continuity are checked). ``base_pose_world``: the robot base in the
+    checker's frame (identity for a planning scene kept in the base frame)."""
 
     name = "embedded"
 

@@ -1,9 +1,11 @@
 """Run the three nodes without ``ros2 launch``: composed in one process or as three processes.
 
 Both read the same ros__parameters YAML the launch files use (handed to each node as
-``--params-file``), plus ``overrides`` (``{node: {param: value}}``, e.g. from ``--set``).
-Composed with a simulated camera and ``execution: sim``, camera and robot share one PyBullet
-world (the camera sees what the robot picks), guarded by one lock.
+``--params-file``), plus ``overrides`` (``{node: {param: value}}``, e.g. from ``--set``), and start
+the nodes the file configures (``sim_node`` or ``camera_node``, ``detector_node``,
+``grasp_planner_node``). Composed or separate, the nodes share nothing but topics, services and
+actions: with a sim config the simulator node owns the one world, and the planner picks in it over
+the robot's action interfaces in both cases.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,42 +38,33 @@ def merged_params_file(config: str | Path, overrides: dict[str, dict[str, Any]] 
     return Path(name)
 
 
-def _shared_sim(params: dict[str, dict[str, Any]]):
-    """(PickCell, SimSource, lock) when camera and planner both simulate, else (None, None, None)."""
-    cam, plan = params.get("camera_node", {}), params.get("grasp_planner_node", {})
-    if cam.get("source", "sim") != "sim" or plan.get("execution", "sim") != "sim":
-        return None, None, None
-    import numpy as np
+def node_class(name: str):
+    """The node class (or factory) of executable ``name``."""
+    if name == "sim_node":
+        from grasp_pipeline.ros.sim_node import SimNode
 
-    from grasp_pipeline.geometry.camera import preset
-    from grasp_pipeline.sim.camera import SimCamera
-    from grasp_pipeline.sim.grasp_execution import SCENE_CENTRE, PickCell
-    from grasp_pipeline.sources.sim_source import SimSource
+        return SimNode
+    if name == "camera_node":
+        from grasp_pipeline.ros.camera_node import CameraNode
 
-    robot = plan.get("robot", "franka")
-    cell = PickCell(robot, gripper=plan.get("gripper", "wide"))
-    rng = np.random.default_rng(int(cam.get("sim_seed", 0)))
-    centre, radius = SCENE_CENTRE[robot]
-    names = list(cam.get("sim_objects", [])) or None
-    cell.world.random_scene(
-        rng, int(cam.get("sim_n_objects", 3)), names=names, centre=centre, radius=radius
-    )
-    cell.world.settle(max_seconds=1.0)
-    intr = preset(
-        cam.get("preset", "d435"), int(cam.get("width", 640)), int(cam.get("height", 480))
-    )
-    camera = SimCamera(intr, cell.camera_pose_world, noise=bool(cam.get("sim_noise", True)))
-    source = SimSource(
-        world=cell.world,
-        camera=camera,
-        fps=float(cam.get("fps", 30.0)),
-        rerender=bool(cam.get("sim_rerender", True)),
-    )
-    return cell, source, threading.Lock()
+        return CameraNode
+    if name == "detector_node":
+        from grasp_pipeline.ros.detector_node import DetectorNode
+
+        return DetectorNode
+    if name == "sim_truth_detector":
+        from grasp_pipeline.ros.sim_truth_detector import make_node
+
+        return make_node
+    if name == "grasp_planner_node":
+        from grasp_pipeline.ros.grasp_planner_node import GraspPlannerNode
+
+        return GraspPlannerNode
+    raise ValueError(f"unknown node {name!r}")
 
 
 def run_composed(
-    config: str | Path, overrides=None, duration_s: float | None = None, threads: int = 4
+    config: str | Path, overrides=None, duration_s: float | None = None, threads: int = 10
 ) -> dict:
     """Spin the three nodes in one process with a MultiThreadedExecutor until Ctrl-C or ``duration_s``.
 
@@ -81,24 +73,16 @@ def run_composed(
     import rclpy
     from rclpy.executors import MultiThreadedExecutor
 
-    from grasp_pipeline.ros.camera_node import CameraNode
-    from grasp_pipeline.ros.detector_node import DetectorNode
-    from grasp_pipeline.ros.grasp_planner_node import GraspPlannerNode
-
     path = merged_params_file(config, overrides)
     try:
         params = read_params_file(path)
         args = ["--ros-args", "--params-file", str(path)]
-        cell, source, lock = _shared_sim(params)
         with rclpy.init(args=[]):
             nodes = []
             try:
-                if "camera_node" in params:
-                    nodes.append(CameraNode(source=source, sim_lock=lock, cli_args=args))
-                if "detector_node" in params:
-                    nodes.append(DetectorNode(cli_args=args))
-                if "grasp_planner_node" in params:
-                    nodes.append(GraspPlannerNode(cell=cell, sim_lock=lock, cli_args=args))
+                for name in NODE_NAMES:
+                    if name in params:
+                        nodes.append(node_class(name)(cli_args=args))
                 executor = MultiThreadedExecutor(num_threads=threads)
                 for n in nodes:
                     executor.add_node(n)
@@ -112,8 +96,6 @@ def run_composed(
             finally:
                 for n in nodes:
                     n.destroy_node()
-                if cell is not None:
-                    cell.world.close()
     finally:
         if path != Path(config):
             path.unlink(missing_ok=True)

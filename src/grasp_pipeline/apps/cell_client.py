@@ -1,0 +1,191 @@
+"""The demo's side of the cell: a ROS client node that sets scenes up and asks for picks, the way
+a task planner (or a referee box bridge) would talk to a cell.
+
+Everything goes through interfaces: the simulator node's parameters and ``~/reset_scene``, its
+ground truth (``sim/objects``, simulator only: for scoring), the camera and ``detections`` topics
+(for the attempt images), ``/tf_static`` (camera pose in the robot base) and the planner's
+``target_object`` parameter and ``pick`` service.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from grasp_pipeline.ros import conversions as cv
+
+
+class CellClient:
+    """A node of its own (own context) in ``domain_id``; ``sim`` / ``planner`` are the node
+    names of the simulator and the grasp planner."""
+
+    def __init__(self, domain_id: int, sim: str = "sim_node", planner: str = "grasp_planner_node"):
+        import rclpy
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import CameraInfo, Image
+        from std_srvs.srv import Trigger
+        from vision_msgs.msg import Detection3DArray
+
+        from grasp_pipeline.ros.qos import RESULTS, SENSOR
+        from grasp_pipeline.ros.tf_static import StaticListener
+
+        self.ctx = rclpy.Context()
+        from rclpy.signals import SignalHandlerOptions
+
+        # Ctrl-C must reach the demo loop (which stops the node processes), not just end contexts
+        rclpy.init(
+            context=self.ctx, domain_id=domain_id, signal_handler_options=SignalHandlerOptions.NO
+        )
+        self.node = rclpy.create_node("demo_client", context=self.ctx)
+        self.executor = SingleThreadedExecutor(context=self.ctx)
+        self.executor.add_node(self.node)
+        n = self.node
+        self._lock = threading.Lock()
+        self.dets = None  # newest detections message
+        self.truth = None  # newest sim/objects message
+        self.rgb = None
+        self.info = None
+        n.create_subscription(Detection3DArray, "detections", self._set("dets"), RESULTS)
+        n.create_subscription(Detection3DArray, "sim/objects", self._set("truth"), RESULTS)
+        n.create_subscription(Image, "camera/color/image_raw", self._set("rgb"), SENSOR)
+        n.create_subscription(CameraInfo, "camera/color/camera_info", self._set("info"), SENSOR)
+        self.tf = StaticListener(n)
+        self.reset_cli = n.create_client(Trigger, f"/{sim}/reset_scene")
+        self.pick_cli = n.create_client(Trigger, "pick")
+        self.sim_params = n.create_client(SetParameters, f"/{sim}/set_parameters")
+        self.planner_params = n.create_client(SetParameters, f"/{planner}/set_parameters")
+
+    def _set(self, attr: str):
+        def cb(msg) -> None:
+            setattr(self, attr, msg)
+
+        return cb
+
+    def spin_until(self, done, timeout: float) -> bool:
+        t_end = time.monotonic() + timeout
+        while time.monotonic() < t_end:
+            if done():
+                return True
+            self.executor.spin_once(timeout_sec=0.02)
+        return bool(done())
+
+    def now_ns(self) -> int:
+        return self.node.get_clock().now().nanoseconds
+
+    def _call(self, client, request, timeout: float, what: str):
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise RuntimeError(f"{what}: service {client.srv_name} is not available")
+        fut = client.call_async(request)
+        if not self.spin_until(fut.done, timeout):
+            raise RuntimeError(f"{what}: no answer from {client.srv_name} in {timeout} s")
+        return fut.result()
+
+    def set_params(self, which: str, values: dict[str, Any], timeout: float = 20.0) -> None:
+        """Set parameters of the ``which`` ("sim" | "planner") node; RuntimeError if refused."""
+        from rcl_interfaces.srv import SetParameters
+        from rclpy.parameter import Parameter
+
+        req = SetParameters.Request()
+        req.parameters = [
+            Parameter(
+                k,
+                Parameter.Type.STRING_ARRAY if v == [] else Parameter.Type.from_parameter_value(v),
+                v,
+            ).to_parameter_msg()
+            for k, v in values.items()
+        ]
+        cli = self.sim_params if which == "sim" else self.planner_params
+        res = self._call(cli, req, timeout, f"set {which} parameters")
+        bad = [r.reason for r in res.results if not r.successful]
+        if bad:
+            raise RuntimeError(f"{which} refused parameters {values}: {bad}")
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until the simulator's camera pose, a detections message and both services are there."""
+        ok = self.spin_until(
+            lambda: (
+                self.camera_pose() is not None
+                and self.dets is not None
+                and self.reset_cli.service_is_ready()
+                and self.pick_cli.service_is_ready()
+            ),
+            timeout,
+        )
+        if not ok:
+            raise RuntimeError(
+                "cell not ready: "
+                + ", ".join(
+                    w
+                    for w, missing in (
+                        ("no camera pose on /tf_static", self.camera_pose() is None),
+                        ("no detections", self.dets is None),
+                        ("no reset_scene service", not self.reset_cli.service_is_ready()),
+                        ("no pick service", not self.pick_cli.service_is_ready()),
+                    )
+                    if missing
+                )
+            )
+
+    def camera_pose(self) -> np.ndarray | None:
+        """Camera optical frame in the robot base (4x4), from /tf_static."""
+        frame = (
+            self.truth.header.frame_id if self.truth is not None else "camera_color_optical_frame"
+        )
+        for base in ("base_link", "panda_link0", "arm_link_0"):
+            T = self.tf.lookup(base, frame)
+            if T is not None:
+                return T
+        return None
+
+    def reset(self, scene: str, objects: list[str], seed: int, timeout: float = 60.0) -> dict:
+        """New scene on the simulator node; its description (see the node's ``reset_scene``)."""
+        from std_srvs.srv import Trigger
+
+        self.set_params("sim", {"scene": scene, "objects": list(objects), "seed": int(seed)})
+        res = self._call(self.reset_cli, Trigger.Request(), timeout, "reset_scene")
+        if not res.success:
+            raise RuntimeError(f"reset_scene refused: {res.message}")
+        return json.loads(res.message)
+
+    def wait_fresh(self, after_ns: int, timeout: float = 30.0) -> bool:
+        """Until detections, ground truth and an image stamped after ``after_ns`` arrived."""
+
+        def fresh(m) -> bool:
+            return m is not None and cv.stamp_to_ns(m.header.stamp) > after_ns
+
+        return self.spin_until(
+            lambda: fresh(self.dets) and fresh(self.truth) and fresh(self.rgb), timeout
+        )
+
+    def heights(self) -> dict[str, float]:
+        """Height (m, robot base z) of every object in the newest ground truth, by ``name#id``."""
+        T = self.camera_pose()
+        out = {}
+        for d in self.truth.detections:
+            p = cv.pose_to_matrix(d.results[0].pose.pose)[:3, 3]
+            out[d.id] = float((T[:3, :3] @ p + T[:3, 3])[2])
+        return out
+
+    def frame(self):
+        """(rgb (H, W, 3) uint8, detections as Detection objects) of the newest messages."""
+        rgb = cv.to_rgb(self.rgb)
+        cam = cv.camera_info_to_intrinsics(self.info) if self.info is not None else None
+        return rgb, cv.msg_to_detections(self.dets, cam)
+
+    def pick(self, target: str, timeout: float = 90.0) -> tuple[bool, str]:
+        """Set the planner's target and call ``pick``: (success, message)."""
+        from std_srvs.srv import Trigger
+
+        self.set_params("planner", {"target_object": target})
+        res = self._call(self.pick_cli, Trigger.Request(), timeout, "pick")
+        return bool(res.success), res.message
+
+    def close(self) -> None:
+        self.executor.remove_node(self.node)
+        self.node.destroy_node()
+        self.ctx.try_shutdown()

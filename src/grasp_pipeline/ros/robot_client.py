@@ -1,0 +1,166 @@
+"""A robot behind ROS interfaces as a :class:`grasp_pipeline.grasping.motion.robot.RobotDriver`:
+``/joint_states`` for the state, control_msgs/FollowJointTrajectory for the arm and
+control_msgs/GripperCommand for the hand (the simulator node, ros2_control, franka_ros2).
+
+Calls block the calling thread until the robot answers, so they must come from a callback other
+than the ones of this client's callback group (its own reentrant group; the node must be spun by a
+multi-threaded executor). Joint angles in rad, openings finger-to-finger in m.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from rclpy.action import ActionClient
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+
+from grasp_pipeline.grasping.motion.robot import STEP_S
+from grasp_pipeline.ros.qos import RESULTS
+
+
+class RobotUnavailableError(RuntimeError):
+    """The robot's interfaces did not answer (no joint states, action server not up)."""
+
+
+class RobotClient:
+    """Drives ``arm_joints`` (model order) and the two ``finger_joints`` of a robot through the
+    ``trajectory_action`` and ``gripper_action`` of ``node``'s graph. ``timeout_s`` bounds each
+    wait for the robot beyond a motion's own duration."""
+
+    def __init__(
+        self,
+        node: Node,
+        arm_joints: Sequence[str],
+        finger_joints: Sequence[str],
+        trajectory_action: str,
+        gripper_action: str,
+        timeout_s: float = 10.0,
+    ) -> None:
+        from control_msgs.action import FollowJointTrajectory, GripperCommand
+
+        self.node = node
+        self.arm_joints = list(arm_joints)
+        self.finger_joints = list(finger_joints)
+        self.timeout_s = float(timeout_s)
+        group = ReentrantCallbackGroup()
+        self._traj = ActionClient(
+            node, FollowJointTrajectory, trajectory_action, callback_group=group
+        )
+        self._grip = ActionClient(node, GripperCommand, gripper_action, callback_group=group)
+        self.trajectory_action, self.gripper_action = trajectory_action, gripper_action
+        self._state_lock = threading.Condition()
+        self._state: dict[str, float] = {}
+        self._state_t = 0.0  # monotonic s of the newest joint state
+        node.create_subscription(
+            JointState, "joint_states", self._on_state, RESULTS, callback_group=group
+        )
+        self.last_gripper = None  # the last GripperCommand result
+
+    # -- state -----------------------------------------------------------------------------------
+    def _on_state(self, msg: JointState) -> None:
+        if len(msg.position) != len(msg.name):
+            return
+        with self._state_lock:
+            self._state.update(zip(msg.name, msg.position, strict=True))
+            self._state_t = time.monotonic()
+            self._state_lock.notify_all()
+
+    def _fresh(self, after: float, names: Sequence[str]) -> list[float]:
+        """Positions of ``names`` from a joint state received after monotonic time ``after``."""
+        deadline = time.monotonic() + self.timeout_s
+        with self._state_lock:
+            while self._state_t <= after or any(n not in self._state for n in names):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    missing = [n for n in names if n not in self._state]
+                    raise RobotUnavailableError(
+                        "no joint state on joint_states"
+                        + (f" naming {missing}" if missing else "")
+                        + f" within {self.timeout_s} s"
+                    )
+                self._state_lock.wait(left)
+            return [self._state[n] for n in names]
+
+    def ready(self) -> bool:
+        """Whether joint states arrive and both action servers are up."""
+        with self._state_lock:
+            have = all(n in self._state for n in (*self.arm_joints, *self.finger_joints))
+        return have and self._traj.server_is_ready() and self._grip.server_is_ready()
+
+    def joints(self) -> np.ndarray:
+        """Arm joints (rad) from a joint state newer than this call."""
+        return np.array(self._fresh(time.monotonic(), self.arm_joints))
+
+    def opening(self) -> float:
+        """Finger-to-finger opening (m) from a joint state newer than this call."""
+        return float(sum(self._fresh(time.monotonic(), self.finger_joints)))
+
+    # -- motion ----------------------------------------------------------------------------------
+    def _run(self, client: ActionClient, goal, budget_s: float):
+        """Send ``goal`` and wait (``budget_s`` + timeout) for (status, result)."""
+        if not client.wait_for_server(timeout_sec=self.timeout_s):
+            raise RobotUnavailableError(f"action server {client._action_name} is not up")
+        done = threading.Event()
+        fut = client.send_goal_async(goal)
+        fut.add_done_callback(lambda _f: done.set())
+        if not done.wait(self.timeout_s):
+            raise RobotUnavailableError(f"{client._action_name} did not answer the goal")
+        handle = fut.result()
+        if not handle.accepted:
+            raise RobotUnavailableError(f"{client._action_name} rejected the goal")
+        done.clear()
+        res_fut = handle.get_result_async()
+        res_fut.add_done_callback(lambda _f: done.set())
+        if not done.wait(budget_s + self.timeout_s):
+            handle.cancel_goal_async()
+            raise RobotUnavailableError(f"{client._action_name} did not finish in time")
+        out = res_fut.result()
+        return out.status, out.result
+
+    def follow(self, path: np.ndarray, steps_per_point: int = 2) -> float:
+        """One FollowJointTrajectory goal through ``path`` ((N, n) rad), a point every
+        ``steps_per_point * STEP_S`` s; returns the final joint error (rad) measured on
+        ``/joint_states`` after the controller finished (large when the arm was stopped)."""
+        from builtin_interfaces.msg import Duration
+        from control_msgs.action import FollowJointTrajectory
+        from trajectory_msgs.msg import JointTrajectoryPoint
+
+        path = np.asarray(path, dtype=float)
+        dt = steps_per_point * STEP_S
+        goal = FollowJointTrajectory.Goal()
+        goal.trajectory.joint_names = list(self.arm_joints)
+        for i, q in enumerate(path):
+            t = (i + 1) * dt
+            pt = JointTrajectoryPoint()
+            pt.positions = q.tolist()
+            pt.time_from_start = Duration(sec=int(t), nanosec=round((t % 1) * 1e9) % 10**9)
+            goal.trajectory.points.append(pt)
+        _, result = self._run(self._traj, goal, len(path) * dt + 1.0)
+        if result.error_code == FollowJointTrajectory.Result.INVALID_GOAL or (
+            result.error_code == FollowJointTrajectory.Result.INVALID_JOINTS
+        ):
+            raise RobotUnavailableError(
+                f"{self.trajectory_action} refused the path: {result.error_string}"
+            )
+        return float(np.abs(self.joints() - path[-1]).max())
+
+    def set_gripper(self, opening: float) -> float:
+        """GripperCommand to ``opening`` (m; 0 = close with the hand's grasp force); returns the
+        gap the gripper reports (the result's ``position``)."""
+        from control_msgs.action import GripperCommand
+
+        goal = GripperCommand.Goal()
+        goal.command.position = float(opening)
+        goal.command.max_effort = 0.0  # the hand's own grasp force
+        _, result = self._run(self._grip, goal, 2.0)
+        self.last_gripper = result
+        return float(result.position)
+
+    def destroy(self) -> None:
+        self._traj.destroy()
+        self._grip.destroy()

@@ -1,0 +1,442 @@
+"""sim_node: the simulated robot cell (PyBullet), served as a real cell is: camera, robot, TF.
+
+Owns the one simulated world (:class:`grasp_pipeline.sim.robot_cell.CellRuntime`): work surface,
+catalog objects, the robot (Panda or youBot) and the cell's RealSense. Nothing else simulates;
+planners, detectors and demos talk to it only through ROS:
+
+* camera: the realsense2_camera topics (see :mod:`grasp_pipeline.ros.camera_publisher`) at
+  ``fps``, stamped with the node clock; the optical frame's pose in ``base_frame`` (and the base in
+  ``world_frame``) on ``/tf_static``.
+* robot: ``/joint_states`` (sensor_msgs/JointState, arm + finger joints) at ``joint_state_rate_hz``;
+  ``<arm_controller>/follow_joint_trajectory`` (control_msgs/FollowJointTrajectory, as a ros2_control
+  joint trajectory controller: positions + time_from_start, linear interpolation, aborted with
+  GOAL_TOLERANCE_VIOLATED when the arm ends further than ``goal_tolerance_rad`` from the last point,
+  e.g. stopped by a part); the gripper through control_msgs/GripperCommand (position = the finger
+  gap in m; the result reports the measured gap, ``stalled`` when the fingers stopped on something
+  before the goal, ``reached_goal``). Action names: :mod:`grasp_pipeline.ros.robot_interfaces`.
+* simulator ground truth (for the oracle detector and for scoring, never for a real cell):
+  ``sim/objects`` (vision_msgs/Detection3DArray, camera optical frame, true 6D poses, ids
+  ``<name>#<body>``, bbox size from the catalog) and ``sim/objects/pickup`` (the true pickup point
+  on each object's top with the closing axis as the pose's y axis), both with every camera frame
+  (same stamp) and after each scene reset.
+* scene control: set ``scene`` / ``objects`` / ``n_objects`` / ``seed``, then call ``~/reset_scene``
+  (std_srvs/Trigger; refused while a robot goal runs). The answer's message is JSON:
+  ``{"scene", "seed", "objects": [{"id", "name"}], "target": {"id", "name"} | null}``.
+
+Physics runs in the node's own thread: one step of 1/240 s at a time, paced to
+``real_time_factor`` x wall time (0 = as fast as the CPU allows); camera renders, scene resets and
+queries take the same lock, so the world is only ever touched from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup, ReentrantCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
+
+from grasp_pipeline.paths import share_dir
+from grasp_pipeline.ros import conversions as cv
+from grasp_pipeline.ros.camera_publisher import CameraPublisher
+from grasp_pipeline.ros.params import Param, declare_parameters
+from grasp_pipeline.ros.qos import RESULTS
+from grasp_pipeline.ros.robot_interfaces import gripper_action, name_ok, trajectory_action
+from grasp_pipeline.ros.spin import spin_node
+from grasp_pipeline.ros.tf_static import StaticBroadcaster
+from grasp_pipeline.sim.robot_cell import SCENES
+from grasp_pipeline.sources.base import FrameSet
+
+STEPS_PER_LOCK = 4  # physics steps per lock hold: renders and queries wait at most this long
+
+
+def _objects_ok(v: list) -> str | None:
+    from grasp_pipeline.objects import load_catalog
+
+    names = list(load_catalog().names)
+    bad = [n for n in v if n not in names]
+    return None if not bad else f"{bad} are not catalog objects; known: {names}"
+
+
+PARAMS = (
+    Param("robot", "franka", "robot in the cell", choices=("franka", "youbot"), read_only=True),
+    Param(
+        "gripper",
+        "wide",
+        "youBot gripper (ignored for franka)",
+        choices=("wide", "stock"),
+        read_only=True,
+    ),
+    Param(
+        "surface_height",
+        0.10,
+        "work surface height above the floor (m; RoboCup@Work: 0, 0.05, 0.10, 0.15)",
+        range=(0.0, 0.15),
+        read_only=True,
+    ),
+    Param("preset", "d435", "simulated camera model", choices=("d435", "sr300"), read_only=True),
+    Param("width", 640, "image width (pixels)", range=(16, 1920), read_only=True),
+    Param("height", 480, "image height (pixels)", range=(16, 1080), read_only=True),
+    Param(
+        "fps",
+        5.0,
+        "camera frame sets per second (Hz; a 640x480 render takes ~150 ms)",
+        range=(0.1, 60.0),
+    ),
+    Param("noise", True, "RealSense depth noise model on", read_only=True),
+    Param("camera_name", "camera", "topic prefix and optical frame prefix", read_only=True),
+    Param(
+        "base_frame",
+        "base_link",
+        "robot base frame (parent of the camera on /tf_static)",
+        read_only=True,
+    ),
+    Param(
+        "world_frame", "world", "cell frame (parent of base_frame on /tf_static)", read_only=True
+    ),
+    Param(
+        "real_time_factor",
+        1.0,
+        "simulated seconds per wall second (0 = as fast as the CPU allows)",
+        range=(0.0, 50.0),
+    ),
+    Param(
+        "joint_state_rate_hz", 50.0, "/joint_states rate (Hz)", range=(1.0, 1000.0), read_only=True
+    ),
+    Param(
+        "arm_controller",
+        "",
+        "trajectory controller name: <name>/follow_joint_trajectory ('' = panda_arm_controller "
+        "for franka, arm_controller for youbot)",
+        check=name_ok,
+        read_only=True,
+    ),
+    Param(
+        "gripper_action",
+        "",
+        "GripperCommand action ('' = franka_gripper/gripper_action for franka, "
+        "gripper_controller/gripper_cmd for youbot)",
+        check=name_ok,
+        read_only=True,
+    ),
+    Param(
+        "goal_tolerance_rad",
+        0.05,
+        "a trajectory ending further than this from its last point (any joint) is aborted (rad)",
+        range=(0.001, 1.0),
+    ),
+    Param("scene", "spread", "scene ~/reset_scene builds", choices=SCENES),
+    Param(
+        "objects",
+        [],
+        "catalog objects of the scene (single: the first; spread: these; [] = random)",
+        array_type="string",
+        check=_objects_ok,
+    ),
+    Param("n_objects", 3, "objects of a 'spread' scene without names", range=(0, 13)),
+    Param("seed", 0, "scene seed (same seed, same scene)", range=(0, 2**31 - 1)),
+)
+
+
+def point_axis_pose(point: np.ndarray, axis: np.ndarray) -> np.ndarray:
+    """Pose (4x4, camera frame) carrying a pickup ``point`` and closing ``axis`` the way detection
+    messages do: y = the axis, z as close to the optical axis as that allows."""
+    y = np.asarray(axis, dtype=float) / np.linalg.norm(axis)
+    z = np.array([0.0, 0.0, 1.0]) - y[2] * y
+    if np.linalg.norm(z) < 1e-6:
+        z = np.array([1.0, 0.0, 0.0]) - y[0] * y
+    z /= np.linalg.norm(z)
+    T = np.eye(4)
+    T[:3, :3] = np.column_stack([np.cross(y, z), y, z])
+    T[:3, 3] = point
+    return T
+
+
+class SimNode(Node):
+    """See the module docstring."""
+
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__("sim_node", **node_kwargs)
+        self._stop = threading.Event()
+        self._physics = None
+        self.runtime = None
+        self.p = declare_parameters(self, PARAMS, on_change=self._on_params)
+        self.get_logger().info(f"package data (catalog): {share_dir()}")
+        from grasp_pipeline.geometry.camera import preset
+        from grasp_pipeline.sim.robot_cell import CellRuntime
+
+        self.lock = threading.Lock()
+        self.runtime = CellRuntime(
+            self.p.robot,
+            self.p.gripper,
+            self.p.surface_height,
+            preset(self.p.preset, self.p.width, self.p.height),
+            noise=self.p.noise,
+            seed=self.p.seed,
+        )
+        rt = self.runtime
+        self.joint_names = rt.joint_names
+        self.n_arm = len(rt.arm.arm_idx)
+        self.camera = CameraPublisher(self, self.p.camera_name)
+        from vision_msgs.msg import Detection3DArray
+
+        self.pub_truth = self.create_publisher(Detection3DArray, "sim/objects", RESULTS)
+        self.pub_pickup = self.create_publisher(Detection3DArray, "sim/objects/pickup", RESULTS)
+        self.pub_joints = self.create_publisher(JointState, "joint_states", RESULTS)
+        self._tf = StaticBroadcaster(self)
+        self._tf.send(
+            [
+                (rt.base_pose_world, self.p.world_frame, self.p.base_frame),
+                (
+                    np.linalg.inv(rt.base_pose_world) @ rt.camera_pose_world,
+                    self.p.base_frame,
+                    self.camera.frame_id,
+                ),
+            ]
+        )
+        from control_msgs.action import FollowJointTrajectory, GripperCommand
+
+        actions = ReentrantCallbackGroup()
+        self.traj_name = trajectory_action(self.p.robot, self.p.arm_controller)
+        self.grip_name = gripper_action(self.p.robot, self.p.gripper_action)
+        self._traj_server = ActionServer(
+            self,
+            FollowJointTrajectory,
+            self.traj_name,
+            execute_callback=self._execute_trajectory,
+            goal_callback=lambda _g: GoalResponse.ACCEPT,
+            cancel_callback=lambda _g: CancelResponse.ACCEPT,
+            callback_group=actions,
+        )
+        self._grip_server = ActionServer(
+            self,
+            GripperCommand,
+            self.grip_name,
+            execute_callback=self._execute_gripper,
+            goal_callback=lambda _g: GoalResponse.ACCEPT,
+            cancel_callback=lambda _g: CancelResponse.ACCEPT,
+            callback_group=actions,
+        )
+        self.create_service(
+            Trigger,
+            "~/reset_scene",
+            self._on_reset,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self.create_timer(
+            1.0 / self.p.joint_state_rate_hz,
+            self._publish_joints,
+            callback_group=MutuallyExclusiveCallbackGroup(),
+        )
+        self._cam_timer = self.create_timer(
+            1.0 / self.p.fps, self._publish_frame, callback_group=MutuallyExclusiveCallbackGroup()
+        )
+        with self.lock:
+            info = self._reset_locked()
+        self.get_logger().info(f"scene: {json.dumps(info)}")
+        self._physics = threading.Thread(target=self._physics_loop, name="physics", daemon=True)
+        self._physics.start()
+        self.get_logger().info(
+            f"{self.p.robot} cell simulated (real_time_factor {self.p.real_time_factor}); "
+            f"arm: {self.traj_name}, gripper: {self.grip_name}, camera: {self.p.camera_name} "
+            f"at {self.p.fps} Hz"
+        )
+
+    @property
+    def frames_published(self) -> int:
+        return self.camera.frames_published
+
+    def _on_params(self, changed: dict) -> None:
+        if "fps" in changed:
+            self._cam_timer.timer_period_ns = int(1e9 / changed["fps"])
+
+    # -- physics ---------------------------------------------------------------------------------
+    def _physics_loop(self) -> None:
+        rt = self.runtime
+        wall0, sim0 = time.monotonic(), rt.sim_time_s
+        rtf = self.p.real_time_factor
+        while not self._stop.is_set():
+            with self.lock:
+                for _ in range(STEPS_PER_LOCK):
+                    rt.step()
+                sim_now = rt.sim_time_s
+            if self.p.real_time_factor != rtf:  # re-anchor on a new factor
+                rtf, wall0, sim0 = self.p.real_time_factor, time.monotonic(), sim_now
+            if rtf <= 0:
+                time.sleep(0)  # let the other threads in between chunks
+                continue
+            ahead = (sim_now - sim0) / rtf - (time.monotonic() - wall0)
+            if ahead > 0:
+                self._stop.wait(ahead)
+            elif ahead < -0.25:  # fell behind (a render, a loaded CPU): don't sprint to catch up
+                wall0, sim0 = time.monotonic(), sim_now
+
+    # -- camera, ground truth, joints ----------------------------------------------------------
+    def _publish_frame(self) -> None:
+        try:
+            with self.lock:
+                r = self.runtime.render()
+                truth = self.runtime.truth()
+        except Exception as exc:  # a long-running node reports, and keeps serving the robot
+            self.get_logger().error(
+                f"camera frame not rendered: {type(exc).__name__}: {exc}",
+                throttle_duration_sec=10.0,
+            )
+            return
+        stamp = self.get_clock().now().nanoseconds
+        self._publish_truth(truth, stamp)
+        fs = FrameSet(r.rgb, r.depth, r.camera, stamp, self.camera.frames_published)
+        self.camera.publish(fs, stamp)
+
+    def _publish_truth(self, truth: list, stamp: int) -> None:
+        frame = self.camera.frame_id
+        six, pick = [], []
+        for _, d6, dp in truth:  # a snapshot taken under the lock: no world access here
+            dp.pose = point_axis_pose(dp.point, dp.grasp_axis)
+            six.append(d6)
+            pick.append(dp)
+        for pub, dets in ((self.pub_truth, six), (self.pub_pickup, pick)):
+            msg = cv.detections_to_msg(dets, stamp, frame)
+            for m, (body, d6, _) in zip(msg.detections, truth, strict=True):
+                m.id = f"{d6.label}#{body}"
+            pub.publish(msg)
+
+    def _publish_joints(self) -> None:
+        with self.lock:
+            q, v, e = self.runtime.joint_state()
+        msg = JointState()
+        msg.header = cv.make_header(self.get_clock().now().nanoseconds, "")
+        msg.name = list(self.joint_names)
+        msg.position, msg.velocity, msg.effort = (x.tolist() for x in (q, v, e))
+        self.pub_joints.publish(msg)
+
+    # -- scene -----------------------------------------------------------------------------------
+    def _reset_locked(self) -> dict:
+        return self.runtime.reset_scene(
+            self.p.scene, list(self.p.objects), self.p.n_objects, self.p.seed
+        )
+
+    def _on_reset(self, request, response):
+        with self.lock:
+            if self.runtime.busy():
+                response.success = False
+                response.message = "refused: a trajectory or gripper goal is running"
+            else:
+                try:
+                    info = self._reset_locked()
+                except ValueError as exc:  # parameters are validated; a scene may still refuse
+                    response.success, response.message = False, f"refused: {exc}"
+                else:
+                    response.success, response.message = True, json.dumps(info)
+            truth = self.runtime.truth() if response.success else None
+        if truth is not None:
+            self._publish_truth(truth, self.get_clock().now().nanoseconds)
+        (self.get_logger().info if response.success else self.get_logger().warning)(
+            f"reset_scene: {response.message}"
+        )
+        return response
+
+    # -- robot -----------------------------------------------------------------------------------
+    def _wait(self, goal_handle, motion) -> bool:
+        """Wait for ``motion`` to end; False when the client canceled it (then it is ended)."""
+        while not motion.done.wait(0.02):
+            if goal_handle.is_cancel_requested or self._stop.is_set():
+                with self.lock:
+                    self.runtime.cancel(motion)
+                return False
+        return not motion.canceled
+
+    def _execute_trajectory(self, goal_handle):
+        from control_msgs.action import FollowJointTrajectory
+
+        Result = FollowJointTrajectory.Result
+        res = Result()
+        traj = goal_handle.request.trajectory
+        arm = self.joint_names[: self.n_arm]
+        try:
+            if sorted(traj.joint_names) != sorted(arm):
+                res.error_code = Result.INVALID_JOINTS
+                raise ValueError(f"joint_names {list(traj.joint_names)} are not the arm's {arm}")
+            order = [list(traj.joint_names).index(n) for n in arm]
+            if not traj.points:
+                raise ValueError("trajectory has no points")
+            pts = np.array([[p.positions[i] for i in order] for p in traj.points], dtype=float)
+            times = np.array(
+                [p.time_from_start.sec + 1e-9 * p.time_from_start.nanosec for p in traj.points]
+            )
+            with self.lock:
+                motion = self.runtime.start_trajectory(times, pts)
+        except (ValueError, IndexError) as exc:
+            res.error_code = res.error_code or Result.INVALID_GOAL
+            res.error_string = f"refused: {exc}"
+            self.get_logger().warning(f"{self.traj_name}: {res.error_string}")
+            goal_handle.abort()
+            return res
+        if not self._wait(goal_handle, motion):
+            res.error_string = "canceled"
+            if goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+            else:
+                goal_handle.abort()
+            return res
+        err = motion.outcome["error_rad"]
+        tol = self.p.goal_tolerance_rad
+        if err > tol:
+            res.error_code = Result.GOAL_TOLERANCE_VIOLATED
+            res.error_string = f"arm ended {err:.3f} rad from the goal (tolerance {tol} rad)"
+            goal_handle.abort()
+        else:
+            res.error_code = Result.SUCCESSFUL
+            res.error_string = f"goal reached within {err:.4f} rad"
+            goal_handle.succeed()
+        return res
+
+    def _execute_gripper(self, goal_handle):
+        from control_msgs.action import GripperCommand
+
+        res = GripperCommand.Result()
+        cmd = goal_handle.request.command
+        try:
+            with self.lock:
+                motion = self.runtime.start_gripper(float(cmd.position), float(cmd.max_effort))
+        except ValueError as exc:
+            self.get_logger().warning(f"{self.grip_name}: refused: {exc}")
+            goal_handle.abort()
+            return res
+        if not self._wait(goal_handle, motion):
+            if goal_handle.is_cancel_requested:
+                goal_handle.canceled()
+            else:
+                goal_handle.abort()
+            return res
+        o = motion.outcome
+        res.position, res.effort = float(o["position"]), float(o["effort"])
+        res.stalled, res.reached_goal = bool(o["stalled"]), bool(o["reached_goal"])
+        goal_handle.succeed()
+        return res
+
+    def destroy_node(self) -> None:
+        # also called by context shutdown after a failed __init__: attributes may be missing
+        self._stop.set()
+        if getattr(self, "_physics", None) is not None:
+            self._physics.join(timeout=5.0)
+        if getattr(self, "runtime", None) is not None:
+            with self.lock:
+                self.runtime.close()
+            self.runtime = None
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    # threads: the camera, joint states, the reset service and both action servers overlap
+    return spin_node(SimNode, "sim_node", args, threads=6)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
