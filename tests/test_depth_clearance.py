@@ -6,11 +6,7 @@ import numpy as np
 import pytest
 
 from grasp_pipeline.geometry.camera import preset
-from grasp_pipeline.grasping.depth_clearance import (
-    PANDA_FINGER,
-    ObservedCloud,
-    finger_clearance,
-)
+from grasp_pipeline.grasping.depth_clearance import ObservedCloud, finger_clearance
 from grasp_pipeline.grasping.gripper import PANDA_HAND
 from grasp_pipeline.grasping.synthesis import tcp_pose
 
@@ -43,7 +39,7 @@ def _grasp(closing_cam, width_m: float):
 
 def _check(depth, closing, width):
     pose, opening = _grasp(np.asarray(closing, float), width)
-    return finger_clearance(ObservedCloud(depth, CAM), pose, opening, PANDA_HAND, PANDA_FINGER)
+    return finger_clearance(ObservedCloud(depth, CAM), pose, opening, PANDA_HAND)
 
 
 def test_a_free_object_is_clear_across_its_narrow_side():
@@ -77,5 +73,8 @@ def test_missing_depth_is_ignored_and_bad_sizes_are_refused():
     depth[:, : CAM.width // 2] = np.nan  # half the image without returns
     cloud = ObservedCloud(depth, CAM)
     assert np.isfinite(cloud.points).all()
+    near = cloud.near(np.array([0.0, 0.0, 0.58]), 0.05)
+    assert 0 < len(near.points) < len(cloud.points)
+    assert np.all(np.linalg.norm(near.points - [0.0, 0.0, 0.58], axis=1) <= 0.05 + 1e-6)
     with pytest.raises(ValueError, match="but the camera is"):
         ObservedCloud(depth[:10], CAM)

@@ -113,7 +113,7 @@ def _heights(msg, camera_pose_base: np.ndarray) -> dict[str, float]:
 
 def test_planner_picks_only_in_the_simulator_nodes_world() -> None:
     """Empty scene: the pick closes on nothing. One M20: picked, held and lifted (ground truth)."""
-    from grasp_pipeline.ros.tf_static import StaticListener
+    from grasp_pipeline.ros.tf_lookup import StaticTfListener
 
     apply_ros_env(DOMAIN)
     ns = f"/s{uuid.uuid4().hex[:8]}"
@@ -122,7 +122,7 @@ def test_planner_picks_only_in_the_simulator_nodes_world() -> None:
         NodeProcess("sim_node", {**SIM, "scene": "empty"}, DOMAIN, ns) as sim,
         NodeProcess("grasp_planner_node", _planner_params(), DOMAIN, ns) as planner,
     ):
-        tf = StaticListener(probe.node)
+        tf = StaticTfListener(probe.node)
         cell = Cell(probe, ns, sim)
         assert planner.wait_for_log("planner ready (execution=sim)", START_S), planner.log
         # an M20 where the cell's workspace centre is, seen by a detector that is wrong
@@ -161,7 +161,7 @@ def test_sim_node_serves_robot_camera_and_tf() -> None:
 
     from grasp_pipeline.grasping.robots.panda import ARM_JOINTS, HOME
     from grasp_pipeline.ros.qos import RESULTS, SENSOR
-    from grasp_pipeline.ros.tf_static import StaticListener
+    from grasp_pipeline.ros.tf_lookup import StaticTfListener
 
     apply_ros_env(DOMAIN)
     ns = f"/t{uuid.uuid4().hex[:8]}"
@@ -171,7 +171,7 @@ def test_sim_node_serves_robot_camera_and_tf() -> None:
         images: list = []
         n.create_subscription(JointState, f"{ns}/joint_states", states.append, RESULTS)
         n.create_subscription(Image, f"{ns}/camera/color/image_raw", images.append, SENSOR)
-        tf = StaticListener(n)
+        tf = StaticTfListener(n)
         assert probe.spin_until(
             lambda: (
                 states
@@ -276,24 +276,6 @@ def test_sim_configs_give_the_planner_the_simulated_cell(robot: str) -> None:
     assert planner["base_frame"] == sim["base_frame"]
     for k, v in planner_cell_params(robot, sim["surface_height"]).items():
         assert np.allclose(planner[k], v), (k, planner[k], v)
-
-
-def test_static_transform_chain_walks_both_directions() -> None:
-    """base <- camera through base <- mount <- camera, and back, hand-composed."""
-    from grasp_pipeline.ros.tf_static import chain
-
-    A = np.eye(4)
-    A[:3, 3] = [0.5, 0.0, 0.4]  # base <- mount
-    B = np.eye(4)
-    B[:3, :3] = [[1, 0, 0], [0, -1, 0], [0, 0, -1]]  # mount <- camera: looking down
-    B[:3, 3] = [0.0, 0.02, 0.0]
-    edges = {("base", "mount"): A, ("mount", "camera"): B}
-    T = chain(edges, "base", "camera")
-    assert np.allclose(
-        T @ [0, 0, 1.0, 1], [0.5, 0.02, -0.6, 1]
-    )  # 1 m ahead of the camera: 0.6 m below the base
-    assert np.allclose(chain(edges, "camera", "base"), np.linalg.inv(T))
-    assert chain(edges, "base", "elsewhere") is None
 
 
 def test_planning_scene_places_detected_parts_as_obstacles() -> None:

@@ -32,7 +32,7 @@ class CellClient:
         from vision_msgs.msg import Detection3DArray
 
         from grasp_pipeline.ros.qos import RESULTS, SENSOR
-        from grasp_pipeline.ros.tf_static import StaticListener
+        from grasp_pipeline.ros.tf_lookup import StaticTfListener
 
         self.ctx = rclpy.Context()
         from rclpy.signals import SignalHandlerOptions
@@ -54,7 +54,7 @@ class CellClient:
         n.create_subscription(Detection3DArray, "sim/objects", self._set("truth"), RESULTS)
         n.create_subscription(Image, "camera/color/image_raw", self._set("rgb"), SENSOR)
         n.create_subscription(CameraInfo, "camera/color/camera_info", self._set("info"), SENSOR)
-        self.tf = StaticListener(n)
+        self.tf = StaticTfListener(n)
         self.reset_cli = n.create_client(Trigger, f"/{sim}/reset_scene")
         self.pick_cli = n.create_client(Trigger, "pick")
         self.sim_params = n.create_client(SetParameters, f"/{sim}/set_parameters")

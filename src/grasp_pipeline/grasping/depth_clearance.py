@@ -23,20 +23,11 @@ from grasp_pipeline.grasping.gripper import GripperSpec
 # A finger is blocked when at least this many observed points fall into its swept box: single
 # speckles of depth noise are not obstacles.
 MIN_BLOCKING_POINTS = 4
-# Something lies between the fingers when at least this many points do.
-MIN_GRASPED_POINTS = 6
-
-
-@dataclass(frozen=True)
-class FingerGeometry:
-    """Finger pads seen from the TCP: ``width_m`` along x, ``thickness_m`` along the closing axis."""
-
-    width_m: float = 0.020
-    thickness_m: float = 0.010
-
-
-PANDA_FINGER = FingerGeometry(0.020, 0.010)
-YOUBOT_FINGER = FingerGeometry(0.015, 0.008)
+# Something lies between the fingers when at least this many points do (a 4 mm Allen key seen
+# from 0.6 m leaves few).
+MIN_GRASPED_POINTS = 3
+# Points are taken every ``stride`` pixels so that about this many columns remain.
+CLOUD_COLUMNS = 320
 
 
 @dataclass
@@ -52,15 +43,20 @@ class Clearance:
 
 
 class ObservedCloud:
-    """The points of one depth frame in the camera optical frame, subsampled by ``stride``."""
+    """The points of one depth frame in the camera optical frame, subsampled by ``stride``
+    (default: every pixel up to 320 columns, every second one at 640)."""
 
-    def __init__(self, depth_m: np.ndarray, camera: CameraIntrinsics, stride: int = 2) -> None:
+    def __init__(
+        self, depth_m: np.ndarray, camera: CameraIntrinsics, stride: int | None = None
+    ) -> None:
         d = np.asarray(depth_m, dtype=np.float32)
         if d.shape != (camera.height, camera.width):
             raise ValueError(
                 f"depth is {d.shape[1]}x{d.shape[0]} but the camera is "
                 f"{camera.width}x{camera.height}"
             )
+        if stride is None:
+            stride = max(1, camera.width // CLOUD_COLUMNS)
         if stride < 1:
             raise ValueError(f"stride must be >= 1, got {stride}")
         v, u = np.mgrid[0 : camera.height : stride, 0 : camera.width : stride]
@@ -70,6 +66,14 @@ class ObservedCloud:
         self.points = np.stack(
             [(u - camera.cx) / camera.fx * z, (v - camera.cy) / camera.fy * z, z], axis=1
         )  # (N, 3) metres, camera optical frame
+
+    def near(self, point_cam: np.ndarray, radius_m: float) -> ObservedCloud:
+        """The points within ``radius_m`` of ``point_cam`` (camera frame): what a grasp there
+        can touch, so each candidate's check stays cheap."""
+        out = ObservedCloud.__new__(ObservedCloud)
+        d = self.points - np.asarray(point_cam, dtype=np.float32)
+        out.points = self.points[np.einsum("ij,ij->i", d, d) <= radius_m * radius_m]
+        return out
 
     def in_frame(self, pose_cam: np.ndarray) -> np.ndarray:
         """The points in the frame whose pose (4x4, frame -> camera) is ``pose_cam``."""
@@ -82,7 +86,6 @@ def finger_clearance(
     tcp_pose_cam: np.ndarray,
     opening_m: float,
     gripper: GripperSpec,
-    finger: FingerGeometry,
     approach_m: float = 0.10,
     margin_m: float = 0.003,
 ) -> Clearance:
@@ -95,9 +98,9 @@ def finger_clearance(
     tip = gripper.tip_below_tcp_m
     # along the approach: from the pre-grasp down to just above the finger tip
     along = (p[:, 2] > -approach_m) & (p[:, 2] < tip - 0.5 * margin_m)
-    across_x = np.abs(p[:, 0]) <= 0.5 * finger.width_m + margin_m
+    across_x = np.abs(p[:, 0]) <= 0.5 * gripper.finger_width_m + margin_m
     half = 0.5 * opening_m
-    inner, outer = half - margin_m, half + finger.thickness_m + margin_m
+    inner, outer = half - margin_m, half + gripper.finger_thickness_m + margin_m
     y = p[:, 1]
     sel = along & across_x
     left = int(np.count_nonzero(sel & (y <= -inner) & (y >= -outer)))

@@ -20,7 +20,9 @@ class GripperSpec:
     ``finger_length_m`` how far the pads reach up from the TCP towards the palm (the deepest an
     object edge may sit inside the hand); ``tip_below_tcp_m`` how far the finger tips stick out
     beyond the TCP; ``clearance_m`` the gap kept on each side of the object
-    when the hand is opened before closing.
+    when the hand is opened before closing; ``finger_width_m`` (along x) and
+    ``finger_thickness_m`` (along the closing axis) are a finger pad's footprint, which must land
+    on free space beside the object.
     """
 
     name: str
@@ -29,6 +31,8 @@ class GripperSpec:
     clearance_m: float = 0.008
     min_width_m: float = 0.002
     tip_below_tcp_m: float = 0.0  # finger tips reach this far beyond the TCP along the approach
+    finger_width_m: float = 0.020
+    finger_thickness_m: float = 0.010
 
     def __post_init__(self) -> None:
         if not self.max_opening_m > 0:
@@ -65,6 +69,8 @@ YOUBOT_STOCK = GripperSpec(
     finger_length_m=0.035,
     clearance_m=0.0,
     tip_below_tcp_m=0.005,
+    finger_width_m=0.015,
+    finger_thickness_m=0.008,
 )
 # Wide fingers as RoboCup@Work teams build them (~66 mm total stroke).
 YOUBOT_WIDE = GripperSpec(
@@ -73,6 +79,8 @@ YOUBOT_WIDE = GripperSpec(
     finger_length_m=0.035,
     clearance_m=0.006,
     tip_below_tcp_m=0.005,
+    finger_width_m=0.015,
+    finger_thickness_m=0.008,
 )
 
 GRIPPERS: dict[str, GripperSpec] = {g.name: g for g in (PANDA_HAND, YOUBOT_STOCK, YOUBOT_WIDE)}

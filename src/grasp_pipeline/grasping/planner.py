@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from grasp_pipeline.grasping.depth_clearance import ObservedCloud, finger_clearance
 from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Trajectory
 from grasp_pipeline.grasping.synthesis import (
     GraspCandidate,
@@ -33,6 +34,9 @@ ROBOTS = ("franka", "youbot")
 MOTION_DISTANCES = {"franka": (0.10, 0.12), "youbot": (0.07, 0.08)}
 # A detection this much younger than "now" (s, negative age) is clock skew, not a fresh one.
 FUTURE_TOLERANCE_S = 0.5
+# Observed points farther than this from the detected point (m) cannot meet a finger of a grasp
+# there: the depth check of each candidate looks only at the points within it.
+CLEARANCE_RADIUS_M = 0.15
 
 
 @dataclass
@@ -154,13 +158,18 @@ class GraspPlanner:
         age_s: float | None = None,
         avoid: Sequence[GraspCandidate] | None = None,
         stop: Callable[[], str] | None = None,
+        observed: ObservedCloud | None = None,
     ) -> PlanResult:
         """A checked pick plan for ``detection`` (camera frame). ``age_s``: detection age (s); when
         None, ``detection.extras['stamp']`` (seconds, ``time.time()`` clock) is used if present.
         Candidates like one in ``avoid`` are passed over; by default those are the grasps of this
         label the arm was stopped on in the last ``stall_memory_s`` (see :meth:`execute`).
         ``stop()`` is asked before each candidate's motion check; a non-empty answer (why) ends the
-        planning there, refused with that reason (bounds the time one plan may take)."""
+        planning there, refused with that reason (bounds the time one plan may take).
+        ``observed``: the depth frame the detection came from; candidates whose fingers would land
+        on observed surfaces, or that close on nothing seen, are refused before any motion check
+        (:func:`~grasp_pipeline.grasping.depth_clearance.finger_clearance`), whatever the labels
+        of the neighbours."""
         t0 = time.perf_counter()
 
         def done(res: PlanResult) -> PlanResult:
@@ -190,10 +199,24 @@ class GraspPlanner:
             return done(PlanResult(False, f"no grasp: {why}"))
         if avoid is None:
             avoid = self.recent_stalls(detection.label)
+        if observed is not None:
+            observed = observed.near(point, CLEARANCE_RADIUS_M)
+            base_to_cam = np.linalg.inv(self.camera_pose_base)
         rejected = []
         for i, c in enumerate(cands[: self.max_candidates]):
             if any(alike(c, a) for a in avoid):
                 continue
+            if observed is not None:
+                seen = finger_clearance(
+                    observed,
+                    base_to_cam @ c.pose,
+                    c.opening_m,
+                    self.model.gripper,
+                    approach_m=MOTION_DISTANCES[self.robot][0],
+                )
+                if not seen.ok:
+                    rejected.append(f"{c.description}: {seen.reason}")
+                    continue
             halt = stop() if stop is not None else ""
             if halt:
                 first = f"; first refusal: {rejected[0]}" if rejected else ""
@@ -234,6 +257,7 @@ class GraspPlanner:
         max_detections: int | None = None,
         budget_s: float | None = None,
         interrupt: Callable[[], bool] | None = None,
+        observed: ObservedCloud | None = None,
     ) -> PlanResult:
         """Plan for the best-scoring detection of ``label`` (None = any) that yields a checked
         pick; the others are tried in score order when one is refused (e.g. the same part twice,
@@ -241,7 +265,8 @@ class GraspPlanner:
 
         Bounds on the work, whatever arrives: only the ``max_detections`` best are tried, planning
         ends once ``budget_s`` seconds (wall time) are spent or as soon as ``interrupt()`` is true
-        (e.g. a pick request waits for the planner); None = no bound."""
+        (e.g. a pick request waits for the planner); None = no bound. ``observed``: the depth
+        frame of the detections, for the finger clearance check (see :meth:`plan`)."""
         wanted = sorted(
             (d for d in detections if label is None or d.label == label),
             key=lambda d: -d.score,
@@ -264,7 +289,7 @@ class GraspPlanner:
         for det in wanted:
             if first is not None and stop():
                 break
-            res = self.plan(det, age_s=age_s, stop=stop)
+            res = self.plan(det, age_s=age_s, stop=stop, observed=observed)
             total_ms += res.planning_ms
             if res.ok:
                 res.planning_ms = total_ms

@@ -49,8 +49,9 @@ from grasp_pipeline.paths import share_dir
 from grasp_pipeline.ros import conversions as cv
 from grasp_pipeline.ros.camera_node import pose7_ok as _pose7_ok
 from grasp_pipeline.ros.camera_node import pose7_to_matrix as _pose7_to_matrix
+from grasp_pipeline.ros.depth_frames import DepthFrames
 from grasp_pipeline.ros.params import Param, declare_parameters
-from grasp_pipeline.ros.qos import LATCHED, RESULTS
+from grasp_pipeline.ros.qos import LATCHED, RESULTS, SENSOR
 from grasp_pipeline.ros.robot_interfaces import gripper_action, name_ok, trajectory_action
 from grasp_pipeline.ros.spin import spin_node
 from grasp_pipeline.ros.visualization import grasp_markers
@@ -174,6 +175,15 @@ PARAMS = (
         read_only=True,
     ),
     Param(
+        "depth_clearance",
+        True,
+        "check each grasp's finger paths in the aligned depth frame the detections came from "
+        "(<camera_name>/aligned_depth_to_color/image_raw + camera_info); detections that are not "
+        "full 6D poses then are not obstacles: the depth shows where the neighbours really are",
+        read_only=True,
+    ),
+    Param("camera_name", "camera", "namespace of the camera topics", read_only=True),
+    Param(
         "plan_on_detections", True, "plan (and publish grasp_pose) for every new detections message"
     ),
 )
@@ -206,9 +216,10 @@ class GraspPlannerNode(Node):
         self._camera_known = planner is not None or bool(self.p.camera_pose_base)
         self.planner = planner if planner is not None else self._make_planner()
         if not self._camera_known:
-            from grasp_pipeline.ros.tf_static import StaticListener
+            from grasp_pipeline.ros.tf_lookup import CameraPoseSource
 
-            self._tf = StaticListener(self)
+            # tf2 in a ROS install, else the /tf_static listener
+            self._tf = CameraPoseSource(self, self.p.base_frame, self.p.camera_frame)
         from vision_msgs.msg import Detection3DArray
 
         # one plan / pick at a time (they share the robot state and the planning scene)
@@ -217,6 +228,20 @@ class GraspPlannerNode(Node):
         self._planned = None  # the _latest the worker last planned for
         self._pick_waiting = threading.Event()  # set while a pick waits for the lock
         self.create_subscription(Detection3DArray, "detections", self._on_detections, RESULTS)
+        self._depth = DepthFrames()
+        if self.p.depth_clearance:
+            from sensor_msgs.msg import CameraInfo, Image
+
+            cam = self.p.camera_name
+            self.create_subscription(
+                Image, f"{cam}/aligned_depth_to_color/image_raw", self._depth.add_image, SENSOR
+            )
+            self.create_subscription(
+                CameraInfo,
+                f"{cam}/aligned_depth_to_color/camera_info",
+                self._depth.add_info,
+                SENSOR,
+            )
         self.pub_grasp = self.create_publisher(PoseStamped, "grasp_pose", LATCHED)
         self.pub_markers = self.create_publisher(MarkerArray, "grasp/markers", RESULTS)
         # own groups: in a multi-threaded executor neither a stream of detections nor the worker's
@@ -288,19 +313,20 @@ class GraspPlannerNode(Node):
         )
 
     def _camera_pose(self) -> str | None:
-        """None once the camera pose is known, else why not (looked up on /tf_static)."""
+        """None once the camera pose is known, else why not (looked up in TF)."""
         if self._camera_known:
             return None
-        T = self._tf.lookup(self.p.base_frame, self.p.camera_frame)
+        T = self._tf.get()
         if T is None:
             return (
-                f"camera pose unknown: no /tf_static transform {self.p.base_frame} -> "
-                f"{self.p.camera_frame} yet (set camera_pose_base or publish the camera's frame)"
+                f"camera pose unknown: no transform {self.p.base_frame} -> "
+                f"{self.p.camera_frame} in TF yet (set camera_pose_base or publish the camera's "
+                "frame)"
             )
         self.planner.camera_pose_base = T
         self._camera_known = True
         self.get_logger().info(
-            f"camera pose from /tf_static: {self.p.camera_frame} at "
+            f"camera pose from {self._tf.source}: {self.p.camera_frame} at "
             f"{np.round(T[:3, 3], 3).tolist()} m in {self.p.base_frame}"
         )
         return None
@@ -371,6 +397,16 @@ class GraspPlannerNode(Node):
             )
         if not intake.detections:
             return None, intake.reason, intake.bad_input
+        observed, why_not = (
+            self._depth.cloud(cv.stamp_to_ns(msg.header.stamp))
+            if self.p.depth_clearance
+            else (None, "")
+        )
+        if why_not:
+            self.get_logger().warning(
+                f"planning without the depth check: {why_not}",
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
         if self.scene is not None:  # the detected parts are obstacles (the target may be touched)
             from grasp_pipeline.grasping.intake import to_camera_frame
             from grasp_pipeline.grasping.motion.planning_scene import obstacles_besides
@@ -378,6 +414,8 @@ class GraspPlannerNode(Node):
             seen, _ = to_camera_frame(
                 dets[: 10 * self.p.max_detections], msg.header.frame_id, self._rules()
             )
+            if observed is not None:  # the depth shows the neighbours; only full poses are shapes
+                seen = [d for d in seen if d.pose_is_full_6d]
             self.scene.set_objects(
                 obstacles_besides(
                     seen, intake.detections, self.planner.camera_pose_base, self.planner.catalog
@@ -397,6 +435,7 @@ class GraspPlannerNode(Node):
                 max_detections=self.p.max_detections,
                 budget_s=self.p.planning_budget_s,
                 interrupt=interrupt,
+                observed=observed,
             )
         except RobotUnavailableError as exc:
             return None, f"robot not available: {exc}", False

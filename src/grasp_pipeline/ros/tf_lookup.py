@@ -103,21 +103,15 @@ class StaticTfListener:
     """Keeps every transform published on ``/tf_static`` in a :class:`StaticTransforms` tree."""
 
     def __init__(self, node, topic: str = TF_STATIC) -> None:
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from tf2_msgs.msg import TFMessage
 
-        # tf2_ros's StaticListenerQoS: latched transforms published before we started arrive too
-        qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=100,
-            reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.TRANSIENT_LOCAL,
-        )
+        from grasp_pipeline.ros.tf_static import TF_STATIC_QOS  # as tf2 listens
+
         self.node = node
         self.tree = StaticTransforms()
         self.received = 0
         self.refused = 0
-        node.create_subscription(TFMessage, topic, self._on_tf, qos)
+        node.create_subscription(TFMessage, topic, self._on_tf, TF_STATIC_QOS)
 
     def _on_tf(self, msg) -> None:
         for tf in msg.transforms:

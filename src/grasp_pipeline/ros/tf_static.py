@@ -1,6 +1,6 @@
 """Static transforms on ``/tf_static`` (tf2_msgs/TFMessage, reliable + transient local, as tf2's
-StaticTransformBroadcaster publishes them), without tf2_ros: publishing a node's fixed frames and
-looking up a chain of static transforms between two frames.
+StaticTransformBroadcaster publishes them), without tf2_ros: publishing a node's fixed frames.
+Looking transforms up is :mod:`grasp_pipeline.ros.tf_lookup`'s job.
 
 ``T`` matrices are 4x4, parent <- child (a point in the child frame mapped into the parent).
 """
@@ -49,16 +49,6 @@ def transform_msg(T: np.ndarray, parent: str, child: str, stamp_ns: int):
     return msg
 
 
-def msg_to_matrix(msg) -> np.ndarray:
-    """4x4 parent <- child of a TransformStamped; ValueError for a zero quaternion."""
-    from geometry_msgs.msg import Point, Pose
-
-    t = msg.transform.translation
-    return cv.pose_to_matrix(
-        Pose(position=Point(x=t.x, y=t.y, z=t.z), orientation=msg.transform.rotation)
-    )
-
-
 class StaticBroadcaster:
     """Publishes ``node``'s fixed transforms once, latched (late subscribers get them)."""
 
@@ -72,51 +62,3 @@ class StaticBroadcaster:
         now = self.node.get_clock().now().nanoseconds
         msg.transforms = [transform_msg(T, parent, child, now) for T, parent, child in transforms]
         self.pub.publish(msg)
-
-
-def chain(edges: dict[tuple[str, str], np.ndarray], target: str, source: str) -> np.ndarray | None:
-    """``target <- source`` (4x4) through the static ``edges`` ({(parent, child): T}), walking
-    them in either direction; None when the frames are not connected."""
-    if target == source:
-        return np.eye(4)
-    adj: dict[str, list[tuple[str, np.ndarray]]] = {}
-    for (parent, child), T in edges.items():
-        adj.setdefault(parent, []).append((child, T))  # parent <- child
-        adj.setdefault(child, []).append((parent, np.linalg.inv(T)))  # child <- parent
-    # breadth first from target: best[f] = target <- f
-    best = {target: np.eye(4)}
-    todo = [target]
-    while todo:
-        f = todo.pop(0)
-        for g, T_fg in adj.get(f, []):
-            if g not in best:
-                best[g] = best[f] @ T_fg
-                if g == source:
-                    return best[g]
-                todo.append(g)
-    return None
-
-
-class StaticListener:
-    """Collects ``/tf_static`` on ``node``; :meth:`lookup` chains the transforms received."""
-
-    def __init__(self, node: Node, callback_group=None) -> None:
-        self.edges: dict[tuple[str, str], np.ndarray] = {}
-        self.node = node
-        node.create_subscription(
-            _tf2_msgs(), "/tf_static", self._on_msg, TF_STATIC_QOS, callback_group=callback_group
-        )
-
-    def _on_msg(self, msg) -> None:
-        for t in msg.transforms:
-            try:
-                self.edges[(t.header.frame_id, t.child_frame_id)] = msg_to_matrix(t)
-            except ValueError as exc:
-                self.node.get_logger().warning(
-                    f"ignoring /tf_static {t.header.frame_id} -> {t.child_frame_id}: {exc}",
-                    throttle_duration_sec=10.0,
-                )
-
-    def lookup(self, target: str, source: str) -> np.ndarray | None:
-        """``target <- source`` (4x4) or None when not (yet) known."""
-        return chain(dict(self.edges), target, source)
