@@ -18,11 +18,13 @@ lint: bootstrap
 	$(VENV)/bin/ruff check src tests benchmarks launch
 	$(VENV)/bin/ruff format --check src tests benchmarks launch
 
-# Tests run in xdist workers (one file per worker at a time): a test that crashes or hangs its
-# process fails alone and the run goes on.
+# Tests run in xdist workers: a test that crashes or hangs its process fails alone, a new worker
+# takes the remaining tests and the run goes on. (--dist loadfile/loadscope re-run a crashed test
+# until the restarts run out: xdist 3.8 re-queues the crashed test with its file.)
 PYTEST_WORKERS ?= 2
+PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist load --max-worker-restart 20
 test: bootstrap
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --max-worker-restart 20
+	$(PY) -m pytest -q $(PYTEST_XDIST)
 
 # A few minutes: 5 single-object picks of each of the 13 objects + 10 clutter scenes with the shipped
 # segnet model. The full figures (20 per object, 40 clutter, 20 piles) come from

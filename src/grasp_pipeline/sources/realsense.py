@@ -184,6 +184,11 @@ class RealSenseSource(CameraSource):
 
     def _close(self) -> None:
         if self._pipe is not None:
+            if self.file is not None:
+                # Pause a file's playback first: stopping the pipeline while a repeating
+                # playback rewinds to its start aborted the process (librealsense 2.59).
+                with contextlib.suppress(RuntimeError):
+                    self._pipe.get_active_profile().get_device().as_playback().pause()
             # a lost device can't be stopped cleanly; the pipeline is dropped anyway
             with contextlib.suppress(RuntimeError):
                 self._pipe.stop()
