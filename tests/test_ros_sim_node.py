@@ -288,7 +288,7 @@ def test_planning_scene_places_detected_parts_as_obstacles() -> None:
 
     model, urdf, fingers = robot_model("franka")
     cell = CellGeometry(0.0, -0.1, (0.55, 0.0), (0.8, 0.6))
-    scene = PlanningScene(model, urdf, fingers, cell, load_catalog())
+    scene = PlanningScene(model, urdf(), fingers, cell, load_catalog())
     try:
         cam = np.eye(4)  # camera frame = base frame here
         pose = np.eye(4)

@@ -192,15 +192,17 @@ WARN_THROTTLE_S = 10.0
 
 
 def robot_model(robot: str, gripper: str = "wide"):
-    """(RobotModel, URDF path, finger joint names) of ``robot``."""
+    """(RobotModel, a function giving the URDF with collision meshes, finger joint names) of
+    ``robot``. The URDF is only looked up for the planning scene (execution sim): the Panda's
+    meshes come with pybullet_data, which the real-robot path with MoveIt must not need."""
     if robot == "franka":
         from grasp_pipeline.grasping.robots.panda import FINGER_JOINTS, PandaModel, panda_urdf_path
 
-        return PandaModel(), panda_urdf_path(), list(FINGER_JOINTS)
+        return PandaModel(), panda_urdf_path, list(FINGER_JOINTS)
     from grasp_pipeline.grasping.robots.youbot import YouBotModel, gripper_spec, youbot_urdf_path
 
     fingers = ["gripper_finger_joint_l", "gripper_finger_joint_r"]
-    return YouBotModel(gripper_spec(gripper)), youbot_urdf_path(gripper), fingers
+    return YouBotModel(gripper_spec(gripper)), lambda: youbot_urdf_path(gripper), fingers
 
 
 class GraspPlannerNode(Node):
@@ -291,7 +293,7 @@ class GraspPlannerNode(Node):
                 tuple(self.p.table_centre_base),
                 tuple(self.p.table_size),
             )
-            self.scene = PlanningScene(model, urdf, fingers, cell, load_catalog())
+            self.scene = PlanningScene(model, urdf(), fingers, cell, load_catalog())
             self.robot = RobotClient(
                 self,
                 model.joint_names,
