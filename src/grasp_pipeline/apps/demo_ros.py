@@ -69,7 +69,7 @@ def run_ros_demo(args: argparse.Namespace) -> int:
 
     from grasp_pipeline.apps.cell_client import CellClient
     from grasp_pipeline.apps.stack import NodeStack
-    from grasp_pipeline.commands.demo import _choose_detector
+    from grasp_pipeline.commands.demo import _choose_detector, trial_objects
     from grasp_pipeline.objects import load_catalog
     from grasp_pipeline.ros.environment import apply_ros_env
     from grasp_pipeline.sim.robot_trials import (
@@ -83,11 +83,7 @@ def run_ros_demo(args: argparse.Namespace) -> int:
         write_json,
     )
 
-    catalog = load_catalog()
-    names = list(args.objects) if args.objects else list(catalog.names)
-    unknown = [n for n in names if n not in catalog]
-    if unknown:
-        raise ValueError(f"--objects: unknown names {unknown}; known: {catalog.names}")
+    names = trial_objects(args, load_catalog())
     _choose_detector(args)
     import os
 

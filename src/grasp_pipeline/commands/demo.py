@@ -22,6 +22,16 @@ from grasp_pipeline.commands import Command
 
 DETECTORS = ("auto", "segnet", "descriptors", "oracle", "oracle-point")
 SHIPPED_SEGNET_DIR = "models/segnet"
+DEMO_POOL = "classic2018"
+
+
+def trial_objects(args: argparse.Namespace, catalog) -> list[str]:
+    """Names of the single-object trials: ``--objects``, else the ``--pool``'s objects."""
+    names = list(args.objects) if args.objects else catalog.pool(args.pool)
+    unknown = [n for n in names if n not in catalog]
+    if unknown:
+        raise ValueError(f"--objects: unknown names {unknown}; known: {catalog.names}")
+    return names
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,7 +55,18 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pile-trials", type=int, default=0, help="trials with 3-5 objects dropped onto each other"
     )
-    p.add_argument("--objects", nargs="*", default=None, help="catalog names (default: all 13)")
+    p.add_argument(
+        "--objects",
+        nargs="*",
+        default=None,
+        help="catalog names of the single-object trials (default: the --pool)",
+    )
+    p.add_argument(
+        "--pool",
+        default=DEMO_POOL,
+        help=f"catalog pool of the single-object trials (default {DEMO_POOL}: the 13 objects the "
+        "shipped segnet knows and the published figures are about; 'rulebook' = today's league set)",
+    )
     p.add_argument("--mode", choices=("ros", "direct"), default="ros")
     p.add_argument(
         "--json", type=Path, default=None, help="default benchmarks/results/demo_<robot>.json"
@@ -165,10 +186,7 @@ def _run_direct(args: argparse.Namespace) -> int:
     )
 
     cell = PickCell(args.robot, gripper=args.gripper)
-    names = list(args.objects) if args.objects else list(cell.world.catalog.names)
-    unknown = [n for n in names if n not in cell.world.catalog]
-    if unknown:
-        raise ValueError(f"--objects: unknown names {unknown}; known: {cell.world.catalog.names}")
+    names = trial_objects(args, cell.world.catalog)
     camera = SimCamera(
         preset("d435", args.width, args.height), cell.camera_pose_world, noise=True, seed=args.seed
     )
