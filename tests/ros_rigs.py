@@ -18,7 +18,7 @@ CAMERA_FRAME = "camera_color_optical_frame"
 
 def tiny_segnet_checkpoint(path):
     """A tiny untrained segnet whose output bias makes M20 fire everywhere, and Motor too but
-    weaker: its look-alike score is demoted below M20's, deterministically."""
+    weaker: its detections are deterministic and known."""
     import torch
 
     from grasp_pipeline.perception.segnet.config import SegNetConfig

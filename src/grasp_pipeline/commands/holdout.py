@@ -148,6 +148,13 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="benchmarks/results/detector_holdout.json", help="output JSON")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--look-alike-overlap",
+        type=float,
+        default=None,
+        help="segnet: demote look-alikes overlapping another class's blob by this fraction "
+        "(default off, as the node runs it)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -163,7 +170,10 @@ def _run(args: argparse.Namespace) -> int:
     for pool in args.pools:
         catalog.pool(pool)  # unknown pools fail before any work
     torch.set_num_threads(args.threads)
-    detector = load_detector(args.detector, args.model)
+    options = (
+        {} if args.look_alike_overlap is None else {"look_alike_overlap": args.look_alike_overlap}
+    )
+    detector = load_detector(args.detector, args.model, **options)
     min_score = node_min_score()
     pools: dict[str, dict] = {}
     for pi, pool in enumerate(args.pools):

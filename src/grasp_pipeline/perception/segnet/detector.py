@@ -82,7 +82,7 @@ class SegnetDetector:
         max_instances: int = 3,
         vote_weight: float | None = None,
         vote_mode: str | None = None,
-        min_overlap: float = 0.5,
+        look_alike_overlap: float | None = None,
     ) -> None:
         from grasp_pipeline.perception.segnet.checkpoint import load_segnet
 
@@ -91,9 +91,9 @@ class SegnetDetector:
         self.device = device
         self.threshold, self.min_pixels = threshold, min_pixels
         self.max_instances = max_instances
-        if not 0.0 < min_overlap <= 1.0:
-            raise ValueError(f"min_overlap must be in (0, 1], got {min_overlap}")
-        self.min_overlap = min_overlap
+        if look_alike_overlap is not None and not 0.0 < look_alike_overlap <= 1.0:
+            raise ValueError(f"look_alike_overlap must be in (0, 1], got {look_alike_overlap}")
+        self.look_alike_overlap = look_alike_overlap
         self.depth_max_m = float(state["config"].get("depth_max_m", 1.0))
         if vote_weight is None:
             vote_weight = float(state["config"].get("vote_weight", 1.0))
@@ -167,10 +167,11 @@ class SegnetDetector:
         h, w = maps.shape[1:]
         sx, sy = camera.width / w, camera.height / h
         out: list[Detection] = []
-        # Every class map takes part in deciding what each object is, asked for or not.
+        # With look-alike demotion every class map takes part in deciding what each object is.
+        wanted = set(channels)
         candidates = [
             (c, inst)
-            for c in range(len(self.labels))
+            for c in (range(len(self.labels)) if self.look_alike_overlap else channels)
             for inst in find_instances(
                 maps[c],
                 self.threshold,
@@ -181,8 +182,9 @@ class SegnetDetector:
                 self.vote_mode,
             )
         ]
-        wanted = set(channels)
-        for c, inst in demote_look_alikes(candidates, self.min_overlap, probs):
+        if self.look_alike_overlap:
+            candidates = demote_look_alikes(candidates, self.look_alike_overlap, probs)
+        for c, inst in candidates:
             if c not in wanted:
                 continue
             # pixel-centre convention, as in scaled(); votes may point past the image border
