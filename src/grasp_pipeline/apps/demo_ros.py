@@ -113,7 +113,8 @@ def run_ros_demo(args: argparse.Namespace) -> int:
                 if (dead := stack.dead()) is not None:
                     raise RuntimeError(dead)
                 t0 = time.perf_counter()
-                info = client.reset(kind, [name] if name else [], trial_seed(args.seed, i))
+                # clutter and piles draw from the same objects as the single trials
+                info = client.reset(kind, [name] if name else names, trial_seed(args.seed, i))
                 t_reset = client.now_ns()
                 if info["target"] is None:
                     records.append(

@@ -202,7 +202,7 @@ def _run_direct(args: argparse.Namespace) -> int:
     try:
         for i, (kind, name) in enumerate(tqdm(plan_, desc=f"demo {args.robot}", unit="pick")):
             t0 = time.perf_counter()
-            body, bodies = setup_trial(cell, rng, kind, name)
+            body, bodies = setup_trial(cell, rng, kind, name, names=names)
             if body is None:
                 records.append(
                     TrialRecord(i, kind, name or "?", 0, False, "scene fell apart", 0, 0, 0)

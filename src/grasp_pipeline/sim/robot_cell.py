@@ -208,8 +208,8 @@ class CellRuntime:
     def reset_scene(self, scene: str, objects: list[str], n_objects: int, seed: int) -> dict:
         """New scene (goals running are canceled, the arm goes home with the hand open):
         ``empty``; ``single`` (``objects[0]``, else a random catalog object); ``spread``
-        (``n_objects`` apart, names from ``objects`` or random); ``clutter`` (3-5 touching);
-        ``pile`` (3-5 dropped onto each other). Deterministic for a ``seed``. Returns
+        (``n_objects`` apart, names from ``objects`` or random); ``clutter`` (3-5 touching) and
+        ``pile`` (3-5 dropped onto each other), drawn from ``objects`` when given. Deterministic for a ``seed``. Returns
         ``{"scene", "seed", "objects": [{"id", "name"}], "target": {"id", "name"} | None}``: the
         target is the one a trial should pick (the single object; in clutter and piles a random
         one near the workspace centre). Raises ValueError for an unknown scene or object name."""
@@ -239,7 +239,7 @@ class CellRuntime:
             if scene == "single":
                 names = self.world.catalog.names
                 name = objects[0] if objects else names[int(rng.integers(len(names)))]
-            target, _ = setup_trial(self, rng, scene, name)
+            target, _ = setup_trial(self, rng, scene, name, names=objects or None)
         self.arm._finger_target = self.arm.finger_max
         bodies = sorted(self.world.objects)
         info = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,7 +34,11 @@ class TrialRecord:
 
 
 def setup_trial(
-    cell: PickCell, rng: np.random.Generator, kind: str, target: str | None
+    cell: PickCell,
+    rng: np.random.Generator,
+    kind: str,
+    target: str | None,
+    names: Sequence[str] | None = None,
 ) -> tuple[int | None, list[int]]:
     """Reset the arm, place a new scene; returns (target body or None, all bodies).
 
@@ -41,7 +46,7 @@ def setup_trial(
     3-5 random objects resting side by side with 0-10 mm gaps (many touch), see
     :func:`place_cluster`. ``pile``: 3-5 objects dropped against and onto each other (the
     simulator's clutter scenes). For clutter and piles the target is a random object near the
-    workspace centre (``target`` is ignored).
+    workspace centre (``target`` is ignored), drawn from ``names`` (default: every catalog object).
     """
     w = cell.world
     cell.home()
@@ -52,10 +57,17 @@ def setup_trial(
             raise ValueError("a single-object trial needs a target name")
         bodies = w.random_scene(rng, 1, names=[target], centre=centre, radius=radius)
     elif kind == "clutter":
-        bodies = place_cluster(w, rng, int(rng.integers(3, 6)), centre)
+        bodies = place_cluster(w, rng, int(rng.integers(3, 6)), centre, names=names)
     elif kind == "pile":
         n = int(rng.integers(3, 6))
-        bodies = w.random_scene(rng, n, clutter=True, centre=centre, radius=0.3 * radius)
+        bodies = w.random_scene(
+            rng,
+            n,
+            names=list(names) if names else None,
+            clutter=True,
+            centre=centre,
+            radius=0.3 * radius,
+        )
     else:
         raise ValueError(f"trial kind must be 'single', 'clutter' or 'pile', got {kind!r}")
     w.settle(max_seconds=1.5)
@@ -72,15 +84,20 @@ def setup_trial(
 
 
 def place_cluster(
-    world, rng: np.random.Generator, n: int, centre: tuple[float, float], max_gap_m: float = 0.01
+    world,
+    rng: np.random.Generator,
+    n: int,
+    centre: tuple[float, float],
+    max_gap_m: float = 0.01,
+    names: Sequence[str] | None = None,
 ) -> list[int]:
-    """``n`` random catalog objects in their resting pose, each placed next to an earlier one
+    """``n`` random catalog objects (of ``names``, default all) in their resting pose, each placed next to an earlier one
     with a random 0..``max_gap_m`` gap between their outlines (so many touch) and never
     overlapping (checked with PyBullet distance queries before settling)."""
     import pybullet as p
 
     c = world.client
-    names = world.catalog.names
+    names = list(names) if names else world.catalog.names
     bodies: list[int] = []
     for _ in range(n):
         spec = world.catalog[names[int(rng.integers(len(names)))]]
