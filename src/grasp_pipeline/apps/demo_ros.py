@@ -69,18 +69,13 @@ def run_ros_demo(args: argparse.Namespace) -> int:
 
     from grasp_pipeline.apps.cell_client import CellClient
     from grasp_pipeline.apps.stack import NodeStack
-    from grasp_pipeline.commands.demo import _choose_detector, trial_objects
+    from grasp_pipeline.commands.demo import _choose_detector, trial_objects, write_demo_results
     from grasp_pipeline.objects import load_catalog
     from grasp_pipeline.ros.environment import apply_ros_env
     from grasp_pipeline.sim.robot_trials import (
         TrialRecord,
-        contact_sheet,
         draw_attempt,
-        plot_summary,
-        print_table,
         save_image,
-        summarize,
-        write_json,
     )
 
     names = trial_objects(args, load_catalog())
@@ -176,24 +171,16 @@ def run_ros_demo(args: argparse.Namespace) -> int:
         finally:
             client.close()
     hosting = "separate processes" if args.separate else "composed in one process"
-    meta = {
-        "robot": args.robot,
-        "gripper": args.gripper if args.robot == "youbot" else "panda_hand",
-        "detector": args.detector,
-        "model": args.model,
-        "mode": f"ros (sim, detector and planner nodes, {hosting})",
-        "separate": bool(args.separate),
-        "real_time_factor": args.real_time_factor,
-        "trials_per_object": args.trials,
-        "replans_after_stall": args.replans,
-        "seed": args.seed,
-        "camera": f"d435 {args.width}x{args.height}, noise on",
-        "wall_s": time.perf_counter() - t_all,
-    }
-    summary = summarize(records, meta)
-    write_json(summary, json_path)
-    plot_summary(summary, json_path.with_suffix(".png"))
-    contact_sheet((failures + samples)[:24], json_path.with_name(json_path.stem + "_attempts.jpg"))
-    print(print_table(summary))
-    print(f"wrote {json_path}, {json_path.with_suffix('.png')}, attempt images in {img_dir}/")
-    return 0
+    return write_demo_results(
+        args,
+        records,
+        {
+            "mode": f"ros (sim, detector and planner nodes, {hosting})",
+            "separate": bool(args.separate),
+            "real_time_factor": args.real_time_factor,
+        },
+        t_all,
+        failures + samples,
+        json_path,
+        img_dir,
+    )

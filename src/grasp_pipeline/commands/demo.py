@@ -175,14 +175,9 @@ def _run_direct(args: argparse.Namespace) -> int:
     from grasp_pipeline.sim.grasp_execution import OracleDetector, PickCell
     from grasp_pipeline.sim.robot_trials import (
         TrialRecord,
-        contact_sheet,
         draw_attempt,
-        plot_summary,
-        print_table,
         save_image,
         setup_trial,
-        summarize,
-        write_json,
     )
 
     cell = PickCell(args.robot, gripper=args.gripper)
@@ -245,13 +240,37 @@ def _run_direct(args: argparse.Namespace) -> int:
             (samples if ok else failures).append(img)
     finally:
         cell.world.close()
+    return write_demo_results(
+        args, records, {"mode": "direct"}, t_all, failures + samples, json_path, img_dir
+    )
+
+
+def write_demo_results(
+    args: argparse.Namespace,
+    records: list,
+    extra_meta: dict,
+    t_all: float,
+    images: list,
+    json_path: Path,
+    img_dir: Path,
+) -> int:
+    """Summary JSON, plot, contact sheet and table of one demo run (both modes)."""
+    from grasp_pipeline.sim.robot_trials import (
+        contact_sheet,
+        plot_summary,
+        print_table,
+        summarize,
+        write_json,
+    )
+
     meta = {
         "robot": args.robot,
         "gripper": args.gripper if args.robot == "youbot" else "panda_hand",
         "detector": args.detector,
         "model": args.model,
-        "mode": "direct",
+        **extra_meta,
         "trials_per_object": args.trials,
+        "pool": list(args.objects) if args.objects else args.pool,
         "replans_after_stall": args.replans,
         "seed": args.seed,
         "camera": f"d435 {args.width}x{args.height}, noise on",
@@ -260,7 +279,7 @@ def _run_direct(args: argparse.Namespace) -> int:
     summary = summarize(records, meta)
     write_json(summary, json_path)
     plot_summary(summary, json_path.with_suffix(".png"))
-    contact_sheet((failures + samples)[:24], json_path.with_name(json_path.stem + "_attempts.jpg"))
+    contact_sheet(images[:24], json_path.with_name(json_path.stem + "_attempts.jpg"))
     print(print_table(summary))
     print(f"wrote {json_path}, {json_path.with_suffix('.png')}, attempt images in {img_dir}/")
     return 0
