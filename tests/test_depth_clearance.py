@@ -78,3 +78,29 @@ def test_missing_depth_is_ignored_and_bad_sizes_are_refused():
     assert np.all(np.linalg.norm(near.points - [0.0, 0.0, 0.58], axis=1) <= 0.05 + 1e-6)
     with pytest.raises(ValueError, match="but the camera is"):
         ObservedCloud(depth[:10], CAM)
+
+
+def test_centring_moves_the_fingers_onto_an_object_seen_off_the_detected_point():
+    from grasp_pipeline.grasping.depth_clearance import centre_on_observed
+
+    off = (-0.015 + 0.009, 0.015 + 0.009, -0.030, 0.030, 0.020)  # the part 9 mm off along x
+    depth = _scene(off)
+    pose, opening = _grasp(np.array([1.0, 0.0, 0.0]), 0.030)
+    cloud = ObservedCloud(depth, CAM)
+    assert not finger_clearance(cloud, pose, opening, PANDA_HAND).ok  # a finger on its edge
+    shift, opening2 = centre_on_observed(cloud, pose, opening, PANDA_HAND)
+    assert shift == pytest.approx(0.009, abs=0.0015)
+    assert opening2 == pytest.approx(PANDA_HAND.pre_grasp_opening(0.030), abs=0.003)
+    moved = pose.copy()
+    moved[:3, 3] += shift * moved[:3, 1]
+    assert finger_clearance(cloud, moved, opening2, PANDA_HAND).ok
+    # a touching neighbour makes the observed extent too wide for one grasp: no centring
+    assert (
+        centre_on_observed(
+            ObservedCloud(_scene(OBJECT, NEIGHBOUR, (-0.05, -0.016, -0.03, 0.03, 0.02)), CAM),
+            pose,
+            0.076,
+            PANDA_HAND,
+        )
+        is None
+    )

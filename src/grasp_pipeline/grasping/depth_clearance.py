@@ -118,3 +118,32 @@ def finger_clearance(
     if between < MIN_GRASPED_POINTS:
         return Clearance(False, "nothing observed between the fingers", (left, right), between)
     return Clearance(True, "clear", (left, right), between)
+
+
+def centre_on_observed(
+    cloud: ObservedCloud,
+    tcp_pose_cam: np.ndarray,
+    opening_m: float,
+    gripper: GripperSpec,
+    margin_m: float = 0.003,
+) -> tuple[float, float] | None:
+    """Where the observed object between the fingers really is: (shift along the closing axis,
+    opening) that centre the fingers on the points within the hand's reach, or None when those
+    points do not fit the gripper (a neighbour inside the region, or nothing there).
+
+    A detected pickup point a few millimetres off, or a width from the catalog, would put one
+    finger on the object's own edge; the observed extent across the fingers corrects both.
+    """
+    p = cloud.in_frame(np.asarray(tcp_pose_cam, dtype=float))
+    reach = (p[:, 2] > -gripper.finger_length_m) & (p[:, 2] < gripper.tip_below_tcp_m - margin_m)
+    band = np.abs(p[:, 0]) <= 0.5 * gripper.finger_width_m + margin_m
+    y = p[reach & band, 1]
+    y = y[np.abs(y) < 0.5 * opening_m + gripper.finger_thickness_m]
+    if y.size < MIN_GRASPED_POINTS:
+        return None
+    lo, hi = np.percentile(y, [2.0, 98.0])
+    width = float(hi - lo)
+    ok, _ = gripper.check_width(width)
+    if not ok:
+        return None
+    return 0.5 * float(lo + hi), gripper.pre_grasp_opening(width)

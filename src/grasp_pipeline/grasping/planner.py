@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from grasp_pipeline.grasping.depth_clearance import ObservedCloud, finger_clearance
+from grasp_pipeline.grasping.depth_clearance import (
+    ObservedCloud,
+    centre_on_observed,
+    finger_clearance,
+)
 from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Trajectory
 from grasp_pipeline.grasping.synthesis import (
     GraspCandidate,
@@ -207,6 +211,7 @@ class GraspPlanner:
             if any(alike(c, a) for a in avoid):
                 continue
             if observed is not None:
+                c = centred(c, observed, base_to_cam, self.model.gripper)
                 seen = finger_clearance(
                     observed,
                     base_to_cam @ c.pose,
@@ -326,6 +331,25 @@ class GraspPlanner:
     def forget_stalls(self) -> None:
         """Drop the remembered stalls (a new scene or task)."""
         self._stalls.clear()
+
+
+def centred(
+    c: GraspCandidate, observed: ObservedCloud, base_to_cam: np.ndarray, gripper
+) -> GraspCandidate:
+    """``c`` moved along its closing axis onto the observed object between its fingers, with the
+    opening that object needs (unchanged when the observed points do not fit the gripper)."""
+    fit = centre_on_observed(observed, base_to_cam @ c.pose, c.opening_m, gripper)
+    if fit is None:
+        return c
+    shift, opening = fit
+    pose = c.pose.copy()
+    pose[:3, 3] += shift * pose[:3, 1]  # y = closing axis
+    return replace(
+        c,
+        pose=pose,
+        opening_m=opening,
+        description=f"{c.description}, centred {shift * 1e3:+.0f} mm on the observed part",
+    )
 
 
 def alike(
