@@ -19,6 +19,7 @@ from grasp_pipeline.perception.descriptors.checkpoint import (
     save_descriptor_model,
 )
 from grasp_pipeline.perception.descriptors.config import DescriptorNetConfig, KeypointLossConfig
+from grasp_pipeline.perception.descriptors.correspondence import distribution_loss
 from grasp_pipeline.perception.descriptors.keypoint_losses import keypoint_losses
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
 from grasp_pipeline.perception.descriptors.ntxent import ntxent_loss
@@ -51,6 +52,10 @@ class DescriptorTrainConfig:
     weight_decay: float = 0.0
     lr_step: int = 2500
     lr_gamma: float = 0.9
+    # "step" (the paper's StepLR with lr_step / lr_gamma) or "cosine" (cosine decay to 0 over
+    # ``steps`` after ``warmup_steps`` of linear warm-up; used for the short CPU runs)
+    lr_schedule: str = "step"
+    warmup_steps: int = 0
     matches: int = 128
     tau: float = 0.1
     similarity: str = "matmul"
@@ -73,6 +78,8 @@ class DescriptorTrainConfig:
             raise ValueError(
                 f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}"
             )
+        if self.lr_schedule not in ("step", "cosine"):
+            raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
         if self.relative_transform not in ("kabsch", "true"):
             raise ValueError(
                 f"relative_transform must be 'kabsch' or 'true', got {self.relative_transform!r}"
@@ -150,7 +157,7 @@ def train_descriptors(
             )
         model.load_state_dict(init.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    sched = _scheduler(cfg, opt)
     history: list[dict[str, float]] = []
     start = 0
     if resume is not None and Path(resume).is_file():
@@ -191,6 +198,16 @@ def train_descriptors(
                 for s in (slice(0, n), slice(n, None))
             ]
             terms = keypoint_losses(halves[0], halves[1], mask_a, mask_b, T_ab, intr, cfg.loss)
+            w_corr = cfg.loss.weights["correspondence"]
+            if w_corr > 0:
+                terms["correspondence"] = distribution_loss(
+                    halves[0].descriptors,
+                    halves[1].descriptors,
+                    uv_a,
+                    uv_b,
+                    cfg.loss.correspondence_sigma_px,
+                )
+                terms["total"] = terms["total"] + w_corr * terms["correspondence"]
         else:
             terms = ntxent_loss(
                 out.descriptors[:n], out.descriptors[n:], uv_a, uv_b, cfg.tau, cfg.similarity
@@ -240,6 +257,19 @@ def train_descriptors(
         Path(resume).unlink(missing_ok=True)
     skipped_steps = sum(int(h.get("skipped", 0)) for h in history)
     return TrainResult(model, history, t_total / max(1, cfg.steps - start), skipped_steps)
+
+
+def _scheduler(cfg: DescriptorTrainConfig, opt: torch.optim.Optimizer):
+    if cfg.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    warm, total = cfg.warmup_steps, cfg.steps
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + np.cos(np.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def _backward_checked(loss: torch.Tensor, model: torch.nn.Module) -> float:
