@@ -345,9 +345,7 @@ def _enroll_run(args: argparse.Namespace) -> int:
         f"enrolling {name!r}: {recipe.train.steps} steps at {recipe.size[0]}x{recipe.size[1]}, "
         f"{torch.get_num_threads()} threads"
     )
-    res = enroll_view(
-        view, name, recipe.train, args.out, recipe.size, pose, database=args.database
-    )
+    res = enroll_view(view, name, recipe.train, args.out, recipe.size, pose, database=args.database)
     db = args.database or str(Path(args.out) / "database")
     print(
         f"registered {name!r} in {db}.npz/.json in {res.seconds / 60:.1f} min "

@@ -186,6 +186,7 @@ def enroll_view(
     vs, us = np.nonzero(view.mask)
     centre = ((us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2)
     crop = view.crop(centre, scale, size)
+    given = pose_camera is not None
     if pose_camera is None:
         good = crop.mask & np.isfinite(crop.depth_m)
         v, u = np.nonzero(good)
@@ -215,6 +216,7 @@ def enroll_view(
             "crop_size": list(size),
             "enroll_seconds": seconds,
             "steps": cfg.steps,
+            "frame": "given pose" if given else "principal axes of the reference view",
         }
     )
     db = (
@@ -227,4 +229,3 @@ def enroll_view(
     return EnrolledObject(
         entry, res.model, ckpt, seconds, res.seconds_per_step, res.history[-1]["total"]
     )
-
