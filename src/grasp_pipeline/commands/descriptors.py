@@ -305,8 +305,7 @@ def _enroll_run(args: argparse.Namespace) -> int:
     import torch
 
     from grasp_pipeline.geometry.camera import CameraIntrinsics, preset
-    from grasp_pipeline.perception.descriptors.enroll import enroll_view
-    from grasp_pipeline.perception.descriptors.enroll import load_recipe
+    from grasp_pipeline.perception.descriptors.enroll import enroll_view, load_recipe
 
     torch.set_num_threads(args.threads)
     recipe = load_recipe(args.recipe)
