@@ -137,6 +137,7 @@ def train_descriptors(
     init: DescriptorNet | None = None,
     resume: str | Path | None = None,
     resume_every: int = 100,
+    max_seconds: float | None = None,
 ) -> TrainResult:
     """Train for ``cfg.steps`` steps from scratch (or from ``init``'s weights, which must have
     the same network config); optionally save a checkpoint.
@@ -157,7 +158,8 @@ def train_descriptors(
             )
         model.load_state_dict(init.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = _scheduler(cfg, opt)
+    clock = {"t": 0.0}
+    sched = _scheduler(cfg, opt, max_seconds, clock)
     history: list[dict[str, float]] = []
     start = 0
     if resume is not None and Path(resume).is_file():
@@ -174,6 +176,8 @@ def train_descriptors(
     model.train()
     t_total = 0.0
     for step in bar:
+        if max_seconds is not None and t_total >= max_seconds:
+            break
         pairs = [
             make_pair(sources[int(rng.integers(len(sources)))], cfg.pairs, rng, backgrounds)
             for _ in range(cfg.batch_size)
@@ -238,6 +242,7 @@ def train_descriptors(
         if cfg.device.startswith("cuda"):
             torch.cuda.synchronize()
         t_total += time.perf_counter() - t0
+        clock["t"] = t_total
         history.append(
             {
                 **{k: float(v.detach()) for k, v in terms.items()},
@@ -251,15 +256,21 @@ def train_descriptors(
         if resume is not None and (step + 1) % resume_every == 0 and step + 1 < cfg.steps:
             _save_resume(resume, cfg, model, opt, sched, rng, history, step + 1)
     model.eval()
+    done = len(history)
     if checkpoint is not None:
-        save_descriptor_checkpoint(checkpoint, model, cfg, cfg.steps)
+        save_descriptor_checkpoint(checkpoint, model, cfg, done)
     if resume is not None:
         Path(resume).unlink(missing_ok=True)
     skipped_steps = sum(int(h.get("skipped", 0)) for h in history)
-    return TrainResult(model, history, t_total / max(1, cfg.steps - start), skipped_steps)
+    return TrainResult(model, history, t_total / max(1, done - start), skipped_steps)
 
 
-def _scheduler(cfg: DescriptorTrainConfig, opt: torch.optim.Optimizer):
+def _scheduler(
+    cfg: DescriptorTrainConfig,
+    opt: torch.optim.Optimizer,
+    max_seconds: float | None = None,
+    clock: dict | None = None,
+):
     if cfg.lr_schedule == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     warm, total = cfg.warmup_steps, cfg.steps
@@ -267,7 +278,11 @@ def _scheduler(cfg: DescriptorTrainConfig, opt: torch.optim.Optimizer):
     def factor(step: int) -> float:
         if step < warm:
             return (step + 1) / warm
-        return 0.5 * (1 + np.cos(np.pi * min(1.0, (step - warm) / max(1, total - warm))))
+        if max_seconds is not None and clock is not None:
+            frac = clock["t"] / max_seconds
+        else:
+            frac = (step - warm) / max(1, total - warm)
+        return 0.5 * (1 + np.cos(np.pi * min(1.0, frac)))
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 

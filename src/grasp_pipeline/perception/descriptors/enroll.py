@@ -144,6 +144,32 @@ def enrollment_scale(mask: np.ndarray, size: tuple[int, int], fill: float = 0.8)
     return min(1.0, fill * min(size) / diag)
 
 
+def register_enrolled(
+    model: DescriptorNet,
+    crop: PairSource,
+    name: str,
+    pose_camera: np.ndarray,
+    scale: float,
+    size: tuple[int, int],
+    num_points: int = 64,
+    device: str = "cpu",
+) -> ObjectDescriptors:
+    """Database entry of an object enrolled from the window ``crop`` (cut at ``scale`` to
+    ``size``) with its own ``model``: reference descriptors and points, the heads' reference
+    keypoints (object frame) and what the detector needs to find it (scale, window size)."""
+    from grasp_pipeline.perception.descriptors.keypoint_pose import reference_keypoints
+
+    entry = register_view(model, crop, name, num_points, pose_camera, device)
+    if model.config.keypoint_heads:
+        with torch.no_grad():
+            o = model(to_input(crop.rgb, device))
+        entry.keypoint_points = reference_keypoints(
+            o.prob[0].cpu(), crop.mask, crop.depth_m, crop.camera, pose_camera
+        )
+    entry.meta.update({"scale": float(scale), "crop_size": list(size)})
+    return entry
+
+
 @dataclass
 class EnrolledObject:
     entry: ObjectDescriptors
@@ -177,7 +203,6 @@ def enroll_view(
     import time
 
     from grasp_pipeline.perception.descriptors.database import object_frame_from_points
-    from grasp_pipeline.perception.descriptors.keypoint_pose import reference_keypoints
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -195,27 +220,23 @@ def enroll_view(
         pts = np.stack([(u - c.cx) / c.fx * z, (v - c.cy) / c.fy * z, z], 1)
         pose_camera = object_frame_from_points(pts)
     ckpt = out / f"{name}.pt"
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = train_descriptors(
         cfg, [crop], progress=progress, checkpoint=ckpt, resume=Path(f"{ckpt}.resume")
     )
-    entry = register_view(res.model, crop, name, num_points, pose_camera, cfg.device)
-    if res.model.config.keypoint_heads:
-        with torch.no_grad():
-            o = res.model(to_input(crop.rgb, cfg.device))
-        entry.keypoint_points = reference_keypoints(
-            o.prob[0].cpu(), crop.mask, crop.depth_m, crop.camera, pose_camera
-        )
+    entry = register_enrolled(
+        res.model, crop, name, pose_camera, scale, size, num_points, cfg.device
+    )
     seconds = time.perf_counter() - t0
     entry.meta.update(
         {
             "checkpoint": str(ckpt.resolve().relative_to(db_path.parent.resolve()))
             if ckpt.resolve().is_relative_to(db_path.parent.resolve())
             else str(ckpt.resolve()),
-            "scale": scale,
-            "crop_size": list(size),
-            "enroll_seconds": seconds,
-            "steps": cfg.steps,
+            "enroll_seconds": seconds,  # wall time of this (last) session, training included
+            "enroll_cpu_seconds": time.process_time() - c0,
+            "threads": torch.get_num_threads(),
+            "steps": len(res.history),
             "frame": "given pose" if given else "principal axes of the reference view",
         }
     )
