@@ -64,7 +64,8 @@ class BenchmarkConfig:
     )
     pairs: dict = field(default_factory=dict)  # PairConfig overrides
     worker_timeout_s: float = 4 * 3600.0  # a worker running longer is stopped and reported failed
-    seconds_per_model: float | None = None  # equal wall-time budget per model (None: steps)
+    seconds_per_model: float | None = None  # equal time budget per model (None: steps)
+    budget_clock: str = "wall"  # "wall" or "cpu" (process CPU seconds: fair on a shared machine)
     decoder: str = "none"  # network decoder of every method unless the method sets its own
     lr_schedule: str = "step"
     pose_views: int = 10  # held-out full frames for the pose error (sim sources)
@@ -226,7 +227,13 @@ def run_worker(spec: dict) -> dict:
     )
     budget = None if spec.get("probe") else cfg.seconds_per_model
     with PeakMemory(cfg.device) as mem:
-        res = train_descriptors(tcfg, sources, progress=False, max_seconds=budget)
+        res = train_descriptors(
+            tcfg,
+            sources,
+            progress=False,
+            max_seconds=budget,
+            cpu_clock=cfg.budget_clock == "cpu",
+        )
     taken = [h for h in res.history[-20:] if not h.get("skipped")]
     out = {
         "method": method,
