@@ -124,7 +124,12 @@ def _pose_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="load this model if it exists, else train and save it here")
     p.add_argument("--trials", type=int, default=8, help="test frames at new poses")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: on a shared 2-core machine 2 threads ran 6x slower per step)",
+    )
 
 
 def _pose_run(args: argparse.Namespace) -> int:
@@ -295,7 +300,12 @@ def _enroll_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--recipe", default="config/descriptors/enroll.yaml", help="training recipe")
     p.add_argument("--steps", type=int, default=None, help="override the recipe's steps")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: on a shared 2-core machine 2 threads ran 6x slower per step)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the simulated frame and training")
     p.add_argument("--save-view", help="also write the enrolment frame (rgb/depth/mask) here")
 

@@ -206,12 +206,13 @@ def train_descriptors(
             terms = keypoint_losses(halves[0], halves[1], mask_a, mask_b, T_ab, intr, cfg.loss)
             w_corr = cfg.loss.weights["correspondence"]
             if w_corr > 0:
+                frac = clock["t"] / max_seconds if max_seconds else step / cfg.steps
                 terms["correspondence"] = distribution_loss(
                     halves[0].descriptors,
                     halves[1].descriptors,
                     uv_a,
                     uv_b,
-                    cfg.loss.correspondence_sigma_px,
+                    correspondence_sigma(cfg.loss, frac),
                 )
                 terms["total"] = terms["total"] + w_corr * terms["correspondence"]
         else:
@@ -265,6 +266,15 @@ def train_descriptors(
         Path(resume).unlink(missing_ok=True)
     skipped_steps = sum(int(h.get("skipped", 0)) for h in history)
     return TrainResult(model, history, t_total / max(1, done - start), skipped_steps)
+
+
+def correspondence_sigma(loss: KeypointLossConfig, progress: float) -> float:
+    """Target width (pixels) of the correspondence term at ``progress`` (0..1) of training."""
+    end, start = loss.correspondence_sigma_px, loss.correspondence_sigma_start_px
+    if start is None or loss.correspondence_anneal <= 0:
+        return end
+    t = min(1.0, max(0.0, progress) / loss.correspondence_anneal)
+    return start + (end - start) * t
 
 
 def _scheduler(

@@ -83,6 +83,10 @@ class KeypointLossConfig:
     # Our addition (weight "correspondence", 0 = the paper): the pixelwise distribution loss on
     # the pairs' known matches (perception/descriptors/correspondence.py), target Gaussian sigma.
     correspondence_sigma_px: float = 1.0
+    # Coarse-to-fine: the target starts this wide (pixels) and narrows linearly to
+    # correspondence_sigma_px over the first ``correspondence_anneal`` of training (None: fixed).
+    correspondence_sigma_start_px: float | None = None
+    correspondence_anneal: float = 0.6
 
     def __post_init__(self) -> None:
         expected = {"silhouette", "variance", "separation", "multiview", "pose", "correspondence"}

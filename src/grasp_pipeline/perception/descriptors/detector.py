@@ -13,9 +13,11 @@ Two ways to a pose, both ending in RANSAC + trimmed Kabsch against the enrolled 
 Entries enrolled with ``grasp-pipeline enroll`` carry their own model (``meta["checkpoint"]``,
 relative to the database) and the scale they were trained at (``meta["scale"]``: training
 pixels per camera pixel, ``meta["crop_size"]``). The detector then runs the object's model on the
-whole frame resized to that scale, finds the object as the median of the best descriptor
-matches, and runs the model again on a training-size window around it (the region of interest),
-from which either pose is computed; pixels and poses are reported in the input frame.
+regions that stand out of the support plane in the depth image (:mod:`roi`), scores a
+training-size window around each at that scale by how well the reference descriptors find
+matches in it, and computes either pose in the best window (the region of interest); pixels and
+poses are reported in the input frame. Without a support plane the window is centred on the
+median of the best descriptor matches in the whole frame.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from grasp_pipeline.perception.descriptors.keypoint_pose import masked_keypoints
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
 from grasp_pipeline.perception.descriptors.pose import pose_from_keypoints
 from grasp_pipeline.perception.descriptors.query import query_descriptors
+from grasp_pipeline.perception.descriptors.roi import object_candidates
 from grasp_pipeline.perception.detector import Detection
 
 POSE_METHODS = ("auto", "keypoints", "descriptors")
@@ -180,26 +183,29 @@ class DescriptorDetector:
         model = self._model_for(name)
         s = float(entry.meta["scale"])
         cw, ch = (int(x) for x in entry.meta["crop_size"])
-        small = rgb
-        if abs(s - 1.0) > 1e-6:
-            size = (max(8, round(camera.width * s)), max(8, round(camera.height * s)))
-            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        desc = model(to_input(small, self.device), keypoints=False).descriptors[0]
-        d, h, w = desc.shape
-        dist = torch.cdist(
-            torch.as_tensor(entry.descriptors, dtype=desc.dtype)[None], desc.reshape(d, -1).T[None]
-        )[0]
-        best, idx = dist.min(-1)
-        keep = best <= best.median()
-        us = (idx[keep] % w).double()
-        vs = (idx[keep] // w).double()
-        sx, sy = camera.width / w, camera.height / h
-        cu = (float(us.median()) + 0.5) * sx - 0.5
-        cv = (float(vs.median()) + 0.5) * sy - 0.5
-        # the window: u' = s (u - cu) + (cw - 1) / 2 (as the evaluation crops)
-        M = np.array([[s, 0, (cw - 1) / 2 - s * cu], [0, s, (ch - 1) / 2 - s * cv]])
-        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-        crop = cv2.warpAffine(rgb, M, (cw, ch), flags=interp, borderMode=cv2.BORDER_REFLECT)
+        ref = torch.as_tensor(entry.descriptors, dtype=torch.float32)
+
+        def window(cu: float, cv: float) -> tuple[np.ndarray, np.ndarray]:
+            # u' = s (u - cu) + (cw - 1) / 2, as the evaluation crops
+            M = np.array([[s, 0, (cw - 1) / 2 - s * cu], [0, s, (ch - 1) / 2 - s * cv]])
+            interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+            crop = cv2.warpAffine(rgb, M, (cw, ch), flags=interp, borderMode=cv2.BORDER_REFLECT)
+            return crop, M
+
+        def match_cost(crop: np.ndarray) -> float:
+            # median distance of the reference descriptors to their nearest match in the window
+            desc = model(to_input(crop, self.device), keypoints=False).descriptors[0]
+            flat = desc.reshape(desc.shape[0], -1).T
+            return float(torch.cdist(ref[None], flat[None])[0].min(-1).values.median())
+
+        centres = object_candidates(depth_m, camera, seed=0)
+        if not centres:
+            centres = [self._global_centre(model, entry, rgb, camera, s)]
+        if len(centres) > 1:
+            costs = [match_cost(window(cu, cv)[0]) for cu, cv in centres]
+            centres = [centres[int(np.argmin(costs))]]
+        cu, cv = centres[0]
+        crop, _ = window(cu, cv)
         out = model(to_input(crop, self.device), keypoints=None)
 
         def to_frame(uv: np.ndarray) -> np.ndarray:
@@ -241,6 +247,27 @@ class DescriptorDetector:
         return self._pose_detection(
             name, uv, depth_m, camera, np.nan_to_num(ref_pts), weights, conf, method
         )
+
+    @torch.no_grad()
+    def _global_centre(self, model, entry, rgb, camera, s: float) -> tuple[float, float]:
+        """Fallback without a support plane: the whole frame at the training scale, the median
+        pixel of the better half of the reference descriptors' nearest matches."""
+        import cv2
+
+        small = rgb
+        if abs(s - 1.0) > 1e-6:
+            size = (max(8, round(camera.width * s)), max(8, round(camera.height * s)))
+            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        desc = model(to_input(small, self.device), keypoints=False).descriptors[0]
+        d, h, w = desc.shape
+        dist = torch.cdist(
+            torch.as_tensor(entry.descriptors, dtype=desc.dtype)[None], desc.reshape(d, -1).T[None]
+        )[0]
+        best, idx = dist.min(-1)
+        keep = best <= best.median()
+        us, vs = (idx[keep] % w).double(), (idx[keep] // w).double()
+        sx, sy = camera.width / w, camera.height / h
+        return (float(us.median()) + 0.5) * sx - 0.5, (float(vs.median()) + 0.5) * sy - 0.5
 
     def _pose_detection(
         self,
