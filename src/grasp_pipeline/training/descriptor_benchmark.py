@@ -212,7 +212,11 @@ def run_worker(spec: dict) -> dict:
             base_width=cfg.base_width,
             decoder=mspec.get("decoder", cfg.decoder),
         ),
-        loss=KeypointLossConfig(weights=weights),
+        loss=KeypointLossConfig(
+            weights=weights,
+            correspondence_sigma_px=float(mspec.get("correspondence_sigma_px", 1.0)),
+            correspondence_sigma_start_px=mspec.get("correspondence_sigma_start_px"),
+        ),
         pairs=pair_cfg,
         steps=int(spec["steps"]),
         lr=float(mspec.get("lr", 1e-3)),
