@@ -198,7 +198,11 @@ class DescriptorDetector:
             flat = desc.reshape(desc.shape[0], -1).T
             return float(torch.cdist(ref[None], flat[None])[0].min(-1).values.median())
 
-        centres = object_candidates(depth_m, camera, seed=0)
+        # regions about the size the part had when it was enrolled (frame pixels)
+        area = entry.reference.mask.sum() / s**2 if entry.reference is not None else None
+        centres = object_candidates(
+            depth_m, camera, seed=0, area_range=(0.3 * area, 3.0 * area) if area else None
+        )
         if not centres:
             centres = [self._global_centre(model, entry, rgb, camera, s)]
         if len(centres) > 1:

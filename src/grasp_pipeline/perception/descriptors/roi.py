@@ -52,9 +52,11 @@ def object_candidates(
     min_pixels: int = 40,
     max_candidates: int = 6,
     seed: int = 0,
+    area_range: tuple[float, float] | None = None,
 ) -> list[tuple[float, float]]:
     """Centres (u, v) pixels of the regions standing out of the support plane, largest first
-    (at most ``max_candidates``); [] when no plane is found."""
+    (at most ``max_candidates``; with ``area_range`` only regions of that many pixels); []
+    when no plane is found."""
     h, w = depth_m.shape
     step = 4
     v, u = np.mgrid[0:h:step, 0:w:step]
@@ -63,7 +65,7 @@ def object_candidates(
     pts = np.stack(
         [(u[ok] - camera.cx) / camera.fx * z[ok], (v[ok] - camera.cy) / camera.fy * z[ok], z[ok]], 1
     )
-    plane = support_plane(pts, np.random.default_rng(seed))
+    plane = support_plane(pts, np.random.default_rng(seed), iterations=80)
     if plane is None:
         return []
     n, d = plane
@@ -78,6 +80,7 @@ def object_candidates(
         (int(stats[i, cv2.CC_STAT_AREA]), i)
         for i in range(1, count)
         if stats[i, cv2.CC_STAT_AREA] >= min_pixels
+        and (area_range is None or area_range[0] <= stats[i, cv2.CC_STAT_AREA] <= area_range[1])
     ]
     out = []
     for _, i in sorted(regions, reverse=True)[:max_candidates]:
