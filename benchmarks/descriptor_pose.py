@@ -32,7 +32,8 @@ def main() -> None:
     p.add_argument("--views", type=int, default=20)
     p.add_argument("--pck-pairs", type=int, default=10)
     p.add_argument("--seed", type=int, default=1000)
-    p.add_argument("--picks", help="demo JSON (per-object pick results) to merge in")
+    p.add_argument("--picks", nargs="*", default=[], help="demo JSONs (per-object picks) to merge")
+    p.add_argument("--no-eval", action="store_true", help="only merge --picks into the file")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/enroll.json"))
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -40,7 +41,7 @@ def main() -> None:
     out_path = Path(args.out)
     result = json.loads(out_path.read_text()) if out_path.exists() else {}
     result.setdefault("objects", {})
-    for name in args.objects or det.database.names:
+    for name in [] if args.no_eval else args.objects or det.database.names:
         entry = det.database[name]
         ev = evaluate_enrolled(det, name, args.views, args.seed, args.pck_pairs, progress=True)
         kp = ev["pose"]["keypoints"]
@@ -63,12 +64,14 @@ def main() -> None:
             f"{ev['pose']['descriptors']['translation_error_mm_median']:.1f} mm",
             flush=True,
         )
-    if args.picks:
-        demo = json.loads(Path(args.picks).read_text())
+    for path in args.picks:
+        demo = json.loads(Path(path).read_text())
         for name, stats in _per_object_picks(demo).items():
             if name in result["objects"]:
                 result["objects"][name].update(stats)
-        result["picks_source"] = str(Path(args.picks).relative_to(ROOT))
+                result["objects"][name]["picks_source"] = str(
+                    Path(path).resolve().relative_to(ROOT)
+                )
     result["database"] = str(Path(args.database))
     result["held_out"] = (
         "simulator frames, 640x480 D435 with noise: new surface height/texture/colour, random "
