@@ -39,7 +39,7 @@ def test_tiny_benchmark_writes_results(tmp_path):
     run_benchmark(cfg, tmp_path / "out", progress=False)
     res = json.loads((tmp_path / "out" / "results.json").read_text())
     for method in ("keypoint", "don_ntxent"):
-        s = res[method]["3"]
+        s = res[method]["3"]["by_N"]["8" if method == "keypoint" else "16"]
         assert 0.0 < s["auc_mean"] <= 1.0 and s["auc_std"] >= 0.0
         assert len(s["aucs"]) == 1 and len(s["pck_curve_mean"]) == 100
         # the PCK curve is a cumulative fraction: non-decreasing in k
@@ -48,7 +48,7 @@ def test_tiny_benchmark_writes_results(tmp_path):
         )
         assert s["peak_memory_bytes"] > 50e6  # a python process with torch holds more than 50 MB
         assert s["seconds_per_step"] > 0
-    assert res["don_ntxent_memory_probe"]["3"]["similarity"] == "broadcast"
+    assert res["don_ntxent_memory_probe"][0]["similarity"] == "broadcast"
     for name in ("results.md", "pck_curves.png", "auc_memory.png"):
         assert (tmp_path / "out" / name).stat().st_size > 100
     # a second run resumes: finished settings are not trained again and give the same figures
@@ -57,7 +57,43 @@ def test_tiny_benchmark_writes_results(tmp_path):
     run_benchmark(cfg, tmp_path / "out", progress=False)
     assert [p.stat().st_mtime_ns for p in results] == stamps
     again = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert again["keypoint"]["3"]["aucs"] == res["keypoint"]["3"]["aucs"]
+    assert again["keypoint"]["3"]["by_N"]["8"]["aucs"] == res["keypoint"]["3"]["by_N"]["8"]["aucs"]
+
+
+@pytest.mark.slow
+def test_sim_benchmark_reports_unseen_views_chance_and_pose(tmp_path):
+    """Equal wall time, N per setting, held-out simulator views with both chance levels."""
+    spec = {
+        **TINY,
+        "image_size": [64, 48],
+        "steps": 1000,
+        "seconds_per_model": 1.5,
+        "sources": {"kind": "sim", "object": "M20_100", "seed": 0},
+        "eval": {"pairs": 1, "correspondences": 32, "seed": 5},
+        "pose_views": 1,
+        "methods": {
+            "keypoint_corr": {"dims": [3], "counts": [8], "correspondence": 1.0, "decoder": "skip"},
+            "don_ntxent": {"dims": [3], "counts": [16], "similarity": "matmul"},
+        },
+        "memory_probe": {"similarities": ["broadcast", "matmul"], "steps": 1, "dims": [3]},
+    }
+    cfg = tmp_path / "sim.yaml"
+    cfg.write_text(yaml.safe_dump(spec))
+    run_benchmark(cfg, tmp_path / "out", progress=False)
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    for method in ("keypoint_corr", "don_ntxent"):
+        e = res[method]["3"]
+        for key in ("pck3", "pck10", "auc"):
+            assert 0 <= e[key] <= 1
+            assert 0 <= e["chance_random_pixel"][key] <= e["chance_random_on_object"][key] + 0.2
+        row = next(iter(e["by_N"].values()))
+        # the time budget, not the step cap, ended training
+        assert row["steps"][0] < 1000
+        assert "enrol_new" in json.dumps(row) or "unseen_enrol_new" in row
+        assert "descriptors" in row["pose"]
+    assert "keypoints" in res["keypoint_corr"]["3"]["by_N"]["8"]["pose"]
+    sims = {r["similarity"] for r in res["don_ntxent_memory_probe"]}
+    assert sims == {"broadcast", "matmul"}
 
 
 def test_config_errors(tmp_path):

@@ -137,7 +137,9 @@ def test_keypoint_losses_named_terms_and_weights():
         a, b, mask, mask, torch.eye(4)[None], torch.tensor([[60.0, 60.0, 31.5, 23.5]]), cfg
     )
     assert set(terms) == {"silhouette", "variance", "separation", "multiview", "pose", "total"}
-    expected = sum(cfg.weights[k] * terms[k] for k in cfg.weights)
+    # the correspondence term is the trainer's (it needs the matches); weight 0 by default
+    assert cfg.weights["correspondence"] == 0.0
+    expected = sum(cfg.weights[k] * terms[k] for k in cfg.weights if k in terms)
     assert terms["total"].item() == pytest.approx(expected.item())
     assert terms["silhouette"].item() == pytest.approx(0.0, abs=1e-6)
     assert terms["multiview"].item() > 0 and terms["pose"].item() > 0

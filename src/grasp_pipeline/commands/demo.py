@@ -146,6 +146,11 @@ def _make_detector(args, cell):
         return OracleDetector(cell, full_6d=args.detector == "oracle")
     if args.detector == "segnet" and not args.model:
         args.model = _shipped_segnet()
+    if args.detector == "descriptors" and args.model:
+        # --model names a database written by `grasp-pipeline enroll` (each object's own model)
+        from grasp_pipeline.perception.descriptors.detector import DescriptorDetector
+
+        return DescriptorDetector.from_database(args.model)
     from grasp_pipeline.ros.detector_loading import load_detector
 
     if not args.model:

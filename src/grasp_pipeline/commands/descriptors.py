@@ -124,7 +124,12 @@ def _pose_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="load this model if it exists, else train and save it here")
     p.add_argument("--trials", type=int, default=8, help="test frames at new poses")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: on a shared 2-core machine 2 threads ran 6x slower per step)",
+    )
 
 
 def _pose_run(args: argparse.Namespace) -> int:
@@ -271,7 +276,100 @@ def _train_run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- enroll --------------------------------------------------------------------------------------
+def _enroll_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--rgb", help="RGB frame showing the object (PNG/JPG); needs --depth, --mask")
+    src.add_argument(
+        "--sim-object",
+        help="catalog object: render the enrolment frame in the simulated pick cell (known pose)",
+    )
+    p.add_argument("--depth", help="depth: 16-bit PNG in driver units (mm) or .npy in metres")
+    p.add_argument("--mask", help="mask image, non-zero on the object")
+    p.add_argument("--name", help="object name (default: --sim-object)")
+    p.add_argument("--camera", default="d435", help="camera preset (scaled to the image size)")
+    p.add_argument("--intrinsics", help="JSON file with width, height, fx, fy, cx, cy")
+    p.add_argument("--pose", help="JSON 4x4 object -> camera pose (default: principal axes)")
+    p.add_argument(
+        "--out",
+        default="models/descriptors/enrolled",
+        help="folder for the per-object model NAME.pt and the database",
+    )
+    p.add_argument(
+        "--database", help="database path (.npz + .json; default OUT/database)", default=None
+    )
+    p.add_argument("--recipe", default="config/descriptors/enroll.yaml", help="training recipe")
+    p.add_argument("--steps", type=int, default=None, help="override the recipe's steps")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (1: on a shared 2-core machine 2 threads ran 6x slower per step)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulated frame and training")
+    p.add_argument("--save-view", help="also write the enrolment frame (rgb/depth/mask) here")
+
+
+def _enroll_run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from grasp_pipeline.geometry.camera import CameraIntrinsics, preset
+    from grasp_pipeline.perception.descriptors.enroll import enroll_view, load_recipe
+
+    torch.set_num_threads(args.threads)
+    recipe = load_recipe(args.recipe)
+    if args.steps is not None:
+        recipe.train.steps = args.steps
+    recipe.train.seed = args.seed
+    pose = None
+    if args.sim_object:
+        from grasp_pipeline.training.descriptor_eval import enrollment_frame
+
+        view, pose = enrollment_frame(args.sim_object, seed=args.seed)
+        name = args.name or args.sim_object
+    else:
+        if not (args.depth and args.mask):
+            raise ValueError("--rgb needs --depth and --mask")
+        camera = (
+            CameraIntrinsics.from_dict(json.loads(Path(args.intrinsics).read_text()))
+            if args.intrinsics
+            else preset(args.camera)
+        )
+        view = load_view(args.rgb, args.mask, args.depth, camera, None)
+        name = args.name or view.name
+    if args.pose:
+        pose = np.asarray(json.loads(Path(args.pose).read_text()), dtype=float)
+        if pose.shape != (4, 4):
+            raise ValueError(f"--pose {args.pose} must hold a 4x4 matrix, got {pose.shape}")
+    if args.save_view:
+        import cv2
+
+        d = Path(args.save_view)
+        d.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(d / f"{name}_rgb.png"), view.rgb[:, :, ::-1])
+        cv2.imwrite(str(d / f"{name}_mask.png"), view.mask.astype(np.uint8) * 255)
+        np.save(d / f"{name}_depth.npy", view.depth_m.astype(np.float32))
+    print(
+        f"enrolling {name!r}: {recipe.train.steps} steps at {recipe.size[0]}x{recipe.size[1]}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    res = enroll_view(view, name, recipe.train, args.out, recipe.size, pose, database=args.database)
+    db = args.database or str(Path(args.out) / "database")
+    print(
+        f"registered {name!r} in {db}.npz/.json in {res.seconds / 60:.1f} min "
+        f"({res.seconds_per_step:.3f} s/step); model {res.checkpoint}; scale {res.entry.meta['scale']:.3f}"
+    )
+    return 0
+
+
 COMMANDS = [
+    Command(
+        ("enroll",),
+        "show the robot a new part once: one RGB-D frame + mask -> trained model + database entry",
+        _enroll_args,
+        _enroll_run,
+    ),
     Command(
         ("benchmark", "descriptors"),
         "keypoint-trained descriptors vs DON NT-Xent: AUC of PCK@k and memory",

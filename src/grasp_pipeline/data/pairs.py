@@ -83,6 +83,35 @@ class PairSource:
         label = next((o.label for o in frame.objects if o.instance_id == instance_id), "object")
         return cls(frame.rgb, mask, depth_to_metres(frame.depth, frame.camera), frame.camera, label)
 
+    def crop(
+        self, centre_uv: tuple[float, float], scale: float, size: tuple[int, int]
+    ) -> PairSource:
+        """The ``size`` (width, height) window resized by ``scale`` (window pixels per source
+        pixel) centred on ``centre_uv``: u' = scale (u - cu) + (W - 1) / 2; intrinsics follow."""
+        w, h = size
+        cu, cv = centre_uv
+        M = np.array(
+            [[scale, 0, (w - 1) / 2 - scale * cu], [0, scale, (h - 1) / 2 - scale * cv]], float
+        )
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        rgb = cv2.warpAffine(self.rgb, M, (w, h), flags=interp, borderMode=cv2.BORDER_REFLECT)
+        mask = cv2.warpAffine(self.mask.astype(np.uint8), M, (w, h), flags=cv2.INTER_NEAREST) > 0
+        depth = cv2.warpAffine(
+            np.nan_to_num(self.depth_m).astype(np.float32), M, (w, h), flags=cv2.INTER_NEAREST
+        )
+        c = self.camera
+        cam = CameraIntrinsics(
+            w,
+            h,
+            float(c.fx * scale),
+            float(c.fy * scale),
+            float(scale * (c.cx - cu) + (w - 1) / 2),
+            float(scale * (c.cy - cv) + (h - 1) / 2),
+            c.depth_scale,
+            c.model,
+        )
+        return PairSource(rgb, mask, np.where(mask & (depth > 0), depth, np.nan), cam, self.name)
+
     def crop_around_object(self, width: int, height: int, margin: float = 0.6) -> PairSource:
         """A ``width`` x ``height`` view centred on the object: a window with that aspect ratio
         around the mask's bounding box (grown by ``margin`` of its size), resized. Intrinsics
@@ -138,6 +167,12 @@ class PairConfig:
     contrast: float = 0.25
     saturation: float = 0.25
     hue_deg: float = 8.0
+    # Added for held-out lighting (not in the paper): a linear brightness ramp across the object
+    # of up to +-``shading`` (multiplicative), sensor noise of ``noise_sigma`` grey levels on the
+    # whole image and a Gaussian blur (sigma 0.3-1 px) with probability ``blur_prob``.
+    shading: float = 0.0
+    noise_sigma: float = 0.0
+    blur_prob: float = 0.0
     grid_step: int = 2  # source-pixel spacing of the tracked correspondence grid
     min_correspondences: int = 16
     newton_iterations: int = 6
@@ -311,7 +346,28 @@ def _jitter(
         shift = round(rng.uniform(-cfg.hue_deg, cfg.hue_deg) / 2)  # OpenCV hue is 0..179
         hsv[..., 0] = ((hsv[..., 0].astype(int) + shift) % 180).astype(np.uint8)
         img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    if cfg.shading > 0 and mask.any():
+        h, w = mask.shape
+        v, u = np.mgrid[0:h, 0:w].astype(np.float32)
+        a = rng.uniform(0, 2 * np.pi)
+        t = (np.cos(a) * u + np.sin(a) * v) / max(h, w)  # about -1..1 across the image
+        t = t - t[mask].mean()
+        ramp = 1 + rng.uniform(0, cfg.shading) * t / max(float(np.abs(t[mask]).max()), 1e-6)
+        img = np.clip(img.astype(np.float32) * ramp[..., None], 0, 255).astype(np.uint8)
     return np.where(mask[..., None], img, rgb)
+
+
+def _sensor(rgb: np.ndarray, cfg: PairConfig, rng: np.random.Generator) -> np.ndarray:
+    """Blur and noise on the whole composed image (object and background alike)."""
+    img = rgb
+    if cfg.blur_prob > 0 and rng.random() < cfg.blur_prob:
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(0.3, 1.0)))
+    if cfg.noise_sigma > 0:
+        noisy = img.astype(np.float32) + rng.standard_normal(img.shape).astype(np.float32) * (
+            cfg.noise_sigma * rng.uniform(0, 1)
+        )
+        img = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+    return img
 
 
 def kabsch_relative_transform(
@@ -366,7 +422,7 @@ def make_pair(
     for view in (va, vb):
         obj = _jitter(view.rgb, view.mask, cfg, rng) if cfg.colour_jitter else view.rgb
         bg = bank.sample(rng, cam.height, cam.width)
-        rgbs.append(np.where(view.mask[..., None], obj, bg))
+        rgbs.append(_sensor(np.where(view.mask[..., None], obj, bg), cfg, rng))
     return SyntheticPair(
         rgbs[0],
         rgbs[1],

@@ -1,10 +1,23 @@
-"""Benchmark: keypoint-trained descriptors (ours) vs the DON NT-Xent baseline.
+"""Benchmark: keypoint-trained descriptors (paper 004) vs the DON NT-Xent baseline.
 
-For each method and descriptor size D, ``models_per_setting`` models are trained in fresh
-subprocesses on identical synthetic pairs; each reports AUC of PCK@k (k = 1..100) over
-``correspondences`` matches per held-out pair, its peak training memory (CUDA max allocated on a
-GPU, peak RSS of the training loop on CPU) and its time per step. Optionally a short memory
-probe trains the baseline with the reference implementation's broadcast cosine similarity.
+For each method, descriptor size D and count N (keypoints of the keypoint methods, matches per
+pair of NT-Xent), ``models_per_setting`` models are trained in fresh subprocesses on identical
+synthetic pairs, for ``steps`` steps or ``seconds_per_model`` seconds of optimisation (equal wall
+time), and each reports its peak training memory (CUDA max allocated on a GPU, peak RSS of the
+training loop on CPU) and time per step. Evaluation:
+
+* ``sources.kind: sim``: the model is trained on one enrolment view of a catalog object and
+  scored on held-out simulator views (:mod:`descriptor_eval`): PCK@k on pairs of two new views
+  and on (enrolment view, new view) pairs, next to the chance levels of a random pixel and a
+  random pixel on the object computed by the same code, plus the 6-D pose error of
+  ``Detector.detect`` on new full frames (keypoint pose for models with heads, descriptor pose
+  for all);
+* ``procedural`` / ``dataset``: PCK on held-out synthetic pairs of the training views (what the
+  first benchmark did; these pairs come from the same source view as training).
+
+Methods: ``keypoint`` (the paper's losses), ``keypoint_corr`` (plus our correspondence term,
+with its own decoder), ``don_ntxent``. Optionally a short memory probe trains the baseline with
+the reference implementation's broadcast cosine similarity (the training uses ``similarity``).
 Writes results.json, results.md and PNG plots into the output directory.
 """
 
@@ -51,10 +64,15 @@ class BenchmarkConfig:
     )
     pairs: dict = field(default_factory=dict)  # PairConfig overrides
     worker_timeout_s: float = 4 * 3600.0  # a worker running longer is stopped and reported failed
+    seconds_per_model: float | None = None  # equal time budget per model (None: steps)
+    budget_clock: str = "wall"  # "wall" or "cpu" (process CPU seconds: fair on a shared machine)
+    decoder: str = "none"  # network decoder of every method unless the method sets its own
+    lr_schedule: str = "step"
+    pose_views: int = 10  # held-out full frames for the pose error (sim sources)
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(x) for x in self.image_size)
-        unknown = set(self.methods) - {"keypoint", "don_ntxent"}
+        unknown = set(self.methods) - {"keypoint", "keypoint_corr", "don_ntxent"}
         if unknown:
             raise ValueError(f"unknown method(s) {sorted(unknown)} in benchmark config")
         for m, spec in self.methods.items():
@@ -86,6 +104,8 @@ def _build_sources(cfg: BenchmarkConfig):
 
     s = dict(cfg.sources)
     kind = s.pop("kind", "procedural")
+    if kind == "sim":
+        return [_sim_source(cfg)[0]]
     if kind == "procedural":
         return procedural_sources(int(s.get("count", 1)), int(s.get("seed", 0)), cfg.image_size)
     if kind == "dataset":
@@ -95,6 +115,65 @@ def _build_sources(cfg: BenchmarkConfig):
             s["root"], int(s.get("count", 1)), int(s.get("seed", 0)), cfg.image_size
         )
     raise ValueError(f"unknown sources.kind {kind!r}; use 'procedural' or 'dataset'")
+
+
+def _sim_source(cfg: BenchmarkConfig):
+    """(window PairSource, scale, true pose of the window's object) of the enrolment frame."""
+    from grasp_pipeline.perception.descriptors.enroll import enrollment_scale
+    from grasp_pipeline.training.descriptor_eval import enrollment_frame, mask_centre
+
+    view, pose = enrollment_frame(cfg.sources["object"], seed=int(cfg.sources.get("seed", 0)))
+    scale = enrollment_scale(view.mask, cfg.image_size)
+    return view.crop(mask_centre(view.mask), scale, cfg.image_size), scale, pose
+
+
+def held_out_sets(cfg: BenchmarkConfig, cache: Path | None = None) -> dict:
+    """The held-out PCK pair sets of a ``sim`` benchmark (new/new and enrolment/new), rendered
+    once and cached in ``cache`` (a pickle of our own arrays) for the workers."""
+    import pickle
+
+    if cache is not None and cache.exists():
+        return pickle.loads(cache.read_bytes())
+    from grasp_pipeline.training.descriptor_eval import _reference_view, held_out_pairs
+
+    src, scale, pose = _sim_source(cfg)
+    name = cfg.sources["object"]
+    n, corr, seed = (
+        int(cfg.eval.get("pairs", 10)),
+        int(cfg.eval.get("correspondences", 256)),
+        int(cfg.eval.get("seed", 12345)),
+    )
+
+    from types import SimpleNamespace
+
+    entry = SimpleNamespace(name=name, meta={"pose_camera": pose.tolist(), "frame": "given pose"})
+    ref = _reference_view(src, entry)
+    sets = {
+        "new_new": held_out_pairs(name, n, seed, scale, cfg.image_size, corr),
+        "enrol_new": held_out_pairs(name, n, seed + 1, scale, cfg.image_size, corr, reference=ref),
+    }
+    if cache is not None:
+        from grasp_pipeline.training.checkpoint import atomic_write_bytes
+
+        atomic_write_bytes(cache, pickle.dumps(sets))
+    return sets
+
+
+def _sim_pose(cfg: BenchmarkConfig, model) -> dict:
+    """Median pose errors of ``Detector.detect`` with ``model`` enrolled from the sim view."""
+    from grasp_pipeline.perception.descriptors.database import DescriptorDatabase
+    from grasp_pipeline.perception.descriptors.detector import DescriptorDetector
+    from grasp_pipeline.perception.descriptors.enroll import register_enrolled
+    from grasp_pipeline.training.descriptor_eval import evaluate_enrolled
+
+    src, scale, pose = _sim_source(cfg)
+    name = cfg.sources["object"]
+    db = DescriptorDatabase()
+    db.add(register_enrolled(model, src, name, pose, scale, cfg.image_size))
+    det = DescriptorDetector(None, db, models={name: model})
+    methods = ("keypoints", "descriptors") if model.config.keypoint_heads else ("descriptors",)
+    ev = evaluate_enrolled(det, name, cfg.pose_views, 4242, pck_pairs=0, pose_methods=methods)
+    return {m: {k: v for k, v in r.items() if k != "views"} for m, r in ev["pose"].items()}
 
 
 def run_worker(spec: dict) -> dict:
@@ -115,33 +194,58 @@ def run_worker(spec: dict) -> dict:
     torch.set_num_threads(cfg.threads)
     method, dim = spec["method"], int(spec["dim"])
     mspec = dict(cfg.methods[method])
+    default = mspec.get("matches", 128) if method == "don_ntxent" else cfg.num_keypoints
+    count = int(spec.get("count") or default)
     if spec.get("similarity"):
         mspec["similarity"] = spec["similarity"]
     sources = _build_sources(cfg)
     pair_cfg = PairConfig(**cfg.pairs)
+    from grasp_pipeline.perception.descriptors.config import KeypointLossConfig
+
+    weights = dict(KeypointLossConfig().weights)
+    weights["correspondence"] = float(mspec.get("correspondence", 0.0))
     tcfg = DescriptorTrainConfig(
-        method=method,
+        method="don_ntxent" if method == "don_ntxent" else "keypoint",
         net=DescriptorNetConfig(
-            descriptor_dim=dim, num_keypoints=cfg.num_keypoints, base_width=cfg.base_width
+            descriptor_dim=dim,
+            num_keypoints=count if method != "don_ntxent" else cfg.num_keypoints,
+            base_width=cfg.base_width,
+            decoder=mspec.get("decoder", cfg.decoder),
+        ),
+        loss=KeypointLossConfig(
+            weights=weights,
+            correspondence_sigma_px=float(mspec.get("correspondence_sigma_px", 1.0)),
+            correspondence_sigma_start_px=mspec.get("correspondence_sigma_start_px"),
         ),
         pairs=pair_cfg,
         steps=int(spec["steps"]),
         lr=float(mspec.get("lr", 1e-3)),
         weight_decay=float(mspec.get("weight_decay", 0.0)),
-        matches=int(mspec.get("matches", 128)),
+        lr_schedule=mspec.get("lr_schedule", cfg.lr_schedule),
+        warmup_steps=int(mspec.get("warmup_steps", 0)),
+        matches=count if method == "don_ntxent" else int(mspec.get("matches", 128)),
         tau=float(mspec.get("tau", 0.1)),
         similarity=mspec.get("similarity", "matmul"),
         seed=int(spec["seed"]),
         device=cfg.device,
     )
+    budget = None if spec.get("probe") else cfg.seconds_per_model
     with PeakMemory(cfg.device) as mem:
-        res = train_descriptors(tcfg, sources, progress=False)
+        res = train_descriptors(
+            tcfg,
+            sources,
+            progress=False,
+            max_seconds=budget,
+            cpu_clock=cfg.budget_clock == "cpu",
+        )
     taken = [h for h in res.history[-20:] if not h.get("skipped")]
     out = {
         "method": method,
         "dim": dim,
+        "count": count,
         "seed": int(spec["seed"]),
-        "steps": tcfg.steps,
+        "steps": len(res.history),
+        "train_seconds": res.seconds_per_step * len(res.history),
         "similarity": tcfg.similarity if method == "don_ntxent" else None,
         "peak_memory_bytes": mem.peak_bytes,
         "baseline_memory_bytes": mem.baseline_bytes,
@@ -155,7 +259,17 @@ def run_worker(spec: dict) -> dict:
         },
         "skipped_steps": int(sum(bool(h.get("skipped")) for h in res.history)),
     }
-    if not spec.get("probe"):
+    if not spec.get("probe") and cfg.sources.get("kind") == "sim":
+        from grasp_pipeline.training.descriptor_eval import evaluate_pairs
+
+        sets = held_out_sets(cfg, Path(spec["heldout"]) if spec.get("heldout") else None)
+        for key, pairs in sets.items():
+            r = evaluate_pairs(res.model, pairs, int(cfg.eval.get("seed", 12345)))
+            out[key] = r
+        out["auc"] = out["new_new"]["model"]["auc"]
+        out["pck_curve"] = out["new_new"]["model"]["curve"]
+        out["pose"] = _sim_pose(cfg, res.model)
+    elif not spec.get("probe"):
         rng = np.random.default_rng(int(cfg.eval.get("seed", 12345)))
         pairs = [
             make_pair(sources[i % len(sources)], pair_cfg, rng)
@@ -223,30 +337,40 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
     runs_dir.mkdir(parents=True, exist_ok=True)
     cfg_dict = asdict(cfg)
     jobs = [
-        (m, d, s, False, None)
+        (m, d, n, s, False, None)
         for m, spec in cfg.methods.items()
         for d in spec["dims"]
+        for n in spec.get("counts", [None])
         for s in range(cfg.models_per_setting)
     ]
     if cfg.memory_probe:
-        jobs += [
-            ("don_ntxent", d, 0, True, cfg.memory_probe.get("similarity", "broadcast"))
-            for d in cfg.memory_probe.get("dims", [])
-        ]
+        for sim in cfg.memory_probe.get("similarities", [cfg.memory_probe.get("similarity")]):
+            jobs += [
+                ("don_ntxent", d, n, 0, True, sim or "broadcast")
+                for d in cfg.memory_probe.get("dims", [])
+                for n in cfg.memory_probe.get("counts", [None])
+            ]
+    heldout = None
+    if cfg.sources.get("kind") == "sim":
+        heldout = runs_dir / "heldout.pkl"
+        held_out_sets(cfg, heldout)  # rendered once, before any worker
     results, failures = [], []
     t0 = time.time()
-    for method, dim, seed, probe, sim in tqdm(
+    for method, dim, count, seed, probe, sim in tqdm(
         jobs, desc="descriptor benchmark", disable=not progress
     ):
-        tag = f"{method}_D{dim}_s{seed}" + (f"_probe_{sim}" if probe else "")
+        tag = f"{method}_D{dim}" + (f"_N{count}" if count else "") + f"_s{seed}"
+        tag += f"_probe_{sim}" if probe else ""
         spec = {
             "config": cfg_dict,
             "method": method,
             "dim": dim,
+            "count": count,
             "seed": seed,
             "probe": probe,
             "similarity": sim,
             "steps": int(cfg.memory_probe.get("steps", 2)) if probe else cfg.steps,
+            "heldout": str(heldout) if heldout else None,
         }
         try:
             results.append(_run_subprocess(spec, runs_dir, tag, cfg.worker_timeout_s))
@@ -262,39 +386,83 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
     return summary
 
 
+def _mean_block(runs: list[dict], key: str) -> dict:
+    """Mean PCK@3/@10/AUC of ``runs[i][key]`` for the model and both chance levels."""
+    out = {}
+    for who in ("model", "random_pixel", "random_on_object"):
+        out[who] = {
+            m: float(np.mean([r[key][who][m] for r in runs])) for m in ("pck3", "pck10", "auc")
+        }
+    return out
+
+
 def summarise(results: list[dict], cfg, wall_s: float) -> dict:
-    """results.json layout: per method, per D: auc_mean, auc_std, peak_memory_bytes, ..."""
+    """results.json layout: ``methods[method][D]``: headline PCK@3/@10/AUC (largest N) with the
+    two chance levels, and ``by_N[N]``: auc_mean/std, PCK, chance levels, pose errors, memory."""
     from dataclasses import asdict
 
     summary: dict = {"config": asdict(cfg), "wall_seconds": wall_s, "methods": {}}
+    groups: dict = {}
     for r in results:
         if "auc" not in r:
             continue
-        summary["methods"].setdefault(r["method"], {}).setdefault(str(r["dim"]), []).append(r)
-    for per_dim in summary["methods"].values():
-        for dim, runs in per_dim.items():
-            aucs = np.array([r["auc"] for r in runs])
-            per_dim[dim] = {
-                "auc_mean": float(aucs.mean()),
-                "auc_std": float(aucs.std(ddof=1)) if len(aucs) > 1 else 0.0,
-                "aucs": aucs.tolist(),
-                "models": len(runs),
-                "peak_memory_bytes": int(max(r["peak_memory_bytes"] for r in runs)),
-                "training_memory_bytes": int(
-                    max(r["peak_memory_bytes"] - r["baseline_memory_bytes"] for r in runs)
-                ),
-                "memory_kind": runs[0]["memory_kind"],
-                "seconds_per_step": float(np.mean([r["seconds_per_step"] for r in runs])),
-                "pck_curve_mean": np.mean([r["pck_curve"] for r in runs], 0).tolist(),
-                "pck_at": {
-                    str(k): float(np.mean([r["pck_curve"][k - 1] for r in runs]))
-                    for k in (1, 3, 10, 30)
-                },
-            }
+        n = str(r["count"])
+        groups.setdefault(r["method"], {}).setdefault(str(r["dim"]), {}).setdefault(n, []).append(r)
+    for method, per_dim in groups.items():
+        for dim, per_n in per_dim.items():
+            by_n = {}
+            for n, runs in per_n.items():
+                aucs = np.array([r["auc"] for r in runs])
+                row = {
+                    "auc_mean": float(aucs.mean()),
+                    "auc_std": float(aucs.std(ddof=1)) if len(aucs) > 1 else 0.0,
+                    "aucs": aucs.tolist(),
+                    "models": len(runs),
+                    "steps": [r["steps"] for r in runs],
+                    "peak_memory_bytes": int(max(r["peak_memory_bytes"] for r in runs)),
+                    "training_memory_bytes": int(
+                        max(r["peak_memory_bytes"] - r["baseline_memory_bytes"] for r in runs)
+                    ),
+                    "memory_kind": runs[0]["memory_kind"],
+                    "seconds_per_step": float(np.mean([r["seconds_per_step"] for r in runs])),
+                    "pck_curve_mean": np.mean([r["pck_curve"] for r in runs], 0).tolist(),
+                    "pck_at": {
+                        str(k): float(np.mean([r["pck_curve"][k - 1] for r in runs]))
+                        for k in (1, 3, 10, 30)
+                    },
+                }
+                if "new_new" in runs[0]:
+                    row["unseen_new_new"] = _mean_block(runs, "new_new")
+                    row["unseen_enrol_new"] = _mean_block(runs, "enrol_new")
+                    row["pose"] = {
+                        m: {
+                            k: float(np.median([r["pose"][m][k] for r in runs]))
+                            for k in (
+                                "rotation_error_deg_median",
+                                "translation_error_mm_median",
+                                "within_5deg_5mm",
+                            )
+                        }
+                        for m in runs[0]["pose"]
+                    }
+                by_n[n] = row
+            head = by_n[max(by_n, key=int)]
+            entry = {"N_headline": int(max(by_n, key=int)), "by_N": by_n}
+            if "unseen_new_new" in head:
+                u = head["unseen_new_new"]
+                entry.update(u["model"])
+                entry["chance_random_pixel"] = u["random_pixel"]
+                entry["chance_random_on_object"] = u["random_on_object"]
+            else:
+                entry.update({"auc": head["auc_mean"], "pck3": head["pck_at"]["3"]})
+                entry["pck10"] = head["pck_at"]["10"]
+            summary["methods"].setdefault(method, {})[dim] = entry
     probes = [r for r in results if "auc" not in r]
     if probes:
-        summary["don_ntxent_memory_probe"] = {
-            str(r["dim"]): {
+        summary["don_ntxent_memory_probe"] = [
+            {
+                "dim": r["dim"],
+                "matches": r.get("count"),
                 "similarity": r["similarity"],
                 "steps": r["steps"],
                 "peak_memory_bytes": r["peak_memory_bytes"],
@@ -303,8 +471,8 @@ def summarise(results: list[dict], cfg, wall_s: float) -> dict:
                 "memory_kind": r["memory_kind"],
             }
             for r in probes
-        }
-    for key in summary["methods"]:  # fill the flat layout asked for: results[method][D]
+        ]
+    for key in summary["methods"]:  # the flat layout asked for: results[method][D]
         summary[key] = summary["methods"][key]
     return summary
 
@@ -319,34 +487,71 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
     from grasp_pipeline.training.checkpoint import atomic_write_bytes
 
     atomic_write_bytes(out / "results.json", json.dumps(summary, indent=2).encode())
+    c = summary["config"]
+    budget = (
+        f"{c['seconds_per_model']:.0f} s of optimisation per model (equal wall time)"
+        if c.get("seconds_per_model")
+        else f"{c['steps']} steps"
+    )
     lines = [
-        f"# Descriptor benchmark `{summary['config']['name']}`",
+        f"# Descriptor benchmark `{c['name']}`",
         "",
-        f"device {summary['config']['device']}, image {summary['config']['image_size']}, "
-        f"{summary['config']['steps']} steps, {summary['config']['models_per_setting']} models per setting, "
+        f"device {c['device']}, image {c['image_size']}, {budget}, "
+        f"{c['models_per_setting']} model(s) per setting, sources {c['sources']}, "
         f"wall time {summary['wall_seconds'] / 60:.1f} min",
         "",
-        "| method | D | AUC ± σ (PCK@k, k=1..100) | PCK@3 | PCK@10 | peak memory (MB) | training memory (MB) | s/step |",
-        "|---|---|---|---|---|---|---|---|",
+        "PCK on held-out pairs (sim sources: two new simulator views; chance levels by the same "
+        "code on the same correspondences). N = keypoints (keypoint methods) or matches per "
+        "pair (NT-Xent).",
+        "",
+        "| method | D | N | steps | PCK@3 | PCK@10 | AUC | chance on-object PCK@10 / AUC | "
+        "chance pixel PCK@10 / AUC | pose (deg / mm, median) | peak MB | training MB | s/step |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method, per_dim in summary["methods"].items():
-        for dim, s in sorted(per_dim.items(), key=lambda kv: int(kv[0])):
-            lines.append(
-                f"| {method} | {dim} | {s['auc_mean']:.3f} ± {s['auc_std']:.3f} | {s['pck_at']['3']:.3f} | "
-                f"{s['pck_at']['10']:.3f} | {s['peak_memory_bytes'] / 1e6:.0f} | "
-                f"{s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.3f} |"
-            )
+        for dim, e in sorted(per_dim.items(), key=lambda kv: int(kv[0])):
+            for n, s in sorted(e["by_N"].items(), key=lambda kv: int(kv[0])):
+                u = s.get("unseen_new_new")
+                m = u["model"] if u else {"pck3": s["pck_at"]["3"], "pck10": s["pck_at"]["10"]}
+                auc = u["model"]["auc"] if u else s["auc_mean"]
+                ch_o = (
+                    f"{u['random_on_object']['pck10']:.3f} / {u['random_on_object']['auc']:.3f}"
+                    if u
+                    else "-"
+                )
+                ch_p = (
+                    f"{u['random_pixel']['pck10']:.3f} / {u['random_pixel']['auc']:.3f}"
+                    if u
+                    else "-"
+                )
+                pose = "-"
+                if "pose" in s:
+                    pose = "; ".join(
+                        f"{k}: {v['rotation_error_deg_median']:.1f} / "
+                        f"{v['translation_error_mm_median']:.1f}"
+                        for k, v in s["pose"].items()
+                    )
+                lines.append(
+                    f"| {method} | {dim} | {n} | {s['steps']} | {m['pck3']:.3f} | {m['pck10']:.3f} | "
+                    f"{auc:.3f} | {ch_o} | {ch_p} | {pose} | {s['peak_memory_bytes'] / 1e6:.0f} | "
+                    f"{s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.3f} |"
+                )
     if "don_ntxent_memory_probe" in summary:
         lines += [
             "",
-            "DON NT-Xent memory with the reference implementation's broadcast cosine similarity:",
+            "DON NT-Xent memory probes (both forms of the cosine: `broadcast` as the reference "
+            "code, `matmul`):",
             "",
-            "| D | peak memory (MB) | training memory (MB) | s/step |",
-            "|---|---|---|---|",
+            "| D | matches | similarity | peak memory (MB) | training memory (MB) | s/step |",
+            "|---|---|---|---|---|---|",
         ]
-        for dim, s in sorted(summary["don_ntxent_memory_probe"].items(), key=lambda kv: int(kv[0])):
+        for s in sorted(
+            summary["don_ntxent_memory_probe"],
+            key=lambda r: (r["similarity"], r["dim"], r["matches"] or 0),
+        ):
             lines.append(
-                f"| {dim} | {s['peak_memory_bytes'] / 1e6:.0f} | {s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.2f} |"
+                f"| {s['dim']} | {s['matches']} | {s['similarity']} | {s['peak_memory_bytes'] / 1e6:.0f} | "
+                f"{s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.2f} |"
             )
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
@@ -355,8 +560,9 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
         1, len(summary["methods"]), figsize=(6 * len(summary["methods"]), 4), squeeze=False
     )
     for ax, (method, per_dim) in zip(axes[0], summary["methods"].items(), strict=False):
-        for dim, s in sorted(per_dim.items(), key=lambda kv: int(kv[0])):
-            ax.plot(ks, s["pck_curve_mean"], label=f"D={dim} (AUC {s['auc_mean']:.3f})")
+        for dim, e in sorted(per_dim.items(), key=lambda kv: int(kv[0])):
+            for n, s in sorted(e["by_N"].items(), key=lambda kv: int(kv[0])):
+                ax.plot(ks, s["pck_curve_mean"], label=f"D={dim} N={n} (AUC {s['auc_mean']:.3f})")
         ax.set(title=method, xlabel="k (pixels)", ylabel="PCK@k", ylim=(0, 1.02))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -367,31 +573,36 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for method, per_dim in summary["methods"].items():
         dims = sorted(per_dim, key=int)
-        ax1.errorbar(
-            [int(d) for d in dims],
-            [per_dim[d]["auc_mean"] for d in dims],
-            yerr=[per_dim[d]["auc_std"] for d in dims],
-            marker="o",
-            capsize=3,
-            label=method,
+        for n in sorted({n for d in dims for n in per_dim[d]["by_N"]}, key=int):
+            ds = [d for d in dims if n in per_dim[d]["by_N"]]
+            rows = [per_dim[d]["by_N"][n] for d in ds]
+            ax1.plot(
+                [int(d) for d in ds],
+                [r["pck_at"]["10"] for r in rows],
+                marker="o",
+                label=f"{method} N={n}",
+            )
+            ax2.plot(
+                [int(d) for d in ds],
+                [r["peak_memory_bytes"] / 1e6 for r in rows],
+                marker="o",
+                label=f"{method} N={n} peak",
+            )
+    for sim in sorted({r["similarity"] for r in summary.get("don_ntxent_memory_probe", [])}):
+        rows = sorted(
+            (r for r in summary["don_ntxent_memory_probe"] if r["similarity"] == sim),
+            key=lambda r: (r["matches"] or 0, r["dim"]),
         )
-        ax2.plot(
-            [int(d) for d in dims],
-            [per_dim[d]["peak_memory_bytes"] / 1e6 for d in dims],
-            marker="o",
-            label=f"{method} peak",
-        )
-    if "don_ntxent_memory_probe" in summary:
-        probe = summary["don_ntxent_memory_probe"]
-        dims = sorted(probe, key=int)
-        ax2.plot(
-            [int(d) for d in dims],
-            [probe[d]["peak_memory_bytes"] / 1e6 for d in dims],
-            marker="s",
-            ls="--",
-            label="don_ntxent (broadcast) peak",
-        )
-    ax1.set(xscale="log", xlabel="descriptor size D", ylabel="AUC of PCK@k", title="robustness")
+        for n in sorted({r["matches"] or 0 for r in rows}):
+            sub = [r for r in rows if (r["matches"] or 0) == n]
+            ax2.plot(
+                [r["dim"] for r in sub],
+                [r["peak_memory_bytes"] / 1e6 for r in sub],
+                marker="s",
+                ls="--",
+                label=f"don_ntxent {sim} N={n} (probe)",
+            )
+    ax1.set(xscale="log", xlabel="descriptor size D", ylabel="PCK@10 (held out)", title="matching")
     ax2.set(xscale="log", xlabel="descriptor size D", ylabel="MB", title="peak training memory")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)

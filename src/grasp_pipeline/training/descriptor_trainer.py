@@ -19,6 +19,7 @@ from grasp_pipeline.perception.descriptors.checkpoint import (
     save_descriptor_model,
 )
 from grasp_pipeline.perception.descriptors.config import DescriptorNetConfig, KeypointLossConfig
+from grasp_pipeline.perception.descriptors.correspondence import distribution_loss
 from grasp_pipeline.perception.descriptors.keypoint_losses import keypoint_losses
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
 from grasp_pipeline.perception.descriptors.ntxent import ntxent_loss
@@ -51,6 +52,10 @@ class DescriptorTrainConfig:
     weight_decay: float = 0.0
     lr_step: int = 2500
     lr_gamma: float = 0.9
+    # "step" (the paper's StepLR with lr_step / lr_gamma) or "cosine" (cosine decay to 0 over
+    # ``steps`` after ``warmup_steps`` of linear warm-up; used for the short CPU runs)
+    lr_schedule: str = "step"
+    warmup_steps: int = 0
     matches: int = 128
     tau: float = 0.1
     similarity: str = "matmul"
@@ -73,6 +78,8 @@ class DescriptorTrainConfig:
             raise ValueError(
                 f"steps and batch_size must be >= 1, got {self.steps}, {self.batch_size}"
             )
+        if self.lr_schedule not in ("step", "cosine"):
+            raise ValueError(f"lr_schedule must be 'step' or 'cosine', got {self.lr_schedule!r}")
         if self.relative_transform not in ("kabsch", "true"):
             raise ValueError(
                 f"relative_transform must be 'kabsch' or 'true', got {self.relative_transform!r}"
@@ -130,6 +137,8 @@ def train_descriptors(
     init: DescriptorNet | None = None,
     resume: str | Path | None = None,
     resume_every: int = 100,
+    max_seconds: float | None = None,
+    cpu_clock: bool = False,
 ) -> TrainResult:
     """Train for ``cfg.steps`` steps from scratch (or from ``init``'s weights, which must have
     the same network config); optionally save a checkpoint.
@@ -150,7 +159,8 @@ def train_descriptors(
             )
         model.load_state_dict(init.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    clock = {"t": 0.0}
+    sched = _scheduler(cfg, opt, max_seconds, clock)
     history: list[dict[str, float]] = []
     start = 0
     if resume is not None and Path(resume).is_file():
@@ -167,11 +177,14 @@ def train_descriptors(
     model.train()
     t_total = 0.0
     for step in bar:
+        if max_seconds is not None and t_total >= max_seconds:
+            break
         pairs = [
             make_pair(sources[int(rng.integers(len(sources)))], cfg.pairs, rng, backgrounds)
             for _ in range(cfg.batch_size)
         ]
-        t0 = time.perf_counter()
+        now = time.process_time if cpu_clock else time.perf_counter
+        t0 = now()
         rgb_a, rgb_b, mask_a, mask_b, intr, (uv_a, uv_b) = _batch(
             pairs, cfg.device, cfg.matches, rng
         )
@@ -191,6 +204,17 @@ def train_descriptors(
                 for s in (slice(0, n), slice(n, None))
             ]
             terms = keypoint_losses(halves[0], halves[1], mask_a, mask_b, T_ab, intr, cfg.loss)
+            w_corr = cfg.loss.weights["correspondence"]
+            if w_corr > 0:
+                frac = clock["t"] / max_seconds if max_seconds else step / cfg.steps
+                terms["correspondence"] = distribution_loss(
+                    halves[0].descriptors,
+                    halves[1].descriptors,
+                    uv_a,
+                    uv_b,
+                    correspondence_sigma(cfg.loss, frac),
+                )
+                terms["total"] = terms["total"] + w_corr * terms["correspondence"]
         else:
             terms = ntxent_loss(
                 out.descriptors[:n], out.descriptors[n:], uv_a, uv_b, cfg.tau, cfg.similarity
@@ -220,7 +244,8 @@ def train_descriptors(
             sched.step()
         if cfg.device.startswith("cuda"):
             torch.cuda.synchronize()
-        t_total += time.perf_counter() - t0
+        t_total += now() - t0
+        clock["t"] = t_total
         history.append(
             {
                 **{k: float(v.detach()) for k, v in terms.items()},
@@ -234,12 +259,44 @@ def train_descriptors(
         if resume is not None and (step + 1) % resume_every == 0 and step + 1 < cfg.steps:
             _save_resume(resume, cfg, model, opt, sched, rng, history, step + 1)
     model.eval()
+    done = len(history)
     if checkpoint is not None:
-        save_descriptor_checkpoint(checkpoint, model, cfg, cfg.steps)
+        save_descriptor_checkpoint(checkpoint, model, cfg, done)
     if resume is not None:
         Path(resume).unlink(missing_ok=True)
     skipped_steps = sum(int(h.get("skipped", 0)) for h in history)
-    return TrainResult(model, history, t_total / max(1, cfg.steps - start), skipped_steps)
+    return TrainResult(model, history, t_total / max(1, done - start), skipped_steps)
+
+
+def correspondence_sigma(loss: KeypointLossConfig, progress: float) -> float:
+    """Target width (pixels) of the correspondence term at ``progress`` (0..1) of training."""
+    end, start = loss.correspondence_sigma_px, loss.correspondence_sigma_start_px
+    if start is None or loss.correspondence_anneal <= 0:
+        return end
+    t = min(1.0, max(0.0, progress) / loss.correspondence_anneal)
+    return start + (end - start) * t
+
+
+def _scheduler(
+    cfg: DescriptorTrainConfig,
+    opt: torch.optim.Optimizer,
+    max_seconds: float | None = None,
+    clock: dict | None = None,
+):
+    if cfg.lr_schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    warm, total = cfg.warmup_steps, cfg.steps
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if max_seconds is not None and clock is not None:
+            frac = clock["t"] / max_seconds
+        else:
+            frac = (step - warm) / max(1, total - warm)
+        return 0.5 * (1 + np.cos(np.pi * min(1.0, frac)))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 def _backward_checked(loss: torch.Tensor, model: torch.nn.Module) -> float:

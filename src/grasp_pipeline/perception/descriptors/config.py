@@ -23,8 +23,15 @@ class DescriptorNetConfig:
     # Unit-length descriptors: a cosine-trained model (NT-Xent) lives on the sphere, so its
     # L2 matches (PCK, queries) must be taken there.
     normalize: bool = False
+    # "none": the paper's network (identity layer on the stride-16 features, upsampled).
+    # "skip": our CPU-scale addition - the identity layer's output upsampled to stride 4 plus a
+    # 1x1 projection of the stride-4 stage (a one-level feature pyramid), so descriptors and
+    # keypoint heads see stride-4 detail at small input sizes; then upsampled as in the paper.
+    decoder: str = "none"
 
     def __post_init__(self) -> None:
+        if self.decoder not in ("none", "skip"):
+            raise ValueError(f"decoder must be 'none' or 'skip', got {self.decoder!r}")
         if not 3 <= self.descriptor_dim <= 512:
             raise ValueError(f"descriptor_dim must be in 3..512, got {self.descriptor_dim}")
         if self.keypoint_heads and not 8 <= self.num_keypoints <= 128:
@@ -73,9 +80,16 @@ class KeypointLossConfig:
     separation_margin_px: float = 2.0
     mvc_scale: float = 100.0
     huber_delta: float = 1.0
+    # Our addition (weight "correspondence", 0 = the paper): the pixelwise distribution loss on
+    # the pairs' known matches (perception/descriptors/correspondence.py), target Gaussian sigma.
+    correspondence_sigma_px: float = 1.0
+    # Coarse-to-fine: the target starts this wide (pixels) and narrows linearly to
+    # correspondence_sigma_px over the first ``correspondence_anneal`` of training (None: fixed).
+    correspondence_sigma_start_px: float | None = None
+    correspondence_anneal: float = 0.6
 
     def __post_init__(self) -> None:
-        expected = {"silhouette", "variance", "separation", "multiview", "pose"}
+        expected = {"silhouette", "variance", "separation", "multiview", "pose", "correspondence"}
         unknown = set(self.weights) - expected
         if unknown:
             raise ValueError(

@@ -23,11 +23,21 @@ class ObjectDescriptors:
     temperature: float = 0.0  # query kernel width exp(t), descriptor units
     meta: dict = field(default_factory=dict)
     reference: PairSource | None = None  # the view the entry came from (for re-registration)
+    # (N, 3) metres, object frame: the model's N keypoints (heads' expectations) in the
+    # reference view lifted with its depth; NaN where a keypoint had no depth. None for models
+    # without keypoint heads.
+    keypoint_points: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.descriptors = np.asarray(self.descriptors, dtype=np.float32)
         self.points_object = np.asarray(self.points_object, dtype=np.float64)
         self.pixels = np.asarray(self.pixels, dtype=np.float64)
+        if self.keypoint_points is not None:
+            self.keypoint_points = np.asarray(self.keypoint_points, dtype=np.float64)
+            if self.keypoint_points.ndim != 2 or self.keypoint_points.shape[1] != 3:
+                raise ValueError(
+                    f"{self.name}: keypoint_points must be (N, 3), got {self.keypoint_points.shape}"
+                )
         k = len(self.descriptors)
         if self.descriptors.ndim != 2 or k == 0:
             raise ValueError(
@@ -46,6 +56,7 @@ class DescriptorDatabase:
     def __init__(self, model: str | None = None):
         self.model = model
         self.objects: dict[str, ObjectDescriptors] = {}
+        self.path: Path | None = None  # where it was loaded from (PATH without suffix)
 
     @property
     def names(self) -> list[str]:
@@ -86,6 +97,8 @@ class DescriptorDatabase:
                 e.pixels,
             )
             meta["objects"][name] = {"index": i, "temperature": e.temperature, "meta": e.meta}
+            if e.keypoint_points is not None:
+                arrays[f"o{i}_keypoints"] = e.keypoint_points
             if e.reference is not None:
                 r = e.reference
                 arrays[f"o{i}_rgb"], arrays[f"o{i}_mask"], arrays[f"o{i}_depth"] = (
@@ -112,6 +125,7 @@ class DescriptorDatabase:
         except (ValueError, OSError) as exc:
             raise ValueError(f"cannot read descriptor database {base}: {exc}") from exc
         db = cls(meta.get("model"))
+        db.path = base
         for name, info in meta.get("objects", {}).items():
             i = info["index"]
             try:
@@ -133,6 +147,7 @@ class DescriptorDatabase:
                         float(info.get("temperature", 0.0)),
                         info.get("meta", {}),
                         ref,
+                        arrays.get(f"o{i}_keypoints", None),
                     )
                 )
             except KeyError as exc:

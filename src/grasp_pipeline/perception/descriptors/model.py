@@ -32,6 +32,8 @@ class DescriptorNet(nn.Module):
         self.config = config
         self.backbone = ResNet34Backbone(config.base_width, config.blocks)
         self.identity = nn.Conv2d(self.backbone.out_channels, config.descriptor_dim, 1)
+        if config.decoder == "skip":
+            self.lateral = nn.Conv2d(2 * config.base_width, config.descriptor_dim, 1)
         if config.keypoint_heads:
             self.spatial_head = nn.Conv2d(config.descriptor_dim, config.num_keypoints, 1)
             self.depth_head = nn.Conv2d(config.descriptor_dim, config.num_keypoints, 1)
@@ -41,7 +43,14 @@ class DescriptorNet(nn.Module):
         if rgb.dim() != 4 or rgb.shape[1] != 3:
             raise ValueError(f"expected (B, 3, H, W) images, got {tuple(rgb.shape)}")
         h, w = rgb.shape[-2:]
-        feats = self.identity(self.backbone(rgb))  # (B, D, h, w)
+        if self.config.decoder == "skip":
+            stages = self.backbone.features(rgb)
+            coarse = self.identity(stages[3])  # (B, D, H/16, W/16)
+            fine = self.lateral(stages[1])  # (B, D, H/4, W/4)
+            up4 = F.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=True)
+            feats = up4 + fine  # (B, D, H/4, W/4)
+        else:
+            feats = self.identity(self.backbone(rgb))  # (B, D, h, w)
         up = F.interpolate(feats, size=(h, w), mode="bilinear", align_corners=True)  # (B, D, H, W)
         if self.config.normalize:
             up = F.normalize(up, dim=1)

@@ -62,3 +62,11 @@ class ResNet34Backbone(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(self.stem(x))
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of the four stages: strides 2, 4, 8, 16 (channels w, 2w, 4w, 8w)."""
+        out, y = [], self.stem(x)
+        for layer in self.layers:
+            y = layer(y)
+            out.append(y)
+        return out
