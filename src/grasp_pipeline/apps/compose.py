@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from grasp_pipeline.ros.config_file import NODE_NAMES, read_params_file
+from grasp_pipeline.ros.node_process import STOP_GRACE_S
 
 
 def merged_params_file(config: str | Path, overrides: dict[str, dict[str, Any]] | None) -> Path:
@@ -117,7 +118,7 @@ def _summary(nodes) -> dict:
 def run_separate(config: str | Path, overrides=None, duration_s: float | None = None) -> int:
     """Start each configured node as its own process (``python -m grasp_pipeline.ros.<node>``).
 
-    Stops them all (SIGINT, then SIGKILL after 5 s) at Ctrl-C, after ``duration_s`` or when one
+    Stops them all (SIGINT, then SIGKILL after ``STOP_GRACE_S``) at Ctrl-C, after ``duration_s`` or when one
     exits; returns the first non-zero exit code (0 if all ended cleanly).
     """
     path = merged_params_file(config, overrides)
@@ -151,7 +152,7 @@ def run_separate(config: str | Path, overrides=None, duration_s: float | None = 
                 p.send_signal(signal.SIGINT)
         for _, p in procs:
             try:
-                p.wait(5)
+                p.wait(STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

@@ -25,10 +25,15 @@ def _arg(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
 
 
+# How long a node may take to stop after SIGINT before it is killed: a node finishing a planning
+# step or an inference on a loaded 2-core machine took more than 5 s.
+STOP_GRACE_S = 15.0
+
+
 class NodeProcess:
     """``python -m grasp_pipeline.ros.<node>`` in ``namespace`` with ``params``; log lines kept.
 
-    Use as a context manager; on exit the node gets SIGINT, then SIGKILL after 5 s.
+    Use as a context manager; on exit the node gets SIGINT, then SIGKILL after ``STOP_GRACE_S``.
     """
 
     def __init__(
@@ -99,7 +104,7 @@ class NodeProcess:
 
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(5)
+                self.proc.wait(STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
