@@ -87,7 +87,11 @@ def test_composed_run_processes_frames_and_answers_pick(tiny_model: Path) -> Non
     line = next(x for x in out.splitlines() if x.startswith("run summary: "))
     summary = json.loads(line.removeprefix("run summary: "))
     assert summary["frames_published"] > 5 and summary["frames_processed"] > 3, out
-    assert summary["bad_frames"] == {}
+    # no frame is malformed; under load a best-effort camera_info can be lost, and its frame set
+    # is then dropped (it used to borrow the previous camera_info, issue 13), counted, and rare
+    bad = summary["bad_frames"]
+    assert set(bad) <= {"missing camera_info"}, bad
+    assert sum(bad.values()) <= 0.2 * summary["frames_published"], (bad, summary)
     assert response is not None, out
     # the pick was answered with a verdict and a reason (success depends on the untrained model)
     assert response.message and (

@@ -147,7 +147,13 @@ class CellClient:
         from std_srvs.srv import Trigger
 
         self.set_params("sim", {"scene": scene, "objects": list(objects), "seed": int(seed)})
-        res = self._call(self.reset_cli, Trigger.Request(), timeout, "reset_scene")
+        t_end = time.monotonic() + timeout
+        while True:
+            res = self._call(self.reset_cli, Trigger.Request(), timeout, "reset_scene")
+            # a goal still running (e.g. the arm sent home at start) ends within seconds
+            if res.success or "goal is running" not in res.message or time.monotonic() > t_end:
+                break
+            time.sleep(0.5)
         if not res.success:
             raise RuntimeError(f"reset_scene refused: {res.message}")
         return json.loads(res.message)
