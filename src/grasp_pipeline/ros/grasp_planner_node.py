@@ -122,6 +122,12 @@ PARAMS = (
         read_only=True,
     ),
     Param(
+        "tf_timeout_s",
+        2.0,
+        "a pick waits this long for the camera's transform to arrive in TF (s)",
+        range=(0.0, 60.0),
+    ),
+    Param(
         "surface_z_base",
         0.0,
         "work surface height in the base frame (m), used for clearance",
@@ -314,11 +320,17 @@ class GraspPlannerNode(Node):
             max_age_s=self.p.max_age_s,
         )
 
-    def _camera_pose(self) -> str | None:
-        """None once the camera pose is known, else why not (looked up in TF)."""
+    def _camera_pose(self, wait_s: float = 0.0) -> str | None:
+        """None once the camera pose is known, else why not (looked up in TF, for up to
+        ``wait_s`` while TF has no answer: the /tf_static subscription runs in another callback
+        group, so it is delivered while this waits)."""
         if self._camera_known:
             return None
         T = self._tf.get()
+        deadline = time.monotonic() + wait_s
+        while T is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            T = self._tf.get()
         if T is None:
             return (
                 f"camera pose unknown: no transform {self.p.base_frame} -> "
@@ -452,6 +464,7 @@ class GraspPlannerNode(Node):
 
     # -- pick service ----------------------------------------------------------------------------
     def _on_pick(self, request, response):
+        self._camera_pose(self.p.tf_timeout_s)  # as tf2's lookup_transform with a timeout
         self._pick_waiting.set()  # the worker gives the lock up before its next grasp candidate
         with self._lock:
             self._pick_waiting.clear()
