@@ -93,6 +93,10 @@ class Cell:
     def pick(self, detections):
         from std_srvs.srv import Trigger
 
+        # the planner's subscription must have matched, or the array is lost (a loaded machine
+        # takes seconds to discover a node)
+        matched = self.probe.spin_until(lambda: self.pub.get_subscription_count() > 0, 40)
+        assert matched, "the planner never subscribed to detections"
         detections.header.stamp = self.probe.node.get_clock().now().to_msg()
         self.pub.publish(detections)
         self.probe.spin_until(lambda: False, 0.5)

@@ -51,3 +51,29 @@ class Detector(Protocol):
         camera: CameraIntrinsics,
         targets: Sequence[str] | None = None,  # labels to report; None = all
     ) -> list[Detection]: ...
+
+
+def check_frame(rgb: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics) -> None:
+    """ValueError naming the problem unless ``rgb`` is (H, W, 3) uint8, ``depth`` (H, W) and
+    ``camera`` describes an image of that size (every detector's first step)."""
+    if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must be an (H, W, 3) array, got {getattr(rgb, 'shape', rgb)}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"rgb must be uint8, got {rgb.dtype}")
+    if not isinstance(depth, np.ndarray) or depth.shape != rgb.shape[:2]:
+        raise ValueError(
+            f"depth must be (H, W) = {rgb.shape[:2]} like rgb, got {getattr(depth, 'shape', depth)}"
+        )
+    if (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
+        raise ValueError(
+            f"camera is {camera.width}x{camera.height} but the image is "
+            f"{rgb.shape[1]}x{rgb.shape[0]}"
+        )
+
+
+def depth_in_metres(depth: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
+    """(H, W) float32 metres from driver units (``camera.depth_scale``); NaN where missing (0,
+    negative, NaN or inf)."""
+    depth_m = depth.astype(np.float32) * np.float32(camera.depth_scale)
+    depth_m[~np.isfinite(depth_m) | (depth_m <= 0)] = np.nan
+    return depth_m

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from grasp_pipeline.perception.detector import Detector
 
-DETECTORS = ("segnet", "descriptors")
+DETECTORS = ("parts", "segnet", "descriptors")
 
 
 def resolve_model_path(path: str) -> Path:
@@ -24,7 +24,7 @@ def resolve_model_path(path: str) -> Path:
 def load_detector(
     name: str, model_path: str, device: str = "cpu", database_path: str = "", **options
 ) -> Detector:
-    """The detector ``name`` ("segnet" | "descriptors") loaded from ``model_path`` on ``device``.
+    """The detector ``name`` ("parts" | "segnet" | "descriptors") loaded from ``model_path`` on ``device``.
 
     ``descriptors`` also needs ``database_path`` (the descriptor database of the known objects).
     Raises ValueError for an unknown name or device, FileNotFoundError naming a missing file.
@@ -38,6 +38,10 @@ def load_detector(
     path = resolve_model_path(model_path)
     if not path.exists():
         raise FileNotFoundError(f"model for detector {name!r} not found: {model_path}")
+    if name == "parts":
+        from grasp_pipeline.perception.instances.detector import PartsDetector
+
+        return PartsDetector(path, device=device, **options)
     if name == "segnet":
         from grasp_pipeline.perception.segnet.detector import SegnetDetector
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics
-from grasp_pipeline.perception.detector import Detection
+from grasp_pipeline.perception.detector import Detection, check_frame, depth_in_metres
 from grasp_pipeline.perception.segnet.config import SegNetConfig
 from grasp_pipeline.perception.segnet.postprocess import (
     VOTE_MODES,
@@ -116,19 +116,7 @@ class SegnetDetector:
 
     # -- validation --------------------------------------------------------------------------
     def _check(self, rgb, depth, camera: CameraIntrinsics, targets) -> list[int]:
-        if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise ValueError(f"rgb must be an (H, W, 3) array, got {getattr(rgb, 'shape', rgb)}")
-        if rgb.dtype != np.uint8:
-            raise ValueError(f"rgb must be uint8, got {rgb.dtype}")
-        if not isinstance(depth, np.ndarray) or depth.shape != rgb.shape[:2]:
-            raise ValueError(
-                f"depth must be (H, W) = {rgb.shape[:2]} like rgb, got {getattr(depth, 'shape', depth)}"
-            )
-        if (camera.width, camera.height) != (rgb.shape[1], rgb.shape[0]):
-            raise ValueError(
-                f"camera is {camera.width}x{camera.height} but the image is "
-                f"{rgb.shape[1]}x{rgb.shape[0]}"
-            )
+        check_frame(rgb, depth, camera)
         if targets is None:
             return list(range(len(self.labels)))
         unknown = [t for t in targets if t not in self.labels]
@@ -158,8 +146,7 @@ class SegnetDetector:
         """
         t0 = time.perf_counter()
         channels = self._check(rgb, depth, camera, targets)
-        depth_m = depth.astype(np.float32) * np.float32(camera.depth_scale)
-        depth_m[~np.isfinite(depth_m) | (depth_m <= 0)] = np.nan
+        depth_m = depth_in_metres(depth, camera)
         x = preprocess(rgb, depth_m, self.config.size, self.depth_max_m)
         t1 = time.perf_counter()
         maps, probs, offsets = self.backend(x[None])

@@ -1,0 +1,142 @@
+"""``PartsDetector``: instances from depth geometry, each named by the crop classifier.
+
+640x480 (any size) RGB-D in; one detection per region standing out of a support plane whose
+class is a catalog part ("unknown" regions are counted, not reported). Points and poses in the
+camera optical frame, metres; pixels (u, v) of the input image.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from grasp_pipeline.geometry.camera import CameraIntrinsics
+from grasp_pipeline.perception.detector import Detection, check_frame, depth_in_metres
+from grasp_pipeline.perception.instances.checkpoint import UNKNOWN, load_classifier
+from grasp_pipeline.perception.instances.crops import region_crop
+from grasp_pipeline.perception.instances.geometry import Region, segment_instances
+from grasp_pipeline.perception.segnet.postprocess import grasp_frame, weighted_pca_axis
+
+
+def region_pose(
+    region: Region, camera: CameraIntrinsics
+) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
+    """(pickup pixel, 3-D pickup point, 3x3 grasp frame) of a region: its centre (the mean of its
+    3-D points, the centre of gravity of what is seen) and its dominant image axis."""
+    c = region.centroid
+    u = float(np.clip(camera.fx * c[0] / c[2] + camera.cx, 0.0, camera.width - 1.0))
+    v = float(np.clip(camera.fy * c[1] / c[2] + camera.cy, 0.0, camera.height - 1.0))
+    vs, us = np.nonzero(region.mask)
+    if len(us) >= 3:
+        axis, _ = weighted_pca_axis(us.astype(float), vs.astype(float), np.ones(len(us)))
+    else:
+        axis = np.array([1.0, 0.0])
+    return (u, v), c.astype(float).copy(), grasp_frame((axis[0], axis[1]), camera.fx, camera.fy)
+
+
+class PartsDetector:
+    """Loads a crop classifier checkpoint and detects (see the module docstring).
+
+    ``labels``: the catalog classes it can report (the checkpoint's, without "unknown").
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike, device: str = "cpu") -> None:
+        import torch
+
+        self.model, self.crop, self.geometry, names, _ = load_classifier(checkpoint, device)
+        self.device = device
+        self._torch = torch
+        self.class_names = names
+        self.labels = [n for n in names if n != UNKNOWN]
+        self.path = Path(checkpoint)
+        self.last_timing_ms: dict[str, float] = {}
+        self.last_unknown = 0
+
+    def classify(
+        self,
+        rgb: np.ndarray,
+        height_m: np.ndarray,
+        regions: Sequence[Region],
+        camera: CameraIntrinsics,
+    ) -> np.ndarray:
+        """(len(regions), classes) class probabilities of the regions' crops."""
+        if not regions:
+            return np.zeros((0, len(self.class_names)), np.float32)
+        crops = [region_crop(rgb, height_m, r, camera, self.crop) for r in regions]
+        torch = self._torch
+        x = torch.from_numpy(np.stack([c[0] for c in crops])).to(self.device)
+        f = torch.from_numpy(np.stack([c[1] for c in crops])).to(self.device)
+        with torch.inference_mode():
+            return torch.softmax(self.model(x, f), dim=1).cpu().numpy()
+
+    def detect(
+        self,
+        rgb: np.ndarray,
+        depth: np.ndarray,
+        camera: CameraIntrinsics,
+        targets: Sequence[str] | None = None,
+    ) -> list[Detection]:
+        """Parts of the ``targets`` classes (all when None), most probable first.
+
+        ``depth`` in camera.depth_scale units (uint16, 0 = missing); float arrays are accepted with
+        NaN/inf treated as missing. Raises ValueError for malformed input or unknown targets.
+        """
+        t0 = time.perf_counter()
+        check_frame(rgb, depth, camera)
+        if targets is not None:
+            unknown = [t for t in targets if t not in self.labels]
+            if unknown:
+                raise ValueError(f"unknown target label(s) {unknown}; known: {self.labels}")
+        wanted = set(self.labels if targets is None else targets)
+        depth_m = depth_in_metres(depth, camera)
+        seg = segment_instances(depth_m, camera, self.geometry, rgb)
+        t1 = time.perf_counter()
+        probs = self.classify(rgb, seg.height_m, seg.regions, camera)
+        t2 = time.perf_counter()
+        out: list[Detection] = []
+        self.last_unknown = 0
+        for region, p in zip(seg.regions, probs, strict=False):
+            k = int(np.argmax(p))
+            label = self.class_names[k]
+            if label == UNKNOWN:
+                self.last_unknown += 1
+                continue
+            if label not in wanted:
+                continue
+            pixel, point, R = region_pose(region, camera)
+            pose = np.eye(4)
+            pose[:3, :3], pose[:3, 3] = R, point
+            runner_up = int(np.argsort(p)[-2])
+            out.append(
+                Detection(
+                    label=label,
+                    score=float(p[k]),
+                    pixel=pixel,
+                    point=point,
+                    pose=pose,
+                    grasp_axis=R[:, 1].copy(),
+                    pose_is_full_6d=False,
+                    extras={
+                        "class_probability": float(p[k]),
+                        "runner_up": self.class_names[runner_up],
+                        "runner_up_probability": float(p[runner_up]),
+                        "pixels": region.pixels,
+                        "extent_m": region.extent_m,
+                        "height_m": region.height_m,
+                        "plane": region.plane,
+                        "yaw_rad": float(np.arctan2(R[1, 1], R[0, 1])),
+                    },
+                )
+            )
+        out.sort(key=lambda d: -d.score)
+        t3 = time.perf_counter()
+        self.last_timing_ms = {
+            "geometry": 1e3 * (t1 - t0),
+            "classifier": 1e3 * (t2 - t1),
+            "post": 1e3 * (t3 - t2),
+        }
+        return out

@@ -1,0 +1,296 @@
+"""Object instances from depth alone: support planes, then connected regions above them.
+
+A RoboCup@Work service area is a flat surface; parts lie on it. :func:`support_planes` finds the
+large planes of a depth frame (RANSAC on a subsampled point cloud, then least squares on the
+inliers; several parallel planes for surfaces of different heights), and :func:`segment_instances`
+keeps the pixels standing out of the plane below them and splits them into connected regions at
+depth steps. Nothing here knows object classes: a region is "something on a surface", which the
+crop classifier then names (or calls unknown).
+
+Frames and units: points in the camera optical frame (x right, y down, z forward), metres;
+pixels (u, v) of the depth image given; plane ``n . p = d`` with unit ``n`` pointing towards the
+camera (``d < 0``), so ``n . p - d`` is the height of a point above the plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grasp_pipeline.geometry.camera import CameraIntrinsics
+
+
+@dataclass(frozen=True)
+class Plane:
+    """``normal . p = offset`` (unit normal towards the camera); ``inliers``: subsampled points
+    that support it."""
+
+    normal: np.ndarray
+    offset: float
+    inliers: int
+
+    def height(self, points: np.ndarray) -> np.ndarray:
+        """Signed height (m) of (..., 3) points above the plane."""
+        return points @ self.normal - self.offset
+
+
+@dataclass(frozen=True)
+class GeometryConfig:
+    """Settings of the depth segmentation (metres, pixels at the working resolution).
+
+    ``stride``: work on every stride-th pixel (2 at 640x480 -> 320x240); ``plane_tol_m``: plane
+    inlier band at 0.5 m (grows with z^2 like the sensor noise); ``min_height_m``: a pixel stands
+    out of its plane above this; ``max_height_m``: and below this (taller = no part);
+    ``max_planes``; ``min_plane_share``: a plane holds at least this share of the valid points and
+    ``min_plane_area_m2`` of surface (the top of a part is a plane too, but a small one);
+    ``step_m``: depth step between neighbours that separates two regions (at 0.5 m, grows
+    with z^2); ``min_area_m2`` / ``max_extent_m``: a region's metric area and size bounds.
+    """
+
+    stride: int = 2
+    plane_tol_m: float = 0.0025
+    min_height_m: float = 0.003
+    max_height_m: float = 0.25
+    max_planes: int = 4
+    min_plane_share: float = 0.04
+    min_plane_area_m2: float = 0.03
+    ransac_iterations: int = 160
+    step_m: float = 0.012
+    min_area_m2: float = 1.0e-4
+    max_extent_m: float = 0.32
+    canny_low: int = 30
+    canny_high: int = 90
+    seed: int = 0
+
+
+@dataclass
+class Region:
+    """One connected region standing out of a support plane.
+
+    ``mask``: bool (H, W) at the input resolution; ``pixels``: its size there; ``bbox``:
+    (u0, v0, u1, v1) exclusive ends; ``plane``: index into the planes found; ``height_m``: its
+    highest point above that plane (robust 95th percentile); ``centroid``: 3-D mean of its points
+    (m, camera frame); ``extent_m``: largest 3-D spread (m).
+    """
+
+    mask: np.ndarray
+    pixels: int
+    bbox: tuple[int, int, int, int]
+    plane: int
+    height_m: float
+    centroid: np.ndarray
+    extent_m: float
+    area_m2: float
+
+
+@dataclass
+class Segmentation:
+    """What :func:`segment_instances` found: ``regions`` (largest first), the support ``planes``
+    and ``height_m``, (H, W) height of each pixel above the plane under it (NaN = unknown)."""
+
+    regions: list[Region]
+    planes: list[Plane]
+    height_m: np.ndarray
+
+
+def backproject(depth_m: np.ndarray, camera: CameraIntrinsics, stride: int = 1) -> np.ndarray:
+    """(H, W) metres (NaN = missing) -> (H/s, W/s, 3) points in the camera frame (NaN where
+    missing), for every ``stride``-th pixel."""
+    z = depth_m[::stride, ::stride]
+    vs, us = np.mgrid[0 : depth_m.shape[0] : stride, 0 : depth_m.shape[1] : stride]
+    x = (us - camera.cx) * z / camera.fx
+    y = (vs - camera.cy) * z / camera.fy
+    return np.stack([x, y, z], axis=-1).astype(np.float32)
+
+
+def _fit(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares plane through (N, 3) points, normal towards the camera."""
+    mu = points.mean(axis=0)
+    _, _, vt = np.linalg.svd(points - mu, full_matrices=False)
+    n = vt[2]
+    if n @ mu > 0:  # the camera (origin) must be on the positive side
+        n = -n
+    return n, float(n @ mu)
+
+
+def support_planes(
+    points: np.ndarray,
+    config: GeometryConfig = GeometryConfig(),
+    cell_area: np.ndarray | None = None,
+) -> list[Plane]:
+    """Large planes among (N, 3) finite points, biggest first; every later plane is parallel to
+    the first within 10 degrees (surfaces of different heights, not walls). ``cell_area``: (N,)
+    surface (m^2) each point stands for, to hold planes to ``min_plane_area_m2``."""
+    rng = np.random.default_rng(config.seed)
+    finite = np.all(np.isfinite(points), axis=1)
+    pts = points[finite]
+    area = np.ones(len(pts)) if cell_area is None else cell_area[finite]
+    if len(pts) < 100:
+        return []
+    pick = np.arange(len(pts))
+    if len(pts) > 6000:  # enough for the hypotheses and the fit
+        pick = rng.choice(len(pts), 6000, replace=False)
+    sample = pts[pick]
+    sample_area = area[pick] * (len(pts) / len(pick))
+    tol = config.plane_tol_m * (sample[:, 2] / 0.5) ** 2 + 0.001
+    remaining = np.ones(len(sample), bool)
+    planes: list[Plane] = []
+    for _ in range(config.max_planes):
+        idx = np.flatnonzero(remaining)
+        if len(idx) < config.min_plane_share * len(sample) or len(idx) < 3:
+            break
+        tri = sample[idx[rng.integers(0, len(idx), (config.ransac_iterations, 3))]]
+        n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        norm = np.linalg.norm(n, axis=1)
+        ok = norm > 1e-9
+        n, tri = n[ok] / norm[ok, None], tri[ok]
+        if planes:  # only planes parallel to the first
+            ok = np.abs(n @ planes[0].normal) > np.cos(np.radians(10.0))
+            n, tri = n[ok], tri[ok]
+        if len(n) == 0:
+            break
+        d = np.einsum("hk,hk->h", n, tri[:, 0])
+        dist = np.abs(sample[idx] @ n.T - d)  # (M, hypotheses)
+        votes = (dist < tol[idx, None]).sum(axis=0)
+        best = int(np.argmax(votes))
+        inl = idx[dist[:, best] < tol[idx]]
+        if len(inl) < config.min_plane_share * len(sample):
+            break
+        normal, offset = _fit(sample[inl])
+        h = np.abs(sample @ normal - offset)
+        inl_all = np.flatnonzero(remaining & (h < tol))
+        if len(inl_all) >= 3:
+            normal, offset = _fit(sample[inl_all])
+        remaining &= ~(np.abs(sample @ normal - offset) < tol)
+        if cell_area is not None and sample_area[inl_all].sum() < config.min_plane_area_m2:
+            continue  # the top of a part, not a surface
+        planes.append(Plane(normal, offset, len(inl_all)))
+    if planes:  # one orientation for all: the first (largest) plane's normal
+        n0 = planes[0].normal
+        planes = [
+            Plane(
+                n0,
+                float(np.nanmedian(sample[np.abs(sample @ p.normal - p.offset) < 0.01] @ n0)),
+                p.inliers,
+            )
+            for p in planes
+        ]
+    return planes
+
+
+def height_above_support(
+    points: np.ndarray, planes: list[Plane], tol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per point (..., 3): height (m) above the highest plane it is not below (NaN where no
+    depth or no plane lies under it) and that plane's index (-1 = none)."""
+    shape = points.shape[:-1]
+    best_h = np.full(shape, np.nan, np.float32)
+    best_k = np.full(shape, -1, np.int16)
+    for k, plane in enumerate(planes):
+        h = plane.height(points)
+        under = h > -tol  # this plane is under (or through) the point
+        better = under & ~(best_h <= h)  # lower height = a higher plane below the point
+        better &= ~(np.isfinite(best_h) & (best_h < h))
+        best_h = np.where(better, h, best_h)
+        best_k = np.where(better, k, best_k)
+    return best_h, best_k
+
+
+def segment_instances(
+    depth_m: np.ndarray,
+    camera: CameraIntrinsics,
+    config: GeometryConfig = GeometryConfig(),
+    rgb: np.ndarray | None = None,
+) -> Segmentation:
+    """Regions standing out of the support planes of a depth frame (see :class:`Segmentation`).
+
+    ``depth_m``: (H, W) metres, NaN or <= 0 = missing; ``rgb`` (H, W, 3) uint8, optional: colour
+    edges then split touching parts too. No regions when nothing stands out or no plane is found
+    (no surface in view).
+    """
+    import cv2
+
+    depth_m = np.where(np.isfinite(depth_m) & (depth_m > 0), depth_m, np.nan).astype(np.float32)
+    s = config.stride
+    pts = backproject(depth_m, camera, s)
+    z = pts[..., 2]
+    cell_area = (np.nan_to_num(z, nan=0.0) * s) ** 2 / (camera.fx * camera.fy)  # m^2 per cell
+    planes = support_planes(pts.reshape(-1, 3), config, cell_area.reshape(-1))
+    H, W = depth_m.shape
+    if not planes:
+        return Segmentation([], [], np.full((H, W), np.nan, np.float32))
+    tol = config.plane_tol_m * (np.nan_to_num(z, nan=1.0) / 0.5) ** 2 + 0.001
+    h, k = height_above_support(pts, planes, tol)
+    height_full = cv2.resize(h, (W, H), interpolation=cv2.INTER_NEAREST)
+    out = np.isfinite(h) & (h > np.maximum(config.min_height_m, tol)) & (h < config.max_height_m)
+    out = out.astype(np.uint8)
+    # depth missing inside a part (dark surfaces, speckle): close small gaps between its pixels
+    out = cv2.morphologyEx(out, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    out = cv2.morphologyEx(out, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)).astype(bool)
+    # depth steps between neighbours separate regions (parts side by side at different heights)
+    zf = np.nan_to_num(z, nan=0.0)
+    step = config.step_m * (np.nan_to_num(z, nan=0.5) / 0.5) ** 2
+    edge = np.zeros_like(out)
+    for dv, du in ((0, 1), (1, 0)):
+        a, b = zf[: zf.shape[0] - dv, : zf.shape[1] - du], zf[dv:, du:]
+        jump = (np.abs(a - b) > step[dv:, du:]) & (a > 0) & (b > 0)
+        edge[: zf.shape[0] - dv, : zf.shape[1] - du] |= jump & (a > b)  # the farther side
+        edge[dv:, du:] |= jump & (b > a)
+    if rgb is not None:  # colour edges separate touching parts of different colour
+        grey = cv2.cvtColor(rgb[::s, ::s], cv2.COLOR_RGB2GRAY)
+        edge |= cv2.Canny(grey, config.canny_low, config.canny_high) > 0
+    cores = (out & ~edge).astype(np.uint8)
+    n, labels = cv2.connectedComponents(cores, connectivity=4)
+    if n <= 1:
+        return Segmentation([], planes, height_full)
+    # edge pixels join the region next to them (grow the labels by up to 2 steps)
+    grown = labels.copy()
+    for _ in range(2):
+        dil = cv2.dilate(grown.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
+        fill = (grown == 0) & out & (dil > 0)
+        grown[fill] = dil[fill]
+    regions: list[Region] = []
+    px_area = cell_area
+    for lab in range(1, n):
+        cell = grown == lab
+        cnt = int(cell.sum())
+        if cnt < 4:
+            continue
+        area = float(px_area[cell].sum())
+        if area < config.min_area_m2:
+            continue
+        p = pts[cell]
+        p = p[np.all(np.isfinite(p), axis=1)]
+        if len(p) < 4:
+            continue
+        lo, hi = np.percentile(p, [2, 98], axis=0)
+        extent = float(np.linalg.norm(hi - lo))
+        if extent > config.max_extent_m:
+            continue
+        planes_here = k[cell]
+        plane = int(np.bincount(planes_here[planes_here >= 0], minlength=1).argmax())
+        mask = cv2.resize(cell.astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST).astype(
+            bool
+        )
+        vv, uu = np.nonzero(cell)
+        bbox = (
+            int(uu.min() * s),
+            int(vv.min() * s),
+            int(min(W, (uu.max() + 1) * s)),
+            int(min(H, (vv.max() + 1) * s)),
+        )
+        regions.append(
+            Region(
+                mask=mask,
+                pixels=int(mask.sum()),
+                bbox=bbox,
+                plane=plane,
+                height_m=float(np.nanpercentile(h[cell], 95)),
+                centroid=p.mean(axis=0),
+                extent_m=extent,
+                area_m2=area,
+            )
+        )
+    regions.sort(key=lambda r: -r.pixels)
+    return Segmentation(regions, planes, height_full)

@@ -1,0 +1,139 @@
+"""Training crops for the parts classifier, cut from generated (or labelled) RGB-D datasets.
+
+Every frame goes through the detector's own first steps (:func:`segment_instances`, then
+:func:`region_crop`), so the classifier learns from exactly the regions it will see. A region's
+label is the catalog class of the annotated instance holding at least ``min_share`` of its
+pixels, else ``"unknown"`` (surface edges, containers, non-catalog clutter, regions spanning two
+parts). Crops of one dataset are cached in ``<dataset>/parts_crops_<key>.npz`` (written
+atomically; ``key`` hashes the crop and geometry settings), so a second training run reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grasp_pipeline.perception.checkpoint import atomic_write_bytes
+from grasp_pipeline.perception.detector import depth_in_metres
+from grasp_pipeline.perception.instances.checkpoint import UNKNOWN
+from grasp_pipeline.perception.instances.crops import CHANNELS, CropSpec, region_crop
+from grasp_pipeline.perception.instances.geometry import GeometryConfig, segment_instances
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class CropSet:
+    """Crops with labels: ``x`` (N, CHANNELS, S, S) float16, ``feats`` (N, FEATURES) float32,
+    ``y`` (N,) class index into ``labels``, ``frame`` (N,) index of the source frame (for
+    splits by frame), ``labels`` the class names (last ``"unknown"``)."""
+
+    x: np.ndarray
+    feats: np.ndarray
+    y: np.ndarray
+    frame: np.ndarray
+    labels: list[str]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def counts(self) -> dict[str, int]:
+        c = np.bincount(self.y, minlength=len(self.labels))
+        return {name: int(n) for name, n in zip(self.labels, c, strict=False)}
+
+    @staticmethod
+    def concat(sets: list[CropSet]) -> CropSet:
+        if not sets:
+            raise ValueError("no crop sets to join")
+        labels = sets[0].labels
+        if any(s.labels != labels for s in sets):
+            raise ValueError("crop sets with different labels cannot be joined")
+        offset, frames = 0, []
+        for s in sets:
+            frames.append(s.frame + offset)
+            offset += int(s.frame.max()) + 1 if len(s.frame) else 0
+        return CropSet(
+            np.concatenate([s.x for s in sets]),
+            np.concatenate([s.feats for s in sets]),
+            np.concatenate([s.y for s in sets]),
+            np.concatenate(frames),
+            labels,
+        )
+
+
+def region_label(instance_ids: np.ndarray, id_to_label: dict[int, str], min_share: float) -> str:
+    """Label of a region from the instance ids under its pixels (0 = background)."""
+    if instance_ids.size == 0:
+        return UNKNOWN
+    ids, counts = np.unique(instance_ids, return_counts=True)
+    best = int(np.argmax(counts))
+    iid = int(ids[best])
+    if iid == 0 or counts[best] < min_share * instance_ids.size or iid not in id_to_label:
+        return UNKNOWN
+    return id_to_label[iid]
+
+
+def _cache_key(
+    crop: CropSpec, geometry: GeometryConfig, labels: list[str], min_share: float
+) -> str:
+    blob = json.dumps(
+        [CACHE_VERSION, crop.to_dict(), asdict(geometry), labels, min_share], sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def extract_crops(
+    dataset: str | Path,
+    labels: list[str],
+    crop: CropSpec,
+    geometry: GeometryConfig,
+    min_share: float = 0.5,
+    progress: bool = True,
+) -> CropSet:
+    """Crops of every region of every frame of ``dataset`` (cached, see the module docstring).
+    Objects whose class is not in ``labels`` count as unknown."""
+    from tqdm import tqdm
+
+    from grasp_pipeline.data.format import list_frames, read_frame
+
+    root = Path(dataset)
+    if labels[-1] != UNKNOWN:
+        raise ValueError(f"labels must end with {UNKNOWN!r}")
+    cache = root / f"parts_crops_{_cache_key(crop, geometry, labels, min_share)}.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            return CropSet(z["x"], z["feats"], z["y"], z["frame"], labels)
+    frame_ids = list_frames(root)
+    if not frame_ids:
+        raise ValueError(f"{root}: no frames")
+    index = {name: i for i, name in enumerate(labels)}
+    xs, fs, ys, fr = [], [], [], []
+    for i, fid in enumerate(tqdm(frame_ids, desc=f"crops {root.name}", disable=not progress)):
+        frame = read_frame(root, fid)
+        seg = segment_instances(
+            depth_in_metres(frame.depth, frame.camera), frame.camera, geometry, frame.rgb
+        )
+        id_to_label = {o.instance_id: o.label for o in frame.objects if o.label in index}
+        for region in seg.regions:
+            x, f = region_crop(frame.rgb, seg.height_m, region, frame.camera, crop)
+            xs.append(x.astype(np.float16))
+            fs.append(f)
+            ys.append(index[region_label(frame.instance_mask[region.mask], id_to_label, min_share)])
+            fr.append(i)
+    s = crop.size
+    out = CropSet(
+        np.stack(xs) if xs else np.zeros((0, CHANNELS, s, s), np.float16),
+        np.stack(fs) if fs else np.zeros((0, 4), np.float32),
+        np.asarray(ys, np.int64),
+        np.asarray(fr, np.int64),
+        labels,
+    )
+    buf = io.BytesIO()
+    np.savez(buf, x=out.x, feats=out.feats, y=out.y, frame=out.frame)
+    atomic_write_bytes(cache, buf.getvalue())
+    return out

@@ -1,0 +1,112 @@
+"""The parts detector end to end: generated scenes -> crops -> classifier -> Detector.detect."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grasp_pipeline.cli import main
+from grasp_pipeline.data.format import list_frames, read_frame
+from grasp_pipeline.objects import load_catalog
+from grasp_pipeline.perception.checkpoint import CheckpointError
+from grasp_pipeline.perception.instances.checkpoint import UNKNOWN
+from grasp_pipeline.perception.instances.crops import CropSpec
+from grasp_pipeline.perception.instances.geometry import GeometryConfig
+from grasp_pipeline.ros.detector_loading import load_detector
+from grasp_pipeline.training.parts_data import CropSet, extract_crops
+from grasp_pipeline.training.parts_trainer import PartsTrainConfig, train_parts
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("parts") / "data"
+    args = ["dataset", "generate", "--out", str(out), "--scenes", "8", "--seed", "77"]
+    args += ["--width", "320", "--height", "240", "--pool", "rulebook", "--quiet"]
+    assert main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def crops(scenes: Path) -> CropSet:
+    labels = [*load_catalog().names, UNKNOWN]
+    return extract_crops(scenes, labels, CropSpec(size=32), GeometryConfig(), progress=False)
+
+
+def test_crops_are_labelled_from_the_annotations_and_cached(scenes: Path, crops: CropSet) -> None:
+    assert len(crops) >= 8 and crops.x.shape[1:] == (5, 32, 32)
+    counts = crops.counts()
+    assert sum(n for k, n in counts.items() if k != UNKNOWN) >= 8  # most parts are found
+    assert set(crops.frame) <= set(range(len(list_frames(scenes))))
+    cache = list(scenes.glob("parts_crops_*.npz"))
+    assert len(cache) == 1
+    again = extract_crops(scenes, crops.labels, CropSpec(size=32), GeometryConfig(), False)
+    np.testing.assert_array_equal(again.y, crops.y)  # read back from the cache
+
+
+def test_train_cli_exports_a_detector_that_detects(scenes: Path, tmp_path: Path) -> None:
+    model = tmp_path / "models" / "classifier.pt"
+    args = ["train", "parts", "--data", str(scenes), "--work", str(tmp_path / "work")]
+    args += ["--epochs", "2", "--crop-size", "32", "--width", "8", "--val-every", "4"]
+    assert main([*args, "--quiet", "--export", str(model)]) == 0
+    det = load_detector("parts", str(model))
+    assert UNKNOWN not in det.labels and "Drill" in det.labels
+    frame = read_frame(scenes, list_frames(scenes)[0])
+    found = det.detect(frame.rgb, frame.depth, frame.camera)
+    for d in found:
+        assert d.label in det.labels and 0.0 <= d.score <= 1.0
+        assert (
+            0 <= d.pixel[0] <= frame.camera.width - 1 and 0 <= d.pixel[1] <= frame.camera.height - 1
+        )
+        assert np.all(np.isfinite(d.point)) and d.point[2] > 0
+        assert np.allclose(np.linalg.norm(d.grasp_axis), 1.0)
+    only = det.detect(frame.rgb, frame.depth, frame.camera, targets=["Drill"])
+    assert all(d.label == "Drill" for d in only)
+    # bad input: clear errors, or nothing where nothing can be seen
+    with pytest.raises(ValueError, match="unknown target"):
+        det.detect(frame.rgb, frame.depth, frame.camera, targets=["Banana"])
+    with pytest.raises(ValueError, match="rgb must be uint8"):
+        det.detect(frame.rgb.astype(np.float32), frame.depth, frame.camera)
+    with pytest.raises(ValueError, match="depth must be"):
+        det.detect(frame.rgb, frame.depth[:10], frame.camera)
+    assert det.detect(frame.rgb, np.zeros_like(frame.depth), frame.camera) == []
+    nan_depth = np.full(frame.depth.shape, np.nan, np.float32)
+    assert det.detect(frame.rgb, nan_depth, frame.camera) == []
+
+
+def test_training_resumes_exactly_and_refuses_other_settings(crops: CropSet, tmp_path) -> None:
+    import torch
+
+    cfg = PartsTrainConfig(epochs=2, batch=16, width=8, val_every=4)
+    spec, geo = CropSpec(size=32), GeometryConfig()
+    straight = train_parts(crops, tmp_path / "a", cfg, spec, geo, progress=False)
+    train_parts(crops, tmp_path / "b", cfg, spec, geo, progress=False, epoch_limit=1)
+    resumed = train_parts(crops, tmp_path / "b", cfg, spec, geo, progress=False)
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in straight["history"]]
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = PartsTrainConfig(epochs=2, batch=16, width=8, val_every=4, lr=1e-2)
+    with pytest.raises(ValueError, match="other settings"):
+        train_parts(crops, tmp_path / "b", other, spec, geo, progress=False)
+
+
+def test_non_finite_losses_end_training_with_the_step(crops: CropSet, tmp_path) -> None:
+    bad = CropSet(np.full_like(crops.x, np.nan), crops.feats, crops.y, crops.frame, crops.labels)
+    cfg = PartsTrainConfig(epochs=1, batch=4, width=8, val_every=4)
+    with pytest.raises(FloatingPointError, match="non-finite losses in a row"):
+        train_parts(bad, tmp_path / "w", cfg, CropSpec(size=32), GeometryConfig(), progress=False)
+
+
+def test_other_checkpoints_are_refused_naming_the_file(tmp_path) -> None:
+    segnet = REPO / "models" / "segnet" / "model.pt"
+    copy = tmp_path / "segnet.pt"
+    shutil.copyfile(segnet, copy)
+    with pytest.raises(CheckpointError, match="not a crop classifier"):
+        load_detector("parts", str(copy))
+    with pytest.raises(FileNotFoundError):
+        load_detector("parts", str(tmp_path / "missing.pt"))

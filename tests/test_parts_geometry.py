@@ -1,0 +1,77 @@
+"""Depth geometry of the parts detector: support planes and the regions standing out of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grasp_pipeline.geometry.camera import CameraIntrinsics
+from grasp_pipeline.perception.instances.crops import CropSpec, region_crop
+from grasp_pipeline.perception.instances.geometry import GeometryConfig, segment_instances
+
+CAM = CameraIntrinsics(width=320, height=240, fx=300.0, fy=300.0, cx=160.0, cy=120.0)
+
+
+def _scene(rng: np.random.Generator, noise_m: float = 0.001) -> tuple[np.ndarray, np.ndarray]:
+    """Camera 0.5 m above a table, looking straight down; a raised shelf (5 cm) on the right
+    third; a 3 cm box and a 1 cm plate on the table and a 2 cm box on the shelf. Returns depth
+    (m, with noise and 1 % dropouts) and the label image (0 = none, 1..3 = parts)."""
+    depth = np.full((CAM.height, CAM.width), 0.5, np.float32)
+    labels = np.zeros(depth.shape, np.int32)
+    depth[:, 220:] = 0.45  # the shelf
+    depth[60:100, 40:90] = 0.47
+    labels[60:100, 40:90] = 1
+    depth[150:170, 100:160] = 0.49
+    labels[150:170, 100:160] = 2
+    depth[100:130, 250:290] = 0.43
+    labels[100:130, 250:290] = 3
+    depth = depth + rng.normal(0, noise_m, depth.shape).astype(np.float32)
+    depth[rng.random(depth.shape) < 0.01] = np.nan
+    return depth, labels
+
+
+def test_parts_on_two_surfaces_are_separate_regions() -> None:
+    depth, labels = _scene(np.random.default_rng(0))
+    seg = segment_instances(depth, CAM, GeometryConfig(min_plane_area_m2=0.005))
+    assert len(seg.planes) == 2
+    offsets = sorted(-p.offset for p in seg.planes)  # distance of each plane from the camera
+    assert offsets == pytest.approx([0.45, 0.5], abs=0.003)
+    assert len(seg.regions) == 3
+    for part in (1, 2, 3):
+        truth = labels == part
+        best = max(seg.regions, key=lambda r: (r.mask & truth).sum())
+        iou = (best.mask & truth).sum() / (best.mask | truth).sum()
+        assert iou > 0.75, (part, iou)  # masks come from a half-resolution grid
+    by_height = sorted(round(r.height_m, 2) for r in seg.regions)
+    assert by_height == pytest.approx([0.01, 0.02, 0.03], abs=0.004)
+    box = max(seg.regions, key=lambda r: (r.mask & (labels == 1)).sum())
+    assert box.centroid[2] == pytest.approx(0.47, abs=0.003)
+    # a 50 x 40 px box at 0.47 m is 7.8 x 6.3 cm: its diagonal is the extent
+    assert box.extent_m == pytest.approx(0.1, abs=0.015)
+    assert np.nanmax(seg.height_m[labels == 1]) == pytest.approx(0.03, abs=0.004)
+
+
+def test_no_surface_or_no_depth_gives_no_regions() -> None:
+    empty = np.full((CAM.height, CAM.width), np.nan, np.float32)
+    seg = segment_instances(empty, CAM)
+    assert seg.regions == [] and seg.planes == []
+    flat = np.full((CAM.height, CAM.width), 0.5, np.float32)
+    assert segment_instances(flat, CAM).regions == []  # a bare table
+
+
+def test_crops_carry_the_metric_size_whatever_the_distance() -> None:
+    """The same part nearer the camera gives a larger image region but the same size features."""
+    spec = CropSpec(size=32)
+    feats = []
+    for z_table in (0.4, 0.6):
+        depth = np.full((CAM.height, CAM.width), z_table, np.float32)
+        half = round(0.03 * CAM.fx / (z_table - 0.03))  # a 6 x 6 x 3 cm block
+        depth[120 - half : 120 + half, 160 - half : 160 + half] = z_table - 0.03
+        seg = segment_instances(depth, CAM, GeometryConfig(min_plane_area_m2=0.005))
+        assert len(seg.regions) == 1
+        rgb = np.zeros((CAM.height, CAM.width, 3), np.uint8)
+        x, f = region_crop(rgb, seg.height_m, seg.regions[0], CAM, spec)
+        assert x.shape == (5, 32, 32) and x.dtype == np.float32
+        assert x[4].sum() > 0 and x[3].max() == pytest.approx(0.3, abs=0.03)  # 3 cm / 0.1 m
+        feats.append(f)
+    np.testing.assert_allclose(feats[0][:3], feats[1][:3], rtol=0.1)
