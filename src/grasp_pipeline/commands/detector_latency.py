@@ -1,0 +1,108 @@
+"""``grasp-pipeline benchmark detector-latency``: ``Detector.detect`` time at 640x480 with 10 parts.
+
+Frames come from the one scene builder (10 catalog parts of the ``all`` pool in view, hold-out
+seeds); each run times every frame once after a warm-up call, and the figure is the median over
+runs of the per-run median (the machine is shared: medians of several runs, as the project's
+benchmarks quote CPU times). Stage times are the detector's own ``last_timing_ms``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+from grasp_pipeline.commands import Command
+
+LATENCY_SEED = 9500  # hold-out range (commands.holdout.HOLDOUT_SEED_BASE and up)
+
+
+def _add(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--detector", default="parts", help="detector kind (as the node's parameter)")
+    p.add_argument("--model", default="models/parts/classifier.pt", help="model file")
+    p.add_argument("--frames", type=int, default=8, help="frames, each with 10 parts in view")
+    p.add_argument("--runs", type=int, default=5, help="timed passes over the frames")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--camera", default="d435", choices=("d435", "sr300"))
+    p.add_argument(
+        "--out",
+        default="",
+        help="JSON (default benchmarks/results/detector_latency_<detector>.json)",
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from grasp_pipeline.data.generate import GenerationConfig, make_frame
+    from grasp_pipeline.ros.detector_loading import load_detector
+    from grasp_pipeline.sim.scene import SceneConfig
+
+    if args.frames < 1 or args.runs < 1:
+        raise ValueError("--frames and --runs must be >= 1")
+    torch.set_num_threads(args.threads)
+    detector = load_detector(args.detector, args.model)
+    scene = SceneConfig(min_objects=10, max_objects=10, clutter_fraction=0.0, pool="all")
+    cfg = GenerationConfig(
+        scenes=args.frames,
+        seed=LATENCY_SEED,
+        camera=args.camera,
+        width=640,
+        height=480,
+        scene=scene,
+    )
+    frames = [make_frame(cfg, i) for i in range(args.frames)]
+    visible = [sum(o.visible_pixels >= 50 for o in f.objects) for f in frames]
+    detector.detect(frames[0].rgb, frames[0].depth, frames[0].camera)  # warm-up
+    run_medians, stages, counts = [], {}, []
+    for _ in range(args.runs):
+        times = []
+        for f in frames:
+            t0 = time.perf_counter()
+            dets = detector.detect(f.rgb, f.depth, f.camera)
+            times.append(1e3 * (time.perf_counter() - t0))
+            counts.append(len(dets))
+            for k, v in getattr(detector, "last_timing_ms", {}).items():
+                stages.setdefault(k, []).append(v)
+        run_medians.append(float(np.median(times)))
+    ms = float(np.median(run_medians))
+    doc = {
+        "detector": args.detector,
+        "model": args.model,
+        "image": "640x480",
+        "camera": args.camera,
+        "parts_in_scene": 10,
+        "parts_visible_per_frame": visible,
+        "frames": args.frames,
+        "runs": args.runs,
+        "threads": args.threads,
+        "ms_per_frame_median": ms,
+        "hz_median": 1e3 / ms,
+        "run_medians_ms": run_medians,
+        "stage_ms_median": {k: float(np.median(v)) for k, v in stages.items()},
+        "detections_per_frame_median": float(np.median(counts)),
+        "machine": {"cpus": torch.get_num_threads(), "python": platform.python_version()},
+        "note": "medians over runs of per-run medians; the machine may be shared with other jobs",
+        "command": "grasp-pipeline benchmark detector-latency " + " ".join(sys.argv[3:]),
+    }
+    out = Path(args.out or f"benchmarks/results/detector_latency_{args.detector}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1))
+    print(
+        f"{args.detector}: {ms:.1f} ms per frame ({1e3 / ms:.1f} Hz), stages {doc['stage_ms_median']} -> {out}"
+    )
+    return 0
+
+
+COMMANDS = [
+    Command(
+        ("benchmark", "detector-latency"),
+        "Detector.detect time at 640x480 with 10 parts in view (median of several runs)",
+        _add,
+        _run,
+    )
+]
