@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from grasp_pipeline.ros.environment import claim_domain_id
+
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch"
 HAS_LAUNCH = importlib.util.find_spec("launch_ros") is not None
@@ -111,7 +113,7 @@ def test_franka_moveit_without_moveit_stops_saying_what_to_install() -> None:
         f"IncludeLaunchDescription(PythonLaunchDescriptionSource({str(LAUNCH / 'franka_moveit.launch.py')!r}))]))\n"
         "sys.exit(ls.run())\n"
     )
-    env = {**os.environ, "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", "77")}
+    env = {**os.environ, "ROS_DOMAIN_ID": str(claim_domain_id())}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
     )
