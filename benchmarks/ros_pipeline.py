@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN = 210
 
 
 def _model(path: str | None, tmp: Path) -> tuple[Path, str]:
@@ -87,9 +86,10 @@ def main(
     out: str | None = None,
     rss_every_s: float = 5.0,
 ) -> int:
-    from grasp_pipeline.ros.environment import apply_ros_env
+    from grasp_pipeline.ros.environment import apply_ros_env, claim_domain_id
 
-    apply_ros_env(DOMAIN)
+    domain = claim_domain_id()  # from ROS_DOMAIN_ID (default 42): one no other process here holds
+    apply_ros_env(domain)
     import vision_msgs.msg as vm
     from sensor_msgs.msg import CameraInfo
     from tqdm import tqdm
@@ -116,7 +116,7 @@ def main(
         lat_ms: list[float] = []
         arrivals: list[float] = []
         rss: list[tuple[float, float]] = []  # (seconds since start, detector MB)
-        with Probe(DOMAIN, "bench_probe") as probe:
+        with Probe(domain, "bench_probe") as probe:
 
             def on_info(m) -> None:
                 sent.append(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec)
@@ -135,8 +135,8 @@ def main(
                 vm.Detection3DArray, f"{ns}/detections", on_dets, RESULTS
             )
             with (
-                NodeProcess("detector_node", det_params, DOMAIN, ns) as det,
-                NodeProcess("camera_node", cam_params, DOMAIN, ns) as cam,
+                NodeProcess("detector_node", det_params, domain, ns) as det,
+                NodeProcess("camera_node", cam_params, domain, ns) as cam,
             ):
                 # warm-up: both nodes up and the first detections through
                 if not probe.spin_until(lambda: len(lat_ms) >= 3, 120, watch=det):

@@ -5,10 +5,11 @@ ros2 launch grasp_pipeline camera.launch.py source:=realsense_file file:=/data/t
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from grasp_pipeline.ros.launch_description import CAMERA_ARGUMENTS, declare
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -17,29 +18,7 @@ def generate_launch_description() -> LaunchDescription:
     )
     return LaunchDescription(
         [
-            DeclareLaunchArgument(
-                "config",
-                default_value="franka.yaml",
-                description="parameter file in the package's config/",
-            ),
-            DeclareLaunchArgument(
-                "namespace", default_value="", description="namespace for the node and its topics"
-            ),
-            DeclareLaunchArgument(
-                "source",
-                default_value="realsense",
-                description="realsense | realsense_file | sim | rosbag | folder",
-            ),
-            DeclareLaunchArgument(
-                "file",
-                default_value="",
-                description="recording / bag / dataset for the file sources",
-            ),
-            DeclareLaunchArgument(
-                "serial",
-                default_value="",
-                description="RealSense serial number (empty = first found)",
-            ),
+            *declare(CAMERA_ARGUMENTS),
             Node(
                 package="grasp_pipeline",
                 executable="camera_node",

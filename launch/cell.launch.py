@@ -21,39 +21,20 @@ and logs which node and its exit code (the node's own log line above says why).
 """
 
 from launch import LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument,
-    IncludeLaunchDescription,
-    LogInfo,
-    OpaqueFunction,
-    Shutdown,
-)
+from launch.actions import IncludeLaunchDescription, OpaqueFunction
 from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from grasp_pipeline.ros.launch_description import CELL_ARGUMENTS, declare, end_launch_on_exit
+
 CAMERA_TOPICS = (
     "camera/color/image_raw",
     "camera/color/camera_info",
     "camera/aligned_depth_to_color/image_raw",
 )
-
-
-def _end_launch_on_exit(name: str):
-    """``on_exit`` of a required node: end the launch, logging which node exited and its code."""
-
-    def on_exit(event, context):
-        if context.is_shutdown:  # Ctrl-C or another node's exit: already ending
-            return None
-        reason = (
-            f"{name} exited with code {event.returncode}; it is required, so the launch ends "
-            "(its log above says why)"
-        )
-        return [LogInfo(msg=reason), Shutdown(reason=reason)]
-
-    return on_exit
 
 
 def _given(context, *names: str) -> dict[str, str]:
@@ -92,7 +73,7 @@ def _nodes(context):
             namespace=namespace,
             parameters=[config],
             condition=no_driver,
-            on_exit=_end_launch_on_exit("sim_node"),
+            on_exit=end_launch_on_exit("sim_node"),
             output="screen",
         )
         if sim
@@ -103,7 +84,7 @@ def _nodes(context):
             namespace=namespace,
             parameters=[config],
             condition=no_driver,
-            on_exit=_end_launch_on_exit("camera_node"),
+            on_exit=end_launch_on_exit("camera_node"),
             output="screen",
         )
     )
@@ -128,7 +109,7 @@ def _nodes(context):
             namespace=namespace,
             parameters=[config, detector],
             remappings=driver_remaps if driver.evaluate(context) else [],
-            on_exit=_end_launch_on_exit("detector_node"),
+            on_exit=end_launch_on_exit("detector_node"),
             output="screen",
         ),
         Node(
@@ -137,57 +118,11 @@ def _nodes(context):
             name="grasp_planner_node",
             namespace=namespace,
             parameters=[config, planner],
-            on_exit=_end_launch_on_exit("grasp_planner_node"),
+            on_exit=end_launch_on_exit("grasp_planner_node"),
             output="screen",
         ),
     ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument(
-                "config",
-                default_value="franka.yaml",
-                description="parameter file in the package's config/ (franka.yaml, youbot.yaml)",
-            ),
-            DeclareLaunchArgument(
-                "namespace", default_value="", description="namespace of all nodes and topics"
-            ),
-            DeclareLaunchArgument(
-                "target_object", default_value="", description="catalog object to pick ('' = any)"
-            ),
-            DeclareLaunchArgument(
-                "use_realsense_driver",
-                default_value="false",
-                description="start realsense2_camera (align_depth on) instead of grasp_pipeline's camera_node",
-            ),
-            DeclareLaunchArgument(
-                "detector",
-                default_value="",
-                choices=["", "segnet", "descriptors"],
-                description="detector_node's detector ('' = the parameter file's, segnet)",
-            ),
-            DeclareLaunchArgument(
-                "model_path",
-                default_value="",
-                description="detector checkpoint: absolute, or relative to the package share "
-                "directory like models/segnet/model.pt ('' = the parameter file's)",
-            ),
-            DeclareLaunchArgument(
-                "database_path",
-                default_value="",
-                description="descriptor database for detector:=descriptors: absolute, or "
-                "relative to the package share directory ('' = the parameter file's)",
-            ),
-            DeclareLaunchArgument(
-                "execution",
-                default_value="",
-                choices=["", "moveit", "kinematic", "sim"],
-                description="grasp planner's motion backend: moveit (needs moveit_py), kinematic "
-                "(embedded planner, moves no robot) or sim (embedded planner, PyBullet cell) "
-                "('' = the parameter file's, moveit)",
-            ),
-            OpaqueFunction(function=_nodes),
-        ]
-    )
+    return LaunchDescription([*declare(CELL_ARGUMENTS), OpaqueFunction(function=_nodes)])

@@ -14,18 +14,18 @@ Every node is required: when one exits the launch ends, naming it and its exit c
 """
 
 from launch import LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument,
-    IncludeLaunchDescription,
-    LogInfo,
-    OpaqueFunction,
-    Shutdown,
-)
+from launch.actions import IncludeLaunchDescription, OpaqueFunction
 from launch.conditions import IfCondition, UnlessCondition
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from grasp_pipeline.ros.launch_description import (
+    FRANKA_MOVEIT_ARGUMENTS,
+    declare,
+    end_launch_on_exit,
+)
 
 CONFIG = "franka.yaml"
 MOVEIT_CONFIG_PACKAGE = "moveit_resources_panda_moveit_config"
@@ -41,21 +41,6 @@ MISSING_MOVEIT = (
     "/opt/ros/$ROS_DISTRO/setup.bash. Without MoveIt: ros2 launch grasp_pipeline franka.launch.py "
     "execution:=kinematic ({why})"
 )
-
-
-def _end_launch_on_exit(name: str):
-    """``on_exit`` of a required node: end the launch, logging which node exited and its code."""
-
-    def on_exit(event, context):
-        if context.is_shutdown:  # Ctrl-C or another node's exit: already ending
-            return None
-        reason = (
-            f"{name} exited with code {event.returncode}; it is required, so the launch ends "
-            "(its log above says why)"
-        )
-        return [LogInfo(msg=reason), Shutdown(reason=reason)]
-
-    return on_exit
 
 
 def moveit_configs():
@@ -100,7 +85,7 @@ def _nodes(context):
             executable="move_group",
             parameters=[moveit_params, sim_time],
             condition=IfCondition(LaunchConfiguration("start_move_group")),
-            on_exit=_end_launch_on_exit("move_group"),
+            on_exit=end_launch_on_exit("move_group"),
             output="screen",
         ),
         # the robot's TF from /joint_states (the real robot's bringup runs its own)
@@ -136,7 +121,7 @@ def _nodes(context):
             name="camera_node",
             parameters=[config, sim_time],
             condition=UnlessCondition(LaunchConfiguration("use_realsense_driver")),
-            on_exit=_end_launch_on_exit("camera_node"),
+            on_exit=end_launch_on_exit("camera_node"),
             output="screen",
         ),
         IncludeLaunchDescription(
@@ -154,7 +139,7 @@ def _nodes(context):
             name="detector_node",
             parameters=[config, {**target, **given}, sim_time],
             remappings=driver_remaps if driver.evaluate(context) else [],
-            on_exit=_end_launch_on_exit("detector_node"),
+            on_exit=end_launch_on_exit("detector_node"),
             output="screen",
         ),
         # the MoveIt config reaches moveit_py through the planner's parameters (a --params-file)
@@ -163,61 +148,11 @@ def _nodes(context):
             executable="grasp_planner_node",
             name="grasp_planner_node",
             parameters=[config, {**target, "execution": "moveit"}, moveit_params, sim_time],
-            on_exit=_end_launch_on_exit("grasp_planner_node"),
+            on_exit=end_launch_on_exit("grasp_planner_node"),
             output="screen",
         ),
     ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument(
-                "target_object", default_value="", description="catalog object to pick ('' = any)"
-            ),
-            DeclareLaunchArgument(
-                "use_realsense_driver",
-                default_value="false",
-                description="start realsense2_camera (align_depth on) instead of grasp_pipeline's camera_node",
-            ),
-            DeclareLaunchArgument(
-                "detector",
-                default_value="",
-                choices=["", "segnet", "descriptors"],
-                description="detector_node's detector ('' = the parameter file's, segnet)",
-            ),
-            DeclareLaunchArgument(
-                "model_path",
-                default_value="",
-                description="detector checkpoint: absolute, or relative to the package share "
-                "directory like models/segnet/model.pt ('' = the parameter file's)",
-            ),
-            DeclareLaunchArgument(
-                "database_path",
-                default_value="",
-                description="descriptor database for detector:=descriptors: absolute, or "
-                "relative to the package share directory ('' = the parameter file's)",
-            ),
-            DeclareLaunchArgument(
-                "start_move_group",
-                default_value="true",
-                choices=["true", "false"],
-                description="start move_group and robot_state_publisher for the Panda (false when "
-                "the robot's bringup already runs them)",
-            ),
-            DeclareLaunchArgument(
-                "use_mock_hardware",
-                default_value="false",
-                choices=["true", "false"],
-                description="no robot: ros2_control with mock hardware runs the Panda's arm and "
-                "hand controllers, so MoveIt executes against it",
-            ),
-            DeclareLaunchArgument(
-                "use_sim_time",
-                default_value="false",
-                choices=["true", "false"],
-                description="every node follows /clock (a simulator publishes it)",
-            ),
-            OpaqueFunction(function=_nodes),
-        ]
-    )
+    return LaunchDescription([*declare(FRANKA_MOVEIT_ARGUMENTS), OpaqueFunction(function=_nodes)])

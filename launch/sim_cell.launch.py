@@ -17,17 +17,12 @@ import os
 import tempfile
 
 from launch import LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument,
-    ExecuteProcess,
-    LogInfo,
-    OpaqueFunction,
-    SetEnvironmentVariable,
-    Shutdown,
-)
+from launch.actions import ExecuteProcess, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from grasp_pipeline.ros.launch_description import SIM_CELL_ARGUMENTS, declare, end_launch_on_exit
 
 # Per robot: parameter file, base frame, base in the world (the table centre is the origin) and the
 # world camera in the base frame: the generated camera hangs above the surface centre looking down,
@@ -55,21 +50,6 @@ BRIDGED = (
     "/camera/depth_image@sensor_msgs/msg/Image[gz.msgs.Image",
     "/camera/camera_info@sensor_msgs/msg/CameraInfo[gz.msgs.CameraInfo",
 )
-
-
-def _end_launch_on_exit(name: str):
-    """``on_exit`` of a required node: end the launch, logging which node exited and its code."""
-
-    def on_exit(event, context):
-        if context.is_shutdown:  # Ctrl-C or another node's exit: already ending
-            return None
-        reason = (
-            f"{name} exited with code {event.returncode}; it is required, so the launch ends "
-            "(its log above says why)"
-        )
-        return [LogInfo(msg=reason), Shutdown(reason=reason)]
-
-    return on_exit
 
 
 def _cell(context, *args, **kwargs):
@@ -105,7 +85,7 @@ def _cell(context, *args, **kwargs):
         SetEnvironmentVariable("GZ_SIM_RESOURCE_PATH", os.path.join(out, "models")),
         ExecuteProcess(
             cmd=["gz", "sim", "-r", str(paths["world"])],
-            on_exit=_end_launch_on_exit("gz sim"),
+            on_exit=end_launch_on_exit("gz sim"),
             output="screen",
         ),
         Node(
@@ -120,7 +100,7 @@ def _cell(context, *args, **kwargs):
             executable="detector_node",
             name="detector_node",
             parameters=[config, target, {"sync_tolerance_ms": 5.0}, SIM_TIME],
-            on_exit=_end_launch_on_exit("detector_node"),
+            on_exit=end_launch_on_exit("detector_node"),
             output="screen",
         ),
         Node(
@@ -137,7 +117,7 @@ def _cell(context, *args, **kwargs):
                 },
                 SIM_TIME,
             ],
-            on_exit=_end_launch_on_exit("grasp_planner_node"),
+            on_exit=end_launch_on_exit("grasp_planner_node"),
             output="screen",
         ),
     ]
@@ -146,21 +126,7 @@ def _cell(context, *args, **kwargs):
 def generate_launch_description() -> LaunchDescription:
     return LaunchDescription(
         [
-            DeclareLaunchArgument(
-                "robot",
-                default_value="franka",
-                choices=sorted(ROBOTS),
-                description="robot to spawn: franka (Panda, config/sim_franka.yaml) or youbot "
-                "(wide gripper, config/sim_youbot.yaml)",
-            ),
-            DeclareLaunchArgument(
-                "target_object", default_value="", description="catalog object to pick ('' = any)"
-            ),
-            DeclareLaunchArgument(
-                "surface_height",
-                default_value="0.10",
-                description="height of the service area surface above the floor (m)",
-            ),
+            *declare(SIM_CELL_ARGUMENTS),
             OpaqueFunction(function=_cell),
             Node(
                 package="ros_gz_bridge",

@@ -9,35 +9,11 @@ Needs ros_gz_sim and ros_gz_bridge (apt install ros-$ROS_DISTRO-ros-gz).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
+
+from grasp_pipeline.ros.launch_description import SIM_ROBOT_ARGUMENTS, wrapper_description
 
 ROBOT = "youbot"
 
 
 def generate_launch_description() -> LaunchDescription:
-    cell = PathJoinSubstitution(
-        [FindPackageShare("grasp_pipeline"), "launch", "sim_cell.launch.py"]
-    )
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument(
-                "target_object", default_value="", description="catalog object to pick ('' = any)"
-            ),
-            DeclareLaunchArgument(
-                "surface_height",
-                default_value="0.10",
-                description="height of the service area surface above the floor (m)",
-            ),
-            IncludeLaunchDescription(
-                PythonLaunchDescriptionSource(cell),
-                launch_arguments={
-                    "robot": ROBOT,
-                    "target_object": LaunchConfiguration("target_object"),
-                    "surface_height": LaunchConfiguration("surface_height"),
-                }.items(),
-            ),
-        ]
-    )
+    return wrapper_description("sim_cell.launch.py", {"robot": ROBOT}, SIM_ROBOT_ARGUMENTS)

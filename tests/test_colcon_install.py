@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from grasp_pipeline.ros.environment import apply_ros_env
+from grasp_pipeline.ros.environment import apply_ros_env, claim_domain_id
 from grasp_pipeline.ros.node_process import NodeProcess, Probe
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros, pytest.mark.timeout(120)]
@@ -40,7 +40,7 @@ PACKAGE_FILES = (
     "models",
 )
 CONFIGS = ("franka", "youbot", "sim_franka", "sim_youbot")
-DOMAIN = int(os.environ.get("ROS_DOMAIN_ID", 100 + os.getpid() % 30))
+DOMAIN = claim_domain_id()
 START_S = 40.0  # node start-up on a loaded 2-core CI machine (torch import, model load)
 
 

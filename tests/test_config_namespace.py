@@ -6,20 +6,19 @@ shows that, so the first one would fail if the keys went back to bare names."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import yaml
 
 from grasp_pipeline.ros.config_file import node_key_name, read_params_file
-from grasp_pipeline.ros.environment import apply_ros_env
+from grasp_pipeline.ros.environment import apply_ros_env, claim_domain_id
 from grasp_pipeline.ros.node_process import NodeProcess, Probe
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "config").glob("*.yaml"))
 NODE_CONFIGS = ("franka", "youbot", "sim_franka", "sim_youbot")
-DOMAIN = int(os.environ.get("ROS_DOMAIN_ID", 100 + os.getpid() % 30))
+DOMAIN = claim_domain_id()
 
 
 @pytest.mark.parametrize("name", NODE_CONFIGS)

@@ -8,7 +8,10 @@ import sys
 
 import pytest
 
+from grasp_pipeline.ros.environment import claim_domain_id
 from grasp_pipeline.sim.robot_trials import TrialRecord, print_table, summarize
+
+DOMAIN = claim_domain_id()
 
 
 def test_summary_numbers_hand_computed():
@@ -35,7 +38,7 @@ def test_summary_numbers_hand_computed():
 @pytest.mark.ros
 @pytest.mark.parametrize("separate", [False, True], ids=["composed", "separate"])
 def test_demo_ros_nodes_pick(tmp_path, separate: bool):
-    domain = str(91 + int(separate))
+    domain = str(DOMAIN)
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=domain)
     out = tmp_path / "demo.json"
     cmd = [

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from grasp_pipeline.ros.environment import claim_domain_id
+
 HAS_LAUNCH = importlib.util.find_spec("launch_ros") is not None
 pytestmark = [
     pytest.mark.slow,
@@ -23,7 +25,7 @@ pytestmark = [
     pytest.mark.skipif(not HAS_LAUNCH, reason="the ROS 2 launch system is not installed here"),
 ]
 
-DOMAIN = int(os.environ.get("ROS_DOMAIN_ID", 100 + os.getpid() % 30))
+DOMAIN = claim_domain_id()
 RUN_LAUNCH = """
 import sys, launch
 from launch.launch_description_sources import PythonLaunchDescriptionSource

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from grasp_pipeline.ros.environment import claim_domain_id
 from grasp_pipeline.ros.node_process import NodeProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN = int(os.environ.get("ROS_DOMAIN_ID", 100 + os.getpid() % 30))
+DOMAIN = claim_domain_id()
 SIMULATOR = ("pybullet", "pybullet_data", "pybullet_envs", "pybullet_utils")
 
 # Installed first in every child process: any import of the simulator fails, and is recorded.

@@ -3,10 +3,16 @@ ROS environment and --set parsing of the CLI."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from rclpy.parameter import Parameter
 
+from grasp_pipeline.ros.environment import claim_domain_id
 from grasp_pipeline.ros.params import Param, declare_parameters, validate_values
+
+DOMAIN = claim_domain_id()
 
 SPECS = (
     Param("rate", 10.0, "rate in Hz", range=(0.5, 30.0)),
@@ -42,7 +48,7 @@ def _isolated(monkeypatch) -> None:
     from grasp_pipeline.paths import config_path
 
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "OFF")
-    monkeypatch.setenv("ROS_DOMAIN_ID", "231")
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(DOMAIN))
     # Fast DDS reads its profile once per process: keep the shipped one for later tests here
     monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", str(config_path("fastdds_shm.xml")))
 
@@ -52,7 +58,7 @@ def node():
     import rclpy
 
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=231)
+    rclpy.init(context=ctx, domain_id=DOMAIN)
     n = rclpy.create_node(
         "param_test",
         context=ctx,
@@ -129,7 +135,7 @@ def test_bad_start_value_is_refused_naming_it() -> None:
     import rclpy
 
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=231)
+    rclpy.init(context=ctx, domain_id=DOMAIN)
     try:
         n = rclpy.create_node(
             "param_bad",
@@ -157,6 +163,55 @@ def test_ros_env_defaults_and_domain_check(monkeypatch) -> None:
     assert (mine["ROS_DOMAIN_ID"], mine["ROS_AUTOMATIC_DISCOVERY_RANGE"]) == ("3", "SUBNET")
     with pytest.raises(ValueError, match=r"0\.\.232"):
         ros_env(500)
+
+
+CLAIM = """
+import sys
+from grasp_pipeline.ros.environment import claim_domain_id
+try:
+    print(claim_domain_id(int(sys.argv[1]), int(sys.argv[2])), claim_domain_id(), flush=True)
+except RuntimeError as exc:
+    print(exc, flush=True)
+sys.stdin.read()  # hold the claim until told to go
+"""
+
+
+def _claimer(first: int, count: int) -> tuple[subprocess.Popen, str]:
+    """A process that claims a domain of ``first..first+count-1`` and holds it; its first line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLAIM, str(first), str(count)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    return proc, proc.stdout.readline().strip()
+
+
+def test_concurrent_processes_claim_different_domains() -> None:
+    """Two processes started with the same ROS_DOMAIN_ID (two xdist workers, two checkouts) get
+    different domains; a domain whose holder died is free again; a full range is refused."""
+    first = 225  # 225..232: clear of the ranges developers here are given
+    procs = []
+    try:
+        a, line_a = _claimer(first, 8)
+        procs.append(a)
+        b, line_b = _claimer(first, 8)
+        procs.append(b)
+        (da, again_a), (db, again_b) = (map(int, x.split()) for x in (line_a, line_b))
+        assert (da, db) == (again_a, again_b)  # one claim per process
+        assert da != db and {da, db} <= set(range(first, first + 8))
+        c, line_c = _claimer(da, 1)  # da is held: nothing free in da..da
+        procs.append(c)
+        assert f"every ROS domain {da}..{da} is held" in line_c, line_c
+        a.kill()
+        a.wait(10)
+        d, line_d = _claimer(da, 1)  # the killed holder's claim went with it
+        procs.append(d)
+        assert line_d.split() == [str(da), str(da)], line_d
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
 
 
 def test_cli_set_parsing() -> None:

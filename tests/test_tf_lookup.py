@@ -6,14 +6,14 @@ extrinsics while TF has no answer."""
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 import pytest
 
+from grasp_pipeline.ros.environment import claim_domain_id
 from grasp_pipeline.ros.tf_lookup import StaticTransforms, transform_to_matrix
 
-DOMAIN = int(os.environ.get("ROS_DOMAIN_ID", 100 + os.getpid() % 30))
+DOMAIN = claim_domain_id()
 HAS_TF2_ROS = importlib.util.find_spec("tf2_ros") is not None
 S = np.sqrt(0.5)
 # panda_link0 -> camera_link: 0.5 m ahead, 0.6 m up, yawed +90 deg (camera looks along base +y)
