@@ -79,10 +79,13 @@ def test_a_lifted_object_other_than_the_target_is_a_decoy_or_wrong_pick() -> Non
 
 
 def test_cell_stands_at_each_area_with_its_camera_and_puts_aside_only_what_is_lifted() -> None:
+    import pybullet as pb
+
     from grasp_pipeline.sim.robot_cell import CellRuntime
 
     rt = CellRuntime("franka", intrinsics=None)
     try:
+        mounted = pb.getBasePositionAndOrientation(rt.arm.body, physicsClientId=rt.world.client)
         info = rt.reset_scene("final", [], 0, 5)
         assert info["area"] == info["final"]["tasks"][0]["area"]
         cam_in_base = np.linalg.inv(rt.base_pose_world) @ rt.camera_pose_world
@@ -95,6 +98,10 @@ def test_cell_stands_at_each_area_with_its_camera_and_puts_aside_only_what_is_li
             assert np.allclose(
                 np.linalg.inv(rt.base_pose_world) @ rt.camera_pose_world, cam_in_base
             )
+            # the body itself stands there (PyBullet places a base by its inertial frame)
+            pos, _ = pb.getBasePositionAndOrientation(rt.arm.body, physicsClientId=rt.world.client)
+            expect = np.add(mounted[0], [*a["centre"], a["height"] - 0.10])
+            assert np.allclose(pos, expect, atol=1e-9), (pos, expect)
         with pytest.raises(ValueError, match="service area"):
             rt.go_to_area(4)
         on_here = [o for o in info["final"]["objects"] if o["area"] == 3]

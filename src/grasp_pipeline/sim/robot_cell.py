@@ -285,10 +285,12 @@ class CellRuntime:
 
         from grasp_pipeline.sim.robot_base import _pq
 
+        c = self.world.client
         pos, quat = _pq(base_pose_world)
-        p.resetBasePositionAndOrientation(
-            self.arm.body, pos, quat, physicsClientId=self.world.client
-        )
+        # PyBullet places a base by its inertial frame, loadURDF by its link frame
+        local_pos, local_quat = p.getDynamicsInfo(self.arm.body, -1, physicsClientId=c)[3:5]
+        pos, quat = p.multiplyTransforms(pos, quat, local_pos, local_quat)
+        p.resetBasePositionAndOrientation(self.arm.body, pos, quat, physicsClientId=c)
         self.base_pose_world = base_pose_world.copy()
         self.arm.base_pose_world = base_pose_world.copy()
         self.camera_pose_world = base_pose_world @ self._camera_in_base
