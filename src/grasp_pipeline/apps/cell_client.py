@@ -55,7 +55,11 @@ class CellClient:
         n.create_subscription(Image, "camera/color/image_raw", self._set("rgb"), SENSOR)
         n.create_subscription(CameraInfo, "camera/color/camera_info", self._set("info"), SENSOR)
         self.tf = StaticTfListener(n)
+        self.on_overview = None  # called with each sim/overview/image_raw message when set
+        n.create_subscription(Image, "sim/overview/image_raw", self._overview, RESULTS)
         self.reset_cli = n.create_client(Trigger, f"/{sim}/reset_scene")
+        self.area_cli = n.create_client(Trigger, f"/{sim}/go_to_area")
+        self.aside_cli = n.create_client(Trigger, f"/{sim}/put_aside")
         self.pick_cli = n.create_client(Trigger, "pick")
         self.sim_params = n.create_client(SetParameters, f"/{sim}/set_parameters")
         self.planner_params = n.create_client(SetParameters, f"/{planner}/set_parameters")
@@ -65,6 +69,10 @@ class CellClient:
             setattr(self, attr, msg)
 
         return cb
+
+    def _overview(self, msg) -> None:
+        if self.on_overview is not None:
+            self.on_overview(msg)
 
     def spin_until(self, done, timeout: float) -> bool:
         t_end = time.monotonic() + timeout
@@ -157,6 +165,30 @@ class CellClient:
         if not res.success:
             raise RuntimeError(f"reset_scene refused: {res.message}")
         return json.loads(res.message)
+
+    def _trigger(self, client, what: str, timeout: float = 60.0) -> dict:
+        """Call a simulator Trigger service whose answer is JSON; RuntimeError when refused."""
+        from std_srvs.srv import Trigger
+
+        t_end = time.monotonic() + timeout
+        while True:
+            res = self._call(client, Trigger.Request(), timeout, what)
+            # the arm still coming to rest after a pick ends within seconds
+            if res.success or "goal is running" not in res.message or time.monotonic() > t_end:
+                break
+            time.sleep(0.3)
+        if not res.success:
+            raise RuntimeError(f"{what} refused: {res.message}")
+        return json.loads(res.message)
+
+    def go_to_area(self, area: int) -> dict:
+        """Move the simulated robot to service area ``area`` of a final scene (its answer)."""
+        self.set_params("sim", {"service_area": int(area)})
+        return self._trigger(self.area_cli, "go_to_area")
+
+    def put_aside(self) -> dict:
+        """Take away what the simulated robot holds, arm home (the simulator's answer)."""
+        return self._trigger(self.aside_cli, "put_aside")
 
     def wait_fresh(self, after_ns: int, timeout: float = 30.0) -> bool:
         """Until detections, ground truth and an image stamped after ``after_ns`` arrived."""

@@ -10,6 +10,11 @@ waits for detections of it, sets the planner's ``target_object`` and calls ``pic
 succeeds when the planner reports the object held (its finger-gap judgement) and the simulator's
 ground truth shows it lifted (>= 5 cm). ``--mode direct`` runs the trials through the core in this
 process (no rclpy; the planner drives the simulated arm directly), for quick checks.
+
+``--scenario final`` runs the competition scenario instead of trials, through the same nodes: four
+service areas of different heights, ten task objects and eight decoys, the picks in order, scored
+per pick with total time and decoys picked, and a side-by-side video
+(:mod:`grasp_pipeline.apps.competition_ros`).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ DEMO_POOL = "classic2018"
 
 def trial_objects(args: argparse.Namespace, catalog) -> list[str]:
     """Names of the single-object trials: ``--objects``, else the ``--pool``'s objects."""
-    names = list(args.objects) if args.objects else catalog.pool(args.pool)
+    names = list(args.objects) if args.objects else catalog.pool(args.pool or DEMO_POOL)
     unknown = [n for n in names if n not in catalog]
     if unknown:
         raise ValueError(f"--objects: unknown names {unknown}; known: {catalog.names}")
@@ -63,9 +68,31 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pool",
-        default=DEMO_POOL,
+        default=None,
         help=f"catalog pool of the single-object trials (default {DEMO_POOL}: the 13 objects the "
-        "shipped segnet knows and the published figures are about; 'rulebook' = today's league set)",
+        "shipped segnet knows and the published figures are about; 'rulebook' = today's league "
+        "set) or of the final's task objects (default: the catalog's default pool, 'rulebook')",
+    )
+    p.add_argument(
+        "--scenario",
+        choices=("trials", "final"),
+        default="trials",
+        help="trials: single-object, clutter and pile trials; final: the competition scenario "
+        "(4 service areas, 10 task objects + 8 decoys, picks in order; writes "
+        "benchmarks/results/competition_<robot>_<detector>.json and .gif)",
+    )
+    p.add_argument(
+        "--picks",
+        type=int,
+        default=0,
+        help="--scenario final: run only the first N picks of the task list (0 = all)",
+    )
+    p.add_argument("--no-video", action="store_true", help="--scenario final: no third-person GIF")
+    p.add_argument(
+        "--video-fps",
+        type=float,
+        default=4.0,
+        help="--scenario final: third-person frames per simulated second while the arm moves",
     )
     p.add_argument("--mode", choices=("ros", "direct"), default="ros")
     p.add_argument(
@@ -162,13 +189,35 @@ def _make_detector(args, cell):
 
 
 def _run(args: argparse.Namespace) -> int:
-    if min(args.trials, args.clutter_trials, args.pile_trials, args.replans) < 0:
-        raise ValueError("--trials, --clutter-trials, --pile-trials and --replans must be >= 0")
+    if min(args.trials, args.clutter_trials, args.pile_trials, args.replans, args.picks) < 0:
+        raise ValueError(
+            "--trials, --clutter-trials, --pile-trials, --replans and --picks must be >= 0"
+        )
+    if args.scenario == "final":
+        return _run_final(args)
+    args.pool = args.pool or DEMO_POOL
     if args.mode == "ros":
         from grasp_pipeline.apps.demo_ros import run_ros_demo
 
         return run_ros_demo(args)
     return _run_direct(args)
+
+
+def _run_final(args: argparse.Namespace) -> int:
+    from grasp_pipeline.apps.competition_ros import run_competition
+    from grasp_pipeline.objects import load_catalog
+
+    if args.mode != "ros":
+        raise ValueError("--scenario final runs through the ROS nodes: use --mode ros")
+    if not 0 < args.video_fps <= 30:
+        raise ValueError(f"--video-fps must be in (0, 30], got {args.video_fps}")
+    catalog = load_catalog()
+    names = list(args.objects) if args.objects else catalog.pool(args.pool)
+    unknown = [n for n in names if n not in catalog]
+    if unknown:
+        raise ValueError(f"--objects: unknown names {unknown}; known: {catalog.names}")
+    _choose_detector(args)
+    return run_competition(args, names)
 
 
 def _run_direct(args: argparse.Namespace) -> int:

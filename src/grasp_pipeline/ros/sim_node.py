@@ -22,6 +22,14 @@ planners, detectors and demos talk to it only through ROS:
 * scene control: set ``scene`` / ``objects`` / ``n_objects`` / ``seed``, then call ``~/reset_scene``
   (std_srvs/Trigger; refused while a robot goal runs). The answer's message is JSON:
   ``{"scene", "seed", "objects": [{"id", "name"}], "target": {"id", "name"} | null}``.
+* the final (scene ``final``: four service areas, see :mod:`grasp_pipeline.sim.scene`): set
+  ``service_area`` and call ``~/go_to_area`` (the robot and its camera stand at that area, as a
+  mobile base drives up to a workstation; ``world`` -> ``base_frame`` is sent again on
+  ``/tf_static``, base -> camera stays); ``~/put_aside`` takes away what the hand holds and sends
+  the arm home (both std_srvs/Trigger, JSON answers, refused while a robot goal runs).
+* ``sim/overview/image_raw`` (rgb8, ``overview_width`` x ``overview_height``): a third-person
+  view of the robot at its area, rendered every 1/``overview_fps`` simulated seconds while a robot
+  goal runs and once after each scene change (``overview_fps`` 0 = off, the default).
 
 Physics runs in the node's own thread: one step of 1/240 s at a time, paced to
 ``real_time_factor`` x wall time (0 = as fast as the CPU allows); camera renders, scene resets and
@@ -141,6 +149,19 @@ PARAMS = (
     ),
     Param("n_objects", 3, "objects of a 'spread' scene without names", range=(0, 13)),
     Param("seed", 0, "scene seed (same seed, same scene)", range=(0, 2**31 - 1)),
+    Param("service_area", 0, "final scene: the area ~/go_to_area moves the robot to", range=(0, 3)),
+    Param(
+        "overview_fps",
+        0.0,
+        "third-person frames per simulated second while the robot moves (0 = none)",
+        range=(0.0, 30.0),
+    ),
+    Param(
+        "overview_width", 320, "third-person view width (pixels)", range=(16, 1280), read_only=True
+    ),
+    Param(
+        "overview_height", 240, "third-person view height (pixels)", range=(16, 960), read_only=True
+    ),
 )
 
 
@@ -189,17 +210,13 @@ class SimNode(Node):
         self.pub_truth = self.create_publisher(Detection3DArray, "sim/objects", RESULTS)
         self.pub_pickup = self.create_publisher(Detection3DArray, "sim/objects/pickup", RESULTS)
         self.pub_joints = self.create_publisher(JointState, "joint_states", RESULTS)
+        from sensor_msgs.msg import Image
+
+        self.pub_overview = self.create_publisher(Image, "sim/overview/image_raw", RESULTS)
+        self._overview_due = True  # a frame after each scene change
+        self._next_overview_s = 0.0
         self._tf = StaticBroadcaster(self)
-        self._tf.send(
-            [
-                (rt.base_pose_world, self.p.world_frame, self.p.base_frame),
-                (
-                    np.linalg.inv(rt.base_pose_world) @ rt.camera_pose_world,
-                    self.p.base_frame,
-                    self.camera.frame_id,
-                ),
-            ]
-        )
+        self._send_tf()
         from control_msgs.action import FollowJointTrajectory, GripperCommand
 
         actions = ReentrantCallbackGroup()
@@ -223,12 +240,12 @@ class SimNode(Node):
             cancel_callback=lambda _g: CancelResponse.ACCEPT,
             callback_group=actions,
         )
+        scene_group = MutuallyExclusiveCallbackGroup()
+        self.create_service(Trigger, "~/reset_scene", self._on_reset, callback_group=scene_group)
         self.create_service(
-            Trigger,
-            "~/reset_scene",
-            self._on_reset,
-            callback_group=MutuallyExclusiveCallbackGroup(),
+            Trigger, "~/go_to_area", self._on_go_to_area, callback_group=scene_group
         )
+        self.create_service(Trigger, "~/put_aside", self._on_put_aside, callback_group=scene_group)
         self.create_timer(
             1.0 / self.p.joint_state_rate_hz,
             self._publish_joints,
@@ -246,6 +263,19 @@ class SimNode(Node):
             f"{self.p.robot} cell simulated (real_time_factor {self.p.real_time_factor}); "
             f"arm: {self.traj_name}, gripper: {self.grip_name}, camera: {self.p.camera_name} "
             f"at {self.p.fps} Hz"
+        )
+
+    def _send_tf(self) -> None:
+        rt = self.runtime
+        self._tf.send(
+            [
+                (rt.base_pose_world, self.p.world_frame, self.p.base_frame),
+                (
+                    np.linalg.inv(rt.base_pose_world) @ rt.camera_pose_world,
+                    self.p.base_frame,
+                    self.camera.frame_id,
+                ),
+            ]
         )
 
     @property
@@ -266,6 +296,9 @@ class SimNode(Node):
                 for _ in range(STEPS_PER_LOCK):
                     rt.step()
                 sim_now = rt.sim_time_s
+                overview = self._overview_locked(sim_now)
+            if overview is not None:
+                self.pub_overview.publish(overview)
             if self.p.real_time_factor != rtf:  # re-anchor on a new factor
                 rtf, wall0, sim0 = self.p.real_time_factor, time.monotonic(), sim_now
             if rtf <= 0:
@@ -276,6 +309,23 @@ class SimNode(Node):
                 self._stop.wait(ahead)
             elif ahead < -0.25:  # fell behind (a render, a loaded CPU): don't sprint to catch up
                 wall0, sim0 = time.monotonic(), sim_now
+
+    def _overview_locked(self, sim_now: float):
+        """The third-person frame due now (an Image message), or None."""
+        fps = self.p.overview_fps
+        if fps <= 0 or not (self._overview_due or self.runtime.busy()):
+            return None
+        if not self._overview_due and sim_now < self._next_overview_s:
+            return None
+        self._overview_due = False
+        self._next_overview_s = sim_now + 1.0 / fps
+        try:
+            rgb = self.runtime.render_overview(self.p.overview_width, self.p.overview_height)
+        except Exception as exc:  # a view for people: report it, keep simulating
+            self.get_logger().error(f"overview not rendered: {exc}", throttle_duration_sec=10.0)
+            return None
+        stamp = self.get_clock().now().nanoseconds
+        return cv.numpy_to_image(rgb, "rgb8", stamp, self.p.world_frame)
 
     # -- camera, ground truth, joints ----------------------------------------------------------
     def _publish_frame(self) -> None:
@@ -335,12 +385,41 @@ class SimNode(Node):
                 else:
                     response.success, response.message = True, json.dumps(info)
             truth = self.runtime.truth() if response.success else None
+            self._overview_due = True
         if truth is not None:
+            self._send_tf()  # a final may have moved the robot
             self._publish_truth(truth, self.get_clock().now().nanoseconds)
         (self.get_logger().info if response.success else self.get_logger().warning)(
             f"reset_scene: {response.message}"
         )
         return response
+
+    def _scene_call(self, what: str, fn, response):
+        """Run ``fn`` (a CellRuntime call returning a dict) under the lock; JSON answer."""
+        with self.lock:
+            try:
+                out = fn()
+            except ValueError as exc:
+                response.success, response.message = False, f"refused: {exc}"
+            else:
+                response.success, response.message = True, json.dumps(out)
+            truth = self.runtime.truth() if response.success else None
+            self._overview_due = True
+        if truth is not None:
+            self._send_tf()
+            self._publish_truth(truth, self.get_clock().now().nanoseconds)
+        (self.get_logger().info if response.success else self.get_logger().warning)(
+            f"{what}: {response.message}"
+        )
+        return response
+
+    def _on_go_to_area(self, request, response):
+        return self._scene_call(
+            "go_to_area", lambda: self.runtime.go_to_area(self.p.service_area), response
+        )
+
+    def _on_put_aside(self, request, response):
+        return self._scene_call("put_aside", self.runtime.put_aside, response)
 
     # -- robot -----------------------------------------------------------------------------------
     def _wait(self, goal_handle, motion) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 
 from grasp_pipeline.sim.grasp_execution import SCENE_CENTRE, mount_robot, truth_detection
 
-SCENES = ("empty", "single", "spread", "clutter", "pile")
+SCENES = ("empty", "single", "spread", "clutter", "pile", "final")
 SETTLE_TOL_RAD = 2e-3  # a trajectory is done once every joint is this close to its last point
 SETTLE_S = 0.5  # ... or this long after its last point's time (then it reports the error)
 GRIPPER_SECONDS = 0.6  # how long one gripper command drives the fingers (simulated s)
@@ -66,6 +66,12 @@ class CellRuntime:
         except Exception:
             self.world.close()
             raise
+        # the camera rides with the robot (fixed in its base frame): moving to another service
+        # area keeps /tf_static's base -> camera and the planner's base-frame cell valid
+        self._mount_pose_world = self.base_pose_world.copy()
+        self._camera_in_base = np.linalg.inv(self.base_pose_world) @ self.camera_pose_world
+        self.final = None  # the FinalScene of a "final" reset
+        self.area = 0  # service area the robot stands at
         self.camera = None
         if intrinsics is not None:
             from grasp_pipeline.sim.camera import SimCamera
@@ -209,10 +215,14 @@ class CellRuntime:
         """New scene (goals running are canceled, the arm goes home with the hand open):
         ``empty``; ``single`` (``objects[0]``, else a random catalog object); ``spread``
         (``n_objects`` apart, names from ``objects`` or random); ``clutter`` (3-5 touching) and
-        ``pile`` (3-5 dropped onto each other), drawn from ``objects`` when given. Deterministic for a ``seed``. Returns
+        ``pile`` (3-5 dropped onto each other), drawn from ``objects`` when given; ``final`` (the
+        competition layout of :func:`grasp_pipeline.sim.scene.populate_final_scene`: four
+        service areas, task objects drawn from ``objects`` or the rulebook's set, decoys; the
+        robot stands at the first task's area). Deterministic for a ``seed``. Returns
         ``{"scene", "seed", "objects": [{"id", "name"}], "target": {"id", "name"} | None}``: the
         target is the one a trial should pick (the single object; in clutter and piles a random
-        one near the workspace centre). Raises ValueError for an unknown scene or object name."""
+        one near the workspace centre); a final adds ``"final"`` (areas, objects with area and
+        decoy flag, tasks) and ``"area"``. Raises ValueError for an unknown scene or object name."""
         from grasp_pipeline.sim.robot_trials import setup_trial
 
         if scene not in SCENES:
@@ -225,7 +235,18 @@ class CellRuntime:
                 self.cancel(m)
         rng = np.random.default_rng(seed)
         target = None
-        if scene in ("empty", "spread"):
+        self.final = None
+        if self.world.extra_surfaces or self.area != 0:
+            self.world.clear_objects()
+            self.world.remove_surfaces()
+            self._stand_at(self._mount_pose_world)
+            self.area = 0
+        if scene == "final":
+            from grasp_pipeline.sim.scene import populate_final_scene
+
+            self.final = populate_final_scene(self.world, rng, self.robot, objects or None)
+            self.go_to_area(self.final.tasks[0][1] if self.final.tasks else 0)
+        elif scene in ("empty", "spread"):
             self.arm.reset(self.arm.model.home, opening=self.arm.model.gripper.max_opening_m)
             self.world.clear_objects()
             if scene == "spread" and n_objects > 0:
@@ -250,8 +271,104 @@ class CellRuntime:
             if target is None
             else {"id": int(target), "name": self.world.objects[target].spec.name},
         }
+        if self.final is not None:
+            info["final"] = self.final.to_dict()
+            info["area"] = self.area
+        info["sim_time_s"] = self.sim_time_s
         self.scene_info = info
         return info
+
+    # ------------------------------------------------------------------ service areas
+    def _stand_at(self, base_pose_world: np.ndarray) -> None:
+        """Put the robot base (and the camera it carries) at ``base_pose_world``."""
+        import pybullet as p
+
+        from grasp_pipeline.sim.robot_base import _pq
+
+        c = self.world.client
+        pos, quat = _pq(base_pose_world)
+        # PyBullet places a base by its inertial frame, loadURDF by its link frame
+        local_pos, local_quat = p.getDynamicsInfo(self.arm.body, -1, physicsClientId=c)[3:5]
+        pos, quat = p.multiplyTransforms(pos, quat, local_pos, local_quat)
+        p.resetBasePositionAndOrientation(self.arm.body, pos, quat, physicsClientId=c)
+        self.base_pose_world = base_pose_world.copy()
+        self.arm.base_pose_world = base_pose_world.copy()
+        self.camera_pose_world = base_pose_world @ self._camera_in_base
+        if self.camera is not None:
+            self.camera.pose_world = self.camera_pose_world.copy()
+        self.home()
+
+    def go_to_area(self, k: int) -> dict:
+        """Stand the robot at service area ``k`` of the final, as a mobile base drives up to a
+        workstation: at the same place and height relative to that area's surface as at the main
+        surface (so the base-frame cell the planner knows holds), arm home, hand open.
+        Returns ``{"area", "name", "height", "sim_time_s"}``. ValueError without a final scene,
+        for a bad index, or while a goal runs."""
+        if self.final is None:
+            raise ValueError("no final scene: reset_scene with scene 'final' first")
+        if not 0 <= k < len(self.final.areas):
+            raise ValueError(f"service area must be in 0..{len(self.final.areas) - 1}, got {k}")
+        if self.busy():
+            raise ValueError("a trajectory or gripper goal is running")
+        a = self.final.areas[k]
+        T = self._mount_pose_world.copy()
+        T[0, 3] += a.centre[0]
+        T[1, 3] += a.centre[1]
+        T[2, 3] += a.height - self.world.surface_z
+        self._stand_at(T)
+        self.area = k
+        return {"area": k, "name": a.name, "height": a.height, "sim_time_s": self.sim_time_s}
+
+    def put_aside(self) -> dict:
+        """Take away what the robot lifted (objects over the surface it stands at whose bottom
+        is more than 2 cm above that surface: held in the hand), as dropping it into the robot's
+        tray would, and send the arm home with the hand open. Returns ``{"removed":
+        ["name#id"], "sim_time_s"}``. ValueError while a goal runs."""
+        import pybullet as p
+
+        if self.busy():
+            raise ValueError("a trajectory or gripper goal is running")
+        if self.final is not None:
+            a = self.final.areas[self.area]
+            (cx, cy), top = a.centre, a.height
+        else:
+            (cx, cy), top = (0.0, 0.0), self.world.surface_z
+        hx, hy = self.world.table_size[0] / 2 + 0.1, self.world.table_size[1] / 2 + 0.1
+        removed = []
+        for b, o in list(self.world.objects.items()):
+            x, y = self.world.object_pose(b)[:2, 3]
+            lo, _ = p.getAABB(b, physicsClientId=self.world.client)
+            if abs(x - cx) <= hx and abs(y - cy) <= hy and lo[2] > top + 0.02:
+                removed.append(f"{o.spec.name}#{b}")
+                self.world.remove_object(b)
+        self.home()
+        return {"removed": removed, "sim_time_s": self.sim_time_s}
+
+    def render_overview(self, width: int = 320, height: int = 240) -> np.ndarray:
+        """A third-person view (H, W, 3) uint8 of the robot at its area (TinyRenderer): from the
+        front right of the area, looking at the middle between the robot base and the area."""
+        import pybullet as p
+
+        base = self.base_pose_world[:3, 3]
+        scale = 1.0 if self.robot == "franka" else 0.6
+        a = self.final.areas[self.area] if self.final is not None else None
+        centre = np.array(
+            [*(a.centre if a else (0.0, 0.0)), a.height if a else self.world.surface_z]
+        )
+        target = 0.5 * (base + centre) + np.array([0.0, 0.0, 0.12 * scale])
+        eye = target + scale * np.array([0.75, -1.0, 0.75])
+        view = p.computeViewMatrix(eye.tolist(), target.tolist(), [0, 0, 1])
+        proj = p.computeProjectionMatrixFOV(50.0, width / height, 0.05, 6.0)
+        _, _, rgba, _, _ = p.getCameraImage(
+            width,
+            height,
+            viewMatrix=view,
+            projectionMatrix=proj,
+            renderer=p.ER_TINY_RENDERER,
+            physicsClientId=self.world.client,
+            **self.world.lighting.render_kwargs(),
+        )
+        return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3].copy()
 
     def home(self) -> None:
         """Teleport the arm to its ready pose with the hand open (used between trials)."""

@@ -8,6 +8,10 @@ their own class), non-catalog clutter (never annotated), spread scenes or touchi
 container, and a RealSense camera (the intrinsics the caller gives: D435 or SR300 at 640x480)
 looking at the scene from a random height and tilt.
 
+:func:`populate_final_scene` fills a world with the competition layout instead (the "final"
+scenario: four service areas of the four rulebook heights, ten task objects and eight decoys on
+them, and the ordered list of picks), see its docstring.
+
 Everything is drawn from one ``numpy.random.Generator`` so a scene is a pure function of its seed.
 """
 
@@ -425,11 +429,226 @@ def build_random_scene(
 build_scene = build_random_scene
 
 
+# ---------------------------------------------------------------------------- the final scenario
+FINAL_N_TASKS = 10  # task objects (distinct names: a pick is judged by label)
+FINAL_N_DECOYS = 8  # catalog objects no pick asks for
+FINAL_AREA_PITCH_M = 1.0  # service areas stand in a row along world y, this far apart
+FINAL_GAP_M = 0.01  # at least this much free space between two objects' footprints
+# Where a robot standing at a service area (its base where ROBOT_BASE puts it relative to the
+# area's centre) places and picks objects, area frame (x towards the far edge, metres):
+# the Panda a box in front of it, the youBot an annulus sector around its arm's first joint
+# (top-down reach 0.13-0.28 m from it, see grasp_execution.ROBOT_BASE).
+FINAL_REGIONS = {
+    "franka": {"box": ((-0.15, 0.15), (-0.17, 0.17))},
+    "youbot": {"annulus": ((-0.44, 0.0), (0.15, 0.26), 55.0)},
+}
+
+
+@dataclass
+class ServiceArea:
+    """One work surface of the final: ``name``, ``centre`` (world x, y, m), ``height`` (m)."""
+
+    name: str
+    centre: tuple[float, float]
+    height: float
+
+
+@dataclass
+class FinalObject:
+    """A catalog object of the final: PyBullet ``body``, catalog ``name``, index of its
+    ``area``, and whether it is a ``decoy`` (no pick asks for it)."""
+
+    body: int
+    name: str
+    area: int
+    decoy: bool
+
+
+@dataclass
+class FinalScene:
+    """What :func:`populate_final_scene` built: the areas, the objects, and ``tasks``, the
+    picks in order as (object name, area index)."""
+
+    areas: list[ServiceArea]
+    objects: list[FinalObject]
+    tasks: list[tuple[str, int]]
+
+    def to_dict(self) -> dict:
+        return {
+            "areas": [asdict(a) for a in self.areas],
+            "objects": [asdict(o) for o in self.objects],
+            "tasks": [{"object": n, "area": a} for n, a in self.tasks],
+        }
+
+
+def final_areas(main_height: float) -> list[ServiceArea]:
+    """The four service areas: area 0 is the world's main surface (``main_height`` m, at the
+    origin), then the other rulebook heights (lowest first) in a row along world y."""
+    others = [h for h in SERVICE_AREA_HEIGHTS_M if abs(h - main_height) > 1e-6][:3]
+    heights = [float(main_height), *others]
+    return [
+        ServiceArea(f"WS{k + 1:02d}", (0.0, k * FINAL_AREA_PITCH_M), h)
+        for k, h in enumerate(heights)
+    ]
+
+
+def _final_xy(rng: np.random.Generator, robot: str) -> tuple[float, float]:
+    """A random object position in ``robot``'s region (area frame, m; FINAL_REGIONS)."""
+    region = FINAL_REGIONS[robot]
+    if "box" in region:
+        (x0, x1), (y0, y1) = region["box"]
+        return float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
+    (ox, oy), (r0, r1), max_deg = region["annulus"]
+    r = math.sqrt(rng.uniform(r0**2, r1**2))
+    a = math.radians(rng.uniform(-max_deg, max_deg))
+    return ox + r * math.cos(a), oy + r * math.sin(a)
+
+
+def footprint(x: float, y: float, yaw: float, size: Sequence[float]) -> np.ndarray:
+    """Corners (4, 2) of an object's bounding box seen from above (lying flat, yaw rad)."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    hx, hy = 0.5 * size[0], 0.5 * size[1]
+    local = np.array([[hx, hy], [-hx, hy], [-hx, -hy], [hx, -hy]])
+    return local @ np.array([[c, s], [-s, c]]) + np.array([x, y])
+
+
+def footprints_overlap(a: np.ndarray, b: np.ndarray, gap: float = 0.0) -> bool:
+    """Whether two convex footprints (corners (N, 2), m) come closer than ``gap`` (separating
+    axis test on their edge normals)."""
+    for poly in (a, b):
+        for i in range(len(poly)):
+            edge = poly[(i + 1) % len(poly)] - poly[i]
+            n = np.array([-edge[1], edge[0]]) / (np.linalg.norm(edge) + 1e-12)
+            pa, pb = a @ n, b @ n
+            if pa.max() + gap <= pb.min() or pb.max() + gap <= pa.min():
+                return False
+    return True
+
+
+def populate_final_scene(
+    world: SimWorld,
+    rng: np.random.Generator,
+    robot: str,
+    names: Sequence[str] | None = None,
+    n_tasks: int = FINAL_N_TASKS,
+    n_decoys: int = FINAL_N_DECOYS,
+) -> FinalScene:
+    """The final's layout in ``world`` (its objects, containers and extra surfaces cleared):
+    four service areas (:func:`final_areas`: the main surface and three more at the other
+    rulebook heights), ``n_tasks`` task objects with distinct names drawn from ``names``
+    (default: the catalog's default pool, the rulebook's set) and ``n_decoys`` decoys (catalog
+    objects whose names no task asks for), dealt over the areas in turn and placed lying flat
+    in ``robot``'s region of each area (FINAL_REGIONS) with at least FINAL_GAP_M between
+    footprints, then settled. The tasks are the task objects in area order: a robot works one
+    area after the other. Deterministic for ``rng``'s state. Raises ValueError when the names
+    cannot give distinct tasks or an area has no room left for an object.
+    """
+    if robot not in FINAL_REGIONS:
+        raise ValueError(f"robot must be one of {sorted(FINAL_REGIONS)}, got {robot!r}")
+    catalog = world.catalog
+    pool = list(dict.fromkeys(names if names is not None else catalog.pool(None)))
+    unknown = [n for n in pool if n not in catalog]
+    if unknown:
+        raise ValueError(f"final scene: unknown objects {unknown}")
+    if len(pool) < n_tasks:
+        raise ValueError(f"final scene needs {n_tasks} distinct task objects, got {len(pool)}")
+    tasks = [pool[int(i)] for i in rng.choice(len(pool), n_tasks, replace=False)]
+    others = [n for n in catalog.names if n not in tasks]
+    if n_decoys and not others:
+        raise ValueError("final scene: no catalog object is left for decoys")
+    pick = rng.choice(len(others), n_decoys, replace=len(others) < n_decoys) if n_decoys else []
+    decoys = [others[int(i)] for i in pick]
+    world.clear_objects()
+    world.remove_surfaces()
+    areas = final_areas(world.surface_z)
+    for k, a in enumerate(areas[1:], start=1):
+        base = TABLE_COLORS[k % len(TABLE_COLORS)]
+        world.add_surface(a.centre[0], a.centre[1], a.height, color=base)
+    items = [(n, False) for n in tasks] + [(n, True) for n in decoys]
+    order = rng.permutation(len(items))
+    placed: dict[int, list[np.ndarray]] = {k: [] for k in range(len(areas))}
+    objects: list[FinalObject] = []
+    for j, idx in enumerate(order):
+        name, decoy = items[int(idx)]
+        spec = catalog[name]
+        area_k = j % len(areas)
+        for _ in range(400):
+            x, y = _final_xy(rng, robot)
+            yaw = float(rng.uniform(-np.pi, np.pi))
+            fp = footprint(x, y, yaw, spec.size)
+            if not any(footprints_overlap(fp, q, FINAL_GAP_M) for q in placed[area_k]):
+                break
+        else:
+            raise ValueError(f"final scene: no room left for {name} on {areas[area_k].name}")
+        placed[area_k].append(fp)
+        a = areas[area_k]
+        T = np.eye(4)
+        T[:3, :3] = [
+            [math.cos(yaw), -math.sin(yaw), 0],
+            [math.sin(yaw), math.cos(yaw), 0],
+            [0, 0, 1],
+        ]
+        T[:3, 3] = (a.centre[0] + x, a.centre[1] + y, a.height + 0.5 * spec.size[2] + 0.002)
+        jitter = np.clip(np.asarray(spec.color) + rng.uniform(-0.04, 0.04, 3), 0, 1)
+        body = world.spawn_object(name, T, color=tuple(jitter))
+        objects.append(FinalObject(body, name, area_k, decoy))
+    world.settle(max_seconds=2.5)
+    by_area = sorted((o for o in objects if not o.decoy), key=lambda o: o.area)
+    return FinalScene(areas, objects, [(o.name, o.area) for o in by_area])
+
+
+def final_scene_problems(world: SimWorld, scene: FinalScene, tol: float = 0.01) -> list[str]:
+    """What is wrong with a built final scene (empty when every object rests on its area, inside
+    it, and no two objects' bodies intersect): for tests and the simulator's log."""
+    import pybullet as p
+
+    problems = []
+    sx, sy = world.table_size
+    for o in scene.objects:
+        a = scene.areas[o.area]
+        T = world.object_pose(o.body)
+        dx, dy = T[0, 3] - a.centre[0], T[1, 3] - a.centre[1]
+        lo, _ = p.getAABB(o.body, physicsClientId=world.client)
+        if abs(dx) > sx / 2 or abs(dy) > sy / 2:
+            problems.append(f"{o.name}#{o.body} is off {a.name}")
+        elif abs(lo[2] - a.height) > tol:
+            problems.append(f"{o.name}#{o.body} bottom at {lo[2]:.3f} m, {a.name} at {a.height} m")
+    bodies = [o.body for o in scene.objects]
+    for i, b in enumerate(bodies):
+        for c in bodies[i + 1 :]:
+            pts = p.getClosestPoints(b, c, 0.0, physicsClientId=world.client)
+            if any(pt[8] < -0.002 for pt in pts):
+                problems.append(f"bodies {b} and {c} intersect")
+    return problems
+
+
+def build_final_scene(
+    rng: np.random.Generator,
+    robot: str,
+    surface_height: float = 0.10,
+    names: Sequence[str] | None = None,
+    catalog=None,
+) -> tuple[SimWorld, FinalScene]:
+    """A new world holding the final's layout (no robot: the simulator's cell mounts its own,
+    see :class:`grasp_pipeline.sim.robot_cell.CellRuntime`). The caller owns the world."""
+    world = SimWorld(surface_height=surface_height, catalog=catalog)
+    try:
+        scene = populate_final_scene(world, rng, robot, names)
+    except BaseException:
+        world.close()
+        raise
+    return world, scene
+
+
 __all__ = [
     "CONTAINER_OUTER_M",
+    "FinalScene",
     "SceneConfig",
     "SceneInfo",
+    "ServiceArea",
+    "build_final_scene",
     "build_random_scene",
     "build_scene",
     "place_objects",
+    "populate_final_scene",
 ]

@@ -128,6 +128,7 @@ class SimWorld:
         self.containers: list[int] = []
         self.distractors: list[int] = []
         self.distractor_kinds: dict[int, str] = {}  # body -> kind (DISTRACTOR_KINDS)
+        self.extra_surfaces: list[int] = []  # more work surfaces (add_surface), static
         p.setGravity(0, 0, -9.81, physicsClientId=self.client)
         p.setTimeStep(time_step, physicsClientId=self.client)
         self._surface_z = float(surface_height)
@@ -249,6 +250,42 @@ class SimWorld:
         """Remove every catalog object, container and distractor (the surface stays)."""
         for body in [*self.objects, *self.containers, *self.distractors]:
             self.remove_object(body)
+
+    def add_surface(
+        self,
+        x: float,
+        y: float,
+        height: float,
+        size: tuple[float, float] | None = None,
+        color: tuple[float, float, float] = (0.72, 0.58, 0.40),
+    ) -> int:
+        """A further static work surface (a service area): a block from the floor up to
+        ``height`` m (a 2 mm mat at 0 m), ``size`` (x, y) m (default: the main surface's),
+        centred at world (``x``, ``y``). Returns its body id (kept in ``extra_surfaces``)."""
+        import pybullet as p
+
+        if not 0.0 <= height <= 1.5:
+            raise ValueError(f"surface height must be in [0, 1.5] m, got {height}")
+        sx, sy = self.table_size if size is None else size
+        thickness = max(height, 0.002)
+        half = [sx / 2, sy / 2, thickness / 2]
+        c = self.client
+        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=c)
+        vis = p.createVisualShape(
+            p.GEOM_BOX, halfExtents=half, rgbaColor=[*color, 1], physicsClientId=c
+        )
+        body = p.createMultiBody(0, col, vis, [x, y, height - thickness / 2], physicsClientId=c)
+        p.changeDynamics(body, -1, lateralFriction=0.8, physicsClientId=c)
+        self.extra_surfaces.append(body)
+        return body
+
+    def remove_surfaces(self) -> None:
+        """Remove every surface :meth:`add_surface` added (the main surface stays)."""
+        import pybullet as p
+
+        for body in self.extra_surfaces:
+            p.removeBody(body, physicsClientId=self.client)
+        self.extra_surfaces = []
 
     def add_container(self, color: str, x: float, y: float, yaw: float) -> int:
         """A static open container (the catalog's CONTAINER_RED / CONTAINER_BLUE: 135 x 160 x
