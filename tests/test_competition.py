@@ -122,7 +122,9 @@ def test_cell_stands_at_each_area_with_its_camera_and_puts_aside_only_what_is_li
 def test_final_through_the_ros_nodes_writes_picks_and_a_side_by_side_gif(tmp_path) -> None:
     from PIL import Image
 
-    domain = os.environ.get("GRASP_TEST_DOMAIN_FINAL", "93")
+    from grasp_pipeline.ros.environment import claim_domain_id
+
+    domain = str(claim_domain_id())
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=domain)
     out = tmp_path / "competition.json"
     cmd = [
