@@ -231,7 +231,9 @@ def test_installed_nodes_run_with_each_installed_config(
 
         assert cam.wait_for_log(f"package data (catalog): {share}", START_S), cam.log
         assert det.wait_for_log("detector ready", START_S), det.log
-        assert f"'models/segnet/model.pt' -> {share}/models/segnet/model.pt" in det.log, det.log
+        assert f"'models/parts/classifier.pt' -> {share}/models/parts/classifier.pt" in det.log, (
+            det.log
+        )
         if sim:
             assert planner.wait_for_log("planner ready (execution=sim)", START_S), planner.log
         else:

@@ -99,6 +99,7 @@ def test_wheel_installs_launch_config_and_ament_index(tmp_path: Path) -> None:
     assert "share/grasp_pipeline/package.xml" in data
     assert "share/grasp_pipeline/config/fastdds_shm.xml" in data
     assert "share/grasp_pipeline/models/segnet/model.pt" in data
+    assert "share/grasp_pipeline/models/parts/classifier.pt" in data
     assert "share/grasp_pipeline/launch/franka.launch.py" in data
     assert "grasp_pipeline/cli.py" in names
     assert "grasp_pipeline/grasping/robots/urdf/youbot.urdf" in names

@@ -148,7 +148,7 @@ def test_detector_refuses_each_crafted_frame_then_serves_a_valid_one(tmp_path, s
     apply_ros_env(DOMAIN)
     model = tiny_segnet_checkpoint(tmp_path / "tiny.pt")
     ns = f"/f{uuid.uuid4().hex[:8]}"
-    params = {"model_path": str(model), "min_score": 0.0, "log_every_s": 0.5}
+    params = {"detector": "segnet", "model_path": str(model), "min_score": 0.0, "log_every_s": 0.5}
     fs = sim_frame
     with Probe(DOMAIN) as probe, NodeProcess("detector_node", params, DOMAIN, ns) as node:
         got = collect_detections(probe, ns)

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from grasp_pipeline.commands import Command
 
-DETECTORS = ("auto", "segnet", "descriptors", "oracle", "oracle-point")
-SHIPPED_SEGNET_DIR = "models/segnet"
+DETECTORS = ("auto", "parts", "segnet", "descriptors", "oracle", "oracle-point")
+# the models shipped in the package, in the order ``auto`` prefers them
+SHIPPED_MODELS = {"parts": "models/parts/classifier.pt", "segnet": "models/segnet/model.pt"}
 DEMO_POOL = "classic2018"
 
 
@@ -47,11 +48,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         choices=DETECTORS,
         default="auto",
         help="oracle = the simulator's true 6D poses (measures grasping alone), oracle-point = "
-        "true pickup point + closing axis (what segnet reports); auto = segnet with "
-        f"the shipped model ({SHIPPED_SEGNET_DIR}/*.pt) when there is one, else oracle",
+        "true pickup point + closing axis (what the learned detectors report); auto = the shipped "
+        "parts detector (models/parts/classifier.pt), else the shipped segnet, else oracle",
     )
     p.add_argument(
-        "--model", default="", help="detector checkpoint / database (segnet, descriptors)"
+        "--model", default="", help="detector checkpoint / database (parts, segnet, descriptors)"
     )
     p.add_argument("--trials", type=int, default=20, help="single-object trials per object")
     p.add_argument(
@@ -135,13 +136,15 @@ def _attempt(cell, dets: list, target: str) -> tuple[bool, str, float, bool]:
     return res.ok, why, plan.planning_ms, res.backed_off
 
 
-def _shipped_segnet() -> str:
-    """Path of the shipped segnet checkpoint (the package share's models/segnet/model.pt, also in
-    a colcon install), or '' when there is none."""
+def _shipped(detector: str) -> str:
+    """Path of the shipped model of ``detector`` (in the package share, also in a colcon
+    install), or '' when there is none."""
     from grasp_pipeline.paths import resolve_path
 
+    if detector not in SHIPPED_MODELS:
+        return ""
     try:
-        return str(resolve_path(f"{SHIPPED_SEGNET_DIR}/model.pt", "shipped segnet model"))
+        return str(resolve_path(SHIPPED_MODELS[detector], f"shipped {detector} model"))
     except FileNotFoundError:
         return ""
 
@@ -149,16 +152,17 @@ def _shipped_segnet() -> str:
 def _choose_detector(args) -> None:
     """Resolve ``auto`` and the shipped model into ``args.detector`` / ``args.model``."""
     if args.detector == "auto":
-        args.model = args.model or _shipped_segnet()
-        args.detector = "segnet" if args.model else "oracle"
+        # a --model of its own with auto: a segnet checkpoint, as before the parts detector
+        found = [d for d in SHIPPED_MODELS if _shipped(d)] if not args.model else ["segnet"]
+        args.detector = found[0] if found else "oracle"
         if args.detector == "oracle":
             print(
-                f"note: no shipped segnet model in {SHIPPED_SEGNET_DIR}/ - using the oracle "
-                "detector (true poses from the simulator); pass --detector segnet --model PATH"
+                "note: no shipped detector model - using the oracle detector (true poses from "
+                "the simulator); pass --detector parts|segnet --model PATH"
             )
-    if args.detector == "segnet" and not args.model:
-        args.model = _shipped_segnet()
-    if args.detector in ("segnet", "descriptors") and not args.model:
+    if not args.model:
+        args.model = _shipped(args.detector)
+    if args.detector in ("parts", "segnet", "descriptors") and not args.model:
         raise ValueError(
             f"--detector {args.detector} needs --model (a trained checkpoint); "
             "or run --detector oracle to measure the grasping stack on true poses"
@@ -171,8 +175,6 @@ def _make_detector(args, cell):
     _choose_detector(args)
     if args.detector in ("oracle", "oracle-point"):
         return OracleDetector(cell, full_6d=args.detector == "oracle")
-    if args.detector == "segnet" and not args.model:
-        args.model = _shipped_segnet()
     if args.detector == "descriptors" and args.model:
         # --model names a database written by `grasp-pipeline enroll` (each object's own model)
         from grasp_pipeline.perception.descriptors.detector import DescriptorDetector

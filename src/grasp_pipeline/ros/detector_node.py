@@ -50,10 +50,10 @@ def _device_ok(v: str) -> str | None:
 
 
 PARAMS = (
-    Param("detector", "segnet", "which detector runs", choices=DETECTORS, read_only=True),
+    Param("detector", "parts", "which detector runs", choices=DETECTORS, read_only=True),
     Param(
         "model_path",
-        "models/segnet/model.pt",
+        "models/parts/classifier.pt",
         "checkpoint / descriptor database (absolute or repo-relative)",
         read_only=True,
     ),

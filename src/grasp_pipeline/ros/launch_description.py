@@ -58,14 +58,14 @@ USE_REALSENSE_DRIVER = LaunchArgument(
 DETECTOR = LaunchArgument(
     "detector",
     "",
-    "detector_node's detector ('' = the parameter file's, segnet)",
-    ("", "segnet", "descriptors"),
+    "detector_node's detector ('' = the parameter file's, parts)",
+    ("", "parts", "segnet", "descriptors"),
 )
 MODEL_PATH = LaunchArgument(
     "model_path",
     "",
     "detector checkpoint: absolute, or relative to the package share directory like "
-    "models/segnet/model.pt ('' = the parameter file's)",
+    "models/parts/classifier.pt ('' = the parameter file's)",
 )
 DATABASE_PATH = LaunchArgument(
     "database_path",

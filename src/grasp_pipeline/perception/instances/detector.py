@@ -18,7 +18,12 @@ from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.perception.detector import Detection, check_frame, depth_in_metres
 from grasp_pipeline.perception.instances.checkpoint import UNKNOWN, load_classifier
 from grasp_pipeline.perception.instances.crops import region_crop
-from grasp_pipeline.perception.instances.geometry import Region, segment_instances
+from grasp_pipeline.perception.instances.geometry import (
+    Region,
+    merge_regions,
+    regions_touch,
+    segment_instances,
+)
 from grasp_pipeline.perception.segnet.postprocess import grasp_frame, weighted_pca_axis
 
 
@@ -55,6 +60,13 @@ class PartsDetector:
         self.path = Path(checkpoint)
         self.last_timing_ms: dict[str, float] = {}
         self.last_unknown = 0
+        from grasp_pipeline.objects import load_catalog
+
+        catalog = load_catalog()
+        # a part's largest 3-D diagonal (m): fragments join while their union stays within it
+        self.diagonal_m = {
+            n: float(np.linalg.norm(catalog[n].size)) for n in self.labels if n in catalog.names
+        }
 
     def classify(
         self,
@@ -72,6 +84,26 @@ class PartsDetector:
         f = torch.from_numpy(np.stack([c[1] for c in crops])).to(self.device)
         with torch.inference_mode():
             return torch.softmax(self.model(x, f), dim=1).cpu().numpy()
+
+    def join_fragments(self, regions: Sequence[Region], labels: Sequence[str]) -> list[list[int]]:
+        """Groups of region indices (largest region first in each): regions of one label that
+        touch join while their union's 3-D diagonal stays within 1.15x the part's (a part that
+        colour edges or depth steps cut into pieces is one detection again; two touching parts
+        of one class stay two)."""
+        groups: list[list[int]] = []
+        for i in sorted(range(len(regions)), key=lambda i: -regions[i].pixels):
+            limit = 1.15 * self.diagonal_m.get(labels[i], 0.0)
+            for g in groups:
+                if labels[g[0]] != labels[i] or not any(
+                    regions_touch(regions[j], regions[i]) for j in g
+                ):
+                    continue
+                if merge_regions([regions[j] for j in g] + [regions[i]]).extent_m <= limit:
+                    g.append(i)
+                    break
+            else:
+                groups.append([i])
+        return groups
 
     def detect(
         self,
@@ -98,15 +130,16 @@ class PartsDetector:
         probs = self.classify(rgb, seg.height_m, seg.regions, camera)
         t2 = time.perf_counter()
         out: list[Detection] = []
-        self.last_unknown = 0
-        for region, p in zip(seg.regions, probs, strict=False):
-            k = int(np.argmax(p))
-            label = self.class_names[k]
-            if label == UNKNOWN:
-                self.last_unknown += 1
+        labels = [self.class_names[int(np.argmax(p))] for p in probs]
+        self.last_unknown = labels.count(UNKNOWN)
+        for group in self.join_fragments(seg.regions, labels):
+            label = labels[group[0]]
+            if label == UNKNOWN or label not in wanted:
                 continue
-            if label not in wanted:
-                continue
+            region = merge_regions([seg.regions[i] for i in group])
+            w = np.array([seg.regions[i].pixels for i in group], float)
+            p = np.average(probs[group], axis=0, weights=w)
+            k = self.class_names.index(label)
             pixel, point, R = region_pose(region, camera)
             pose = np.eye(4)
             pose[:3, :3], pose[:3, 3] = R, point
@@ -125,6 +158,7 @@ class PartsDetector:
                         "runner_up": self.class_names[runner_up],
                         "runner_up_probability": float(p[runner_up]),
                         "pixels": region.pixels,
+                        "fragments": len(group),
                         "extent_m": region.extent_m,
                         "height_m": region.height_m,
                         "plane": region.plane,

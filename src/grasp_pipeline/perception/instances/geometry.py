@@ -82,6 +82,7 @@ class Region:
     centroid: np.ndarray
     extent_m: float
     area_m2: float
+    bounds: np.ndarray
 
 
 @dataclass
@@ -290,7 +291,52 @@ def segment_instances(
                 centroid=p.mean(axis=0),
                 extent_m=extent,
                 area_m2=area,
+                bounds=np.stack([lo, hi]),
             )
         )
     regions.sort(key=lambda r: -r.pixels)
     return Segmentation(regions, planes, height_full)
+
+
+def merge_regions(regions: list[Region]) -> Region:
+    """One region from several (fragments of one part): masks joined, the centroid weighted by
+    pixels, bounds, extent, height and area of the whole."""
+    if len(regions) == 1:
+        return regions[0]
+    w = np.array([r.pixels for r in regions], float)
+    lo = np.min([r.bounds[0] for r in regions], axis=0)
+    hi = np.max([r.bounds[1] for r in regions], axis=0)
+    mask = np.logical_or.reduce([r.mask for r in regions])
+    return Region(
+        mask=mask,
+        pixels=int(mask.sum()),
+        bbox=(
+            min(r.bbox[0] for r in regions),
+            min(r.bbox[1] for r in regions),
+            max(r.bbox[2] for r in regions),
+            max(r.bbox[3] for r in regions),
+        ),
+        plane=max(regions, key=lambda r: r.pixels).plane,
+        height_m=max(r.height_m for r in regions),
+        centroid=np.average([r.centroid for r in regions], axis=0, weights=w),
+        extent_m=float(np.linalg.norm(hi - lo)),
+        area_m2=sum(r.area_m2 for r in regions),
+        bounds=np.stack([lo, hi]),
+    )
+
+
+def regions_touch(a: Region, b: Region, gap_px: int = 3) -> bool:
+    """Whether two regions' masks come within ``gap_px`` pixels of each other."""
+    import cv2
+
+    g = gap_px
+    # where b's box meets a's box grown by the gap; nothing there -> too far apart
+    u0, v0 = max(a.bbox[0] - g, b.bbox[0]), max(a.bbox[1] - g, b.bbox[1])
+    u1, v1 = min(a.bbox[2] + g, b.bbox[2]), min(a.bbox[3] + g, b.bbox[3])
+    if u1 <= u0 or v1 <= v0:
+        return False
+    H, W = a.mask.shape
+    u0, v0, u1, v1 = max(u0 - g, 0), max(v0 - g, 0), min(u1 + g, W), min(v1 + g, H)
+    ma = a.mask[v0:v1, u0:u1].astype(np.uint8)
+    grown = cv2.dilate(ma, np.ones((2 * gap_px + 1, 2 * gap_px + 1), np.uint8)) > 0
+    return bool((grown & b.mask[v0:v1, u0:u1]).any())
