@@ -43,6 +43,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 def _cmd(model: Path, *extra: str) -> list[str]:
     sets = [
+        "detector_node.detector=segnet",
         f"detector_node.model_path={model}",
         "detector_node.min_score=0.0",
         "sim_node.width=160",

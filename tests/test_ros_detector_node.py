@@ -52,7 +52,12 @@ def test_detections_match_the_detector_run_locally(checkpoint, sim_frame) -> Non
     assert [d.label for d in demoted] == ["M20", "Motor"]
     assert demoted[1].score < 0.95 * expected[1].score and demoted[0].score == expected[0].score
     ns = f"/t{uuid.uuid4().hex[:8]}"
-    params = {"detector": "segnet", "model_path": str(checkpoint), "min_score": 0.0, "target_object": "M20"}
+    params = {
+        "detector": "segnet",
+        "model_path": str(checkpoint),
+        "min_score": 0.0,
+        "target_object": "M20",
+    }
     with Probe(DOMAIN) as probe, NodeProcess("detector_node", params, DOMAIN, ns) as node:
         got = collect_detections(probe, ns)
         feeder = Feeder(probe, ns)
@@ -81,7 +86,12 @@ def test_bad_frames_are_dropped_and_the_node_keeps_running(checkpoint, sim_frame
 
     ns = f"/t{uuid.uuid4().hex[:8]}"
     # warnings of one cause repeat at most every log_every_s: one each within this test
-    params = {"detector": "segnet", "model_path": str(checkpoint), "min_score": 0.0, "log_every_s": 120.0}
+    params = {
+        "detector": "segnet",
+        "model_path": str(checkpoint),
+        "min_score": 0.0,
+        "log_every_s": 120.0,
+    }
     fs = sim_frame
     bad_step = cv.numpy_to_image(fs.rgb, "rgb8")
     bad_step.step = 10  # smaller than a row

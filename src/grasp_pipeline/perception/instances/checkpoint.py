@@ -47,6 +47,11 @@ def load_classifier(
     """
     state = load_checkpoint(path, map_location=device)
     cfg = state["config"]
+    if not isinstance(cfg, dict) or "crop" not in cfg or "labels" not in cfg:
+        raise CheckpointError(
+            f"{path}: not a crop classifier checkpoint (no crop settings or labels: a segnet or "
+            "descriptor model? the detector parameter must name the model's kind)"
+        )
     try:
         config = ClassifierConfig.from_dict(cfg["model"])
         crop = CropSpec.from_dict(cfg["crop"])
