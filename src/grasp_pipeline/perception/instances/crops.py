@@ -83,7 +83,7 @@ def region_crop(
     s = spec.size
     colour = cv2.resize(_cut(rgb, u0, v0, side), (s, s), interpolation=cv2.INTER_AREA)
     height = cv2.resize(
-        _cut(np.nan_to_num(height_m, nan=0.0).astype(np.float32), u0, v0, side),
+        np.nan_to_num(_cut(height_m.astype(np.float32, copy=False), u0, v0, side), nan=0.0),
         (s, s),
         interpolation=cv2.INTER_NEAREST,
     )

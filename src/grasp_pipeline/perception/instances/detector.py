@@ -35,7 +35,8 @@ def region_pose(
     c = region.centroid
     u = float(np.clip(camera.fx * c[0] / c[2] + camera.cx, 0.0, camera.width - 1.0))
     v = float(np.clip(camera.fy * c[1] / c[2] + camera.cy, 0.0, camera.height - 1.0))
-    vs, us = np.nonzero(region.mask)
+    u0, v0, u1, v1 = region.bbox
+    vs, us = np.nonzero(region.mask[v0:v1, u0:u1])
     if len(us) >= 3:
         axis, _ = weighted_pca_axis(us.astype(float), vs.astype(float), np.ones(len(us)))
     else:
