@@ -77,3 +77,29 @@ def depth_in_metres(depth: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
     depth_m = depth.astype(np.float32) * np.float32(camera.depth_scale)
     depth_m[~np.isfinite(depth_m) | (depth_m <= 0)] = np.nan
     return depth_m
+
+
+def planar_grasp_detection(
+    label: str,
+    score: float,
+    pixel: tuple[float, float],
+    point: np.ndarray,
+    R: np.ndarray,
+    extras: dict,
+) -> Detection:
+    """A detection with a pickup point and a grasp frame but no object orientation (the
+    segmentation and parts detectors): ``R`` (3, 3) from :func:`~grasp_pipeline.perception.
+    segnet.postprocess.grasp_frame`, whose y axis is the closing direction; ``extras`` gains
+    ``yaw_rad``, the closing direction's angle in the image plane."""
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = R, point
+    return Detection(
+        label=label,
+        score=float(score),
+        pixel=(float(pixel[0]), float(pixel[1])),
+        point=np.asarray(point, float),
+        pose=pose,
+        grasp_axis=R[:, 1].copy(),
+        pose_is_full_6d=False,
+        extras={**extras, "yaw_rad": float(np.arctan2(R[1, 1], R[0, 1]))},
+    )

@@ -15,7 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics
-from grasp_pipeline.perception.detector import Detection, check_frame, depth_in_metres
+from grasp_pipeline.perception.detector import (
+    Detection,
+    check_frame,
+    depth_in_metres,
+    planar_grasp_detection,
+)
 from grasp_pipeline.perception.instances.checkpoint import UNKNOWN, load_classifier
 from grasp_pipeline.perception.instances.crops import region_crop
 from grasp_pipeline.perception.instances.geometry import (
@@ -142,19 +147,15 @@ class PartsDetector:
             p = np.average(probs[group], axis=0, weights=w)
             k = self.class_names.index(label)
             pixel, point, R = region_pose(region, camera)
-            pose = np.eye(4)
-            pose[:3, :3], pose[:3, 3] = R, point
             runner_up = int(np.argsort(p)[-2])
             out.append(
-                Detection(
-                    label=label,
-                    score=float(p[k]),
-                    pixel=pixel,
-                    point=point,
-                    pose=pose,
-                    grasp_axis=R[:, 1].copy(),
-                    pose_is_full_6d=False,
-                    extras={
+                planar_grasp_detection(
+                    label,
+                    p[k],
+                    pixel,
+                    point,
+                    R,
+                    {
                         "class_probability": float(p[k]),
                         "runner_up": self.class_names[runner_up],
                         "runner_up_probability": float(p[runner_up]),
@@ -163,7 +164,6 @@ class PartsDetector:
                         "extent_m": region.extent_m,
                         "height_m": region.height_m,
                         "plane": region.plane,
-                        "yaw_rad": float(np.arctan2(R[1, 1], R[0, 1])),
                     },
                 )
             )

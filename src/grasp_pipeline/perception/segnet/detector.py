@@ -14,7 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics
-from grasp_pipeline.perception.detector import Detection, check_frame, depth_in_metres
+from grasp_pipeline.perception.detector import (
+    Detection,
+    check_frame,
+    depth_in_metres,
+    planar_grasp_detection,
+)
 from grasp_pipeline.perception.segnet.config import SegNetConfig
 from grasp_pipeline.perception.segnet.postprocess import (
     VOTE_MODES,
@@ -183,24 +188,19 @@ class SegnetDetector:
             point = np.array([(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z])
             axis_uv = (inst.axis[0] * sx, inst.axis[1] * sy)
             R = grasp_frame(axis_uv, camera.fx, camera.fy)
-            pose = np.eye(4)
-            pose[:3, :3], pose[:3, 3] = R, point
             out.append(
-                Detection(
-                    label=self.labels[c],
-                    score=inst.score,
-                    pixel=(float(u), float(v)),
-                    point=point,
-                    pose=pose,
-                    grasp_axis=R[:, 1].copy(),
-                    pose_is_full_6d=False,
-                    extras={
+                planar_grasp_detection(
+                    self.labels[c],
+                    inst.score,
+                    (u, v),
+                    point,
+                    R,
+                    {
                         "class_probability": float(probs[c]),
                         "mean_activation": inst.mean_activation,
                         "pixels": inst.pixels,
                         "mass": inst.mass,
                         "elongation": inst.elongation,
-                        "yaw_rad": float(np.arctan2(R[1, 1], R[0, 1])),
                     },
                 )
             )
