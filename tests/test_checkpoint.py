@@ -161,9 +161,18 @@ def test_shipped_segnet_model_is_sealed() -> None:
     assert state["step"] == 6000 and len(state["config"]["labels"]) == 13
 
 
+def test_shipped_parts_classifier_is_sealed() -> None:
+    """models/parts/classifier.pt carries its hash and names the 22 catalog parts + unknown."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        state = load_checkpoint(ROOT / "models" / "parts" / "classifier.pt")
+    labels = state["config"]["labels"]
+    assert len(labels) == 23 and labels[-1] == "unknown" and "Drill" in labels
+
+
 def test_serving_a_model_never_imports_training(tmp_path: Path) -> None:
-    """Both networks load through their own package: the detector node's loader, the segnet
-    detector and the descriptor loader leave ``grasp_pipeline.training`` unimported."""
+    """The networks load through their own packages: the detector node's loader, the segnet and
+    parts detectors and the descriptor loader leave ``grasp_pipeline.training`` unimported."""
     code = f"""
 import sys
 import torch
@@ -175,6 +184,7 @@ net = DescriptorNet(DescriptorNetConfig(descriptor_dim=3, num_keypoints=8, base_
 save_descriptor_model({str(tmp_path / "d.pt")!r}, net, step=3)
 assert load_descriptor_model({str(tmp_path / "d.pt")!r}).config == net.config
 det = load_detector("segnet", {str(ROOT / "models/segnet/model.pt")!r})
+parts = load_detector("parts", {str(ROOT / "models/parts/classifier.pt")!r})
 print(sorted(m for m in sys.modules if m.startswith("grasp_pipeline.training")))
 """
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
