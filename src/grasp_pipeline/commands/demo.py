@@ -24,10 +24,9 @@ import time
 from pathlib import Path
 
 from grasp_pipeline.commands import Command
+from grasp_pipeline.ros.detector_loading import SHIPPED_MODELS  # ``auto`` prefers them in order
 
 DETECTORS = ("auto", "parts", "segnet", "descriptors", "oracle", "oracle-point")
-# the models shipped in the package, in the order ``auto`` prefers them
-SHIPPED_MODELS = {"parts": "models/parts/classifier.pt", "segnet": "models/segnet/model.pt"}
 DEMO_POOL = "classic2018"
 
 

@@ -22,7 +22,7 @@ LATENCY_SEED = 9500  # hold-out range (commands.holdout.HOLDOUT_SEED_BASE and up
 
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", default="parts", help="detector kind (as the node's parameter)")
-    p.add_argument("--model", default="models/parts/classifier.pt", help="model file")
+    p.add_argument("--model", default="", help="model file ('' = the detector's shipped model)")
     p.add_argument("--frames", type=int, default=8, help="frames, each with 10 parts in view")
     p.add_argument("--runs", type=int, default=5, help="timed passes over the frames")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -39,12 +39,13 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from grasp_pipeline.data.generate import GenerationConfig, make_frame
-    from grasp_pipeline.ros.detector_loading import load_detector
+    from grasp_pipeline.ros.detector_loading import load_detector, model_or_shipped
     from grasp_pipeline.sim.scene import SceneConfig
 
     if args.frames < 1 or args.runs < 1:
         raise ValueError("--frames and --runs must be >= 1")
     torch.set_num_threads(args.threads)
+    args.model = model_or_shipped(args.detector, args.model)
     detector = load_detector(args.detector, args.model)
     scene = SceneConfig(min_objects=10, max_objects=10, clutter_fraction=0.0, pool="all")
     cfg = GenerationConfig(

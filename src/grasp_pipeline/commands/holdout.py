@@ -137,7 +137,7 @@ def run_holdout(
 
 
 def _add(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="models/segnet/model.pt", help="segnet checkpoint")
+    p.add_argument("--model", default="", help="model file ('' = the detector's shipped model)")
     p.add_argument("--detector", default="segnet", help="detector kind (as the node's parameter)")
     p.add_argument("--frames", type=int, default=100, help="hold-out frames per camera and pool")
     p.add_argument(
@@ -161,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
     import torch
 
     from grasp_pipeline.objects import load_catalog
-    from grasp_pipeline.ros.detector_loading import load_detector
+    from grasp_pipeline.ros.detector_loading import load_detector, model_or_shipped
     from grasp_pipeline.training.checkpoint import atomic_write_bytes
 
     if args.frames < 1:
@@ -173,6 +173,7 @@ def _run(args: argparse.Namespace) -> int:
     options = (
         {} if args.look_alike_overlap is None else {"look_alike_overlap": args.look_alike_overlap}
     )
+    args.model = model_or_shipped(args.detector, args.model)
     detector = load_detector(args.detector, args.model, **options)
     min_score = node_min_score()
     pools: dict[str, dict] = {}

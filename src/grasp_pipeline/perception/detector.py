@@ -71,6 +71,13 @@ def check_frame(rgb: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics) ->
         )
 
 
+def check_targets(targets: Sequence[str] | None, labels: Sequence[str]) -> None:
+    """ValueError naming the target labels a detector with ``labels`` does not know."""
+    unknown = [t for t in targets or () if t not in labels]
+    if unknown:
+        raise ValueError(f"unknown target label(s) {unknown}; known: {list(labels)}")
+
+
 def depth_in_metres(depth: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
     """(H, W) float32 metres from driver units (``camera.depth_scale``); NaN where missing (0,
     negative, NaN or inf)."""

@@ -11,6 +11,18 @@ from pathlib import Path
 from grasp_pipeline.perception.detector import Detector
 
 DETECTORS = ("parts", "segnet", "descriptors")
+# the models shipped in the package (relative to its share directory), default first
+SHIPPED_MODELS = {"parts": "models/parts/classifier.pt", "segnet": "models/segnet/model.pt"}
+
+
+def model_or_shipped(detector: str, model_path: str) -> str:
+    """``model_path``, or the shipped model of ``detector`` when it is ''; ValueError when the
+    detector ships none (descriptor databases are enrolled by the user)."""
+    if model_path:
+        return model_path
+    if detector not in SHIPPED_MODELS:
+        raise ValueError(f"detector {detector!r} ships no model; give its model file")
+    return SHIPPED_MODELS[detector]
 
 
 def resolve_model_path(path: str) -> Path:

@@ -26,7 +26,12 @@ from std_msgs.msg import Float64
 
 from grasp_pipeline.paths import share_dir
 from grasp_pipeline.ros import conversions as cv
-from grasp_pipeline.ros.detector_loading import DETECTORS, load_detector, resolve_model_path
+from grasp_pipeline.ros.detector_loading import (
+    DETECTORS,
+    SHIPPED_MODELS,
+    load_detector,
+    resolve_model_path,
+)
 from grasp_pipeline.ros.frame_sync import FrameSync, SyncedFrame
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import RESULTS, SENSOR
@@ -53,7 +58,7 @@ PARAMS = (
     Param("detector", "parts", "which detector runs", choices=DETECTORS, read_only=True),
     Param(
         "model_path",
-        "models/parts/classifier.pt",
+        SHIPPED_MODELS["parts"],
         "checkpoint / descriptor database (absolute or repo-relative)",
         read_only=True,
     ),

@@ -18,6 +18,7 @@ from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.perception.detector import (
     Detection,
     check_frame,
+    check_targets,
     depth_in_metres,
     planar_grasp_detection,
 )
@@ -125,10 +126,7 @@ class PartsDetector:
         """
         t0 = time.perf_counter()
         check_frame(rgb, depth, camera)
-        if targets is not None:
-            unknown = [t for t in targets if t not in self.labels]
-            if unknown:
-                raise ValueError(f"unknown target label(s) {unknown}; known: {self.labels}")
+        check_targets(targets, self.labels)
         wanted = set(self.labels if targets is None else targets)
         depth_m = depth_in_metres(depth, camera)
         seg = segment_instances(depth_m, camera, self.geometry, rgb)

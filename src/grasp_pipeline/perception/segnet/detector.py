@@ -17,6 +17,7 @@ from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.perception.detector import (
     Detection,
     check_frame,
+    check_targets,
     depth_in_metres,
     planar_grasp_detection,
 )
@@ -122,11 +123,9 @@ class SegnetDetector:
     # -- validation --------------------------------------------------------------------------
     def _check(self, rgb, depth, camera: CameraIntrinsics, targets) -> list[int]:
         check_frame(rgb, depth, camera)
+        check_targets(targets, self.labels)
         if targets is None:
             return list(range(len(self.labels)))
-        unknown = [t for t in targets if t not in self.labels]
-        if unknown:
-            raise ValueError(f"unknown target label(s) {unknown}; known: {self.labels}")
         return [self.labels.index(t) for t in targets]
 
     # -- inference ---------------------------------------------------------------------------
