@@ -125,8 +125,8 @@ def train_parts(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
     )
-    cfg = classifier_config(model_cfg, crop, geometry, crops.labels)
-    cfg["train"] = asdict(config)
+    export_cfg = classifier_config(model_cfg, crop, geometry, crops.labels)  # classifier.pt's
+    cfg = {**export_cfg, "train": asdict(config)}  # the training state's: with the settings
     ckpt = work / "checkpoint.pt"
     epoch0, history, best = 0, [], {"epoch": -1, "accuracy": -1.0}
     if ckpt.exists():
@@ -193,7 +193,7 @@ def train_parts(
                 work / "classifier.pt",
                 {
                     "model": model.state_dict(),
-                    "config": classifier_config(model_cfg, crop, geometry, crops.labels),
+                    "config": export_cfg,
                     "step": epoch + 1,
                 },
             )

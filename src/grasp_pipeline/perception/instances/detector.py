@@ -29,6 +29,7 @@ from grasp_pipeline.perception.instances.geometry import (
     merge_regions,
     regions_touch,
     segment_instances,
+    union_bounds,
 )
 from grasp_pipeline.perception.segnet.postprocess import grasp_frame, weighted_pca_axis
 
@@ -57,11 +58,8 @@ class PartsDetector:
     """
 
     def __init__(self, checkpoint: str | os.PathLike, device: str = "cpu") -> None:
-        import torch
-
         self.model, self.crop, self.geometry, names, _ = load_classifier(checkpoint, device)
         self.device = device
-        self._torch = torch
         self.class_names = names
         self.labels = [n for n in names if n != UNKNOWN]
         self.path = Path(checkpoint)
@@ -83,10 +81,11 @@ class PartsDetector:
         camera: CameraIntrinsics,
     ) -> np.ndarray:
         """(len(regions), classes) class probabilities of the regions' crops."""
+        import torch
+
         if not regions:
             return np.zeros((0, len(self.class_names)), np.float32)
         crops = [region_crop(rgb, height_m, r, camera, self.crop) for r in regions]
-        torch = self._torch
         x = torch.from_numpy(np.stack([c[0] for c in crops])).to(self.device)
         f = torch.from_numpy(np.stack([c[1] for c in crops])).to(self.device)
         with torch.inference_mode():
@@ -105,7 +104,8 @@ class PartsDetector:
                     regions_touch(regions[j], regions[i]) for j in g
                 ):
                     continue
-                if merge_regions([regions[j] for j in g] + [regions[i]]).extent_m <= limit:
+                lo, hi = union_bounds([regions[j] for j in g] + [regions[i]])
+                if np.linalg.norm(hi - lo) <= limit:
                     g.append(i)
                     break
             else:

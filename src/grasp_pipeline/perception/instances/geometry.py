@@ -191,8 +191,8 @@ def height_above_support(
     for k, plane in enumerate(planes):
         h = plane.height(points)
         under = h > -tol  # this plane is under (or through) the point
-        better = under & ~(best_h <= h)  # lower height = a higher plane below the point
-        better &= ~(np.isfinite(best_h) & (best_h < h))
+        # a lower height = a higher plane below the point (NaN, nothing yet, compares False)
+        better = under & ~(best_h <= h)
         best_h = np.where(better, h, best_h)
         best_k = np.where(better, k, best_k)
     return best_h, best_k
@@ -298,14 +298,23 @@ def segment_instances(
     return Segmentation(regions, planes, height_full)
 
 
+def union_bounds(regions: list[Region]) -> np.ndarray:
+    """(2, 3) low and high corners of the regions' points together (m)."""
+    return np.stack(
+        [
+            np.min([r.bounds[0] for r in regions], axis=0),
+            np.max([r.bounds[1] for r in regions], axis=0),
+        ]
+    )
+
+
 def merge_regions(regions: list[Region]) -> Region:
     """One region from several (fragments of one part): masks joined, the centroid weighted by
     pixels, bounds, extent, height and area of the whole."""
     if len(regions) == 1:
         return regions[0]
     w = np.array([r.pixels for r in regions], float)
-    lo = np.min([r.bounds[0] for r in regions], axis=0)
-    hi = np.max([r.bounds[1] for r in regions], axis=0)
+    lo, hi = union_bounds(regions)
     mask = np.logical_or.reduce([r.mask for r in regions])
     return Region(
         mask=mask,
