@@ -152,19 +152,8 @@ class CellClient:
 
     def reset(self, scene: str, objects: list[str], seed: int, timeout: float = 60.0) -> dict:
         """New scene on the simulator node; its description (see the node's ``reset_scene``)."""
-        from std_srvs.srv import Trigger
-
         self.set_params("sim", {"scene": scene, "objects": list(objects), "seed": int(seed)})
-        t_end = time.monotonic() + timeout
-        while True:
-            res = self._call(self.reset_cli, Trigger.Request(), timeout, "reset_scene")
-            # a goal still running (e.g. the arm sent home at start) ends within seconds
-            if res.success or "goal is running" not in res.message or time.monotonic() > t_end:
-                break
-            time.sleep(0.5)
-        if not res.success:
-            raise RuntimeError(f"reset_scene refused: {res.message}")
-        return json.loads(res.message)
+        return self._trigger(self.reset_cli, "reset_scene", timeout)
 
     def _trigger(self, client, what: str, timeout: float = 60.0) -> dict:
         """Call a simulator Trigger service whose answer is JSON; RuntimeError when refused."""
@@ -173,7 +162,8 @@ class CellClient:
         t_end = time.monotonic() + timeout
         while True:
             res = self._call(client, Trigger.Request(), timeout, what)
-            # the arm still coming to rest after a pick ends within seconds
+            # a goal still running (the arm sent home at start, or coming to rest after a
+            # pick) ends within seconds
             if res.success or "goal is running" not in res.message or time.monotonic() > t_end:
                 break
             time.sleep(0.3)
