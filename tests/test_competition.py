@@ -157,6 +157,7 @@ def test_final_through_the_ros_nodes_writes_picks_and_a_side_by_side_gif(tmp_pat
     assert res.returncode == 0, res.stderr[-3000:]
     s = json.loads(out.read_text())
     assert s["scenario"] == "final" and s["attempted"] == 1
+    assert s["command"].startswith("grasp-pipeline demo --scenario final")
     assert s["scope"] == "the first 1 of the 10 picks of the task list"
     pick = s["picks"][0]
     assert set(pick) >= {"object", "surface", "success", "reason", "seconds", "decoy"}

@@ -75,6 +75,7 @@ def test_demo_ros_nodes_pick(tmp_path, separate: bool):
     assert res.returncode == 0, res.stderr[-2000:]
     s = json.loads(out.read_text())
     assert s["mode"].startswith("ros")
+    assert s["command"].startswith("grasp-pipeline demo ")
     assert ("separate processes" in s["mode"]) == separate, s["mode"]
     assert s["per_object"] == {
         "S40_40_G": {"trials": 1, "successes": 1},

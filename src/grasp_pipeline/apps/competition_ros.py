@@ -173,6 +173,7 @@ def run_competition(args: argparse.Namespace, names: list[str]) -> int:
         "decoys": decoys,
         "objects": final["objects"],
         "wall_s": time.perf_counter() - t_all,
+        "command": args.command_line,
     }
     if not args.no_video and frames:
         last = frames[-1]

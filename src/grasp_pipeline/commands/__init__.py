@@ -9,6 +9,7 @@ that ``grasp-pipeline --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,3 +22,11 @@ class Command:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+
+
+def command_line(path: tuple[str, ...]) -> str:
+    """How this run was started, for result files: ``grasp-pipeline <path> <arguments>`` when the
+    CLI runs ``path``, else the process's own command line (a benchmark script, a test)."""
+    if tuple(sys.argv[1 : 1 + len(path)]) == tuple(path):
+        return "grasp-pipeline " + " ".join(sys.argv[1:])
+    return " ".join(sys.argv)

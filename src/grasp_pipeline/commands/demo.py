@@ -23,7 +23,7 @@ import argparse
 import time
 from pathlib import Path
 
-from grasp_pipeline.commands import Command
+from grasp_pipeline.commands import Command, command_line
 from grasp_pipeline.ros.detector_loading import SHIPPED_MODELS  # ``auto`` prefers them in order
 
 DETECTORS = ("auto", "parts", "segnet", "descriptors", "oracle", "oracle-point")
@@ -190,6 +190,7 @@ def _make_detector(args, cell):
 
 
 def _run(args: argparse.Namespace) -> int:
+    args.command_line = command_line(("demo",))  # recorded in the result files
     if min(args.trials, args.clutter_trials, args.pile_trials, args.replans, args.picks) < 0:
         raise ValueError(
             "--trials, --clutter-trials, --pile-trials, --replans and --picks must be >= 0"
@@ -330,6 +331,7 @@ def write_demo_results(
         "seed": args.seed,
         "camera": f"d435 {args.width}x{args.height}, noise on",
         "wall_s": time.perf_counter() - t_all,
+        "command": args.command_line,
     }
     summary = summarize(records, meta)
     write_json(summary, json_path)

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
 from pathlib import Path
 
-from grasp_pipeline.commands import Command
+from grasp_pipeline.commands import Command, command_line
 
 LATENCY_SEED = 9500  # hold-out range (commands.holdout.HOLDOUT_SEED_BASE and up)
 
@@ -88,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         "detections_per_frame_median": float(np.median(counts)),
         "machine": {"cpus": torch.get_num_threads(), "python": platform.python_version()},
         "note": "medians over runs of per-run medians; the machine may be shared with other jobs",
-        "command": "grasp-pipeline benchmark detector-latency " + " ".join(sys.argv[3:]),
+        "command": command_line(("benchmark", "detector-latency")),
     }
     out = Path(args.out or f"benchmarks/results/detector_latency_{args.detector}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import ast
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from grasp_pipeline.commands import Command
+from grasp_pipeline.commands import Command, command_line
 
 # Seeds of every data set a shipped model or committed figure was trained, tuned or evaluated on
 # (models/segnet/README.md, config/experiments/*.yaml): never used for hold-out frames.
@@ -224,9 +223,7 @@ def _run(args: argparse.Namespace) -> int:
             "object of the frame with the asked class; hit_rate_random_pixel: a random pixel",
             "detections_outside_image": "detections whose pixel lies outside the image",
         },
-        "command": "grasp-pipeline benchmark detector-holdout " + " ".join(sys.argv[3:])
-        if sys.argv[1:3] == ["benchmark", "detector-holdout"]
-        else " ".join(sys.argv),
+        "command": command_line(("benchmark", "detector-holdout")),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(args.out, json.dumps(doc, indent=1).encode())
