@@ -5,11 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from grasp_pipeline.perception.segnet.postprocess import (
-    find_instances,
-    grasp_frame,
-    robust_depth,
-)
+from grasp_pipeline.perception.planar_axis import grasp_frame
+from grasp_pipeline.perception.segnet.postprocess import find_instances, robust_depth
 
 
 def _ellipse(h, w, cu, cv, a, b, angle):

@@ -96,7 +96,7 @@ def planar_grasp_detection(
 ) -> Detection:
     """A detection with a pickup point and a grasp frame but no object orientation (the
     segmentation and parts detectors): ``R`` (3, 3) from :func:`~grasp_pipeline.perception.
-    segnet.postprocess.grasp_frame`, whose y axis is the closing direction; ``extras`` gains
+    planar_axis.grasp_frame`, whose y axis is the closing direction; ``extras`` gains
     ``yaw_rad``, the closing direction's angle in the image plane."""
     pose = np.eye(4)
     pose[:3, :3], pose[:3, 3] = R, point

@@ -26,6 +26,7 @@ from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from grasp_pipeline.training.parts_data import CropSet
 
 MAX_NONFINITE_IN_A_ROW = 10
+SHIFT_PX = 4
 
 
 @dataclass(frozen=True)
@@ -47,14 +48,26 @@ def split_by_frame(crops: CropSet, val_every: int) -> tuple[np.ndarray, np.ndarr
 
 
 def augment(x, rng: np.random.Generator):
-    """Random quarter turns and flips (a part seen from above has no up), brightness and
-    height jitter. ``x``: (B, C, S, S) torch tensor; returns a new tensor."""
+    """Random quarter turns and flips (a part seen from above has no up), a shift of up to
+    ``SHIFT_PX`` pixels (a window placed off the part's centre, as a fragment's is), brightness
+    and height jitter. ``x``: (B, C, S, S) torch tensor; returns a new tensor."""
     import torch
 
     k = int(rng.integers(0, 4))
     x = torch.rot90(x, k, dims=(2, 3))
     if rng.random() < 0.5:
         x = torch.flip(x, dims=(3,))
+    du, dv = (int(d) for d in rng.integers(-SHIFT_PX, SHIFT_PX + 1, 2))
+    if du or dv:  # zero padding where the window moved out, as crops are cut at image borders
+        x = torch.roll(x, shifts=(dv, du), dims=(2, 3))
+        if dv > 0:
+            x[:, :, :dv] = 0
+        elif dv < 0:
+            x[:, :, dv:] = 0
+        if du > 0:
+            x[:, :, :, :du] = 0
+        elif du < 0:
+            x[:, :, :, du:] = 0
     b = x.shape[0]
     gain = torch.from_numpy(rng.uniform(0.75, 1.25, (b, 1, 1, 1)).astype(np.float32))
     x = x.clone()

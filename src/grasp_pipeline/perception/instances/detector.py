@@ -31,7 +31,7 @@ from grasp_pipeline.perception.instances.geometry import (
     segment_instances,
     union_bounds,
 )
-from grasp_pipeline.perception.segnet.postprocess import grasp_frame, weighted_pca_axis
+from grasp_pipeline.perception.planar_axis import grasp_frame, weighted_pca_axis
 
 
 def region_pose(

@@ -45,7 +45,10 @@ class GeometryConfig:
     ``max_planes``; ``min_plane_share``: a plane holds at least this share of the valid points and
     ``min_plane_area_m2`` of surface (the top of a part is a plane too, but a small one);
     ``step_m``: depth step between neighbours that separates two regions (at 0.5 m, grows
-    with z^2); ``min_area_m2`` / ``max_extent_m``: a region's metric area and size bounds.
+    with z^2); ``min_area_m2`` / ``max_extent_m``: a region's metric area and size bounds;
+    ``canny_low`` / ``canny_high``: thresholds of the colour edges that split touching parts,
+    taken over the R, G and B channels (``colour_edges``; the strongest channel's gradient) or
+    over grey.
     """
 
     stride: int = 2
@@ -56,11 +59,12 @@ class GeometryConfig:
     min_plane_share: float = 0.04
     min_plane_area_m2: float = 0.03
     ransac_iterations: int = 160
-    step_m: float = 0.012
+    step_m: float = 0.008
     min_area_m2: float = 1.0e-4
     max_extent_m: float = 0.32
-    canny_low: int = 30
-    canny_high: int = 90
+    canny_low: int = 20
+    canny_high: int = 60
+    colour_edges: bool = True
     seed: int = 0
 
 
@@ -239,8 +243,10 @@ def segment_instances(
         edge[: zf.shape[0] - dv, : zf.shape[1] - du] |= jump & (a > b)  # the farther side
         edge[dv:, du:] |= jump & (b > a)
     if rgb is not None:  # colour edges separate touching parts of different colour
-        grey = cv2.cvtColor(rgb[::s, ::s], cv2.COLOR_RGB2GRAY)
-        edge |= cv2.Canny(grey, config.canny_low, config.canny_high) > 0
+        small = np.ascontiguousarray(rgb[::s, ::s])
+        if not config.colour_edges:  # a red part beside a grey one can be one grey level
+            small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        edge |= cv2.Canny(small, config.canny_low, config.canny_high) > 0
     cores = (out & ~edge).astype(np.uint8)
     n, labels = cv2.connectedComponents(cores, connectivity=4)
     if n <= 1:

@@ -21,12 +21,12 @@ from grasp_pipeline.perception.detector import (
     depth_in_metres,
     planar_grasp_detection,
 )
+from grasp_pipeline.perception.planar_axis import grasp_frame
 from grasp_pipeline.perception.segnet.config import SegNetConfig
 from grasp_pipeline.perception.segnet.postprocess import (
     VOTE_MODES,
     demote_look_alikes,
     find_instances,
-    grasp_frame,
     robust_depth,
 )
 
