@@ -75,7 +75,7 @@ PARAMS = (
         "catalog object whose pickup_pose is published ('' = best of any)",
         check=_target_ok,
     ),
-    Param("min_score", 0.3, "detections scoring lower are not published", range=(0.0, 1.0)),
+    Param("min_score", 0.5, "detections scoring lower are not published", range=(0.0, 1.0)),
     Param(
         "camera_name",
         "camera",
