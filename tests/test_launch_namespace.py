@@ -97,7 +97,7 @@ def test_cell_launch_in_a_namespace_applies_the_parameter_file(tmp_path: Path) -
     # youbot.yaml's values (the nodes' defaults are franka / base_link / d435)
     assert planner == {"robot": "youbot", "base_frame": "arm_link_0", "execution": "kinematic"}
     assert camera == {"preset": "sr300"}, text[-3000:]
-    assert detector == {"target_object": "M20", "min_score": 0.3}, text[-3000:]
+    assert detector == {"target_object": "M20", "min_score": 0.5}, text[-3000:]
     assert "[x.grasp_planner_node]: youbot planner ready (execution=kinematic)" in text, text[
         -3000:
     ]
