@@ -67,6 +67,8 @@ def test_demo_ros_nodes_pick(tmp_path, separate: bool):
         str(tmp_path / "img"),
         "--seed",
         "3",
+        "--replans",
+        "2",
         "--domain-id",
         domain,
         *(["--separate"] if separate else []),
@@ -80,7 +82,7 @@ def test_demo_ros_nodes_pick(tmp_path, separate: bool):
     assert s["per_object"] == {
         "S40_40_G": {"trials": 1, "successes": 1},
         "Bearing": {"trials": 1, "successes": 1},
-    }
+    }, s["failure_reasons"]
     assert s["clutter_trials"] == 1
     assert s["planning_ms_median"] > 0
     assert "S40_40_G" in res.stdout and "100.0%" in res.stdout

@@ -97,11 +97,14 @@ class Cell:
         # takes seconds to discover a node)
         matched = self.probe.spin_until(lambda: self.pub.get_subscription_count() > 0, 40)
         assert matched, "the planner never subscribed to detections"
-        detections.header.stamp = self.probe.node.get_clock().now().to_msg()
-        self.pub.publish(detections)
-        self.probe.spin_until(lambda: False, 0.5)
-        res = self.probe.call(self.pick_cli, Trigger.Request(), 90)
-        assert res is not None, "pick did not answer"
+        for _ in range(3):  # a stalled arm backs off and asks for a new call, as users retry
+            detections.header.stamp = self.probe.node.get_clock().now().to_msg()
+            self.pub.publish(detections)
+            self.probe.spin_until(lambda: False, 0.5)
+            res = self.probe.call(self.pick_cli, Trigger.Request(), 90)
+            assert res is not None, "pick did not answer"
+            if res.success or "call pick again" not in res.message:
+                break
         return res
 
 
