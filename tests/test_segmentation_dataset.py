@@ -261,7 +261,8 @@ def test_train_with_offset_head_and_evaluate_commands(handmade, tmp_path):
     )
     from grasp_pipeline.commands.holdout import node_min_score
 
-    assert doc["min_score"] == node_min_score() and doc["detections_outside_image"] == 0
+    min_score = node_min_score()
+    assert doc["min_score"] == min_score and doc["detections_outside_image"] == 0
     assert set(doc["per_class"]) == {"M20", "M30"}  # catalog names, classes 6 and 7
     # the figures are SegnetDetector.detect's: re-scoring its output by hand gives them
     from grasp_pipeline.data.format import list_frames, read_frame
@@ -273,6 +274,6 @@ def test_train_with_offset_head_and_evaluate_commands(handmade, tmp_path):
         f = read_frame(handmade, fid)
         dets = det.detect(f.rgb, f.depth, f.camera)
         scores.append(
-            score_frame(dets, f, sorted({o.label for o in f.objects}), node_min_score(), det.labels)
+            score_frame(dets, f, sorted({o.label for o in f.objects}), min_score, det.labels)
         )
     assert summarize(scores)["pickup_rate"] == doc["mean_pickup_rate"]

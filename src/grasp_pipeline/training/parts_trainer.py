@@ -58,16 +58,9 @@ def augment(x, rng: np.random.Generator):
     if rng.random() < 0.5:
         x = torch.flip(x, dims=(3,))
     du, dv = (int(d) for d in rng.integers(-SHIFT_PX, SHIFT_PX + 1, 2))
-    if du or dv:  # zero padding where the window moved out, as crops are cut at image borders
-        x = torch.roll(x, shifts=(dv, du), dims=(2, 3))
-        if dv > 0:
-            x[:, :, :dv] = 0
-        elif dv < 0:
-            x[:, :, dv:] = 0
-        if du > 0:
-            x[:, :, :, :du] = 0
-        elif du < 0:
-            x[:, :, :, du:] = 0
+    if du or dv:  # zeros where the window moved out, as crops are cut at image borders
+        p, s = SHIFT_PX, x.shape[-1]
+        x = torch.nn.functional.pad(x, (p, p, p, p))[:, :, p - dv : p - dv + s, p - du : p - du + s]
     b = x.shape[0]
     gain = torch.from_numpy(rng.uniform(0.75, 1.25, (b, 1, 1, 1)).astype(np.float32))
     x = x.clone()

@@ -243,8 +243,9 @@ def segment_instances(
         edge[: zf.shape[0] - dv, : zf.shape[1] - du] |= jump & (a > b)  # the farther side
         edge[dv:, du:] |= jump & (b > a)
     if rgb is not None:  # colour edges separate touching parts of different colour
+        # Canny over R, G and B (a red part beside a grey one can share one grey level) or grey
         small = np.ascontiguousarray(rgb[::s, ::s])
-        if not config.colour_edges:  # a red part beside a grey one can be one grey level
+        if not config.colour_edges:
             small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         edge |= cv2.Canny(small, config.canny_low, config.canny_high) > 0
     cores = (out & ~edge).astype(np.uint8)
