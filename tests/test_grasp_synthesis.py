@@ -164,3 +164,35 @@ def test_round_top_adds_closing_directions_and_short_objects_get_small_offsets()
     # 30 % of 34.6 mm (across the y closing) allows offsets of 0 and +-10 mm only.
     offs = {round(float(c.pose[0, 3] - 0.5), 3) for c in plain if abs(c.pose[1, 1]) > 0.99}
     assert offs == {0.0, 0.01, -0.01}
+
+
+def _closing_yaws_deg(cands) -> set[int]:
+    """Closing directions of the untilted candidates, as yaw about the vertical mod 180 deg."""
+    out = set()
+    for c in cands:
+        y = c.pose[:3, 1]
+        if abs(y[2]) < 1e-9:
+            out.add(round(float(np.degrees(np.arctan2(y[1], y[0])))) % 180)
+    return out
+
+
+def test_point_axis_turns_the_closing_direction_to_clear_neighbours():
+    # A 20 mm profile detected with its closing axis along base y (yaw 90 deg).
+    point, axis = np.array([0.5, 0.0, 0.02]), np.array([0.0, 1.0, 0.0])
+    cands, why = grasps_from_point_axis(point, axis, PANDA_HAND, 0.02, 0.02, 0.0, length_m=0.1)
+    assert why == "ok"
+    assert _closing_yaws_deg(cands) == {60, 75, 90, 105, 120}
+    best = min(cands, key=lambda c: c.prior)
+    assert abs(best.pose[:3, 1] @ axis) == pytest.approx(1.0)  # the detected direction first
+    turned = [c for c in cands if "turned +30 deg" in c.description]
+    assert turned and all(c.width_m == pytest.approx(0.02 / np.cos(np.radians(30))) for c in turned)
+    assert min(c.prior for c in turned) > best.prior
+    # a part round seen from above is closed on from every side with its own width
+    cands, _ = grasps_from_point_axis(
+        point, axis, PANDA_HAND, 0.047, 0.014, 0.0, length_m=0.047, round_top=True
+    )
+    assert _closing_yaws_deg(cands) == {0, 30, 60, 90, 120, 150}
+    assert {round(c.width_m, 6) for c in cands} == {0.047}
+    # a turn whose width would not fit the hand is left out (70 mm / cos 30 > 78 mm)
+    cands, _ = grasps_from_point_axis(point, axis, PANDA_HAND, 0.070, 0.03, 0.0, length_m=0.1)
+    assert _closing_yaws_deg(cands) == {75, 90, 105}

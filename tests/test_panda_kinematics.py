@@ -66,3 +66,37 @@ def test_unreachable_refused_with_reason(model):
     T2[:3, 3] = [0.0, 0.0, -0.5]
     res = model.ik(T2)
     assert not res.ok and "no IK solution" in res.reason
+
+
+def test_failing_descent_stops_when_it_stalls(model):
+    # Hand pointing up 0.5 m below the base: inside the reach sphere, beyond the joint limits. The
+    # descent stops improving long before its 300 allowed iterations.
+    import pinocchio as pin
+
+    goal = pin.SE3(np.eye(3), np.array([0.0, 0.0, -0.5]))
+    for q0 in (model.home, (model.lower + model.upper) / 2):
+        _, ok, used = model._dls(q0, goal, 2e-4, 2e-3)
+        assert not ok and used < 150, used
+
+
+def test_local_ik_tries_only_the_seed(model, monkeypatch):
+    T2 = np.eye(4)
+    T2[:3, 3] = [0.0, 0.0, -0.5]
+    calls = []
+    real = model._dls
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(model, "_dls", counting)
+    assert not model.ik(T2, local=True).ok
+    assert len(calls) == 1
+    calls.clear()
+    assert not model.ik(T2, restarts=3).ok
+    assert len(calls) == 4
+    # a reachable target is still found from the seed alone
+    T = model.fk(model.home)
+    T[:3, 3] += [0.02, -0.01, 0.01]
+    res = model.ik(T, q_seed=model.home, local=True)
+    assert res.ok, res.reason

@@ -152,6 +152,12 @@ class ObjectSpec:
         return _axial_symmetry_axis(self.shape, self.dims)
 
     @property
+    def round_from_above(self) -> bool:
+        """Round (or hexagonal) seen from above in its resting pose: nuts and flat rings, which a
+        top-down pinch can close on from any side."""
+        return self.shape == "hex_nut" or self.symmetry_axis == "z"
+
+    @property
     def half_height(self) -> float:
         """Height (metres) of the object-frame origin above the table in the resting pose."""
         return 0.5 * self.size[2]

@@ -124,10 +124,15 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _attempt(cell, dets: list, target: str) -> tuple[bool, str, float, bool]:
-    """One pick of ``target`` in process from ``dets``: (ok, reason, planning ms, whether a
-    stalled arm backed off so that a re-plan may follow)."""
-    plan = cell.planner.plan_best(dets, target, age_s=0.0)
+def _attempt(cell, dets: list, target: str, frame) -> tuple[bool, str, float, bool]:
+    """One pick of ``target`` in process from ``dets`` of ``frame``: (ok, reason, planning ms,
+    whether a stalled arm backed off so that a re-plan may follow). The grasps are checked for
+    finger clearance in the frame's depth, as the planner node does with the aligned depth."""
+    from grasp_pipeline.geometry.camera import depth_to_metres
+    from grasp_pipeline.grasping.depth_clearance import ObservedCloud
+
+    observed = ObservedCloud(depth_to_metres(frame.depth, frame.camera), frame.camera)
+    plan = cell.planner.plan_best(dets, target, age_s=0.0, observed=observed)
     if not plan.ok:
         return False, plan.reason, plan.planning_ms, False
     res = cell.planner.execute(plan)
@@ -269,7 +274,7 @@ def _run_direct(args: argparse.Namespace) -> int:
                     detector.snapshot()
                 frame = cell.world.render(camera)
                 dets = detector.detect(frame.rgb, frame.depth, frame.camera)
-                ok, why, plan_time, backed_off = _attempt(cell, dets, target)
+                ok, why, plan_time, backed_off = _attempt(cell, dets, target, frame)
                 plan_ms += plan_time
                 if ok or not backed_off or attempt == args.replans:
                     break

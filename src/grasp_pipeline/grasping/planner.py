@@ -77,7 +77,7 @@ class GraspPlanner:
         surface_z_base: float | None = None,
         catalog=None,
         max_age_s: float = 2.0,
-        max_candidates: int = 80,
+        max_candidates: int = 160,
         stall_memory_s: float = 20.0,
     ) -> None:
         if robot not in ROBOTS:
@@ -116,7 +116,7 @@ class GraspPlanner:
                 self.surface_z_base,
                 spec.graspable_width,
                 symmetry_axis=spec.symmetry_axis,
-                round_top=spec.shape == "hex_nut",
+                round_top=spec.round_from_above,
             )
         else:
             if det.grasp_axis is None:
@@ -133,6 +133,7 @@ class GraspPlanner:
                 height,
                 self.surface_z_base,
                 length_m=spec.size[0] if spec is not None else None,
+                round_top=spec is not None and spec.round_from_above,
             )
         if self.robot == "youbot" and cands:
             cands, why = self._youbot_adjust(cands)

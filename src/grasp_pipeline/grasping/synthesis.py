@@ -27,6 +27,11 @@ MAX_TILT_DEG = 25.0  # object axes closer than this to vertical give an aligned 
 OFFSETS_M = (0.0, 0.01, -0.01, 0.02, -0.02, 0.03, -0.03)
 TILTS_DEG = (0.0, 20.0, -20.0, 35.0, -35.0)
 MAX_OFFSET_FRACTION = 0.3
+# Closing directions turned about the vertical away from the detected one (deg): a neighbour
+# touching one side of the part is often clear a little further round. Parts round seen from
+# above (nuts, rings) can be closed on from any side (ROUND_YAWS_DEG).
+YAWS_DEG = (0.0, 15.0, -15.0, 30.0, -30.0)
+ROUND_YAWS_DEG = (0.0, 30.0, -30.0, 60.0, -60.0, 90.0)
 
 
 @dataclass
@@ -129,6 +134,8 @@ def grasps_from_point_axis(
     offsets_m: tuple[float, ...] = OFFSETS_M,
     tilts_deg: tuple[float, ...] = TILTS_DEG,
     length_m: float | None = None,
+    yaws_deg: tuple[float, ...] | None = None,
+    round_top: bool = False,
 ) -> tuple[list[GraspCandidate], str]:
     """Top-down pinch grasps at a detected pickup point (base frame, metres).
 
@@ -136,8 +143,10 @@ def grasps_from_point_axis(
     ``closing_axis`` the direction the fingers should close along (perpendicular to the object's
     dominant axis); ``width_m`` / ``height_m`` the object's width across the fingers and height
     (catalog; None = unknown: the hand opens fully and goes 15 mm deep); ``surface_z`` the work
-    surface height (None = unknown). Returns (candidates, reason) with reason saying why the list
-    is empty.
+    surface height (None = unknown). ``yaws_deg``: closing directions turned about the vertical
+    from the detected one (ranked by the turn; the width across a turned closing grows as
+    1 / cos); ``ROUND_YAWS_DEG`` for parts round seen from above. Returns (candidates, reason)
+    with reason saying why the list is empty.
     """
     p = np.asarray(point, dtype=float)
     if p.shape != (3,) or not np.all(np.isfinite(p)):
@@ -160,21 +169,30 @@ def grasps_from_point_axis(
     tcp = p + depth * DOWN
     if surface_z is not None:
         tcp[2] = max(tcp[2], surface_z + TABLE_CLEARANCE_M + gripper.tip_below_tcp_m)
-    dominant = np.cross(c, DOWN)  # horizontal, perpendicular to the closing axis
-    cands = _variants(
-        tcp,
-        DOWN,
-        c,
-        dominant,
-        width,
-        gripper,
-        0.0,
-        "top-down pinch",
-        offsets_m,
-        tilts_deg,
-        surface_z,
-        length_m,
-    )
+    if yaws_deg is None:
+        yaws_deg = ROUND_YAWS_DEG if round_top else YAWS_DEG
+    cands: list[GraspCandidate] = []
+    for yaw in yaws_deg:
+        turned = _rotate(c, DOWN, np.radians(yaw))
+        across = width
+        if width_m is not None and not round_top:
+            across = width / max(np.cos(np.radians(yaw)), 0.5)
+            if not gripper.check_width(across)[0]:
+                continue
+        cands += _variants(
+            tcp,
+            DOWN,
+            turned,
+            np.cross(turned, DOWN),  # horizontal, perpendicular to the closing axis
+            across,
+            gripper,
+            0.002 * abs(yaw),
+            "top-down pinch" + (f", turned {yaw:+.0f} deg" if yaw else ""),
+            offsets_m,
+            tilts_deg,
+            surface_z,
+            length_m,
+        )
     return cands, "ok"
 
 

@@ -145,7 +145,7 @@ class EmbeddedBackend(MotionBackend):
             T = np.eye(4)
             T[:3, :3] = slerp([s]).as_matrix()[0]
             T[:3, 3] = (1 - s) * T0[:3, 3] + s * goal[:3, 3]
-            ik = self.model.ik(T, q_seed=q)
+            ik = self.model.ik(T, q_seed=q, local=True)
             if not ik.ok:
                 return None, f"IK failed at {s * 100:.0f}% of the straight line: {ik.reason}"
             jump = float(np.abs(ik.q - q).max())

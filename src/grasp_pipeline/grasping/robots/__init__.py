@@ -40,8 +40,11 @@ class RobotModel(Protocol):
         """(4, 4) TCP pose in the robot base frame."""
         ...
 
-    def ik(self, target: np.ndarray, q_seed: np.ndarray | None = None) -> IKResult:
-        """Joint angles putting the TCP at ``target`` (4x4, base frame) within 1 mm / ~0.5 deg."""
+    def ik(
+        self, target: np.ndarray, q_seed: np.ndarray | None = None, local: bool = False
+    ) -> IKResult:
+        """Joint angles putting the TCP at ``target`` (4x4, base frame) within 1 mm / ~0.5 deg.
+        ``local``: only a solution reached from ``q_seed`` (the next point of a straight path)."""
         ...
 
 

@@ -17,6 +17,10 @@ from grasp_pipeline.grasping.gripper import PANDA_HAND, GripperSpec
 from grasp_pipeline.grasping.robots import IKResult, check_pose, pose_error
 
 TCP_OFFSET_M = 0.1034
+# A descent whose best error fell by less than STALL_FRACTION of itself over the last STALL_ITERS
+# iterations has stalled (2 of 2,135 converging descents on clutter plans would have been cut).
+STALL_ITERS = 20
+STALL_FRACTION = 0.01
 ARM_JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
 FINGER_JOINTS = ["panda_finger_joint1", "panda_finger_joint2"]
 # Observation / ready pose: elbow up, hand pointing down, fingers along the base y axis.
@@ -83,11 +87,14 @@ class PandaModel:
         pos_tol_m: float = 2e-4,
         rot_tol_rad: float = 2e-3,
         restarts: int = 12,
+        local: bool = False,
     ) -> IKResult:
         """Joint angles (7,) putting the TCP at ``target`` (4x4 in ``panda_link0``).
 
-        Tries the seed (default: home), then random configurations inside the limits; returns the
-        solution closest to the seed, or ``ok=False`` with the best residual in the reason.
+        Tries the seed (default: home), then (unless ``local``) ``restarts`` random
+        configurations inside the limits; returns the first solution, or ``ok=False`` with the
+        best residual in the reason. ``local``: only the descent from the seed (the next point of
+        a path, where a solution found from elsewhere would be a joint jump anyway).
         """
         T = check_pose(target)
         pin = self._pin
@@ -97,9 +104,10 @@ class PandaModel:
         if reach > 0.855 + TCP_OFFSET_M:
             return IKResult(False, None, f"target {reach:.3f} m from the shoulder is beyond reach")
         best: tuple[float, np.ndarray] | None = None
-        starts = [seed] + [self._rng.uniform(self.lower, self.upper) for _ in range(restarts)]
+        n_random = 0 if local else restarts
+        starts = [seed] + [self._rng.uniform(self.lower, self.upper) for _ in range(n_random)]
         for q0 in starts:
-            q, ok = self._dls(q0, goal, pos_tol_m, rot_tol_rad)
+            q, ok, _ = self._dls(q0, goal, pos_tol_m, rot_tol_rad)
             dp, dr = pose_error(self.fk(q), T)
             if ok:
                 return IKResult(True, q, "ok", dp, dr)
@@ -117,22 +125,32 @@ class PandaModel:
             dr,
         )
 
-    def _dls(self, q0, goal, pos_tol, rot_tol, iters: int = 300, damp: float = 1e-6):
+    def _dls(
+        self, q0, goal, pos_tol, rot_tol, iters: int = 300, damp: float = 1e-6
+    ) -> tuple[np.ndarray, bool, int]:
+        """One damped least-squares descent from ``q0``: (q, converged, iterations used)."""
         pin = self._pin
         q = np.clip(np.array(q0, dtype=float), self.lower, self.upper)
-        for _ in range(iters):
+        best: list[float] = []  # best error so far, per iteration
+        for i in range(iters):
             pin.framesForwardKinematics(self.model, self.data, q)
             cur = self.data.oMf[self.tcp_frame]
             err_se3 = cur.actInv(goal)
             err = pin.log(err_se3).vector  # (6,) local frame, [v, w]
-            if np.linalg.norm(err[:3]) < pos_tol and np.linalg.norm(err[3:]) < rot_tol:
-                return q, True
+            dp, dr = float(np.linalg.norm(err[:3])), float(np.linalg.norm(err[3:]))
+            if dp < pos_tol and dr < rot_tol:
+                return q, True, i
+            best.append(min(dp + 0.1 * dr, best[-1]) if best else dp + 0.1 * dr)
+            if i >= STALL_ITERS and best[i - STALL_ITERS] - best[i] < (
+                STALL_FRACTION * best[i - STALL_ITERS]
+            ):
+                return q, False, i
             J = pin.computeFrameJacobian(self.model, self.data, q, self.tcp_frame, pin.LOCAL)
             J = pin.Jlog6(err_se3.inverse()) @ J
             dq = J.T @ np.linalg.solve(J @ J.T + damp * np.eye(6), err)
             step = min(1.0, 0.5 / max(1e-9, float(np.abs(dq).max())))  # at most 0.5 rad a step
             q = np.clip(q + step * dq, self.lower, self.upper)
-        return q, False
+        return q, False, iters
 
     def _check_q(self, q: np.ndarray) -> np.ndarray:
         q = np.asarray(q, dtype=float)

@@ -150,8 +150,11 @@ class YouBotModel:
                 sols.append(q)
         return sols, "ok" if sols else "; ".join(dict.fromkeys(reasons))
 
-    def ik(self, target: np.ndarray, q_seed: np.ndarray | None = None) -> IKResult:
-        """Closed-form IK; the solution nearest ``q_seed`` (default home), or the reason for none."""
+    def ik(
+        self, target: np.ndarray, q_seed: np.ndarray | None = None, local: bool = False
+    ) -> IKResult:
+        """Closed-form IK; the solution nearest ``q_seed`` (default home), or the reason for none
+        (``local`` changes nothing: every branch is solved at once)."""
         T = check_pose(target)
         sols, reason = self.all_ik(T)
         if not sols:
