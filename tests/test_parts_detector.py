@@ -110,3 +110,32 @@ def test_other_checkpoints_are_refused_naming_the_file(tmp_path) -> None:
         load_detector("parts", str(copy))
     with pytest.raises(FileNotFoundError):
         load_detector("parts", str(tmp_path / "missing.pt"))
+
+
+def test_inference_network_folds_batch_norms_with_the_same_outputs() -> None:
+    import torch
+
+    from grasp_pipeline.perception.instances.crops import CHANNELS, FEATURES
+    from grasp_pipeline.perception.instances.model import (
+        ClassifierConfig,
+        CropClassifier,
+        for_inference,
+    )
+
+    torch.manual_seed(0)
+    net = CropClassifier(ClassifierConfig(num_classes=5, width=8, size=32))
+    with torch.no_grad():  # batch norms with statistics of their own, as after training
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    net.eval()
+    x, f = torch.randn(6, CHANNELS, 32, 32), torch.randn(6, FEATURES)
+    with torch.inference_mode():
+        want = net(x, f)
+        fast = for_inference(net)
+        got = fast(x.contiguous(memory_format=torch.channels_last), f)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)

@@ -12,11 +12,28 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from grasp_pipeline.ros import conversions as cv
+from grasp_pipeline.ros.pick_answer import asks_replan
+
+
+@dataclass
+class PickAnswer:
+    """The last ``pick`` answer (``ok``, ``message``) and the earlier answers of attempts the arm
+    backed off from (``stalls``); ``answers``: all messages, in order."""
+
+    ok: bool
+    message: str
+    stalls: list[str] = field(default_factory=list)
+
+    @property
+    def answers(self) -> list[str]:
+        return [*self.stalls, self.message]
 
 
 class CellClient:
@@ -212,6 +229,33 @@ class CellClient:
         self.set_params("planner", {"target_object": target})
         res = self._call(self.pick_cli, Trigger.Request(), timeout, "pick")
         return bool(res.success), res.message
+
+    def pick_with_replans(
+        self,
+        target: str,
+        replans: int,
+        since_ns: int,
+        settle_s: float,
+        before_pick: Callable[[], None] | None = None,
+    ) -> PickAnswer:
+        """Pick ``target`` from detections newer than ``since_ns``; when the arm backed off and
+        the planner asks for another call, let the parts settle ``settle_s``, wait for new
+        detections and call again, at most ``replans`` times. ``before_pick()`` runs before each
+        call, once the fresh detections are in (e.g. to record the frame and heights)."""
+        stalls: list[str] = []
+        for attempt in range(1 + replans):
+            if not self.wait_fresh(since_ns):
+                return PickAnswer(False, "no fresh detections arrived in time", stalls)
+            time.sleep(0.1)  # the planner receives the same detections
+            if before_pick is not None:
+                before_pick()
+            ok, why = self.pick(target)
+            if ok or not asks_replan(why) or attempt == replans:
+                return PickAnswer(ok, why, stalls)
+            stalls.append(why)
+            time.sleep(settle_s)
+            since_ns = self.now_ns()
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.executor.remove_node(self.node)

@@ -103,20 +103,16 @@ def run_competition(args: argparse.Namespace, names: list[str]) -> int:
                 if k != area:
                     area = client.go_to_area(k)["area"]
                 t_ref = client.now_ns()
-                ok, why, z0, z1 = False, "no attempt", {}, {}
-                stalls = []
-                for attempt in range(1 + args.replans):
-                    if not client.wait_fresh(t_ref):
-                        ok, why = False, "no detections of the area arrived in time"
-                        break
-                    time.sleep(0.1)  # the planner receives the same detections
-                    z0 = z0 or client.heights()
-                    ok, why = client.pick(name)
-                    if ok or "call pick again" not in why or attempt == args.replans:
-                        break
-                    stalls.append(why)  # the arm backed off: let the parts settle, look again
-                    time.sleep(hold_s / 2)
-                    t_ref = client.now_ns()
+                z0, z1 = {}, {}
+
+                def first_heights(z0: dict = z0) -> None:  # before any attempt touched a part
+                    if not z0:
+                        z0.update(client.heights())
+
+                answer = client.pick_with_replans(
+                    name, args.replans, t_ref, hold_s / 2, first_heights
+                )
+                ok, why, stalls = answer.ok, answer.message, answer.stalls
                 if z0:
                     time.sleep(hold_s)  # a grasp that slips shows it now
                     client.wait_fresh(client.now_ns())

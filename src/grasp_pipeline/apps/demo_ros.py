@@ -14,6 +14,8 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
+
 LIFT_MIN_M = 0.05  # the target (or an object of its label) must end this much higher
 START_TIMEOUT_S = 120.0
 
@@ -117,22 +119,19 @@ def run_ros_demo(args: argparse.Namespace) -> int:
                     )
                     continue
                 target = info["target"]["name"]
-                plan_ms, stalls = 0.0, []
-                ok, why = False, "no attempt"
-                for attempt in range(1 + args.replans):
-                    if not client.wait_fresh(t_reset):
-                        ok, why = False, "no detections of the new scene arrived in time"
-                        break
-                    time.sleep(0.1)  # the planner receives the same detections
-                    rgb, dets = client.frame()
-                    z0 = client.heights()
-                    ok, why = client.pick(target)
-                    plan_ms += _planning_ms(why)
-                    if ok or "call pick again" not in why or attempt == args.replans:
-                        break
-                    stalls.append(why)  # the arm backed off: let the parts settle, look again
-                    time.sleep(hold_s / 2)
-                    t_reset = client.now_ns()
+                seen: dict = {}
+
+                def look(seen: dict = seen) -> None:  # what each attempt starts from
+                    seen["rgb"], seen["dets"] = client.frame()
+                    seen["z0"] = client.heights()
+
+                answer = client.pick_with_replans(target, args.replans, t_reset, hold_s / 2, look)
+                ok, why, stalls = answer.ok, answer.message, answer.stalls
+                plan_ms = sum(_planning_ms(w) for w in answer.answers)
+                if "rgb" not in seen and client.rgb is not None:  # no fresh frame came
+                    look()
+                rgb = seen.get("rgb", np.zeros((args.height, args.width, 3), np.uint8))
+                dets, z0 = seen.get("dets", []), seen.get("z0", {})
                 lift = 0.0
                 if ok:
                     # the planner says held; the ground truth must show it lifted (the target or

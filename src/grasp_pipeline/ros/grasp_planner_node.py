@@ -51,6 +51,7 @@ from grasp_pipeline.ros.camera_node import pose7_ok as _pose7_ok
 from grasp_pipeline.ros.camera_node import pose7_to_matrix as _pose7_to_matrix
 from grasp_pipeline.ros.depth_frames import DepthFrames
 from grasp_pipeline.ros.params import Param, declare_parameters
+from grasp_pipeline.ros.pick_answer import REPLAN_HINT
 from grasp_pipeline.ros.qos import LATCHED, RESULTS, SENSOR
 from grasp_pipeline.ros.robot_interfaces import gripper_action, name_ok, trajectory_action
 from grasp_pipeline.ros.spin import spin_node
@@ -490,7 +491,7 @@ class GraspPlannerNode(Node):
                     else f"pick of {plan.label} failed: {res.reason}"
                 )
                 if res.backed_off:  # the arm is clear of the parts again: another look may do
-                    response.message += "; call pick again to re-plan from new detections"
+                    response.message += f"; {REPLAN_HINT}"
             self.picks.append((response.success, response.message))
             # rclpy ties a severity to the call site: one call per severity
             if response.success:

@@ -18,7 +18,11 @@ from typing import Any
 from grasp_pipeline.perception.checkpoint import CheckpointError, load_checkpoint
 from grasp_pipeline.perception.instances.crops import CropSpec
 from grasp_pipeline.perception.instances.geometry import GeometryConfig
-from grasp_pipeline.perception.instances.model import ClassifierConfig, CropClassifier
+from grasp_pipeline.perception.instances.model import (
+    ClassifierConfig,
+    CropClassifier,
+    for_inference,
+)
 
 UNKNOWN = "unknown"
 
@@ -40,7 +44,9 @@ def classifier_config(
 def load_classifier(
     path: str | os.PathLike, device: str = "cpu"
 ) -> tuple[CropClassifier, CropSpec, GeometryConfig, list[str], dict[str, Any]]:
-    """(network in eval mode, crop spec, geometry config, labels, checkpoint dict).
+    """(network ready for inference (eval mode, batch norms folded, see
+    :func:`~grasp_pipeline.perception.instances.model.for_inference`), crop spec, geometry config,
+    labels, checkpoint dict).
 
     Raises FileNotFoundError for a missing file and CheckpointError (a ValueError) naming the
     file for a corrupt one, a foreign layout or weights that do not fit the config.
@@ -66,4 +72,4 @@ def load_classifier(
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not match its config: {exc}") from exc
-    return model, crop, geometry, labels, state
+    return for_inference(model), crop, geometry, labels, state

@@ -87,6 +87,7 @@ class PartsDetector:
             return np.zeros((0, len(self.class_names)), np.float32)
         crops = [region_crop(rgb, height_m, r, camera, self.crop) for r in regions]
         x = torch.from_numpy(np.stack([c[0] for c in crops])).to(self.device)
+        x = x.contiguous(memory_format=torch.channels_last)  # as the folded weights are
         f = torch.from_numpy(np.stack([c[1] for c in crops])).to(self.device)
         with torch.inference_mode():
             return torch.softmax(self.model(x, f), dim=1).cpu().numpy()

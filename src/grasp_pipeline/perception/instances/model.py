@@ -66,3 +66,19 @@ class CropClassifier(nn.Module):
     def forward(self, x: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         f = self.body(x).mean(dim=(2, 3))
         return self.head(torch.cat([f, self.features(feats)], dim=1))
+
+
+def for_inference(model: CropClassifier) -> CropClassifier:
+    """``model`` in eval mode with each batch norm folded into the convolution before it and
+    channels-last weights: the same outputs (float rounding), measured ~1.5-3x faster on this
+    CPU for a batch of 10 crops (feed it channels-last input). Not for training (no batch norm
+    left)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = model.eval()
+    for stage in model.body:
+        for i in (0, 3):  # conv, bn, relu, conv, bn, relu
+            if isinstance(stage[i + 1], nn.BatchNorm2d):
+                stage[i] = fuse_conv_bn_eval(stage[i], stage[i + 1])
+                stage[i + 1] = nn.Identity()
+    return model.to(memory_format=torch.channels_last)
