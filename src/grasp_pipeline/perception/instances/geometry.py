@@ -215,6 +215,7 @@ def segment_instances(
     (no surface in view).
     """
     import cv2
+    from scipy import ndimage
 
     depth_m = np.where(np.isfinite(depth_m) & (depth_m > 0), depth_m, np.nan).astype(np.float32)
     s = config.stride
@@ -259,16 +260,16 @@ def segment_instances(
         fill = (grown == 0) & out & (dil > 0)
         grown[fill] = dil[fill]
     regions: list[Region] = []
-    px_area = cell_area
-    for lab in range(1, n):
-        cell = grown == lab
-        cnt = int(cell.sum())
-        if cnt < 4:
+    # per-label counts and areas at once; each region's work stays inside its bounding box
+    flat = grown.ravel()
+    counts = np.bincount(flat, minlength=n)
+    areas = np.bincount(flat, weights=cell_area.ravel(), minlength=n)
+    grown_full = cv2.resize(grown, (W, H), interpolation=cv2.INTER_NEAREST)
+    for lab, box in enumerate(ndimage.find_objects(grown, max_label=n - 1), start=1):
+        if box is None or counts[lab] < 4 or areas[lab] < config.min_area_m2:
             continue
-        area = float(px_area[cell].sum())
-        if area < config.min_area_m2:
-            continue
-        p = pts[cell]
+        cell = grown[box] == lab
+        p = pts[box][cell]
         p = p[np.all(np.isfinite(p), axis=1)]
         if len(p) < 4:
             continue
@@ -276,28 +277,27 @@ def segment_instances(
         extent = float(np.linalg.norm(hi - lo))
         if extent > config.max_extent_m:
             continue
-        planes_here = k[cell]
+        planes_here = k[box][cell]
         plane = int(np.bincount(planes_here[planes_here >= 0], minlength=1).argmax())
-        mask = cv2.resize(cell.astype(np.uint8), (W, H), interpolation=cv2.INTER_NEAREST).astype(
-            bool
-        )
-        vv, uu = np.nonzero(cell)
         bbox = (
-            int(uu.min() * s),
-            int(vv.min() * s),
-            int(min(W, (uu.max() + 1) * s)),
-            int(min(H, (vv.max() + 1) * s)),
+            int(box[1].start * s),
+            int(box[0].start * s),
+            int(min(W, box[1].stop * s)),
+            int(min(H, box[0].stop * s)),
         )
+        full = (slice(bbox[1], bbox[3]), slice(bbox[0], bbox[2]))
+        mask = np.zeros((H, W), bool)
+        mask[full] = grown_full[full] == lab
         regions.append(
             Region(
                 mask=mask,
                 pixels=int(mask.sum()),
                 bbox=bbox,
                 plane=plane,
-                height_m=float(np.nanpercentile(h[cell], 95)),
+                height_m=float(np.nanpercentile(h[box][cell], 95)),
                 centroid=p.mean(axis=0),
                 extent_m=extent,
-                area_m2=area,
+                area_m2=float(areas[lab]),
                 bounds=np.stack([lo, hi]),
             )
         )
