@@ -111,3 +111,24 @@ def test_closing_on_nothing_fails_the_pick(panda_cell, robot):
     finally:
         if cell is not panda_cell:
             cell.world.close()
+
+
+def test_a_plan_reads_the_arm_state_once_for_all_its_candidates(panda_cell):
+    # A robot driver answers each read with a state newer than the call (over ROS a wait for the
+    # next joint state): trying many grasps must not read it per candidate.
+    cell = panda_cell
+    cell.home()
+    cell.world.clear_objects()
+    a = _spawn(cell, "S40_40_G", (0.02, 0.0), 0.0)
+    _spawn(cell, "S40_40_B", (0.02, 0.043), 0.0)  # touching: the first grasps are refused
+    reads = []
+    arm = cell.arm
+    joints, opening = arm.joints, arm.opening
+    arm.joints = lambda: reads.append("q") or joints()
+    arm.opening = lambda: reads.append("o") or opening()
+    try:
+        plan = cell.planner.plan(cell.truth_detection(a, False), age_s=0.0)
+    finally:
+        del arm.joints, arm.opening
+    assert len(plan.rejected) >= 2, plan.reason  # several candidates went to the backend
+    assert reads == ["q", "o"]

@@ -204,9 +204,23 @@ class GraspPlanner:
             return done(PlanResult(False, f"no grasp: {why}"))
         if avoid is None:
             avoid = self.recent_stalls(detection.label)
+        base_to_cam = None
         if observed is not None:
             observed = observed.near(point, CLEARANCE_RADIUS_M)
             base_to_cam = np.linalg.inv(self.camera_pose_base)
+        with self.backend.standing_still():  # the arm's state is read once for every candidate
+            return done(self._first_feasible(cands, avoid, observed, base_to_cam, stop))
+
+    def _first_feasible(
+        self,
+        cands: list[GraspCandidate],
+        avoid: Sequence[GraspCandidate],
+        observed: ObservedCloud | None,
+        base_to_cam: np.ndarray | None,
+        stop: Callable[[], str] | None,
+    ) -> PlanResult:
+        """The first candidate (in rank order) clear in the observed depth and with a motion the
+        backend can plan, else the refusal (see :meth:`plan`)."""
         rejected = []
         for i, c in enumerate(cands[: self.max_candidates]):
             if any(alike(c, a) for a in avoid):
@@ -226,34 +240,28 @@ class GraspPlanner:
             halt = stop() if stop is not None else ""
             if halt:
                 first = f"; first refusal: {rejected[0]}" if rejected else ""
-                return done(
-                    PlanResult(
-                        False, f"{halt} after {i} grasp candidates{first}", rejected=rejected
-                    )
+                return PlanResult(
+                    False, f"{halt} after {i} grasp candidates{first}", rejected=rejected
                 )
             wps = pick_waypoints(c, *MOTION_DISTANCES[self.robot])
             traj = self.backend.plan(wps, target_point=c.pose[:3, 3])
             if traj.ok:
-                return done(
-                    PlanResult(
-                        True,
-                        "ok",
-                        c.pose.copy(),
-                        [w.pose for w in wps],
-                        c.width_m,
-                        candidate=c,
-                        trajectory=traj,
-                        rejected=rejected,
-                    )
+                return PlanResult(
+                    True,
+                    "ok",
+                    c.pose.copy(),
+                    [w.pose for w in wps],
+                    c.width_m,
+                    candidate=c,
+                    trajectory=traj,
+                    rejected=rejected,
                 )
             rejected.append(f"{c.description}: {traj.reason}")
         if not rejected:
-            return done(
-                PlanResult(False, "every grasp is like one the arm was just stopped on (stalled)")
+            return PlanResult(
+                False, "every grasp is like one the arm was just stopped on (stalled)"
             )
-        return done(
-            PlanResult(False, f"every grasp refused; first: {rejected[0]}", rejected=rejected)
-        )
+        return PlanResult(False, f"every grasp refused; first: {rejected[0]}", rejected=rejected)
 
     def plan_best(
         self,
@@ -292,15 +300,16 @@ class GraspPlanner:
 
         first = None
         total_ms = 0.0
-        for det in wanted:
-            if first is not None and stop():
-                break
-            res = self.plan(det, age_s=age_s, stop=stop, observed=observed)
-            total_ms += res.planning_ms
-            if res.ok:
-                res.planning_ms = total_ms
-                return res
-            first = first or res
+        with self.backend.standing_still():
+            for det in wanted:
+                if first is not None and stop():
+                    break
+                res = self.plan(det, age_s=age_s, stop=stop, observed=observed)
+                total_ms += res.planning_ms
+                if res.ok:
+                    res.planning_ms = total_ms
+                    return res
+                first = first or res
         first.planning_ms = total_ms
         return first
 

@@ -7,6 +7,8 @@ or that collides is refused with its reason and the robot stays where it is.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +86,12 @@ class MotionBackend(ABC):
     @abstractmethod
     def current_joints(self) -> np.ndarray:
         """Current arm joint angles (n,) rad."""
+
+    @contextmanager
+    def standing_still(self) -> Iterator[None]:
+        """Plans made inside may read the robot's state once for all (the arm stands still while
+        a planner tries its grasps); by default nothing is kept."""
+        yield
 
     @abstractmethod
     def plan(self, waypoints: list[Waypoint], target_point: np.ndarray | None = None) -> Trajectory:

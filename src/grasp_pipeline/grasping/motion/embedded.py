@@ -11,6 +11,9 @@ lines solved point by point with IK seeded from the previous point, checked for 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 
 from grasp_pipeline.grasping.collision import CollisionChecker
@@ -64,6 +67,8 @@ class EmbeddedBackend(MotionBackend):
         self.max_jump_rad = max_jump_rad
         self._q = model.home.copy()
         self._opening = model.gripper.max_opening_m
+        self._still: tuple[np.ndarray, float] | None = None  # state kept by standing_still
+        self._still_depth = 0
 
     def current_joints(self) -> np.ndarray:
         return self.arm.joints() if self.arm is not None else self._q.copy()
@@ -71,12 +76,29 @@ class EmbeddedBackend(MotionBackend):
     def _opening_now(self) -> float:
         return self.arm.opening() if self.arm is not None else self._opening
 
+    @contextmanager
+    def standing_still(self) -> Iterator[None]:
+        """Plans inside start from the joints and opening read once on entry: a robot driver
+        answers each read with a state newer than the call (over ROS, a wait for the next joint
+        state message), which measured up to ~0.7 s per grasp candidate on a loaded machine."""
+        if self._still_depth == 0:
+            self._still = (self.current_joints(), self._opening_now())
+        self._still_depth += 1
+        try:
+            yield
+        finally:
+            self._still_depth -= 1
+            if self._still_depth == 0:
+                self._still = None
+
     def plan(self, waypoints: list[Waypoint], target_point: np.ndarray | None = None) -> Trajectory:
         if not waypoints:
             return Trajectory(False, "no waypoints to plan")
-        q = self.current_joints()
+        if self._still is not None:
+            q, opening = self._still[0].copy(), self._still[1]
+        else:
+            q, opening = self.current_joints(), self._opening_now()
         start = q.copy()
-        opening = self._opening_now()
         allowed: set[int] = set()
         if self.checker is not None and target_point is not None:
             world_pt = self.base_pose_world[:3, :3] @ target_point + self.base_pose_world[:3, 3]
