@@ -103,8 +103,10 @@ def test_plan_best_is_bounded_and_interruptible() -> None:
     t0 = time.perf_counter()
     res = planner.plan_best(edge, "M20", 0.0, max_detections=20, budget_s=0.2)
     dt = time.perf_counter() - t0
-    assert not res.ok and "planning budget of 0.20 s spent" in res.reason, res.reason
-    assert dt < 1.0  # the budget plus at most one candidate's motion check
+    # CPU-bound planning: the CPU budget ends it, or on a loaded machine the wall-time ceiling
+    assert not res.ok, res.reason
+    assert "planning budget of 0.20 s spent" in res.reason or "0.6 s of wall time" in res.reason
+    assert dt < 1.0  # the ceiling (3x the budget) plus at most one candidate's motion check
     res = planner.plan_best(edge, "M20", 0.0, interrupt=lambda: True)
     assert not res.ok and "planning interrupted" in res.reason
     # the cap: only the best detection is tried, so the reachable lower-scored one is not

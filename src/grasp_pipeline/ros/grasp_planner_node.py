@@ -14,7 +14,8 @@ fails, why: no detections, stale detections (older than ``max_age_s``) or stampe
 (beyond ``future_tolerance_s``), a foreign frame, target not seen, labels not in the object catalog
 (ignored, with a throttled warning), no reachable collision-free grasp, execution refused, gripper
 closed on nothing. Work per array is bounded: at most ``max_detections`` detections and
-``planning_budget_s`` of planning. When the arm is stopped on its way down and backs off, the
+``planning_budget_s`` of planning (CPU time of the planning thread; at most three times that of
+wall time). When the arm is stopped on its way down and backs off, the
 answer says to call ``pick`` again: the next plan comes from new detections (the stall may have
 moved the part) and passes over the grasp that stalled.
 
@@ -111,7 +112,7 @@ PARAMS = (
     Param(
         "planning_budget_s",
         1.5,
-        "wall time one plan may take before it is given up (s)",
+        "CPU time one plan may take before it is given up (s; wall time up to 3x that)",
         range=(0.05, 60.0),
     ),
     Param(
