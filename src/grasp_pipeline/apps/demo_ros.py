@@ -128,8 +128,7 @@ def run_ros_demo(args: argparse.Namespace) -> int:
                 answer = client.pick_with_replans(target, args.replans, t_reset, hold_s / 2, look)
                 ok, why, stalls = answer.ok, answer.message, answer.stalls
                 plan_ms = sum(_planning_ms(w) for w in answer.answers)
-                if "rgb" not in seen and client.rgb is not None:  # no fresh frame came
-                    look()
+                # no fresh frame came: the attempt image is blank, with the reason drawn on it
                 rgb = seen.get("rgb", np.zeros((args.height, args.width, 3), np.uint8))
                 dets, z0 = seen.get("dets", []), seen.get("z0", {})
                 lift = 0.0

@@ -144,8 +144,10 @@ def grasps_from_point_axis(
     dominant axis); ``width_m`` / ``height_m`` the object's width across the fingers and height
     (catalog; None = unknown: the hand opens fully and goes 15 mm deep); ``surface_z`` the work
     surface height (None = unknown). ``yaws_deg``: closing directions turned about the vertical
-    from the detected one (ranked by the turn; the width across a turned closing grows as
-    1 / cos); ``ROUND_YAWS_DEG`` for parts round seen from above. Returns (candidates, reason)
+    from the detected one, ranked by the turn (default ``YAWS_DEG``; the width across a turned
+    closing grows as 1 / cos and turns that no longer fit the hand are left out);
+    ``round_top``: the part is round seen from above (nuts, rings), so the default is
+    ``ROUND_YAWS_DEG`` and the width is the same from every side. Returns (candidates, reason)
     with reason saying why the list is empty.
     """
     p = np.asarray(point, dtype=float)

@@ -80,7 +80,8 @@ class EmbeddedBackend(MotionBackend):
     def standing_still(self) -> Iterator[None]:
         """Plans inside start from the joints and opening read once on entry: a robot driver
         answers each read with a state newer than the call (over ROS, a wait for the next joint
-        state message), which measured up to ~0.7 s per grasp candidate on a loaded machine."""
+        state message); read per candidate, those waits cut plans on a loaded machine to a few
+        candidates within the planning budget."""
         if self._still_depth == 0:
             self._still = (self.current_joints(), self._opening_now())
         self._still_depth += 1

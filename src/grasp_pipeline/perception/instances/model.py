@@ -70,9 +70,9 @@ class CropClassifier(nn.Module):
 
 def for_inference(model: CropClassifier) -> CropClassifier:
     """``model`` in eval mode with each batch norm folded into the convolution before it and
-    channels-last weights: the same outputs (float rounding), measured ~1.5-3x faster on this
-    CPU for a batch of 10 crops (feed it channels-last input). Not for training (no batch norm
-    left)."""
+    channels-last weights: the same outputs up to float rounding, and faster on this CPU (the
+    classifier stage of ``benchmarks/results/detector_latency_parts.json``); feed it channels-last
+    input. Not for training (no batch norm left)."""
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     model = model.eval()
