@@ -54,6 +54,9 @@ def test_enroll_writes_model_and_database(enrolled):
     assert e.meta["enroll_seconds"] > 0 and e.meta["steps"] == 3
     assert e.keypoint_points is not None and e.keypoint_points.shape == (8, 3)
     assert e.reference is not None and e.reference.rgb.shape == (48, 64, 3)
+    # the support surface's normal, measured on the whole enrolment frame, points at the camera
+    n = np.asarray(e.meta["support_normal_camera"])
+    assert n.shape == (3,) and abs(np.linalg.norm(n) - 1) < 1e-6 and n[2] < -0.5
     # the enrolment view was written and can be enrolled again from the files
     view = enrolled / "view"
     args = [
@@ -75,7 +78,7 @@ def test_detector_from_database_reports_full_pose(enrolled):
     det = DescriptorDetector.from_database(enrolled / "m" / "database.json")
     assert isinstance(det, Detector)
     ev = evaluate_enrolled(det, "M20_100", views=2, pck_pairs=1)
-    for m in ("keypoints", "descriptors"):
+    for m in ("keypoints", "descriptors", "keypoints+depth", "descriptors+depth"):
         assert len(ev["pose"][m]["views"]) == 2
         for row in ev["pose"][m]["views"]:
             if row["detected"]:

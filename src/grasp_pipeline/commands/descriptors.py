@@ -230,7 +230,12 @@ def load_view(rgb_path: str, mask_path: str, depth_path: str, camera, size: tupl
         mask = cv2.resize(mask, size, interpolation=cv2.INTER_NEAREST)
         depth = cv2.resize(depth, size, interpolation=cv2.INTER_NEAREST)
         camera = camera.scaled(*size)
-    return PairSource(rgb, mask > 0, np.where(mask > 0, depth, np.nan), camera, Path(rgb_path).stem)
+    from grasp_pipeline.perception.descriptors.refine import support_normal
+
+    normal = support_normal(depth, camera, mask > 0)
+    return PairSource(
+        rgb, mask > 0, np.where(mask > 0, depth, np.nan), camera, Path(rgb_path).stem, normal
+    )
 
 
 def _train_run(args: argparse.Namespace) -> int:

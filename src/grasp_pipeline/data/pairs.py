@@ -37,13 +37,17 @@ from grasp_pipeline.geometry.camera import CameraIntrinsics
 @dataclass
 class PairSource:
     """One object view: rgb (H, W, 3) uint8, mask (H, W) bool, depth_m (H, W) float metres
-    (NaN = missing) and the intrinsics of that image."""
+    (NaN = missing) and the intrinsics of that image. Depth is kept on the mask only;
+    ``support_normal`` (camera frame, towards the camera) is the surface the object rests on,
+    when whoever had the whole depth image measured it (crops keep it: they do not turn the
+    camera)."""
 
     rgb: np.ndarray
     mask: np.ndarray
     depth_m: np.ndarray
     camera: CameraIntrinsics
     name: str = "object"
+    support_normal: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         h, w = self.camera.height, self.camera.width
@@ -110,7 +114,14 @@ class PairSource:
             c.depth_scale,
             c.model,
         )
-        return PairSource(rgb, mask, np.where(mask & (depth > 0), depth, np.nan), cam, self.name)
+        return PairSource(
+            rgb,
+            mask,
+            np.where(mask & (depth > 0), depth, np.nan),
+            cam,
+            self.name,
+            self.support_normal,
+        )
 
     def crop_around_object(self, width: int, height: int, margin: float = 0.6) -> PairSource:
         """A ``width`` x ``height`` view centred on the object: a window with that aspect ratio
@@ -151,7 +162,7 @@ class PairSource:
             self.camera.model,
         )
         depth = np.where(mask & (depth > 0), depth, np.nan)
-        return PairSource(rgb, mask, depth, cam, self.name)
+        return PairSource(rgb, mask, depth, cam, self.name, self.support_normal)
 
 
 @dataclass

@@ -158,7 +158,10 @@ def enrollment_frame(name: str, seed: int = 0, yaw: float = 0.3):
         randomise=False,
         yaw=yaw,
     )
-    return PairSource(v.rgb, v.mask, v.depth_m, v.camera, name), v.pose
+    from grasp_pipeline.perception.descriptors.refine import support_normal
+
+    normal = support_normal(v.depth_m, v.camera, v.mask)
+    return PairSource(v.rgb, v.mask, v.depth_m, v.camera, name, normal), v.pose
 
 
 def crop_view(
@@ -407,7 +410,9 @@ def evaluate_enrolled(
 
     ``detector``: a :class:`~grasp_pipeline.perception.descriptors.detector.DescriptorDetector`
     whose entry for ``name`` was enrolled with ``grasp-pipeline enroll`` (own model, scale,
-    reference view). Each frame is a fresh surface (height, texture, colour), light, object
+    reference view). Per pose method two figures from the same detections: the network's pose
+    (method) and the pose after the detector's depth refinement (``method+depth``; with
+    ``detector.refine``). Each frame is a fresh surface (height, texture, colour), light, object
     position and yaw and camera (0.45-0.65 m above the object, tilted 10-35 deg); the pose comes
     from ``Detector.detect`` on the whole 640x480 frame, once per pose method. Rotation errors
     are taken modulo the catalog shape's symmetries. PCK pairs: (enrolment view, held-out view)
@@ -420,7 +425,12 @@ def evaluate_enrolled(
     model = detector._model_for(name)
     syms = symmetries(load_catalog()[name])
     rng = np.random.default_rng(seed)
-    per: dict[str, list[dict]] = {m: [] for m in pose_methods}
+    # each method's network pose, and the same detection after the depth refinement ("+depth")
+    per: dict[str, list[dict]] = {}
+    for m in pose_methods:
+        per[m] = []
+        if detector.refine:
+            per[f"{m}+depth"] = []
     method0 = detector.pose_method
     try:
         for i in tqdm(range(views), desc=f"pose {name}", disable=not progress):
@@ -428,19 +438,28 @@ def evaluate_enrolled(
             for m in pose_methods:
                 detector.pose_method = m
                 dets = detector.detect(v.rgb, v.depth, v.camera, [name])
-                if not dets:
-                    per[m].append({"view": i, "detected": False})
-                    continue
-                T = dets[0].pose
-                per[m].append(
-                    {
+                poses = {}
+                if dets:
+                    poses[m] = dets[0].extras.get("pose_network", dets[0].pose)
+                    if "refinement" in dets[0].extras:
+                        poses[f"{m}+depth"] = dets[0].pose
+                for key in per:
+                    if key != m and key != f"{m}+depth":
+                        continue
+                    if key not in poses:
+                        per[key].append({"view": i, "detected": False})
+                        continue
+                    T = poses[key]
+                    row = {
                         "view": i,
                         "detected": True,
                         "rotation_error_deg": rotation_error_deg(v.pose[:3, :3], T[:3, :3], syms),
                         "translation_error_mm": 1000 * translation_error_m(v.pose, T),
                         "inliers": dets[0].extras.get("inliers"),
                     }
-                )
+                    if key.endswith("+depth"):
+                        row["refinement"] = dets[0].extras["refinement"]
+                    per[key].append(row)
     finally:
         detector.pose_method = method0
     out: dict = {"views": views, "seed": seed, "pose": {}}

@@ -240,6 +240,8 @@ def enroll_view(
             "frame": "given pose" if given else "principal axes of the reference view",
         }
     )
+    if view.support_normal is not None:  # the detector's depth refinement keeps the part resting
+        entry.meta["support_normal_camera"] = np.asarray(view.support_normal).tolist()
     db = (
         DescriptorDatabase.load(db_path)
         if db_path.with_suffix(".json").exists()

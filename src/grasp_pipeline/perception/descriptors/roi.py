@@ -7,6 +7,8 @@ with the object's own descriptors (see :mod:`detector`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -45,7 +47,17 @@ def support_plane(
     return n, float(-n @ c)
 
 
-def object_candidates(
+@dataclass
+class Region:
+    """A region standing out of the support plane: its box centre (u, v) pixels, its pixels
+    (H, W) bool, and the plane's normal (camera frame, towards the camera)."""
+
+    centre: tuple[float, float]
+    mask: np.ndarray
+    normal: np.ndarray
+
+
+def object_regions(
     depth_m: np.ndarray,
     camera: CameraIntrinsics,
     min_height_m: float = 0.004,
@@ -53,10 +65,11 @@ def object_candidates(
     max_candidates: int = 6,
     seed: int = 0,
     area_range: tuple[float, float] | None = None,
-) -> list[tuple[float, float]]:
-    """Centres (u, v) pixels of the regions standing out of the support plane, largest first
-    (at most ``max_candidates``; with ``area_range`` only regions of that many pixels); []
-    when no plane is found."""
+    join_px: int = 4,
+) -> list[Region]:
+    """The regions standing out of the support plane, largest first (at most
+    ``max_candidates``; with ``area_range`` only regions of that many pixels); [] when no plane
+    is found."""
     h, w = depth_m.shape
     step = 4
     v, u = np.mgrid[0:h:step, 0:w:step]
@@ -75,16 +88,41 @@ def object_candidates(
     height = X @ n + d  # > 0: in front of the plane, towards the camera
     above = np.nan_to_num(height, nan=-1.0) > min_height_m
     above = cv2.morphologyEx(above.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(above, connectivity=8)
+    # dark or shiny parts come back from the sensor in pieces (depth dropouts): pieces within
+    # ``join_px`` of each other form one region (its pixels stay the measured ones)
+    k = 2 * join_px + 1
+    joined = cv2.dilate(above, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    count, joined_labels = cv2.connectedComponents(joined, connectivity=8)
+    labels = np.where(above > 0, joined_labels, 0)
+    # a region's area is that of its closed outline (the pieces and the gaps between them)
+    closed = cv2.erode(joined, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    areas = np.bincount(joined_labels[closed | (above > 0)], minlength=count)
     regions = [
-        (int(stats[i, cv2.CC_STAT_AREA]), i)
+        (int(areas[i]), i)
         for i in range(1, count)
-        if stats[i, cv2.CC_STAT_AREA] >= min_pixels
-        and (area_range is None or area_range[0] <= stats[i, cv2.CC_STAT_AREA] <= area_range[1])
+        if areas[i] >= min_pixels
+        and (area_range is None or area_range[0] <= areas[i] <= area_range[1])
     ]
     out = []
     for _, i in sorted(regions, reverse=True)[:max_candidates]:
-        x0, y0 = stats[i, cv2.CC_STAT_LEFT], stats[i, cv2.CC_STAT_TOP]
-        bw, bh = stats[i, cv2.CC_STAT_WIDTH], stats[i, cv2.CC_STAT_HEIGHT]
-        out.append((x0 + (bw - 1) / 2, y0 + (bh - 1) / 2))
+        mask = labels == i
+        vs, us = np.nonzero(mask)
+        centre = ((us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2)
+        out.append(Region((float(centre[0]), float(centre[1])), mask, n.copy()))
     return out
+
+
+def object_candidates(
+    depth_m: np.ndarray,
+    camera: CameraIntrinsics,
+    min_height_m: float = 0.004,
+    min_pixels: int = 40,
+    max_candidates: int = 6,
+    seed: int = 0,
+    area_range: tuple[float, float] | None = None,
+) -> list[tuple[float, float]]:
+    """Centres (u, v) pixels of :func:`object_regions`."""
+    regions = object_regions(
+        depth_m, camera, min_height_m, min_pixels, max_candidates, seed, area_range
+    )
+    return [r.centre for r in regions]
