@@ -84,6 +84,15 @@ def test_detector_from_database_reports_full_pose(enrolled):
             if row["detected"]:
                 assert 0 <= row["rotation_error_deg"] <= 180
     assert {"model", "random_pixel", "random_on_object"} <= set(ev["pck"])
+    # the ROS detector node loads an enrolment database as its model (each object's own model)
+    from grasp_pipeline.ros.detector_loading import load_detector
+
+    node_det = load_detector("descriptors", str(enrolled / "m" / "database.json"))
+    assert isinstance(node_det, DescriptorDetector) and "M20_100" in node_det.models
+    with pytest.raises(ValueError, match="database_path"):
+        load_detector(
+            "descriptors", str(enrolled / "m" / node_det.database["M20_100"].meta["checkpoint"])
+        )
     with pytest.raises(ValueError, match="pose_method"):
         DescriptorDetector(None, det.database, pose_method="magic")
 

@@ -38,7 +38,9 @@ def load_detector(
 ) -> Detector:
     """The detector ``name`` ("parts" | "segnet" | "descriptors") loaded from ``model_path`` on ``device``.
 
-    ``descriptors`` also needs ``database_path`` (the descriptor database of the known objects).
+    ``descriptors``: ``model_path`` is an enrolment database (``database.json``, each object
+    with its own model), or a shared checkpoint with ``database_path`` (the descriptor database
+    of the known objects).
     Raises ValueError for an unknown name or device, FileNotFoundError naming a missing file.
     """
     if name not in DETECTORS:
@@ -63,8 +65,11 @@ def load_detector(
     from grasp_pipeline.perception.descriptors.detector import DescriptorDetector
 
     if not database_path:
+        if path.suffix in (".json", ".npz"):  # written by `grasp-pipeline enroll`: own models
+            return DescriptorDetector.from_database(path, device=device, **options)
         raise ValueError(
-            "detector 'descriptors' needs database_path (the object descriptor database)"
+            "detector 'descriptors' needs model_path = a database written by 'grasp-pipeline "
+            "enroll' (database.json), or a shared model checkpoint and database_path"
         )
     db_path = resolve_model_path(database_path)
     if not db_path.exists():

@@ -281,7 +281,7 @@ class DescriptorDetector:
                 return  # nothing enrolled to align: keep the network's pose
             self._clouds[entry.name] = enrolled_surface(entry)
         model, up_object = self._clouds[entry.name]
-        observed = lift_pixels(depth_m, camera, region.mask, max_points=1500)
+        observed = lift_pixels(depth_m, camera, region.mask, max_points=800)
         if len(observed) < 10:
             return
         r = refine_pose(

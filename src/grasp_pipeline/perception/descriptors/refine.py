@@ -24,6 +24,9 @@ from scipy.spatial import cKDTree
 from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.geometry.kabsch import kabsch
 
+COARSE_ITERATIONS = 8
+COARSE_POINTS = 400
+
 
 @dataclass
 class Refinement:
@@ -224,6 +227,7 @@ def refine_pose(
     turns: int = 12,
     keep_margin: float = 0.03,
     up_object: np.ndarray | None = None,
+    finalists: int = 2,
 ) -> Refinement:
     """Align the enrolled surface ``model_obj`` (object frame) with the measured part points
     ``observed`` (camera frame) starting from ``pose`` and from ``pose`` turned by multiples of
@@ -233,7 +237,9 @@ def refine_pose(
     set upright (the part resting as it was enrolled) and aligned by turns about ``up`` only;
     the given pose is also aligned freely (6-D), in case the part rests differently. The
     best-scoring alignment wins; the first start's alignment is kept unless another beats it by
-    ``keep_margin``."""
+    ``keep_margin``. Every start is aligned coarsely (:data:`COARSE_ITERATIONS` on
+    :data:`COARSE_POINTS` of the measured points), the ``finalists`` best and the first on all
+    points to convergence."""
     if len(observed) < 10:
         raise ValueError(f"only {len(observed)} measured part points, need 10")
     axis = np.array([0.0, 0.0, -1.0]) if up is None else np.asarray(up, dtype=np.float64)
@@ -241,7 +247,7 @@ def refine_pose(
     c = observed.mean(0)
     resting = up_object is not None and up is not None
     start = upright(pose, up_object, axis) if resting else np.asarray(pose, dtype=np.float64)
-    results = []
+    starts: list[tuple[int, np.ndarray, np.ndarray | None]] = []
     for k in range(max(1, turns)):
         T0 = start.copy()
         if k:
@@ -251,13 +257,25 @@ def refine_pose(
         # start with the model's centroid on the measured one
         centre = (model_obj @ T0[:3, :3].T + T0[:3, 3]).mean(0)
         T0[:3, 3] += c - centre
-        T, rmse = icp(model_obj, observed, T0, tree=tree, axis=axis if resting else None)
-        fit, viol = score_pose(model_obj, observed, T, depth_m, camera, tree=tree)
-        results.append(Refinement(T, fit, viol, rmse, k, max(1, turns)))
+        starts.append((k, T0, axis if resting else None))
     if resting:  # the network's pose, free: the part may rest another way than enrolled
-        T, rmse = icp(model_obj, observed, np.asarray(pose, dtype=np.float64), tree=tree)
-        fit, viol = score_pose(model_obj, observed, T, depth_m, camera, tree=tree)
-        results.append(Refinement(T, fit, viol, rmse, -1, len(results) + 1))
+        starts.append((-1, np.asarray(pose, dtype=np.float64), None))
+
+    def align(k: int, T0: np.ndarray, ax, pts: np.ndarray, **icp_args) -> Refinement:
+        T, rmse = icp(model_obj, pts, T0, tree=tree, axis=ax, **icp_args)
+        fit, viol = score_pose(model_obj, pts, T, depth_m, camera, tree=tree)
+        return Refinement(T, fit, viol, rmse, k, len(starts))
+
+    # coarse alignment from every start on a subset of the points (lift_pixels returns them in
+    # random order), then the best few (and the first) on all of them to convergence
+    few = observed[:COARSE_POINTS]
+    coarse = [align(k, T0, ax, few, iterations=COARSE_ITERATIONS) for k, T0, ax in starts]
+    order = sorted(range(len(coarse)), key=lambda i: -coarse[i].score)[:finalists]
+    axes = {k: ax for k, _, ax in starts}
+    results = [
+        align(r.start, r.pose, axes[r.start], observed, iterations=20, max_pair_m=(0.008, 0.003))
+        for r in (coarse[i] for i in sorted(set(order) | {0}))
+    ]
     best = max(results, key=lambda r: r.score)
     if results[0].score >= best.score - keep_margin:
         best = results[0]
