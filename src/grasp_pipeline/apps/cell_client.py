@@ -37,10 +37,16 @@ class PickAnswer:
 
 
 class CellClient:
-    """A node of its own (own context) in ``domain_id``; ``sim`` / ``planner`` are the node
-    names of the simulator and the grasp planner."""
+    """A node of its own (own context) in ``domain_id``; ``sim`` / ``planner`` / ``detector``
+    are the node names of the simulator, the grasp planner and the detector."""
 
-    def __init__(self, domain_id: int, sim: str = "sim_node", planner: str = "grasp_planner_node"):
+    def __init__(
+        self,
+        domain_id: int,
+        sim: str = "sim_node",
+        planner: str = "grasp_planner_node",
+        detector: str = "detector_node",
+    ):
         import rclpy
         from rcl_interfaces.srv import SetParameters
         from rclpy.executors import SingleThreadedExecutor
@@ -80,6 +86,7 @@ class CellClient:
         self.pick_cli = n.create_client(Trigger, "pick")
         self.sim_params = n.create_client(SetParameters, f"/{sim}/set_parameters")
         self.planner_params = n.create_client(SetParameters, f"/{planner}/set_parameters")
+        self.detector_params = n.create_client(SetParameters, f"/{detector}/set_parameters")
 
     def _set(self, attr: str):
         def cb(msg) -> None:
@@ -111,7 +118,8 @@ class CellClient:
         return fut.result()
 
     def set_params(self, which: str, values: dict[str, Any], timeout: float = 20.0) -> None:
-        """Set parameters of the ``which`` ("sim" | "planner") node; RuntimeError if refused."""
+        """Set parameters of the ``which`` ("sim" | "planner" | "detector") node; RuntimeError
+        if refused."""
         from rcl_interfaces.srv import SetParameters
         from rclpy.parameter import Parameter
 
@@ -124,7 +132,14 @@ class CellClient:
             ).to_parameter_msg()
             for k, v in values.items()
         ]
-        cli = self.sim_params if which == "sim" else self.planner_params
+        clients = {
+            "sim": self.sim_params,
+            "planner": self.planner_params,
+            "detector": self.detector_params,
+        }
+        if which not in clients:
+            raise ValueError(f"which must be one of {sorted(clients)}, got {which!r}")
+        cli = clients[which]
         res = self._call(cli, req, timeout, f"set {which} parameters")
         bad = [r.reason for r in res.results if not r.successful]
         if bad:

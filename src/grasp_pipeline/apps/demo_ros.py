@@ -119,6 +119,10 @@ def run_ros_demo(args: argparse.Namespace) -> int:
                     )
                     continue
                 target = info["target"]["name"]
+                if args.detector == "descriptors":
+                    # one model per enrolled object: look only for the task's object
+                    client.set_params("detector", {"targets": [target]})
+                    t_reset = client.now_ns()
                 seen: dict = {}
 
                 def look(seen: dict = seen) -> None:  # what each attempt starts from

@@ -77,6 +77,13 @@ PARAMS = (
     ),
     Param("min_score", 0.5, "detections scoring lower are not published", range=(0.0, 1.0)),
     Param(
+        "targets",
+        [],
+        "labels to look for ([] = every label the detector knows); a task that names its objects "
+        "saves work per frame (the descriptor detector runs one model per label)",
+        array_type="string",
+    ),
+    Param(
         "camera_name",
         "camera",
         "topic prefix of the camera (realsense2_camera layout)",
@@ -333,7 +340,7 @@ class DetectorNode(Node):
         if decoded is None:
             return []
         rgb, depth, camera = decoded
-        dets = self.detector.detect(rgb, depth, camera)
+        dets = self.detector.detect(rgb, depth, camera, list(self.p.targets) or None)
         dets = [d for d in dets if d.score >= self.p.min_score]
         for d in dets:
             if d.label in self.sizes:

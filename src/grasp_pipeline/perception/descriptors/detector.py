@@ -52,7 +52,9 @@ class DescriptorDetector:
     "descriptors" or "auto" (keypoints where the object's model has heads and its entry has
     reference keypoints); ``refine``: align the enrolled view's surface with the measured depth
     of the part's region, from the network's pose and turns of it (:mod:`refine`; our addition to
-    the paper)."""
+    the paper); a refined detection whose alignment scores below ``min_alignment`` (fit minus
+    free-space violations, :class:`refine.Refinement`) is dropped, and one region of the depth
+    image holds at most one object (the best aligned)."""
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class DescriptorDetector:
         pose_method: str = "auto",
         models: dict[str, DescriptorNet] | None = None,
         refine: bool = True,
+        min_alignment: float = 0.7,
     ):
         if len(database) == 0:
             raise ValueError("the descriptor database is empty")
@@ -88,6 +91,7 @@ class DescriptorDetector:
                 )
         self.pose_method = pose_method
         self.refine = refine
+        self.min_alignment = min_alignment
         self._clouds: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         self.model = model.eval().to(device) if model is not None else None
         self.database = database
@@ -157,12 +161,16 @@ class DescriptorDetector:
         depth_m = depth_to_metres(depth, camera)
         out: list[Detection] = []
         plain = []
+        regions: list[Region] | None = None
         for name in names:
             if "scale" in self.database[name].meta:
-                det = self._detect_roi(name, rgb, depth_m, camera)
+                if regions is None:  # one support plane and one set of regions per frame
+                    regions = object_regions(depth_m, camera, seed=0, max_candidates=8)
+                det = self._detect_roi(name, rgb, depth_m, camera, regions)
                 out.extend([det] if det is not None else [])
             else:
                 plain.append(name)
+        out = self._one_object_per_region(out)
         if plain:
             img = rgb
             if self.input_size is not None and tuple(self.input_size) != (
@@ -178,9 +186,29 @@ class DescriptorDetector:
                 out.extend(self.detect_in_descriptors(desc, depth_m, camera, group))
         return sorted(out, key=lambda d: -d.score)
 
+    def _one_object_per_region(self, dets: list[Detection]) -> list[Detection]:
+        """Depth-refined detections: those whose alignment scores below ``min_alignment`` are
+        dropped, and of several objects found on one region only the best-aligned stays."""
+        best: dict[int, float] = {}
+        for d in dets:
+            r = d.extras.get("refinement")
+            if r is not None:
+                best[r["region"]] = max(best.get(r["region"], -1.0), r["score"])
+        keep = []
+        for d in dets:
+            r = d.extras.get("refinement")
+            if r is None or (r["score"] >= self.min_alignment and r["score"] >= best[r["region"]]):
+                keep.append(d)
+        return keep
+
     @torch.no_grad()
     def _detect_roi(
-        self, name: str, rgb: np.ndarray, depth_m: np.ndarray, camera: CameraIntrinsics
+        self,
+        name: str,
+        rgb: np.ndarray,
+        depth_m: np.ndarray,
+        camera: CameraIntrinsics,
+        regions: list[Region],
     ) -> Detection | None:
         """Whole frame at the training scale -> object centre -> training-size window -> pose."""
         import cv2
@@ -206,9 +234,9 @@ class DescriptorDetector:
 
         # regions about the size the part had when it was enrolled (frame pixels)
         area = entry.reference.mask.sum() / s**2 if entry.reference is not None else None
-        regions = object_regions(
-            depth_m, camera, seed=0, area_range=(0.3 * area, 3.0 * area) if area else None
-        )
+        lo, hi = (0.3 * area, 3.0 * area) if area else (0.0, np.inf)
+        index = {id(r): i for i, r in enumerate(regions)}
+        regions = [r for r in regions if lo <= r.area <= hi]
         region: Region | None = None
         if len(regions) > 1:
             costs = [match_cost(window(*r.centre)[0]) for r in regions]
@@ -263,6 +291,8 @@ class DescriptorDetector:
         )
         if det is not None and self.refine and region is not None:
             self._refine(det, entry, region, depth_m, camera)
+            if "refinement" in det.extras:
+                det.extras["refinement"]["region"] = index[id(region)]
         return det
 
     def _refine(
@@ -293,6 +323,7 @@ class DescriptorDetector:
             "fitness": r.fitness,
             "free_space_violation": r.free_space_violation,
             "rmse_m": r.rmse_m,
+            "score": r.score,
         }
         det.pose = r.pose
         det.point = r.pose[:3, 3].copy()

@@ -55,6 +55,7 @@ class Region:
     centre: tuple[float, float]
     mask: np.ndarray
     normal: np.ndarray
+    area: float = 0.0  # pixels of its closed outline (the measured pieces and the gaps between)
 
 
 def object_regions(
@@ -108,7 +109,7 @@ def object_regions(
         mask = labels == i
         vs, us = np.nonzero(mask)
         centre = ((us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2)
-        out.append(Region((float(centre[0]), float(centre[1])), mask, n.copy()))
+        out.append(Region((float(centre[0]), float(centre[1])), mask, n.copy(), float(areas[i])))
     return out
 
 
