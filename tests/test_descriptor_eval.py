@@ -154,15 +154,15 @@ def test_pair_source_crop_follows_intrinsics():
     assert r.mask[np.round(v).astype(int), np.round(u).astype(int)].mean() > 0.97
 
 
-def test_object_candidates_find_the_part_on_the_surface(two_views):
-    from grasp_pipeline.perception.descriptors.roi import object_candidates
+def test_object_regions_find_the_part_on_the_surface(two_views):
+    from grasp_pipeline.perception.descriptors.roi import object_regions
 
     for v in two_views:
-        cands = object_candidates(v.depth_m, v.camera)
+        cands = [r.centre for r in object_regions(v.depth_m, v.camera)]
         assert cands, "no candidate on a frame with one part on the surface"
         cu, cv = mask_centre(v.mask)
         assert np.hypot(cands[0][0] - cu, cands[0][1] - cv) < 15  # pixels at 640x480
     flat = np.full((48, 64), 0.5, np.float32)  # a bare plane: nothing stands out
     from grasp_pipeline.geometry.camera import preset
 
-    assert object_candidates(flat, preset("d435", 64, 48)) == []
+    assert object_regions(flat, preset("d435", 64, 48)) == []

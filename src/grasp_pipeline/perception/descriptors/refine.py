@@ -23,6 +23,7 @@ from scipy.spatial import cKDTree
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.geometry.kabsch import kabsch
+from grasp_pipeline.geometry.se3 import so3_exp
 
 COARSE_ITERATIONS = 8
 COARSE_POINTS = 400
@@ -97,12 +98,6 @@ def enrolled_surface(entry) -> tuple[np.ndarray, np.ndarray | None]:
     return cloud, None if n is None else pose[:3, :3].T @ np.asarray(n, dtype=np.float64)
 
 
-def _rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
-    a = axis / np.linalg.norm(axis)
-    K = np.array([[0, -a[2], a[1]], [a[2], 0, -a[0]], [-a[1], a[0], 0]])
-    return np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K
-
-
 def turn_about(axis: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The 4x4 motion x -> R (x - mean(src)) + mean(dst), R a rotation about unit ``axis``,
     that best maps points ``src`` onto ``dst`` (least squares; closed form)."""
@@ -111,7 +106,7 @@ def turn_about(axis: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray
     n = axis / np.linalg.norm(axis)
     sin_sum = float(np.einsum("ij,ij->", q, np.cross(n, p)))
     cos_sum = float(np.einsum("ij,ij->", q, p) - (q @ n) @ (p @ n))
-    R = _rotation_about(n, float(np.arctan2(sin_sum, cos_sum)))
+    R = so3_exp(n * float(np.arctan2(sin_sum, cos_sum)))
     M = np.eye(4)
     M[:3, :3] = R
     M[:3, 3] = cd - R @ cs
@@ -133,7 +128,7 @@ def upright(pose: np.ndarray, up_object: np.ndarray, up: np.ndarray) -> np.ndarr
         # opposite: a half turn about any axis across them
         v = np.cross(a, [1.0, 0.0, 0.0] if abs(a[0]) < 0.9 else [0.0, 1.0, 0.0])
         s, angle = np.linalg.norm(v), np.pi
-    T[:3, :3] = _rotation_about(v / s, angle) @ T[:3, :3]
+    T[:3, :3] = so3_exp(v / s * angle) @ T[:3, :3]
     return T
 
 
@@ -251,7 +246,7 @@ def refine_pose(
     for k in range(max(1, turns)):
         T0 = start.copy()
         if k:
-            R = _rotation_about(axis, 2 * np.pi * k / turns)
+            R = so3_exp(axis / np.linalg.norm(axis) * (2 * np.pi * k / turns))
             T0[:3, :3] = R @ T0[:3, :3]
             T0[:3, 3] = R @ (T0[:3, 3] - c) + c
         # start with the model's centroid on the measured one

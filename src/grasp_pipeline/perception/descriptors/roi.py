@@ -111,19 +111,3 @@ def object_regions(
         centre = ((us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2)
         out.append(Region((float(centre[0]), float(centre[1])), mask, n.copy(), float(areas[i])))
     return out
-
-
-def object_candidates(
-    depth_m: np.ndarray,
-    camera: CameraIntrinsics,
-    min_height_m: float = 0.004,
-    min_pixels: int = 40,
-    max_candidates: int = 6,
-    seed: int = 0,
-    area_range: tuple[float, float] | None = None,
-) -> list[tuple[float, float]]:
-    """Centres (u, v) pixels of :func:`object_regions`."""
-    regions = object_regions(
-        depth_m, camera, min_height_m, min_pixels, max_candidates, seed, area_range
-    )
-    return [r.centre for r in regions]
