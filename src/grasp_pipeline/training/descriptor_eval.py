@@ -443,9 +443,7 @@ def evaluate_enrolled(
                     poses[m] = dets[0].extras.get("pose_network", dets[0].pose)
                     if "refinement" in dets[0].extras:
                         poses[f"{m}+depth"] = dets[0].pose
-                for key in per:
-                    if key != m and key != f"{m}+depth":
-                        continue
+                for key in (k for k in (m, f"{m}+depth") if k in per):
                     if key not in poses:
                         per[key].append({"view": i, "detected": False})
                         continue

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grasp_pipeline.geometry.camera import CameraIntrinsics, depth_to_metres
+from grasp_pipeline.geometry.camera import CameraIntrinsics, depth_to_metres, project
 from grasp_pipeline.perception.descriptors.database import DescriptorDatabase
 from grasp_pipeline.perception.descriptors.keypoint_pose import masked_keypoints
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
@@ -235,14 +235,11 @@ class DescriptorDetector:
         # regions about the size the part had when it was enrolled (frame pixels)
         area = entry.reference.mask.sum() / s**2 if entry.reference is not None else None
         lo, hi = (0.3 * area, 3.0 * area) if area else (0.0, np.inf)
-        index = {id(r): i for i, r in enumerate(regions)}
-        regions = [r for r in regions if lo <= r.area <= hi]
-        region: Region | None = None
-        if len(regions) > 1:
-            costs = [match_cost(window(*r.centre)[0]) for r in regions]
-            region = regions[int(np.argmin(costs))]
-        elif regions:
-            region = regions[0]
+        fits = [i for i, r in enumerate(regions) if lo <= r.area <= hi]
+        if len(fits) > 1:
+            fits = [fits[int(np.argmin([match_cost(window(*regions[i].centre)[0]) for i in fits]))]]
+        region_index = fits[0] if fits else None
+        region = regions[region_index] if fits else None
         if region is not None:
             cu, cv = region.centre
         else:
@@ -292,7 +289,7 @@ class DescriptorDetector:
         if det is not None and self.refine and region is not None:
             self._refine(det, entry, region, depth_m, camera)
             if "refinement" in det.extras:
-                det.extras["refinement"]["region"] = index[id(region)]
+                det.extras["refinement"]["region"] = region_index
         return det
 
     def _refine(
@@ -328,10 +325,7 @@ class DescriptorDetector:
         det.pose = r.pose
         det.point = r.pose[:3, 3].copy()
         det.grasp_axis = r.pose[:3, 1].copy()
-        det.pixel = (
-            float(camera.fx * det.point[0] / det.point[2] + camera.cx),
-            float(camera.fy * det.point[1] / det.point[2] + camera.cy),
-        )
+        det.pixel = _pixel(det.point, camera)
 
     @torch.no_grad()
     def _global_centre(self, model, entry, rgb, camera, s: float) -> tuple[float, float]:
@@ -370,10 +364,7 @@ class DescriptorDetector:
         except ValueError:
             return None  # too few confident keypoints with depth: the object is not seen
         point = est.pose[:3, 3].copy()
-        pixel = (
-            float(camera.fx * point[0] / point[2] + camera.cx),
-            float(camera.fy * point[1] / point[2] + camera.cy),
-        )
+        pixel = _pixel(point, camera)
         score = float(est.inliers.mean() * conf[est.inliers].mean())
         return Detection(
             name,
@@ -416,3 +407,9 @@ class DescriptorDetector:
             if det is not None:
                 out.append(det)
         return sorted(out, key=lambda d: -d.score)
+
+
+def _pixel(point: np.ndarray, camera: CameraIntrinsics) -> tuple[float, float]:
+    """The pixel (u, v) where ``point`` (camera frame) is seen."""
+    u, v = project(point, camera)
+    return float(u), float(v)

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
-from grasp_pipeline.geometry.camera import CameraIntrinsics
+from grasp_pipeline.geometry.camera import CameraIntrinsics, deproject, project
 from grasp_pipeline.geometry.kabsch import kabsch
-from grasp_pipeline.geometry.se3 import so3_exp
+from grasp_pipeline.geometry.se3 import inverse, so3_exp, transform_points
 
 COARSE_ITERATIONS = 8
 COARSE_POINTS = 400
@@ -35,8 +35,7 @@ class Refinement:
     fitness: float  # measured part points within tol of the aligned model surface (0..1)
     free_space_violation: float  # model points the camera sees through (0..1)
     rmse_m: float  # RMS distance of the trimmed pairs
-    start: int  # which starting rotation won (0 = the given pose)
-    starts: int
+    start: int  # which start won (0 = the given pose set upright, -1 = it aligned freely)
 
     @property
     def score(self) -> float:
@@ -56,8 +55,7 @@ def lift_pixels(
     if len(vs) > max_points:
         sel = np.random.default_rng(seed).choice(len(vs), max_points, replace=False)
         vs, us = vs[sel], us[sel]
-    zs = z[vs, us]
-    return np.stack([(us - camera.cx) / camera.fx * zs, (vs - camera.cy) / camera.fy * zs, zs], 1)
+    return deproject(np.stack([us, vs], 1), z[vs, us], camera).reshape(-1, 3)
 
 
 def model_cloud(
@@ -71,8 +69,7 @@ def model_cloud(
     pts = lift_pixels(depth_m, camera, mask.astype(bool), max_points)
     if len(pts) < 10:
         raise ValueError(f"the enrolment view has {len(pts)} part pixels with depth, need 10")
-    inv = np.linalg.inv(np.asarray(pose_camera, dtype=np.float64))
-    return pts @ inv[:3, :3].T + inv[:3, 3]
+    return transform_points(inverse(np.asarray(pose_camera, dtype=np.float64)), pts)
 
 
 def support_normal(
@@ -154,9 +151,7 @@ def icp(
     for it in range(iterations):
         frac = it / max(1, iterations - 1)
         dmax = max_pair_m[0] + frac * (max_pair_m[1] - max_pair_m[0])
-        inv = np.linalg.inv(T)
-        q_obj = observed @ inv[:3, :3].T + inv[:3, 3]
-        dist, idx = tree.query(q_obj, distance_upper_bound=dmax)
+        dist, idx = tree.query(transform_points(inverse(T), observed), distance_upper_bound=dmax)
         ok = np.isfinite(dist)
         if ok.sum() < 6:
             break
@@ -166,8 +161,7 @@ def icp(
         if len(sel) < 6:
             break
         if axis is not None:
-            src = model_obj[idx[sel]] @ T[:3, :3].T + T[:3, 3]
-            T_new = turn_about(axis, src, observed[sel]) @ T
+            T_new = turn_about(axis, transform_points(T, model_obj[idx[sel]]), observed[sel]) @ T
         else:
             try:
                 T_new = kabsch(model_obj[idx[sel]], observed[sel])
@@ -193,14 +187,12 @@ def score_pose(
 ) -> tuple[float, float]:
     """(fitness, free-space violation) of ``pose`` (see the module doc)."""
     tree = tree or cKDTree(model_obj)
-    inv = np.linalg.inv(pose)
-    dist, _ = tree.query(observed @ inv[:3, :3].T + inv[:3, 3], distance_upper_bound=tol_m)
+    dist, _ = tree.query(transform_points(inverse(pose), observed), distance_upper_bound=tol_m)
     fitness = float(np.isfinite(dist).mean()) if len(dist) else 0.0
-    m = model_obj @ pose[:3, :3].T + pose[:3, 3]
+    m = transform_points(pose, model_obj)
     z = m[:, 2]
     front = z > 1e-3
-    u = np.round(camera.fx * m[front, 0] / z[front] + camera.cx).astype(int)
-    v = np.round(camera.fy * m[front, 1] / z[front] + camera.cy).astype(int)
+    u, v = np.round(project(m[front], camera)).astype(int).T
     inside = (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height)
     if not inside.any():
         return fitness, 1.0
@@ -250,7 +242,7 @@ def refine_pose(
             T0[:3, :3] = R @ T0[:3, :3]
             T0[:3, 3] = R @ (T0[:3, 3] - c) + c
         # start with the model's centroid on the measured one
-        centre = (model_obj @ T0[:3, :3].T + T0[:3, 3]).mean(0)
+        centre = transform_points(T0, model_obj).mean(0)
         T0[:3, 3] += c - centre
         starts.append((k, T0, axis if resting else None))
     if resting:  # the network's pose, free: the part may rest another way than enrolled
@@ -259,17 +251,16 @@ def refine_pose(
     def align(k: int, T0: np.ndarray, ax, pts: np.ndarray, **icp_args) -> Refinement:
         T, rmse = icp(model_obj, pts, T0, tree=tree, axis=ax, **icp_args)
         fit, viol = score_pose(model_obj, pts, T, depth_m, camera, tree=tree)
-        return Refinement(T, fit, viol, rmse, k, len(starts))
+        return Refinement(T, fit, viol, rmse, k)
 
     # coarse alignment from every start on a subset of the points (lift_pixels returns them in
     # random order), then the best few (and the first) on all of them to convergence
     few = observed[:COARSE_POINTS]
     coarse = [align(k, T0, ax, few, iterations=COARSE_ITERATIONS) for k, T0, ax in starts]
     order = sorted(range(len(coarse)), key=lambda i: -coarse[i].score)[:finalists]
-    axes = {k: ax for k, _, ax in starts}
     results = [
-        align(r.start, r.pose, axes[r.start], observed, iterations=20, max_pair_m=(0.008, 0.003))
-        for r in (coarse[i] for i in sorted(set(order) | {0}))
+        align(c.start, c.pose, starts[i][2], observed, iterations=20, max_pair_m=(0.008, 0.003))
+        for i, c in ((i, coarse[i]) for i in sorted(set(order) | {0}))
     ]
     best = max(results, key=lambda r: r.score)
     if results[0].score >= best.score - keep_margin:
