@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     import torch
 
+    from grasp_pipeline.commands import command_line
     from grasp_pipeline.perception.descriptors.detector import DescriptorDetector
     from grasp_pipeline.training.checkpoint import atomic_write_bytes
     from grasp_pipeline.training.descriptor_eval import evaluate_enrolled
@@ -60,6 +61,7 @@ def main() -> None:
                     "descriptors/refine.py); the paper's pose alone is evaluation.pose.keypoints"
                 ),
                 "evaluation": ev,
+                "evaluation_command": command_line(()),
             }
         )
         result["objects"][name] = row
