@@ -55,7 +55,7 @@ class RobotClient:
         self.trajectory_action, self.gripper_action = trajectory_action, gripper_action
         self._state_lock = threading.Condition()
         self._state: dict[str, float] = {}
-        self._state_t = 0.0  # monotonic s of the newest joint state
+        self._state_t = 0  # stamp (ns, node clock) of the newest joint state
         node.create_subscription(
             JointState, "joint_states", self._on_state, RESULTS, callback_group=group
         )
@@ -65,23 +65,40 @@ class RobotClient:
     def _on_state(self, msg: JointState) -> None:
         if len(msg.position) != len(msg.name):
             return
+        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         with self._state_lock:
             self._state.update(zip(msg.name, msg.position, strict=True))
-            self._state_t = time.monotonic()
+            # unstamped states (a driver that leaves the stamp 0) count from their arrival
+            self._state_t = stamp if stamp > 0 else self._now_ns()
             self._state_lock.notify_all()
 
-    def _fresh(self, after: float, names: Sequence[str]) -> list[float]:
-        """Positions of ``names`` from a joint state received after monotonic time ``after``."""
+    def _now_ns(self) -> int:
+        return self.node.get_clock().now().nanoseconds
+
+    def _fresh(self, names: Sequence[str]) -> list[float]:
+        """Positions of ``names`` from a joint state *stamped* at or after this call (the node's
+        clock), as MoveIt's current-state monitor waits for one. Arrival time is not enough: on a
+        loaded machine the subscription's queue still holds states published during the last
+        motion when a call comes in (a fresh-clone CI run read one 11 deg short of where the
+        simulator had stopped the arm)."""
+        after = self._now_ns()
         deadline = time.monotonic() + self.timeout_s
         with self._state_lock:
-            while self._state_t <= after or any(n not in self._state for n in names):
+            while self._state_t < after or any(n not in self._state for n in names):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     missing = [n for n in names if n not in self._state]
+                    if missing or self._state_t == 0:
+                        raise RobotUnavailableError(
+                            "no joint state on joint_states"
+                            + (f" naming {missing}" if missing else "")
+                            + f" within {self.timeout_s} s"
+                        )
+                    lag = (after - self._state_t) / 1e9
                     raise RobotUnavailableError(
-                        "no joint state on joint_states"
-                        + (f" naming {missing}" if missing else "")
-                        + f" within {self.timeout_s} s"
+                        f"no joint state stamped after the request within {self.timeout_s} s: "
+                        f"the newest is {lag:.2f} s older (is the robot's clock behind this "
+                        "machine's? they must be synchronised, as for tf)"
                     )
                 self._state_lock.wait(left)
             return [self._state[n] for n in names]
@@ -93,12 +110,12 @@ class RobotClient:
         return have and self._traj.server_is_ready() and self._grip.server_is_ready()
 
     def joints(self) -> np.ndarray:
-        """Arm joints (rad) from a joint state newer than this call."""
-        return np.array(self._fresh(time.monotonic(), self.arm_joints))
+        """Arm joints (rad) from a joint state stamped after this call."""
+        return np.array(self._fresh(self.arm_joints))
 
     def opening(self) -> float:
-        """Finger-to-finger opening (m) from a joint state newer than this call."""
-        return float(sum(self._fresh(time.monotonic(), self.finger_joints)))
+        """Finger-to-finger opening (m) from a joint state stamped after this call."""
+        return float(sum(self._fresh(self.finger_joints)))
 
     # -- motion ----------------------------------------------------------------------------------
     def _run(self, client: ActionClient, goal, budget_s: float):

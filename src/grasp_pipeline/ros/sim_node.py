@@ -358,10 +358,11 @@ class SimNode(Node):
             pub.publish(msg)
 
     def _publish_joints(self) -> None:
-        with self.lock:
+        with self.lock:  # stamped when measured: a client waits for a state newer than its call
             q, v, e = self.runtime.joint_state()
+            stamp = self.get_clock().now().nanoseconds
         msg = JointState()
-        msg.header = cv.make_header(self.get_clock().now().nanoseconds, "")
+        msg.header = cv.make_header(stamp, "")
         msg.name = list(self.joint_names)
         msg.position, msg.velocity, msg.effort = (x.tolist() for x in (q, v, e))
         self.pub_joints.publish(msg)
