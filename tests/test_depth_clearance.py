@@ -104,3 +104,26 @@ def test_centring_moves_the_fingers_onto_an_object_seen_off_the_detected_point()
         )
         is None
     )
+
+
+def test_tips_skimming_the_table_for_a_thin_part_are_not_blocked_by_the_table():
+    """A 5 mm spanner handle: the planner takes the tips to 0.5 mm above the table (synthesis.
+    tip_clearance); the table under them, with 1 mm of depth noise, is not an obstacle when the
+    check is told how much closer than usual the tips go, and the table is not 'between' them."""
+    from grasp_pipeline.grasping.synthesis import TABLE_CLEARANCE_M, THIN_PART_CLEARANCE_M
+
+    handle = (-0.0065, 0.0065, -0.08, 0.08, 0.005)
+    rng = np.random.default_rng(0)
+    depth = _scene(handle) + rng.normal(0.0, 0.001, (CAM.height, CAM.width)).astype(np.float32)
+    tcp_z = TABLE_M - THIN_PART_CLEARANCE_M - PANDA_HAND.tip_below_tcp_m
+    pose = tcp_pose(np.array([0.0, 0.0, tcp_z]), np.array([0.0, 0.0, 1.0]), np.array([1.0, 0, 0]))
+    opening = PANDA_HAND.pre_grasp_opening(0.013)
+    cloud = ObservedCloud(depth, CAM)
+    plain = finger_clearance(cloud, pose, opening, PANDA_HAND)
+    assert not plain.ok and "would land" in plain.reason  # the noisy table counts as obstacle
+    skim = TABLE_CLEARANCE_M - THIN_PART_CLEARANCE_M
+    c = finger_clearance(cloud, pose, opening, PANDA_HAND, skim_m=skim)
+    assert c.ok, c.reason
+    # nothing but the table between the fingers: still "nothing observed"
+    empty = finger_clearance(ObservedCloud(_scene(), CAM), pose, opening, PANDA_HAND, skim_m=skim)
+    assert not empty.ok and "nothing observed" in empty.reason

@@ -5,9 +5,12 @@ import pytest
 
 from grasp_pipeline.grasping.gripper import PANDA_HAND, YOUBOT_STOCK, YOUBOT_WIDE, gripper_by_name
 from grasp_pipeline.grasping.synthesis import (
+    MIN_PAD_OVERLAP_M,
     TABLE_CLEARANCE_M,
+    THIN_PART_CLEARANCE_M,
     grasps_from_point_axis,
     grasps_from_pose,
+    tip_clearance,
 )
 from grasp_pipeline.grasping.waypoints import pick_waypoints
 
@@ -58,6 +61,30 @@ def test_pose_grasp_flat_object_clamped_above_surface():
     G = cands[0].pose
     tips = G[2, 3] - PANDA_HAND.tip_below_tcp_m
     assert tips == pytest.approx(0.1 + TABLE_CLEARANCE_M)
+
+
+def test_thin_part_takes_the_tips_closer_to_the_surface():
+    """A 5 mm spanner lying flat: at the usual clearance the flat of the Panda's pads would
+    overlap its side by 1.2 mm less than MIN_PAD_OVERLAP_M; the tips go lower (never below
+    THIN_PART_CLEARANCE_M), and every variant says how close it took them."""
+    T = _yaw_pose(0.3, [0.4, 0.0, 0.1025])
+    cands, _ = grasps_from_pose(T, (0.16, 0.013, 0.005), PANDA_HAND, surface_z=0.1)
+    tips = cands[0].pose[2, 3] - PANDA_HAND.tip_below_tcp_m
+    assert tips == pytest.approx(0.1 + THIN_PART_CLEARANCE_M)
+    assert {c.tip_clearance_m for c in cands} == {THIN_PART_CLEARANCE_M}
+    assert tip_clearance(0.005, PANDA_HAND) == THIN_PART_CLEARANCE_M
+    # a part tall enough keeps the usual clearance; in between, the pads overlap by the minimum
+    assert tip_clearance(0.02, PANDA_HAND) == TABLE_CLEARANCE_M
+    mid = tip_clearance(0.007, PANDA_HAND)
+    assert 0.007 - mid - PANDA_HAND.pad_above_tip_m == pytest.approx(MIN_PAD_OVERLAP_M)
+    assert tip_clearance(None, PANDA_HAND) == TABLE_CLEARANCE_M
+    # the same rule for a detected point with the catalog's height
+    pts, _ = grasps_from_point_axis(
+        np.array([0.4, 0.0, 0.105]), np.array([0.0, 1.0, 0.0]), PANDA_HAND, 0.013, 0.005, 0.1
+    )
+    assert pts[0].pose[2, 3] - PANDA_HAND.tip_below_tcp_m == pytest.approx(
+        0.1 + THIN_PART_CLEARANCE_M
+    )
 
 
 def test_pose_grasp_follows_tilted_object():

@@ -88,14 +88,18 @@ def finger_clearance(
     gripper: GripperSpec,
     approach_m: float = 0.10,
     margin_m: float = 0.003,
+    skim_m: float = 0.0,
 ) -> Clearance:
     """Are both fingers of a grasp at ``tcp_pose_cam`` (TCP -> camera, 4x4) clear in ``cloud``?
 
     ``opening_m``: finger-to-finger opening during the descent; ``approach_m``: how far above the
-    TCP the descent starts (the pre-grasp distance); ``margin_m``: extra room around each finger.
+    TCP the descent starts (the pre-grasp distance); ``margin_m``: extra room around each finger;
+    ``skim_m``: how much closer than usual to the work surface the grasp takes its finger tips
+    (thin parts, see :func:`~grasp_pipeline.grasping.synthesis.tip_clearance`): the surface's
+    points that close under the tips are neither obstacles nor part of what is grasped.
     """
     p = cloud.in_frame(np.asarray(tcp_pose_cam, dtype=float))
-    tip = gripper.tip_below_tcp_m
+    tip = gripper.tip_below_tcp_m - skim_m
     # along the approach: from the pre-grasp down to just above the finger tip
     along = (p[:, 2] > -approach_m) & (p[:, 2] < tip - 0.5 * margin_m)
     across_x = np.abs(p[:, 0]) <= 0.5 * gripper.finger_width_m + margin_m
@@ -126,6 +130,7 @@ def centre_on_observed(
     opening_m: float,
     gripper: GripperSpec,
     margin_m: float = 0.003,
+    skim_m: float = 0.0,
 ) -> tuple[float, float] | None:
     """Where the observed object between the fingers really is: (shift along the closing axis,
     opening) that centre the fingers on the points within the hand's reach, or None when those
@@ -133,9 +138,11 @@ def centre_on_observed(
 
     A detected pickup point a few millimetres off, or a width from the catalog, would put one
     finger on the object's own edge; the observed extent across the fingers corrects both.
+    ``skim_m``: as in :func:`finger_clearance`.
     """
     p = cloud.in_frame(np.asarray(tcp_pose_cam, dtype=float))
-    reach = (p[:, 2] > -gripper.finger_length_m) & (p[:, 2] < gripper.tip_below_tcp_m - margin_m)
+    tip = gripper.tip_below_tcp_m - skim_m
+    reach = (p[:, 2] > -gripper.finger_length_m) & (p[:, 2] < tip - margin_m)
     band = np.abs(p[:, 0]) <= 0.5 * gripper.finger_width_m + margin_m
     y = p[reach & band, 1]
     y = y[np.abs(y) < 0.5 * opening_m + gripper.finger_thickness_m]

@@ -22,7 +22,8 @@ class GripperSpec:
     beyond the TCP; ``clearance_m`` the gap kept on each side of the object
     when the hand is opened before closing; ``finger_width_m`` (along x) and
     ``finger_thickness_m`` (along the closing axis) are a finger pad's footprint, which must land
-    on free space beside the object.
+    on free space beside the object. ``pad_above_tip_m``: how far above the finger tips the flat
+    of the pads begins (a rounded tip holds nothing): the pads must overlap a thin part's side.
     """
 
     name: str
@@ -31,6 +32,7 @@ class GripperSpec:
     clearance_m: float = 0.008
     min_width_m: float = 0.002
     tip_below_tcp_m: float = 0.0  # finger tips reach this far beyond the TCP along the approach
+    pad_above_tip_m: float = 0.0
     finger_width_m: float = 0.020
     finger_thickness_m: float = 0.010
 
@@ -59,8 +61,15 @@ class GripperSpec:
 
 
 # Franka Hand: 0-40 mm per finger, pads ~ 0.05 m long below the hand body.
+# Panda hand: the finger tips of pybullet_data's collision hull reach 12.8 mm beyond the TCP and
+# round off over their last 2.9 mm (ray casts across the opened fingers: the inner faces are flat
+# from 20 mm above the TCP to 10 mm below it, and no face is met 12 mm below it).
 PANDA_HAND = GripperSpec(
-    "panda_hand", max_opening_m=0.080, finger_length_m=0.045, tip_below_tcp_m=0.0128
+    "panda_hand",
+    max_opening_m=0.080,
+    finger_length_m=0.045,
+    tip_below_tcp_m=0.0128,
+    pad_above_tip_m=0.0029,
 )
 # KUKA youBot stock gripper: 0-11.5 mm per finger.
 YOUBOT_STOCK = GripperSpec(

@@ -25,6 +25,7 @@ from grasp_pipeline.grasping.depth_clearance import (
 )
 from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Trajectory
 from grasp_pipeline.grasping.synthesis import (
+    TABLE_CLEARANCE_M,
     GraspCandidate,
     grasps_from_point_axis,
     grasps_from_pose,
@@ -237,6 +238,7 @@ class GraspPlanner:
                     c.opening_m,
                     self.model.gripper,
                     approach_m=MOTION_DISTANCES[self.robot][0],
+                    skim_m=TABLE_CLEARANCE_M - c.tip_clearance_m,
                 )
                 if not seen.ok:
                     rejected.append(f"{c.description}: {seen.reason}")
@@ -358,7 +360,13 @@ def centred(
 ) -> GraspCandidate:
     """``c`` moved along its closing axis onto the observed object between its fingers, with the
     opening that object needs (unchanged when the observed points do not fit the gripper)."""
-    fit = centre_on_observed(observed, base_to_cam @ c.pose, c.opening_m, gripper)
+    fit = centre_on_observed(
+        observed,
+        base_to_cam @ c.pose,
+        c.opening_m,
+        gripper,
+        skim_m=TABLE_CLEARANCE_M - c.tip_clearance_m,
+    )
     if fit is None:
         return c
     shift, opening = fit

@@ -20,7 +20,13 @@ import numpy as np
 from grasp_pipeline.grasping.gripper import GripperSpec
 
 DOWN = np.array([0.0, 0.0, -1.0])
-TABLE_CLEARANCE_M = 0.003  # finger tips never closer than this to the work surface
+TABLE_CLEARANCE_M = 0.003  # finger tips this far above the work surface ...
+# ... unless the part is too thin for the pads to overlap its side by MIN_PAD_OVERLAP_M from there:
+# then the tips go as low as needed, but not below THIN_PART_CLEARANCE_M (a 5 mm spanner under the
+# Panda's pads overlapped by 1.2 mm: the fingers slid over its top edge and closed on nothing; by
+# 1.6 mm and more they held it)
+MIN_PAD_OVERLAP_M = 0.0025
+THIN_PART_CLEARANCE_M = 0.0005
 MAX_TILT_DEG = 25.0  # object axes closer than this to vertical give an aligned (tilted) approach
 # Candidate shifts along the object's dominant axis (at most 30 % of its length, see _variants)
 # and hand tilts about it: in clutter they move a finger away from a touching neighbour.
@@ -44,6 +50,7 @@ class GraspCandidate:
     prior: float  # lower is better (offsets, flips, second-best sides)
     description: str
     dominant_axis: np.ndarray = field(default_factory=lambda: np.zeros(3))  # (3,) base frame
+    tip_clearance_m: float = TABLE_CLEARANCE_M  # finger tips above the work surface (when known)
 
 
 def _unit(v: np.ndarray, what: str) -> np.ndarray:
@@ -63,6 +70,16 @@ def tcp_pose(position: np.ndarray, approach: np.ndarray, closing: np.ndarray) ->
     T[:3, :3] = np.column_stack([np.cross(c, a), c, a])
     T[:3, 3] = position
     return T
+
+
+def tip_clearance(height_m: float | None, gripper: GripperSpec) -> float:
+    """How far above the work surface the finger tips stop for a part ``height_m`` tall (None =
+    unknown): ``TABLE_CLEARANCE_M``, lowered for thin parts until the flat of the pads overlaps
+    the part's side by ``MIN_PAD_OVERLAP_M``, never below ``THIN_PART_CLEARANCE_M``."""
+    if height_m is None:
+        return TABLE_CLEARANCE_M
+    need = height_m - gripper.pad_above_tip_m - MIN_PAD_OVERLAP_M
+    return float(np.clip(need, THIN_PART_CLEARANCE_M, TABLE_CLEARANCE_M))
 
 
 def _depth_into(height_m: float, gripper: GripperSpec) -> float:
@@ -89,10 +106,11 @@ def _variants(
     tilts_deg: tuple[float, ...],
     surface_z: float | None,
     length_m: float | None = None,
+    clearance_m: float = TABLE_CLEARANCE_M,
 ) -> list[GraspCandidate]:
     """Yaw flips x offsets along the dominant axis x tilts of the hand about the dominant axis
     (which lift one finger away from a neighbour in clutter), each raised so that both opened
-    finger tips stay ``TABLE_CLEARANCE_M`` above the surface."""
+    finger tips stay ``clearance_m`` above the surface."""
     out = []
     opening = gripper.pre_grasp_opening(width)
     if length_m is not None:
@@ -105,7 +123,7 @@ def _variants(
                 pos = centre + off * dominant
                 if surface_z is not None and a[2] < -0.1:
                     lowest = pos[2] + gripper.tip_below_tcp_m * a[2] - 0.5 * opening * abs(c[2])
-                    pos = pos - max(0.0, surface_z + TABLE_CLEARANCE_M - lowest) / -a[2] * a
+                    pos = pos - max(0.0, surface_z + clearance_m - lowest) / -a[2] * a
                 out.append(
                     GraspCandidate(
                         pose=tcp_pose(pos, a, flip * c),
@@ -119,6 +137,7 @@ def _variants(
                         description=f"{tag}, yaw {'flipped' if flip < 0 else 'as detected'}, "
                         f"offset {off * 1e3:+.0f} mm, tilt {tilt:+.0f} deg",
                         dominant_axis=dominant.copy(),
+                        tip_clearance_m=clearance_m,
                     )
                 )
     return out
@@ -168,9 +187,10 @@ def grasps_from_point_axis(
             return [], why
         width = width_m
     depth = 0.015 if height_m is None else _depth_into(height_m, gripper)
+    clearance = tip_clearance(height_m, gripper)
     tcp = p + depth * DOWN
     if surface_z is not None:
-        tcp[2] = max(tcp[2], surface_z + TABLE_CLEARANCE_M + gripper.tip_below_tcp_m)
+        tcp[2] = max(tcp[2], surface_z + clearance + gripper.tip_below_tcp_m)
     if yaws_deg is None:
         yaws_deg = ROUND_YAWS_DEG if round_top else YAWS_DEG
     cands: list[GraspCandidate] = []
@@ -194,6 +214,7 @@ def grasps_from_point_axis(
             tilts_deg,
             surface_z,
             length_m,
+            clearance,
         )
     return cands, "ok"
 
@@ -221,7 +242,7 @@ def grasps_from_pose(
     ``round_top``: the outline seen along the object's z axis is (nearly) round (standing rings,
     nuts): when approaching along z, closing directions every 30 deg about the approach are
     candidates too, with the larger of the x / y extents as width.
-    Finger tips (opened, on both sides) are kept ``TABLE_CLEARANCE_M`` above ``surface_z``.
+    Finger tips (opened, on both sides) are kept :func:`tip_clearance` above ``surface_z``.
     """
     T = np.asarray(pose, dtype=float)
     if T.shape != (4, 4) or not np.all(np.isfinite(T)):
@@ -282,5 +303,6 @@ def grasps_from_pose(
             tilts_deg,
             surface_z,
             float(np.sum(np.abs(R.T @ dominant) * ext)),
+            tip_clearance(height, gripper),
         )
     return cands, "ok" if cands else "; ".join(reasons)
