@@ -15,11 +15,14 @@ from grasp_pipeline.perception.checkpoint import CheckpointError
 from grasp_pipeline.perception.instances.checkpoint import UNKNOWN
 from grasp_pipeline.perception.instances.crops import CropSpec
 from grasp_pipeline.perception.instances.geometry import GeometryConfig
-from grasp_pipeline.ros.detector_loading import load_detector
+from grasp_pipeline.ros.detector_loading import SHIPPED_MODELS, load_detector
 from grasp_pipeline.training.parts_data import CropSet, extract_crops
 from grasp_pipeline.training.parts_trainer import PartsTrainConfig, train_parts
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +142,33 @@ def test_inference_network_folds_batch_norms_with_the_same_outputs() -> None:
         got = fast(x.contiguous(memory_format=torch.channels_last), f)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+def _strip(u0: int, u1: int, x0: float, x1: float):
+    """A region: image columns u0..u1 of rows 200-205, 3-D bounds x0..x1 m along x."""
+    from grasp_pipeline.perception.instances.geometry import Region
+
+    mask = np.zeros((480, 640), bool)
+    mask[200:206, u0:u1] = True
+    bounds = np.array([[x0, 0.0, 0.5], [x1, 0.013, 0.505]])
+    return Region(
+        mask, int(mask.sum()), (u0, 200, u1, 206), 0, 0.005, bounds.mean(0), x1 - x0, 1e-4, bounds
+    )
+
+
+def test_fragments_join_through_a_small_piece_between_them() -> None:
+    """A thin part in three pieces, the small middle one a few pixels from each end piece: one
+    detection (joining the largest pieces first left the far end as a second, off-centre one)."""
+    det = load_detector("parts", ROOT / SHIPPED_MODELS["parts"])
+    a, c, b = (
+        _strip(100, 150, 0.0, 0.05),
+        _strip(154, 160, 0.054, 0.06),
+        _strip(164, 204, 0.064, 0.104),
+    )
+    groups = det.join_fragments([a, b, c], ["Wrench"] * 3)
+    assert len(groups) == 1 and sorted(groups[0]) == [0, 1, 2] and groups[0][0] == 0
+    # two spanners end to end make a union longer than one: they stay two
+    far = _strip(164, 204, 0.064, 0.30)
+    assert len(det.join_fragments([a, far, c], ["Wrench"] * 3)) == 2
+    # pieces of different labels never join
+    assert len(det.join_fragments([a, b, c], ["Wrench", "Wrench", "Screwdriver"])) == 3
