@@ -28,8 +28,10 @@ FINGERS = ["f1", "f2"]
 def _state(stamp_ns: int, q: float, opening: float = 0.08):
     from sensor_msgs.msg import JointState
 
+    from grasp_pipeline.ros.conversions import stamp_from_ns
+
     msg = JointState()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 10**9)
+    msg.header.stamp = stamp_from_ns(stamp_ns)
     msg.name = [*ARM, *FINGERS]
     msg.position = [q] * len(ARM) + [opening / 2] * 2
     return msg

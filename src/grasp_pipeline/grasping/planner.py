@@ -25,7 +25,6 @@ from grasp_pipeline.grasping.depth_clearance import (
 )
 from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Trajectory
 from grasp_pipeline.grasping.synthesis import (
-    TABLE_CLEARANCE_M,
     GraspCandidate,
     grasps_from_point_axis,
     grasps_from_pose,
@@ -238,7 +237,7 @@ class GraspPlanner:
                     c.opening_m,
                     self.model.gripper,
                     approach_m=MOTION_DISTANCES[self.robot][0],
-                    skim_m=TABLE_CLEARANCE_M - c.tip_clearance_m,
+                    skim_m=c.skim_m,
                 )
                 if not seen.ok:
                     rejected.append(f"{c.description}: {seen.reason}")
@@ -365,7 +364,7 @@ def centred(
         base_to_cam @ c.pose,
         c.opening_m,
         gripper,
-        skim_m=TABLE_CLEARANCE_M - c.tip_clearance_m,
+        skim_m=c.skim_m,
     )
     if fit is None:
         return c

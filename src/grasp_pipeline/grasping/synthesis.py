@@ -52,6 +52,12 @@ class GraspCandidate:
     dominant_axis: np.ndarray = field(default_factory=lambda: np.zeros(3))  # (3,) base frame
     tip_clearance_m: float = TABLE_CLEARANCE_M  # finger tips above the work surface (when known)
 
+    @property
+    def skim_m(self) -> float:
+        """How much closer than ``TABLE_CLEARANCE_M`` the tips go to the surface (thin parts):
+        what checks in the observed depth leave out under the tips."""
+        return TABLE_CLEARANCE_M - self.tip_clearance_m
+
 
 def _unit(v: np.ndarray, what: str) -> np.ndarray:
     v = np.asarray(v, dtype=float)

@@ -20,6 +20,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from grasp_pipeline.grasping.motion.robot import STEP_S
+from grasp_pipeline.ros.conversions import stamp_to_ns
 from grasp_pipeline.ros.qos import RESULTS
 
 
@@ -65,7 +66,7 @@ class RobotClient:
     def _on_state(self, msg: JointState) -> None:
         if len(msg.position) != len(msg.name):
             return
-        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        stamp = stamp_to_ns(msg.header.stamp)
         with self._state_lock:
             self._state.update(zip(msg.name, msg.position, strict=True))
             # unstamped states (a driver that leaves the stamp 0) count from their arrival

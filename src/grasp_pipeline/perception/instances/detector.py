@@ -104,6 +104,14 @@ class PartsDetector:
         nothing joins, so a small piece between two large ones bridges them."""
         order = sorted(range(len(regions)), key=lambda i: -regions[i].pixels)
         groups: list[list[int]] = [[i] for i in order]
+        touching: dict[tuple[int, int], bool] = {}  # each pair's mask test once, not per pass
+
+        def touch(i: int, j: int) -> bool:
+            key = (min(i, j), max(i, j))
+            if key not in touching:
+                touching[key] = regions_touch(regions[key[0]], regions[key[1]], JOIN_GAP_PX)
+            return touching[key]
+
         joined = True
         while joined:
             joined = False
@@ -111,7 +119,7 @@ class PartsDetector:
                 for b in range(a + 1, len(groups)):
                     ga, gb = groups[a], groups[b]
                     if labels[ga[0]] != labels[gb[0]] or not any(
-                        regions_touch(regions[i], regions[j], JOIN_GAP_PX) for i in ga for j in gb
+                        touch(i, j) for i in ga for j in gb
                     ):
                         continue
                     lo, hi = union_bounds([regions[i] for i in ga + gb])
