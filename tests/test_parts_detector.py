@@ -144,15 +144,27 @@ def test_inference_network_folds_batch_norms_with_the_same_outputs() -> None:
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
-def _strip(u0: int, u1: int, x0: float, x1: float):
-    """A region: image columns u0..u1 of rows 200-205, 3-D bounds x0..x1 m along x."""
+def _strip(u0: int, u1: int, x0: float, x1: float, v0: int = 200, y0: float = 0.0):
+    """A region: image columns u0..u1 of rows v0..v0+5, 3-D points x0..x1 m along x and
+    y0..y0+13 mm along y, 0.5 m from the camera (1 px ~ 1 mm)."""
     from grasp_pipeline.perception.instances.geometry import Region
 
     mask = np.zeros((480, 640), bool)
-    mask[200:206, u0:u1] = True
-    bounds = np.array([[x0, 0.0, 0.5], [x1, 0.013, 0.505]])
+    mask[v0 : v0 + 6, u0:u1] = True
+    bounds = np.array([[x0, y0, 0.5], [x1, y0 + 0.013, 0.505]])
+    xs, ys = np.meshgrid(np.linspace(x0, x1, 12), np.linspace(y0, y0 + 0.013, 4))
+    sample = np.stack([xs.ravel(), ys.ravel(), np.full(xs.size, 0.5)], axis=1)
     return Region(
-        mask, int(mask.sum()), (u0, 200, u1, 206), 0, 0.005, bounds.mean(0), x1 - x0, 1e-4, bounds
+        mask,
+        int(mask.sum()),
+        (u0, v0, u1, v0 + 6),
+        0,
+        0.005,
+        bounds.mean(0),
+        x1 - x0,
+        1e-4,
+        bounds,
+        sample,
     )
 
 
@@ -172,3 +184,32 @@ def test_fragments_join_through_a_small_piece_between_them() -> None:
     assert len(det.join_fragments([a, far, c], ["Wrench"] * 3)) == 2
     # pieces of different labels never join
     assert len(det.join_fragments([a, b, c], ["Wrench", "Wrench", "Screwdriver"])) == 3
+
+
+def test_far_pieces_join_when_they_lie_along_one_part_with_nothing_on_top() -> None:
+    """A 5 mm spanner whose middle sinks into the depth noise comes back as pieces 30 px apart:
+    they join when together they fit one spanner's footprint and nothing higher lies between
+    them (fails before: only pieces within JOIN_GAP_PX joined, and each piece was a detection
+    off the part's middle)."""
+    from grasp_pipeline.perception.instances.geometry import Plane
+
+    det = load_detector("parts", ROOT / SHIPPED_MODELS["parts"])
+    table = [Plane(np.array([0.0, 0.0, -1.0]), -0.505, 1000)]
+    flat = np.zeros((480, 640), np.float32)
+    a, b = _strip(100, 150, 0.0, 0.05), _strip(180, 230, 0.08, 0.13)
+    groups = det.join_fragments([a, b], ["Wrench"] * 2, table, flat)
+    assert len(groups) == 1 and sorted(groups[0]) == [0, 1]
+    # without the frame's heights, or with a part lying across the gap: two
+    assert len(det.join_fragments([a, b], ["Wrench"] * 2, table)) == 2
+    across = flat.copy()
+    across[190:215, 160:170] = 0.03
+    assert len(det.join_fragments([a, b], ["Wrench"] * 2, table, across)) == 2
+    # two spanners side by side (a footprint 53 mm wide) or end to end (longer than one): two
+    beside = _strip(100, 150, 0.0, 0.05, v0=240, y0=0.04)
+    assert len(det.join_fragments([a, beside], ["Wrench"] * 2, table, flat)) == 2
+    beyond = _strip(180, 330, 0.08, 0.23)
+    assert len(det.join_fragments([a, beyond], ["Wrench"] * 2, table, flat)) == 2
+    # pieces on different support planes stay two
+    b.plane = 1
+    two = [*table, Plane(np.array([0.0, 0.0, -1.0]), -0.4, 1000)]
+    assert len(det.join_fragments([a, b], ["Wrench"] * 2, two, flat)) == 2

@@ -25,7 +25,9 @@ from grasp_pipeline.perception.detector import (
 from grasp_pipeline.perception.instances.checkpoint import UNKNOWN, load_classifier
 from grasp_pipeline.perception.instances.crops import region_crop
 from grasp_pipeline.perception.instances.geometry import (
+    Plane,
     Region,
+    footprint_extents,
     merge_regions,
     regions_touch,
     segment_instances,
@@ -36,6 +38,15 @@ from grasp_pipeline.perception.planar_axis import grasp_frame, weighted_pca_axis
 # Fragments of one label this close (pixels) may join: a thin handle loses pixels to depth noise
 # (a 5 mm spanner lying flat came back as three pieces, 1.4 and 3.3 px apart).
 JOIN_GAP_PX = 5
+# Pieces of one label farther apart join when together they lie along one part: on one support
+# plane, their footprint no longer than FAR_JOIN_LENGTH x the part's length and no wider than
+# FAR_JOIN_WIDTH x its width + FAR_JOIN_MARGIN_M (a 5 mm spanner whose middle sinks into the
+# depth noise, or a part seen on both sides of another lying across it; two parts side by side
+# make a footprint twice as wide and stay two).
+FAR_JOIN_LENGTH = 1.1
+FAR_JOIN_WIDTH = 1.25
+FAR_JOIN_MARGIN_M = 0.003
+FAR_JOIN_OCCLUDER_M = 0.01  # something this much higher between two pieces keeps them apart
 
 
 def region_pose(
@@ -76,6 +87,12 @@ class PartsDetector:
         self.diagonal_m = {
             n: float(np.linalg.norm(catalog[n].size)) for n in self.labels if n in catalog.names
         }
+        # (length, width) of a part lying flat (m): far fragments join within its footprint
+        self.footprint_m = {
+            n: tuple(sorted(catalog[n].size, reverse=True)[:2])
+            for n in self.labels
+            if n in catalog.names
+        }
 
     def classify(
         self,
@@ -96,12 +113,23 @@ class PartsDetector:
         with torch.inference_mode():
             return torch.softmax(self.model(x, f), dim=1).cpu().numpy()
 
-    def join_fragments(self, regions: Sequence[Region], labels: Sequence[str]) -> list[list[int]]:
-        """Groups of region indices (largest region first in each): groups of one label whose
-        regions come within ``JOIN_GAP_PX`` join while their union's 3-D diagonal stays within
-        1.15x the part's (a part that colour edges or depth steps cut into pieces is one
-        detection again; two touching parts of one class stay two). Joining repeats until
-        nothing joins, so a small piece between two large ones bridges them."""
+    def join_fragments(
+        self,
+        regions: Sequence[Region],
+        labels: Sequence[str],
+        planes: Sequence[Plane] = (),
+        height_m: np.ndarray | None = None,
+    ) -> list[list[int]]:
+        """Groups of region indices (largest region first in each) that are one part each.
+
+        Groups of one label join when their regions come within ``JOIN_GAP_PX`` and their
+        union's 3-D diagonal stays within 1.15x the part's (a part that colour edges or depth
+        steps cut into pieces is one detection again; two touching parts of one class stay two),
+        or, farther apart, when they rest on one of ``planes``, their points together fit the
+        part's footprint (see FAR_JOIN_LENGTH) and nothing higher than them lies between them in
+        ``height_m`` (the frame's height above the support; without it no far joins: a part seen
+        on both sides of one lying across it would be reported on top of that one). Joining repeats until nothing joins, so a small
+        piece between two large ones bridges them."""
         order = sorted(range(len(regions)), key=lambda i: -regions[i].pixels)
         groups: list[list[int]] = [[i] for i in order]
         touching: dict[tuple[int, int], bool] = {}  # each pair's mask test once, not per pass
@@ -112,22 +140,59 @@ class PartsDetector:
                 touching[key] = regions_touch(regions[key[0]], regions[key[1]], JOIN_GAP_PX)
             return touching[key]
 
+        centres: dict[int, np.ndarray] = {}
+
+        def centre(i: int) -> np.ndarray:
+            """(u, v) mean pixel of region i."""
+            if i not in centres:
+                u0, v0, u1, v1 = regions[i].bbox
+                vs, us = np.nonzero(regions[i].mask[v0:v1, u0:u1])
+                centres[i] = np.array([us.mean() + u0, vs.mean() + v0])
+            return centres[i]
+
+        def one_part(ga: list[int], gb: list[int]) -> bool:
+            label, members = labels[ga[0]], [regions[i] for i in ga + gb]
+            if any(touch(i, j) for i in ga for j in gb):
+                lo, hi = union_bounds(members)
+                if np.linalg.norm(hi - lo) <= 1.15 * self.diagonal_m.get(label, 0.0):
+                    return True
+            plane = members[0].plane
+            if label not in self.footprint_m or plane >= len(planes) or height_m is None:
+                return False
+            if any(r.plane != plane or r.sample is None for r in members):
+                return False
+            length, width = footprint_extents(
+                np.concatenate([r.sample for r in members]), planes[plane].normal
+            )
+            part_length, part_width = self.footprint_m[label]
+            if not (
+                length <= FAR_JOIN_LENGTH * part_length
+                and width <= FAR_JOIN_WIDTH * part_width + FAR_JOIN_MARGIN_M
+            ):
+                return False
+            # the nearest two pieces' centres: nothing higher than the pieces on the way
+            ca, cb = min(
+                ((centre(i), centre(j)) for i in ga for j in gb),
+                key=lambda c: float(np.hypot(*(c[0] - c[1]))),
+            )
+            t = np.linspace(0.0, 1.0, 24)[:, None]
+            uv = np.rint(ca + t * (cb - ca)).astype(int)
+            between = height_m[uv[:, 1], uv[:, 0]]
+            top = max(r.height_m for r in members) + FAR_JOIN_OCCLUDER_M
+            return not bool(np.any(between[np.isfinite(between)] > top))
+
         joined = True
         while joined:
             joined = False
             for a in range(len(groups)):
                 for b in range(a + 1, len(groups)):
                     ga, gb = groups[a], groups[b]
-                    if labels[ga[0]] != labels[gb[0]] or not any(
-                        touch(i, j) for i in ga for j in gb
-                    ):
+                    if labels[ga[0]] != labels[gb[0]] or not one_part(ga, gb):
                         continue
-                    lo, hi = union_bounds([regions[i] for i in ga + gb])
-                    if np.linalg.norm(hi - lo) <= 1.15 * self.diagonal_m.get(labels[ga[0]], 0.0):
-                        ga.extend(gb)
-                        del groups[b]
-                        joined = True
-                        break
+                    ga.extend(gb)
+                    del groups[b]
+                    joined = True
+                    break
                 if joined:
                     break
         return groups
@@ -156,7 +221,7 @@ class PartsDetector:
         out: list[Detection] = []
         labels = [self.class_names[int(np.argmax(p))] for p in probs]
         self.last_unknown = labels.count(UNKNOWN)
-        for group in self.join_fragments(seg.regions, labels):
+        for group in self.join_fragments(seg.regions, labels, seg.planes, seg.height_m):
             label = labels[group[0]]
             if label == UNKNOWN or label not in wanted:
                 continue

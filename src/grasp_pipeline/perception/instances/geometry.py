@@ -75,7 +75,8 @@ class Region:
     ``mask``: bool (H, W) at the input resolution; ``pixels``: its size there; ``bbox``:
     (u0, v0, u1, v1) exclusive ends; ``plane``: index into the planes found; ``height_m``: its
     highest point above that plane (robust 95th percentile); ``centroid``: 3-D mean of its points
-    (m, camera frame); ``extent_m``: largest 3-D spread (m).
+    (m, camera frame); ``extent_m``: largest 3-D spread (m); ``sample``: up to
+    ``SAMPLE_POINTS`` of its 3-D points (m, camera frame; None when not known).
     """
 
     mask: np.ndarray
@@ -87,6 +88,11 @@ class Region:
     extent_m: float
     area_m2: float
     bounds: np.ndarray
+    sample: np.ndarray | None = None
+
+
+# 3-D points a region keeps of itself (for the shape of fragments taken together)
+SAMPLE_POINTS = 96
 
 
 @dataclass
@@ -299,6 +305,7 @@ def segment_instances(
                 extent_m=extent,
                 area_m2=float(areas[lab]),
                 bounds=np.stack([lo, hi]),
+                sample=p[:: max(1, len(p) // SAMPLE_POINTS)][:SAMPLE_POINTS].copy(),
             )
         )
     regions.sort(key=lambda r: -r.pixels)
@@ -338,7 +345,28 @@ def merge_regions(regions: list[Region]) -> Region:
         extent_m=float(np.linalg.norm(hi - lo)),
         area_m2=sum(r.area_m2 for r in regions),
         bounds=np.stack([lo, hi]),
+        sample=(
+            np.concatenate([r.sample for r in regions])
+            if all(r.sample is not None for r in regions)
+            else None
+        ),
     )
+
+
+def footprint_extents(points: np.ndarray, normal: np.ndarray) -> tuple[float, float]:
+    """(length, width) in metres of (N, 3) points seen from above a plane with unit ``normal``:
+    their spread (2nd to 98th percentile) along the principal axes of their projection."""
+    n = np.asarray(normal, float) / np.linalg.norm(normal)
+    e1 = np.cross(n, [1.0, 0.0, 0.0] if abs(n[0]) < 0.9 else [0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(n, e1)
+    q = np.stack([points @ e1, points @ e2], axis=1)
+    q = q - q.mean(axis=0)
+    if len(q) < 3:
+        return 0.0, 0.0
+    _, vecs = np.linalg.eigh(np.cov(q.T))
+    spans = [np.subtract(*np.percentile(q @ vecs[:, k], [98, 2])) for k in (1, 0)]
+    return float(spans[0]), float(spans[1])
 
 
 def regions_touch(a: Region, b: Region, gap_px: int = 3) -> bool:
