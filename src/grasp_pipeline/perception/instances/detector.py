@@ -46,7 +46,11 @@ JOIN_GAP_PX = 5
 FAR_JOIN_LENGTH = 1.1
 FAR_JOIN_WIDTH = 1.25
 FAR_JOIN_MARGIN_M = 0.003
-FAR_JOIN_OCCLUDER_M = 0.01  # something this much higher between two pieces keeps them apart
+FAR_JOIN_OCCLUDER_M = 0.01
+# A region that is large enough only with its cells without depth (a metal nut's ring loses half
+# of its depth) is reported when the classifier is this sure of it (such scraps of larger parts
+# were named with 0.5-0.7).
+SPARSE_MIN_PROBABILITY = 0.9  # something this much higher between two pieces keeps them apart
 
 
 def region_pose(
@@ -224,6 +228,10 @@ class PartsDetector:
         for group in self.join_fragments(seg.regions, labels, seg.planes, seg.height_m):
             label = labels[group[0]]
             if label == UNKNOWN or label not in wanted:
+                continue
+            if all(seg.regions[i].sparse for i in group) and (
+                probs[group[0]].max() < SPARSE_MIN_PROBABILITY
+            ):
                 continue
             region = merge_regions([seg.regions[i] for i in group])
             w = np.array([seg.regions[i].pixels for i in group], float)

@@ -89,6 +89,7 @@ class Region:
     area_m2: float
     bounds: np.ndarray
     sample: np.ndarray | None = None
+    sparse: bool = False  # too small by its measured depth alone (kept for the cells without)
 
 
 # 3-D points a region keeps of itself (for the shape of fragments taken together)
@@ -270,9 +271,16 @@ def segment_instances(
     flat = grown.ravel()
     counts = np.bincount(flat, minlength=n)
     areas = np.bincount(flat, weights=cell_area.ravel(), minlength=n)
+    # the size filter also counts cells without depth (a metal nut loses half of its ring's
+    # depth) at the region's mean depth; area_m2 stays the measured part (a classifier feature)
+    has_z = np.isfinite(z).ravel()
+    z_mean = np.bincount(flat, weights=np.nan_to_num(z).ravel(), minlength=n) / np.maximum(
+        np.bincount(flat, weights=has_z, minlength=n), 1
+    )
+    filled = counts * (z_mean * s) ** 2 / (camera.fx * camera.fy)
     grown_full = cv2.resize(grown, (W, H), interpolation=cv2.INTER_NEAREST)
     for lab, box in enumerate(ndimage.find_objects(grown, max_label=n - 1), start=1):
-        if box is None or counts[lab] < 4 or areas[lab] < config.min_area_m2:
+        if box is None or counts[lab] < 4 or filled[lab] < config.min_area_m2:
             continue
         cell = grown[box] == lab
         p = pts[box][cell]
@@ -306,6 +314,7 @@ def segment_instances(
                 area_m2=float(areas[lab]),
                 bounds=np.stack([lo, hi]),
                 sample=p[:: max(1, len(p) // SAMPLE_POINTS)][:SAMPLE_POINTS].copy(),
+                sparse=bool(areas[lab] < config.min_area_m2),
             )
         )
     regions.sort(key=lambda r: -r.pixels)
@@ -350,6 +359,7 @@ def merge_regions(regions: list[Region]) -> Region:
             if all(r.sample is not None for r in regions)
             else None
         ),
+        sparse=all(r.sparse for r in regions),
     )
 
 
