@@ -16,6 +16,7 @@ TINY = {
     "steps": 2,
     "models_per_setting": 1,
     "threads": 1,
+    "workers": 2,  # settings side by side
     "sources": {"kind": "procedural", "count": 1, "seed": 0},
     "eval": {"pairs": 2, "correspondences": 32, "seed": 5},
     "methods": {

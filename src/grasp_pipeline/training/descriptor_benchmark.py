@@ -44,6 +44,7 @@ class BenchmarkConfig:
     steps: int = 300
     models_per_setting: int = 3
     threads: int = 2
+    workers: int = 1  # settings trained side by side (each in its own process, ``threads`` each)
     sources: dict = field(default_factory=lambda: {"kind": "procedural", "count": 1, "seed": 0})
     eval: dict = field(default_factory=lambda: {"pairs": 20, "correspondences": 256, "seed": 12345})
     methods: dict = field(
@@ -80,6 +81,8 @@ class BenchmarkConfig:
                 raise ValueError(f"methods.{m}.dims must list descriptor sizes")
         if self.models_per_setting < 1:
             raise ValueError("models_per_setting must be >= 1")
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
         if not self.worker_timeout_s > 0:
             raise ValueError(f"worker_timeout_s must be > 0, got {self.worker_timeout_s}")
 
@@ -354,11 +357,8 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
     if cfg.sources.get("kind") == "sim":
         heldout = runs_dir / "heldout.pkl"
         held_out_sets(cfg, heldout)  # rendered once, before any worker
-    results, failures = [], []
-    t0 = time.time()
-    for method, dim, count, seed, probe, sim in tqdm(
-        jobs, desc="descriptor benchmark", disable=not progress
-    ):
+    specs = []
+    for method, dim, count, seed, probe, sim in jobs:
         tag = f"{method}_D{dim}" + (f"_N{count}" if count else "") + f"_s{seed}"
         tag += f"_probe_{sim}" if probe else ""
         spec = {
@@ -372,10 +372,29 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
             "steps": int(cfg.memory_probe.get("steps", 2)) if probe else cfg.steps,
             "heldout": str(heldout) if heldout else None,
         }
-        try:
-            results.append(_run_subprocess(spec, runs_dir, tag, cfg.worker_timeout_s))
-        except WorkerFailedError as e:  # the other settings still run; a re-run retries this one
-            failures.append(str(e))
+        specs.append((tag, spec))
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    results, failures = [None] * len(specs), []
+    t0 = time.time()
+    # Each setting runs in its own process: side by side they share the machine's cores, and
+    # with budget_clock "cpu" each still gets the same CPU seconds of optimisation.
+    with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
+        futures = {
+            pool.submit(_run_subprocess, spec, runs_dir, tag, cfg.worker_timeout_s): i
+            for i, (tag, spec) in enumerate(specs)
+        }
+        for fut in tqdm(
+            as_completed(futures),
+            total=len(futures),
+            desc="descriptor benchmark",
+            disable=not progress,
+        ):
+            try:
+                results[futures[fut]] = fut.result()
+            except WorkerFailedError as e:  # the others still run; a re-run retries this one
+                failures.append(str(e))
+    results = [r for r in results if r is not None]
     if failures:
         raise WorkerFailedError(
             f"{len(failures)} of {len(jobs)} benchmark workers failed (finished ones are kept; "
