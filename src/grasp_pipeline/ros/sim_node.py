@@ -52,6 +52,7 @@ from std_srvs.srv import Trigger
 
 from grasp_pipeline.paths import share_dir
 from grasp_pipeline.ros import conversions as cv
+from grasp_pipeline.ros.answer_log import log_answer
 from grasp_pipeline.ros.camera_publisher import CameraPublisher
 from grasp_pipeline.ros.params import Param, declare_parameters
 from grasp_pipeline.ros.qos import RESULTS
@@ -390,9 +391,7 @@ class SimNode(Node):
         if truth is not None:
             self._send_tf()  # a final may have moved the robot
             self._publish_truth(truth, self.get_clock().now().nanoseconds)
-        (self.get_logger().info if response.success else self.get_logger().warning)(
-            f"reset_scene: {response.message}"
-        )
+        log_answer(self.get_logger(), response.success, f"reset_scene: {response.message}")
         return response
 
     def _scene_call(self, what: str, fn, response):
@@ -409,9 +408,7 @@ class SimNode(Node):
         if truth is not None:
             self._send_tf()
             self._publish_truth(truth, self.get_clock().now().nanoseconds)
-        (self.get_logger().info if response.success else self.get_logger().warning)(
-            f"{what}: {response.message}"
-        )
+        log_answer(self.get_logger(), response.success, f"{what}: {response.message}")
         return response
 
     def _on_go_to_area(self, request, response):
