@@ -28,6 +28,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -373,8 +374,6 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
             "heldout": str(heldout) if heldout else None,
         }
         specs.append((tag, spec))
-    from concurrent.futures import ThreadPoolExecutor, as_completed
-
     results, failures = [None] * len(specs), []
     t0 = time.time()
     # Each setting runs in its own process: side by side they share the machine's cores, and

@@ -46,11 +46,11 @@ JOIN_GAP_PX = 5
 FAR_JOIN_LENGTH = 1.1
 FAR_JOIN_WIDTH = 1.25
 FAR_JOIN_MARGIN_M = 0.003
-FAR_JOIN_OCCLUDER_M = 0.01
+FAR_JOIN_OCCLUDER_M = 0.01  # something this much higher between two pieces keeps them apart
 # A region that is large enough only with its cells without depth (a metal nut's ring loses half
 # of its depth) is reported when the classifier is this sure of it (such scraps of larger parts
 # were named with 0.5-0.7).
-SPARSE_MIN_PROBABILITY = 0.9  # something this much higher between two pieces keeps them apart
+SPARSE_MIN_PROBABILITY = 0.9
 
 
 def region_pose(
@@ -132,8 +132,8 @@ class PartsDetector:
         or, farther apart, when they rest on one of ``planes``, their points together fit the
         part's footprint (see FAR_JOIN_LENGTH) and nothing higher than them lies between them in
         ``height_m`` (the frame's height above the support; without it no far joins: a part seen
-        on both sides of one lying across it would be reported on top of that one). Joining repeats until nothing joins, so a small
-        piece between two large ones bridges them."""
+        on both sides of one lying across it would be reported on top of that one). Joining
+        repeats until nothing joins, so a small piece between two large ones bridges them."""
         order = sorted(range(len(regions)), key=lambda i: -regions[i].pixels)
         groups: list[list[int]] = [[i] for i in order]
         touching: dict[tuple[int, int], bool] = {}  # each pair's mask test once, not per pass
