@@ -102,3 +102,48 @@ def test_a_part_missing_half_its_depth_is_still_a_region_marked_sparse() -> None
     small = np.full((CAM.height, CAM.width), 0.5, np.float32)
     small[100:106, 100:106] = 0.48  # 9 cells, 0.9 cm^2
     assert segment_instances(small, CAM, cfg).regions == []
+
+
+def _touching(ramp_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Camera 0.5 m above a table looking straight down: a 2 cm tall box and a 4 cm tall box
+    side by side, the taller one's side a ramp ``ramp_px`` wide (seen at an angle), no depth
+    step between neighbouring pixels large enough to part them. Depth (m) and labels (1, 2)."""
+    depth = np.full((CAM.height, CAM.width), 0.5, np.float32)
+    labels = np.zeros(depth.shape, np.int32)
+    depth[80:160, 60:140] = 0.48
+    labels[80:160, 60:140] = 1
+    depth[80:160, 140 + ramp_px : 220] = 0.46
+    labels[80:160, 140:220] = 2
+    depth[80:160, 140 : 140 + ramp_px] = np.linspace(0.48, 0.46, ramp_px + 2)[1:-1]
+    return depth + np.random.default_rng(3).normal(0, 5e-4, depth.shape).astype(np.float32), labels
+
+
+def test_touching_parts_of_different_heights_split_into_their_tops() -> None:
+    """One region for two touching boxes (a ramp, no depth step, no colour): split_region gives
+    each box its own piece at its own height (fails before: no split existed)."""
+    from grasp_pipeline.perception.instances.split import split_region
+
+    depth, labels = _touching(ramp_px=8)
+    seg = segment_instances(depth, CAM)
+    assert len(seg.regions) == 1  # the geometry alone keeps them together
+    pieces = split_region(seg, seg.regions[0])
+    assert len(pieces) == 2
+    pieces.sort(key=lambda r: r.height_m)
+    tops = [float(np.nanmedian(seg.height_m[r.mask])) for r in pieces]
+    assert tops == pytest.approx([0.02, 0.04], abs=0.003)
+    for part, piece in zip((1, 2), pieces, strict=True):
+        truth = labels == part
+        iou = (piece.mask & truth).sum() / (piece.mask | truth).sum()
+        assert iou > 0.75, (part, iou)  # masks from the half-resolution grid
+        assert piece.bbox[2] - piece.bbox[0] < 110  # its own box, not the whole region's
+
+
+def test_one_part_with_a_sloped_top_is_not_split() -> None:
+    """A wedge rising from 1 to 4 cm has no two levels: no pieces."""
+    from grasp_pipeline.perception.instances.split import split_region
+
+    depth = np.full((CAM.height, CAM.width), 0.5, np.float32)
+    depth[80:160, 60:220] = 0.49 - np.linspace(0.0, 0.03, 160)[None, :]
+    seg = segment_instances(depth, CAM)
+    assert len(seg.regions) == 1
+    assert split_region(seg, seg.regions[0]) == []

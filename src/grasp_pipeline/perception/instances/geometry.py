@@ -97,13 +97,30 @@ SAMPLE_POINTS = 96
 
 
 @dataclass
+class CellGrid:
+    """The working grid of a segmentation (every ``stride``-th pixel of an (H, W) frame):
+    ``points`` (h, w, 3) camera-frame metres (NaN = no depth), ``height`` (h, w) above the plane
+    under each cell (NaN = unknown), ``plane`` (h, w) that plane's index (-1 = none), ``area``
+    (h, w) m^2 each cell stands for."""
+
+    points: np.ndarray
+    height: np.ndarray
+    plane: np.ndarray
+    area: np.ndarray
+    stride: int
+    shape: tuple[int, int]
+
+
+@dataclass
 class Segmentation:
     """What :func:`segment_instances` found: ``regions`` (largest first), the support ``planes``
-    and ``height_m``, (H, W) height of each pixel above the plane under it (NaN = unknown)."""
+    and ``height_m``, (H, W) height of each pixel above the plane under it (NaN = unknown);
+    ``cells``: the grid it worked on (None when no plane was found)."""
 
     regions: list[Region]
     planes: list[Plane]
     height_m: np.ndarray
+    cells: CellGrid | None = None
 
 
 def backproject(depth_m: np.ndarray, camera: CameraIntrinsics, stride: int = 1) -> np.ndarray:
@@ -266,11 +283,11 @@ def segment_instances(
         dil = cv2.dilate(grown.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
         fill = (grown == 0) & out & (dil > 0)
         grown[fill] = dil[fill]
+    cells = CellGrid(pts, h, k, cell_area, s, (H, W))
     regions: list[Region] = []
     # per-label counts and areas at once; each region's work stays inside its bounding box
     flat = grown.ravel()
     counts = np.bincount(flat, minlength=n)
-    areas = np.bincount(flat, weights=cell_area.ravel(), minlength=n)
     # the size filter also counts cells without depth (a metal nut loses half of its ring's
     # depth) at the region's mean depth; area_m2 stays the measured part (a classifier feature)
     has_z = np.isfinite(z).ravel()
@@ -278,47 +295,60 @@ def segment_instances(
         np.bincount(flat, weights=has_z, minlength=n), 1
     )
     filled = counts * (z_mean * s) ** 2 / (camera.fx * camera.fy)
-    grown_full = cv2.resize(grown, (W, H), interpolation=cv2.INTER_NEAREST)
     for lab, box in enumerate(ndimage.find_objects(grown, max_label=n - 1), start=1):
         if box is None or counts[lab] < 4 or filled[lab] < config.min_area_m2:
             continue
-        cell = grown[box] == lab
-        p = pts[box][cell]
-        p = p[np.all(np.isfinite(p), axis=1)]
-        if len(p) < 4:
-            continue
-        lo, hi = np.percentile(p, [2, 98], axis=0)
-        extent = float(np.linalg.norm(hi - lo))
-        if extent > config.max_extent_m:
-            continue
-        planes_here = k[box][cell]
-        plane = int(np.bincount(planes_here[planes_here >= 0], minlength=1).argmax())
-        bbox = (
-            int(box[1].start * s),
-            int(box[0].start * s),
-            int(min(W, box[1].stop * s)),
-            int(min(H, box[0].stop * s)),
-        )
-        full = (slice(bbox[1], bbox[3]), slice(bbox[0], bbox[2]))
-        mask = np.zeros((H, W), bool)
-        mask[full] = grown_full[full] == lab
-        regions.append(
-            Region(
-                mask=mask,
-                pixels=int(mask.sum()),
-                bbox=bbox,
-                plane=plane,
-                height_m=float(np.nanpercentile(h[box][cell], 95)),
-                centroid=p.mean(axis=0),
-                extent_m=extent,
-                area_m2=float(areas[lab]),
-                bounds=np.stack([lo, hi]),
-                sample=p[:: max(1, len(p) // SAMPLE_POINTS)][:SAMPLE_POINTS].copy(),
-                sparse=bool(areas[lab] < config.min_area_m2),
-            )
-        )
+        region = region_from_cells(cells, box, grown[box] == lab, config)
+        if region is not None:
+            regions.append(region)
     regions.sort(key=lambda r: -r.pixels)
-    return Segmentation(regions, planes, height_full)
+    return Segmentation(regions, planes, height_full, cells)
+
+
+def region_from_cells(
+    cells: CellGrid, box: tuple[slice, slice], cell: np.ndarray, config: GeometryConfig
+) -> Region | None:
+    """The region of the grid cells ``cell`` (bool, the shape of ``box``, a (rows, columns) slice
+    pair of the grid), or None when too few of them have depth or they spread wider than
+    ``config.max_extent_m``. Sparse: smaller than ``config.min_area_m2`` by its cells with depth
+    (the caller decides whether it is large enough with the others)."""
+    s, (H, W) = cells.stride, cells.shape
+    p = cells.points[box][cell]
+    p = p[np.all(np.isfinite(p), axis=1)]
+    if len(p) < 4:
+        return None
+    lo, hi = np.percentile(p, [2, 98], axis=0)
+    extent = float(np.linalg.norm(hi - lo))
+    if extent > config.max_extent_m:
+        return None
+    planes_here = cells.plane[box][cell]
+    plane = int(np.bincount(planes_here[planes_here >= 0], minlength=1).argmax())
+    bbox = (
+        int(box[1].start * s),
+        int(box[0].start * s),
+        int(min(W, box[1].stop * s)),
+        int(min(H, box[0].stop * s)),
+    )
+    mask = np.zeros((H, W), bool)
+    # each pixel belongs to the cell it falls in (as a nearest-neighbour resize of the grid)
+    rows = (np.arange(bbox[1], bbox[3]) - box[0].start * s) // s
+    cols = (np.arange(bbox[0], bbox[2]) - box[1].start * s) // s
+    rows, cols = np.minimum(rows, cell.shape[0] - 1), np.minimum(cols, cell.shape[1] - 1)
+    mask[bbox[1] : bbox[3], bbox[0] : bbox[2]] = cell[np.ix_(rows, cols)]
+    area = float(np.nansum(np.where(cell, cells.area[box], 0.0)))
+    return Region(
+        mask=mask,
+        pixels=int(mask.sum()),
+        bbox=bbox,
+        plane=plane,
+        height_m=float(np.nanpercentile(cells.height[box][cell], 95)),
+        centroid=p.mean(axis=0),
+        extent_m=extent,
+        area_m2=area,
+        bounds=np.stack([lo, hi]),
+        sample=p[:: max(1, len(p) // SAMPLE_POINTS)][:SAMPLE_POINTS].copy(),
+        sparse=bool(area < config.min_area_m2),
+    )
 
 
 def union_bounds(regions: list[Region]) -> np.ndarray:
