@@ -142,11 +142,11 @@ class PartsDetector:
             doubt = torch.nonzero(probs.max(dim=1).values < VIEWS_BELOW_PROBABILITY).flatten()
             if views and len(doubt):  # the doubtful crops again, half turned and mirrored both ways
                 xd, fd = x[doubt], f[doubt]
-                views = [torch.flip(xd, dims=d) for d in ((2, 3), (3,), (2,))]
-                xv = torch.cat(views).contiguous(memory_format=torch.channels_last)
-                pv = torch.softmax(self.model(xv, fd.repeat(len(views), 1)), dim=1)
-                pv = pv.reshape(len(views), len(doubt), -1).sum(dim=0)
-                probs[doubt] = (probs[doubt] + pv) / (len(views) + 1)
+                turned = [torch.flip(xd, dims=d) for d in ((2, 3), (3,), (2,))]
+                xv = torch.cat(turned).contiguous(memory_format=torch.channels_last)
+                pv = torch.softmax(self.model(xv, fd.repeat(len(turned), 1)), dim=1)
+                pv = pv.reshape(len(turned), len(doubt), -1).sum(dim=0)
+                probs[doubt] = (probs[doubt] + pv) / (len(turned) + 1)
             return probs.cpu().numpy()
 
     def split_touching(
