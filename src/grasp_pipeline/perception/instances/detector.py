@@ -53,16 +53,16 @@ FAR_JOIN_OCCLUDER_M = 0.01  # something this much higher between two pieces keep
 # of its depth) is reported when the classifier is this sure of it (such scraps of larger parts
 # were named with 0.5-0.7).
 SPARSE_MIN_PROBABILITY = 0.9
-# A region the classifier names with less than SPLIT_BELOW_PROBABILITY is tried in pieces (plateaus
-# of different heights, see perception.instances.split); the pieces replace it when their mean
+# A region the classifier names with less than SPLIT_BELOW_PROBABILITY is tried in pieces (levels
+# of different heights, see perception.instances.split); the pieces replace it when the
 # classifier names every piece with at least SPLIT_PIECE_PROBABILITY (touching parts of one colour
 # came back as one region named with 0.3-0.9 in 11 of the 12 misses of 100 hold-out frames).
 SPLIT_BELOW_PROBABILITY = 0.9
+SPLIT_PIECE_PROBABILITY = 0.9
 # A crop the classifier names with less than this is classified again half turned and mirrored
 # both ways (as trained: a part seen from above has no up) and the 4 answers averaged (all 8
 # quarter turns and flips named the parts no better on hold-out frames and took twice the time).
 VIEWS_BELOW_PROBABILITY = 0.95
-SPLIT_PIECE_PROBABILITY = 0.9
 
 
 def region_pose(

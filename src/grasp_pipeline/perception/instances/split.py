@@ -3,11 +3,12 @@
 Two parts that touch come back from :func:`segment_instances` as one region when neither a depth
 step between neighbouring cells nor a colour edge separates them: a profile leaning on a housing
 of the same grey, a nut against a bearing, seen at an angle so that the taller part's side is a
-ramp rather than a step. Their tops are still plateaus at different heights. :func:`split_region`
-seeds one marker per plateau (cells where the height hardly changes, eroded, of some area) and
-floods the region's height gradient from them (watershed), so every cell joins the plateau it
-is not separated from by a slope. Nothing here decides whether the pieces are better than the
-whole; the detector asks its classifier (:mod:`grasp_pipeline.perception.instances.detector`).
+ramp rather than a step. Their tops are still at different heights. :func:`split_region` finds
+the distinct levels of the region's flat cells (peaks of their height histogram, apart by a
+valley), seeds one marker per level and floods the region's height gradient from them
+(watershed), so every cell joins the level it is not separated from by a slope. Nothing here
+decides whether the pieces are better than the whole; the detector asks its classifier
+(:mod:`grasp_pipeline.perception.instances.detector`).
 """
 
 from __future__ import annotations
@@ -50,17 +51,15 @@ def _levels(height: np.ndarray, weights: np.ndarray) -> list[float]:
     mass = {b: weights[np.abs(bins - b) <= band].sum() for b in peaks}
     peaks = [b for b in peaks if mass[b] >= MIN_LEVEL_M2]
     kept: list[int] = []
-    for b in peaks:  # lowest first; a peak too close to the last kept one, or not
-        if (
-            kept
-            and (  # separated from it by a valley, keeps the larger of the two
-                (b - kept[-1]) * 0.001 < MIN_LEVEL_STEP_M
-                or hist[kept[-1] : b + 1].min() > VALLEY_SHARE * min(hist[kept[-1]], hist[b])
-            )
-        ):
-            if hist[b] > hist[kept[-1]]:
-                kept[-1] = b
-            continue
+    for b in peaks:  # lowest first
+        if kept:
+            last = kept[-1]
+            too_close = (b - last) * 0.001 < MIN_LEVEL_STEP_M
+            no_valley = hist[last : b + 1].min() > VALLEY_SHARE * min(hist[last], hist[b])
+            if too_close or no_valley:  # one level: the larger peak of the two stands for it
+                if hist[b] > hist[last]:
+                    kept[-1] = b
+                continue
         kept.append(b)
     return [lo + 0.001 * (b + 0.5) for b in kept]
 
@@ -102,7 +101,7 @@ def split_region(
     markers = np.zeros(filled.shape, np.int32)
     for m, level in enumerate(levels, start=1):
         markers[flat & (np.abs(filled - level) <= LEVEL_BAND_M)] = m
-    # flood the slope from the plateaus; cells outside the region are a background marker
+    # flood the slope from the levels' seeds; cells outside the region are a background marker
     grad = np.hypot(*np.gradient(filled))
     cost = np.clip(grad / (2 * FLAT_GRADIENT_M) * 255.0, 0, 255).astype(np.uint8)
     seeds = np.where(inside, markers, -1).astype(np.int32)
