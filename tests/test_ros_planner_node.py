@@ -104,6 +104,33 @@ def test_stale_detections_are_refused(planner) -> None:
     assert "stale" in response.message and "max_age_s" in response.message
 
 
+def test_a_pick_waits_for_fresh_detections_when_the_newest_are_stale(planner) -> None:
+    """A detector slowed down by a loaded CPU (a Franka clutter pick was refused so, 2.09 s old
+    for max_age_s 2.0): the pick waits up to detections_timeout_s for a fresh array."""
+    import vision_msgs.msg as vm
+    from std_srvs.srv import Trigger
+
+    from grasp_pipeline.ros import conversions as cv
+    from grasp_pipeline.ros.qos import RESULTS
+
+    probe, node, ns = planner
+    pub = probe.node.create_publisher(vm.Detection3DArray, f"{ns}/detections", RESULTS)
+    assert probe.spin_until(lambda: pub.get_subscription_count() > 0, 40, watch=node), node.log
+    dets = [_det("M20", [0.03, -0.04, 0.584])]
+    pub.publish(
+        cv.detections_to_msg(dets, time.time_ns() - 30 * 10**9, "camera_color_optical_frame")
+    )
+    probe.spin_until(lambda: False, 0.5)
+    client = probe.node.create_client(Trigger, f"{ns}/pick")
+    assert probe.spin_until(client.service_is_ready, 20, watch=node)
+    future = client.call_async(Trigger.Request())
+    probe.spin_until(future.done, 0.7)
+    assert not future.done(), future.result()  # still waiting for a fresh array
+    pub.publish(cv.detections_to_msg(dets, time.time_ns(), "camera_color_optical_frame"))
+    assert probe.spin_until(future.done, 40, watch=node), node.log
+    assert future.result().success, future.result().message
+
+
 def test_missing_target_is_refused_with_what_was_seen(planner) -> None:
     probe, node, ns = planner
     response, _ = _publish_and_pick(probe, node, ns, [_det("Motor", [0.0, 0.0, 0.55])])

@@ -97,3 +97,85 @@ def test_only_old_states_name_the_clock_in_the_error() -> None:
         probe.spin_until(lambda: not t.is_alive(), 5.0)
         assert isinstance(out.get("error"), RobotUnavailableError), out
         assert "clock" in str(out["error"]) and "stamped" in str(out["error"])
+
+
+def _slow_controller(seconds: float, feedback: bool):
+    """A FollowJointTrajectory server in its own context and thread that takes ``seconds`` for
+    any goal, reporting its progress every 0.1 s when ``feedback``; returns a stop function."""
+    import rclpy
+    from builtin_interfaces.msg import Duration
+    from control_msgs.action import FollowJointTrajectory
+    from rclpy.action import ActionServer
+    from rclpy.executors import MultiThreadedExecutor
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    node = rclpy.create_node("slow_controller", context=ctx)
+
+    def execute(handle):
+        t0 = time.monotonic()
+        while (t := time.monotonic() - t0) < seconds:
+            if feedback:
+                fb = FollowJointTrajectory.Feedback()
+                fb.actual.time_from_start = Duration(sec=int(t), nanosec=int((t % 1) * 1e9))
+                handle.publish_feedback(fb)
+            time.sleep(0.1)
+        handle.succeed()
+        return FollowJointTrajectory.Result()
+
+    server = ActionServer(node, FollowJointTrajectory, "arm/follow", execute)
+    executor = MultiThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.destroy()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+    return stop
+
+
+def _follow_in_thread(probe, client, budget_s: float) -> dict:
+    from control_msgs.action import FollowJointTrajectory
+
+    out: dict = {}
+
+    def run() -> None:
+        t0 = time.monotonic()
+        try:
+            out["result"] = client._run(client._traj, FollowJointTrajectory.Goal(), budget_s)
+        except Exception as exc:  # reported to the test
+            out["error"] = exc
+        out["seconds"] = time.monotonic() - t0
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    probe.spin_until(lambda: not t.is_alive(), 20.0)
+    assert not t.is_alive(), "the trajectory goal's wait did not end"
+    return out
+
+
+@pytest.mark.parametrize("feedback", [True, False], ids=["progress", "silent"])
+def test_a_slow_controller_is_waited_for_only_while_it_reports_progress(feedback: bool) -> None:
+    """A controller three times slower than the goal's 0.5 s plus the 1 s timeout (a simulator on a
+    loaded CPU; two Franka clutter picks were lost so) finishes the goal while its feedback shows
+    the trajectory's clock advancing; a silent one is given up after the timeout."""
+    from grasp_pipeline.ros.robot_client import RobotUnavailableError
+
+    apply_ros_env(DOMAIN)
+    stop = _slow_controller(4.0, feedback)
+    try:
+        with Probe(DOMAIN, "robot_client_probe") as probe:
+            client, _ = _rig(probe, timeout_s=1.0)
+            out = _follow_in_thread(probe, client, budget_s=0.5)
+    finally:
+        stop()
+    if feedback:
+        assert "result" in out, out
+        assert out["seconds"] >= 3.5
+    else:
+        assert isinstance(out.get("error"), RobotUnavailableError), out
+        assert "no progress" in str(out["error"]) and out["seconds"] < 3.0

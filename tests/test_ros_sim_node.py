@@ -203,8 +203,10 @@ def test_sim_node_serves_robot_camera_and_tf() -> None:
         grip = ActionClient(n, GripperCommand, f"{ns}/franka_gripper/gripper_action")
         assert traj.wait_for_server(timeout_sec=20) and grip.wait_for_server(timeout_sec=20)
 
+        feedback: list = []
+
         def run(client, goal):
-            fut = client.send_goal_async(goal)
+            fut = client.send_goal_async(goal, feedback_callback=feedback.append)
             assert probe.spin_until(fut.done, 20)
             res = fut.result().get_result_async()
             assert probe.spin_until(res.done, 30)
@@ -218,6 +220,11 @@ def test_sim_node_serves_robot_camera_and_tf() -> None:
         goal.trajectory.points = [pt]
         res = run(traj, goal)
         assert res.error_code == FollowJointTrajectory.Result.SUCCESSFUL, res.error_string
+        # progress as ros2_control reports it (the robot client waits on a slow cell while it
+        # advances): the trajectory's clock moves on and the measured joints come by name
+        times = [f.feedback.actual.time_from_start for f in feedback]
+        assert len(times) >= 3 and feedback[-1].feedback.joint_names == list(ARM_JOINTS)
+        assert times[-1].sec + 1e-9 * times[-1].nanosec > times[0].sec + 1e-9 * times[0].nanosec
         k = len(states)
         probe.spin_until(lambda: len(states) > k + 2, 5)
         assert abs(states[-1].position[0] - target[0]) < 0.01

@@ -130,6 +130,13 @@ PARAMS = (
         range=(0.0, 60.0),
     ),
     Param(
+        "detections_timeout_s",
+        2.0,
+        "a pick waits this long for detections no older than max_age_s when the newest are "
+        "older (a detector slowed down by a loaded CPU) (s)",
+        range=(0.0, 60.0),
+    ),
+    Param(
         "surface_z_base",
         0.0,
         "work surface height in the base frame (m), used for clearance",
@@ -374,6 +381,16 @@ class GraspPlannerNode(Node):
         """Age (s) of ``msg`` by this node's clock; negative when stamped in the future."""
         return (self.get_clock().now().nanoseconds - cv.stamp_to_ns(msg.header.stamp)) / 1e9
 
+    def _wait_for_fresh_detections(self, wait_s: float) -> None:
+        """Return when the newest array is no older than ``max_age_s`` or ``wait_s`` passed
+        (the subscription runs in another callback group, so arrays arrive while this waits)."""
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            latest = self._latest
+            if latest is not None and self._age_s(latest[0]) <= self.p.max_age_s:
+                return
+            time.sleep(0.05)
+
     def _rules(self) -> IntakeRules:
         return IntakeRules(
             camera_frame=self.p.camera_frame,
@@ -467,6 +484,7 @@ class GraspPlannerNode(Node):
     # -- pick service ----------------------------------------------------------------------------
     def _on_pick(self, request, response):
         self._camera_pose(self.p.tf_timeout_s)  # as tf2's lookup_transform with a timeout
+        self._wait_for_fresh_detections(self.p.detections_timeout_s)
         self._pick_waiting.set()  # the worker gives the lock up before its next grasp candidate
         with self._lock:
             self._pick_waiting.clear()

@@ -23,6 +23,28 @@ from grasp_pipeline.grasping.motion.robot import STEP_S
 from grasp_pipeline.ros.conversions import stamp_to_ns
 from grasp_pipeline.ros.qos import RESULTS
 
+# a goal may take this many times its own duration while its controller reports progress
+SLOWDOWN_LIMIT = 8.0
+
+
+class FeedbackProgress:
+    """When an action's feedback last showed progress: a FollowJointTrajectory feedback whose
+    ``actual.time_from_start`` advanced, or any other feedback (a gripper's)."""
+
+    def __init__(self) -> None:
+        self.last_progress = 0.0  # time.monotonic() of the last progress; 0 = none yet
+        self._t = -1.0
+
+    def on_feedback(self, msg) -> None:
+        fb = msg.feedback
+        actual = getattr(fb, "actual", None)
+        if actual is not None:
+            t = actual.time_from_start.sec + 1e-9 * actual.time_from_start.nanosec
+            if t <= self._t:
+                return
+            self._t = t
+        self.last_progress = time.monotonic()
+
 
 class RobotUnavailableError(RuntimeError):
     """The robot's interfaces did not answer (no joint states, action server not up)."""
@@ -120,11 +142,14 @@ class RobotClient:
 
     # -- motion ----------------------------------------------------------------------------------
     def _run(self, client: ActionClient, goal, budget_s: float):
-        """Send ``goal`` and wait (``budget_s`` + timeout) for (status, result)."""
+        """Send ``goal`` and wait for (status, result): ``budget_s`` + timeout, and longer while
+        the controller's feedback reports progress (a simulator or controller running slower
+        than real time on a loaded CPU), up to :data:`SLOWDOWN_LIMIT` times the budget."""
         if not client.wait_for_server(timeout_sec=self.timeout_s):
             raise RobotUnavailableError(f"action server {client._action_name} is not up")
         done = threading.Event()
-        fut = client.send_goal_async(goal)
+        progress = FeedbackProgress()
+        fut = client.send_goal_async(goal, feedback_callback=progress.on_feedback)
         fut.add_done_callback(lambda _f: done.set())
         if not done.wait(self.timeout_s):
             raise RobotUnavailableError(f"{client._action_name} did not answer the goal")
@@ -134,9 +159,18 @@ class RobotClient:
         done.clear()
         res_fut = handle.get_result_async()
         res_fut.add_done_callback(lambda _f: done.set())
-        if not done.wait(budget_s + self.timeout_s):
-            handle.cancel_goal_async()
-            raise RobotUnavailableError(f"{client._action_name} did not finish in time")
+        start = time.monotonic()
+        hard = start + SLOWDOWN_LIMIT * budget_s + self.timeout_s
+        while not done.wait(0.05):
+            now = time.monotonic()
+            quiet = now - max(start + budget_s, progress.last_progress)
+            if quiet > self.timeout_s or now > hard:
+                handle.cancel_goal_async()
+                why = "no progress reported" if quiet > self.timeout_s else "far too slow"
+                raise RobotUnavailableError(
+                    f"{client._action_name} did not finish in time ({why}; "
+                    f"{now - start:.1f} s for a {budget_s:.1f} s goal)"
+                )
         out = res_fut.result()
         return out.status, out.result
 

@@ -63,6 +63,7 @@ from grasp_pipeline.sim.robot_cell import SCENES
 from grasp_pipeline.sources.base import FrameSet
 
 STEPS_PER_LOCK = 4  # physics steps per lock hold: renders and queries wait at most this long
+FEEDBACK_PERIOD_S = 0.1  # a running trajectory goal reports its progress this often (wall s)
 
 
 def _objects_ok(v: list) -> str | None:
@@ -420,14 +421,36 @@ class SimNode(Node):
         return self._scene_call("put_aside", self.runtime.put_aside, response)
 
     # -- robot -----------------------------------------------------------------------------------
-    def _wait(self, goal_handle, motion) -> bool:
-        """Wait for ``motion`` to end; False when the client canceled it (then it is ended)."""
+    def _wait(self, goal_handle, motion, feedback=None) -> bool:
+        """Wait for ``motion`` to end, publishing ``feedback()`` every FEEDBACK_PERIOD_S when
+        given; False when the client canceled it (then it is ended)."""
+        next_fb = time.monotonic()
         while not motion.done.wait(0.02):
             if goal_handle.is_cancel_requested or self._stop.is_set():
                 with self.lock:
                     self.runtime.cancel(motion)
                 return False
+            if feedback is not None and time.monotonic() >= next_fb:
+                next_fb = time.monotonic() + FEEDBACK_PERIOD_S
+                goal_handle.publish_feedback(feedback())
         return not motion.canceled
+
+    def _trajectory_feedback(self, motion, arm: list[str]):
+        """FollowJointTrajectory feedback as ros2_control's controller sends it: the arm's
+        measured joints and how far into the trajectory the (simulated) clock is."""
+        from builtin_interfaces.msg import Duration
+        from control_msgs.action import FollowJointTrajectory
+
+        with self.lock:
+            q = self.runtime.joint_state()[0][: self.n_arm]
+            t = max(0.0, self.runtime.sim_time_s - motion.started_s)
+        fb = FollowJointTrajectory.Feedback()
+        fb.header.stamp = self.get_clock().now().to_msg()
+        fb.joint_names = arm
+        fb.actual.positions = [float(x) for x in q]
+        fb.actual.time_from_start = Duration(sec=int(t), nanosec=int((t % 1) * 1e9))
+        fb.desired.time_from_start = fb.actual.time_from_start
+        return fb
 
     def _execute_trajectory(self, goal_handle):
         from control_msgs.action import FollowJointTrajectory
@@ -455,7 +478,7 @@ class SimNode(Node):
             self.get_logger().warning(f"{self.traj_name}: {res.error_string}")
             goal_handle.abort()
             return res
-        if not self._wait(goal_handle, motion):
+        if not self._wait(goal_handle, motion, lambda: self._trajectory_feedback(motion, arm)):
             res.error_string = "canceled"
             if goal_handle.is_cancel_requested:
                 goal_handle.canceled()
