@@ -114,3 +114,20 @@ def test_plan_best_is_bounded_and_interruptible() -> None:
     far = _det("M20", [2.0, 0.0, 0.584], score=0.9)
     assert not planner.plan_best([far, good], "M20", 0.0, max_detections=1).ok
     assert planner.plan_best([far, good], "M20", 0.0, max_detections=2).ok
+
+
+def test_detections_on_the_robot_base_are_not_picked() -> None:
+    """A look-alike label on the robot's own base link (the youBot's dark arm base, in view of
+    the cell camera, was named S40_40_G in every youBot demo frame and planned for first) is
+    dropped, as robot self filters drop the robot from point clouds."""
+    planner = _planner()
+    on_base = _det("M20", [-0.5, 0.0, 0.46], score=0.95)  # base (0, 0, 0.14): top of panda_link0
+    beside = _det("M20", [-0.5 + 0.072 + 0.03, 0.0, 0.59], score=0.95)  # 3 cm in front of it
+    good = _det("M20", [0.03, -0.04, 0.584], score=0.5)
+    assert planner.on_robot(on_base) and not planner.on_robot(beside)
+    assert not planner.on_robot(good)
+    res = planner.plan_best([on_base, good], "M20", 0.0, max_detections=1)
+    assert res.ok, res.reason
+    assert np.linalg.norm(res.grasp_pose_base[:2, 3] - [0.53, 0.04]) < 0.01  # the part's
+    res = planner.plan_best([on_base], "M20", 0.0)
+    assert not res.ok and "robot's own base" in res.reason

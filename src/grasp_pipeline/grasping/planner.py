@@ -33,6 +33,8 @@ from grasp_pipeline.grasping.waypoints import pick_waypoints
 from grasp_pipeline.perception.detector import Detection
 
 ROBOTS = ("franka", "youbot")
+# Detections within this distance (m) of the robot's base link are the robot itself.
+SELF_MARGIN_M = 0.02
 # Pre-grasp distance and lift height (m): the youBot's 5-DOF arm loses top-down reach quickly
 # above its shoulder, so it moves less.
 MOTION_DISTANCES = {"franka": (0.10, 0.12), "youbot": (0.07, 0.08)}
@@ -142,6 +144,17 @@ class GraspPlanner:
         if self.robot == "youbot" and cands:
             cands, why = self._youbot_adjust(cands)
         return sorted(cands, key=lambda c: c.prior), why
+
+    def on_robot(self, det: Detection) -> bool:
+        """Whether ``det``'s point (camera frame) lies on the robot's own base link (its bounds
+        in the base frame grown by SELF_MARGIN_M): the camera sees the robot, a look-alike
+        label on it is no part (robot self filters do the same for point clouds)."""
+        point = np.asarray(det.point, dtype=float)
+        if point.shape != (3,) or not np.all(np.isfinite(point)):
+            return False  # plan() refuses it with its own reason
+        p = self.camera_pose_base[:3, :3] @ point + self.camera_pose_base[:3, 3]
+        lo, hi = (np.asarray(b, dtype=float) for b in self.model.base_box)
+        return bool(np.all(p >= lo - SELF_MARGIN_M) and np.all(p <= hi + SELF_MARGIN_M))
 
     def _youbot_adjust(self, cands: list[GraspCandidate]) -> tuple[list[GraspCandidate], str]:
         """Rotate each approach into the youBot's arm plane (at most 30 deg), else drop it."""
@@ -287,13 +300,22 @@ class GraspPlanner:
         ``WALL_BUDGET_FACTOR`` times that of wall time, or as soon as ``interrupt()`` is true (e.g.
         a pick request waits for the planner); None = no bound. ``observed``: the depth
         frame of the detections, for the finger clearance check (see :meth:`plan`)."""
-        wanted = sorted(
-            (d for d in detections if label is None or d.label == label),
-            key=lambda d: -d.score,
-        )[:max_detections]
-        if not wanted:
+        labelled = [d for d in detections if label is None or d.label == label]
+        if not labelled:
             return PlanResult(
                 False, f"{label or 'no object'} not among the detections", label=label or ""
+            )
+        mine = [d for d in labelled if self.on_robot(d)]
+        wanted = sorted((d for d in labelled if not self.on_robot(d)), key=lambda d: -d.score)[
+            :max_detections
+        ]
+        if not wanted:
+            return PlanResult(
+                False,
+                f"{label or 'every object'} detected only on the robot's own base "
+                f"({len(mine)} detection(s) within {SELF_MARGIN_M * 1e3:.0f} mm of it: a part of "
+                "the robot in view, not a part to pick)",
+                label=label or mine[0].label,
             )
         cpu0, wall0 = time.thread_time(), time.monotonic()
 

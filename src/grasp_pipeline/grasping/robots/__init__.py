@@ -35,6 +35,8 @@ class RobotModel(Protocol):
     upper: np.ndarray  # (n,) rad
     home: np.ndarray  # (n,) rad, a safe observation pose
     gripper: GripperSpec
+    # the base link's axis-aligned bounds (lo, hi) in the base frame (m): the robot itself
+    base_box: tuple[tuple[float, float, float], tuple[float, float, float]]
 
     def fk(self, q: np.ndarray) -> np.ndarray:
         """(4, 4) TCP pose in the robot base frame."""

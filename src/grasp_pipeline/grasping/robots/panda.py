@@ -44,6 +44,11 @@ def panda_urdf_path() -> Path:
     return path
 
 
+# panda_link0 (the base): axis-aligned bounds (m) in the base frame of its collision mesh
+# (pybullet_data franka_panda/meshes/collision/link0.obj), for the planner's self filter
+BASE_BOX = ((-0.155, -0.095, 0.0), (0.072, 0.095, 0.140))
+
+
 class PandaModel:
     """Forward / inverse kinematics of the Panda's TCP in ``panda_link0``."""
 
@@ -72,6 +77,7 @@ class PandaModel:
         self.upper = np.array(self.model.upperPositionLimit, dtype=float)
         self.home = HOME.copy()
         self.gripper = gripper
+        self.base_box = BASE_BOX
         self._rng = np.random.default_rng(seed)
 
     def fk(self, q: np.ndarray) -> np.ndarray:

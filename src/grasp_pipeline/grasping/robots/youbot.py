@@ -27,6 +27,9 @@ J2_XYZ = np.array([0.033, 0.0, 0.019])
 A2, A3 = 0.155, 0.135  # shoulder->elbow, elbow->wrist pitch (m)
 J5_XYZ = np.array([-0.002, 0.0, 0.130])
 TCP_D = 0.0875
+# arm_link_0 (the base link, a 16 x 12 x 8 cm box on the platform): axis-aligned bounds (m) in
+# the base frame; the URDF's collision box and the planner's self filter both use them
+BASE_BOX = ((-0.08, -0.06, 0.0), (0.08, 0.06, 0.08))
 LOWER = np.radians([-169.0, -65.0, -151.0, -102.5, -167.5])
 UPPER = np.radians([169.0, 90.0, 146.0, 102.5, 167.5])
 EFFORT = [9.5, 9.5, 6.0, 2.0, 1.0]  # N m
@@ -68,6 +71,7 @@ class YouBotModel:
 
     def __init__(self, gripper: GripperSpec = YOUBOT_WIDE) -> None:
         self.gripper = gripper
+        self.base_box = BASE_BOX
         self.joint_names = list(JOINT_NAMES)
         self.lower = LOWER.copy()
         self.upper = UPPER.copy()

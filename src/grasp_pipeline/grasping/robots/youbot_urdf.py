@@ -59,9 +59,10 @@ def youbot_urdf(gripper: str = "wide") -> str:
     stroke = _FINGER_STROKE[gripper]
     m = yb.LINK_MASS
     parts = [f'<?xml version="1.0"?>\n<robot name="youbot_arm_{gripper}">\n']
-    parts.append(
-        _box_link("arm_link_0", m[0], (0.16, 0.12, 0.08), (0.0, 0.0, 0.04), "0.2 0.2 0.2 1")
-    )
+    lo, hi = yb.BASE_BOX
+    size = tuple(b - a for a, b in zip(lo, hi, strict=True))
+    centre = tuple((a + b) / 2 for a, b in zip(lo, hi, strict=True))
+    parts.append(_box_link("arm_link_0", m[0], size, centre, "0.2 0.2 0.2 1"))
     parts.append(_box_link("arm_link_1", m[1], (0.08, 0.08, 0.02), (0.02, 0.0, 0.005)))
     parts.append(_box_link("arm_link_2", m[2], (0.05, 0.06, 0.155), (0.0, 0.0, 0.0775)))
     parts.append(_box_link("arm_link_3", m[3], (0.045, 0.05, 0.135), (0.0, 0.0, 0.0675)))
