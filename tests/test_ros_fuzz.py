@@ -208,6 +208,8 @@ def test_planner_refuses_each_crafted_array_then_picks_a_valid_one() -> None:
         "camera_pose_base": CAMERA_POSE_BASE,
         "target_object": "",
         "max_age_s": 2.0,
+        # a pick waits this long for a fresh array after a stale one, then refuses
+        "detections_timeout_s": 0.5,
         "base_frame": "panda_link0",
     }
     with (
