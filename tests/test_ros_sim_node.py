@@ -236,7 +236,9 @@ def test_sim_node_serves_robot_camera_and_tf() -> None:
 
         close = GripperCommand.Goal()
         close.command.position = 0.0
+        feedback.clear()
         res = run(grip, close)
+        assert feedback and feedback[-1].feedback.position < 0.08  # the closing gap, as it moves
         assert res.position < 0.002 and not res.stalled and res.reached_goal
         opened = GripperCommand.Goal()
         opened.command.position = 0.05
@@ -318,9 +320,17 @@ def test_planning_scene_places_detected_parts_as_obstacles() -> None:
             np.array([0, 1.0, 0]),
             False,
         )
+        on_base = np.eye(4)
+        on_base[:3, 3] = [0.0, 0.0, 0.14]  # on top of panda_link0: the robot seen by its camera
+        robot = Detection("S40_40_B", 1.0, (0, 0), on_base[:3, 3], on_base, None, True)
         assert (
             scene.set_objects(
-                [six, point, six.__class__("Banana", 1.0, (0, 0), pose[:3, 3], pose, None, True)],
+                [
+                    six,
+                    point,
+                    six.__class__("Banana", 1.0, (0, 0), pose[:3, 3], pose, None, True),
+                    robot,
+                ],
                 cam,
             )
             == 2

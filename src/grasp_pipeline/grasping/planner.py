@@ -24,6 +24,7 @@ from grasp_pipeline.grasping.depth_clearance import (
     finger_clearance,
 )
 from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Trajectory
+from grasp_pipeline.grasping.robots import SELF_MARGIN_M, on_base
 from grasp_pipeline.grasping.synthesis import (
     GraspCandidate,
     grasps_from_point_axis,
@@ -33,8 +34,6 @@ from grasp_pipeline.grasping.waypoints import pick_waypoints
 from grasp_pipeline.perception.detector import Detection
 
 ROBOTS = ("franka", "youbot")
-# Detections within this distance (m) of the robot's base link are the robot itself.
-SELF_MARGIN_M = 0.02
 # Pre-grasp distance and lift height (m): the youBot's 5-DOF arm loses top-down reach quickly
 # above its shoulder, so it moves less.
 MOTION_DISTANCES = {"franka": (0.10, 0.12), "youbot": (0.07, 0.08)}
@@ -146,15 +145,14 @@ class GraspPlanner:
         return sorted(cands, key=lambda c: c.prior), why
 
     def on_robot(self, det: Detection) -> bool:
-        """Whether ``det``'s point (camera frame) lies on the robot's own base link (its bounds
-        in the base frame grown by SELF_MARGIN_M): the camera sees the robot, a look-alike
-        label on it is no part (robot self filters do the same for point clouds)."""
+        """Whether ``det``'s point (camera frame) lies on the robot's own base link
+        (:func:`~grasp_pipeline.grasping.robots.on_base`): the camera sees the robot, and a
+        look-alike label on it is no part."""
         point = np.asarray(det.point, dtype=float)
-        if point.shape != (3,) or not np.all(np.isfinite(point)):
+        if point.shape != (3,):
             return False  # plan() refuses it with its own reason
-        p = self.camera_pose_base[:3, :3] @ point + self.camera_pose_base[:3, 3]
-        lo, hi = (np.asarray(b, dtype=float) for b in self.model.base_box)
-        return bool(np.all(p >= lo - SELF_MARGIN_M) and np.all(p <= hi + SELF_MARGIN_M))
+        T = self.camera_pose_base
+        return on_base(self.model, T[:3, :3] @ point + T[:3, 3])
 
     def _youbot_adjust(self, cands: list[GraspCandidate]) -> tuple[list[GraspCandidate], str]:
         """Rotate each approach into the youBot's arm plane (at most 30 deg), else drop it."""

@@ -497,6 +497,17 @@ class SimNode(Node):
             goal_handle.succeed()
         return res
 
+    def _gripper_feedback(self):
+        """GripperCommand feedback: the fingers' gap now (the robot client waits on a slow
+        cell while feedback arrives)."""
+        from control_msgs.action import GripperCommand
+
+        with self.lock:
+            gap = float(self.runtime.arm.opening())
+        fb = GripperCommand.Feedback()
+        fb.position = gap
+        return fb
+
     def _execute_gripper(self, goal_handle):
         from control_msgs.action import GripperCommand
 
@@ -509,7 +520,7 @@ class SimNode(Node):
             self.get_logger().warning(f"{self.grip_name}: refused: {exc}")
             goal_handle.abort()
             return res
-        if not self._wait(goal_handle, motion):
+        if not self._wait(goal_handle, motion, self._gripper_feedback):
             if goal_handle.is_cancel_requested:
                 goal_handle.canceled()
             else:

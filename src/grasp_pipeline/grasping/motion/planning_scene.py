@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from grasp_pipeline.grasping.collision import CollisionChecker
+from grasp_pipeline.grasping.robots import on_base
 
 # Measured in the cell (see CollisionChecker): fingers may push 10 mm sideways into neighbours.
 SIDE_PUSH_DEPTH_M = 0.010
@@ -138,7 +139,8 @@ class PlanningScene:
     def set_objects(self, detections: Sequence, camera_pose_base: np.ndarray) -> int:
         """Replace the obstacles with ``detections`` (camera frame; labels the catalog knows, the
         others are skipped) seen by a camera at ``camera_pose_base`` (4x4). Returns how many
-        obstacles the scene holds."""
+        obstacles the scene holds; detections on the robot's own base link are skipped
+        (:func:`~grasp_pipeline.grasping.robots.on_base`)."""
         from grasp_pipeline.sim.shapes import center_of_mass, create_object_body
 
         p = self.p
@@ -147,9 +149,13 @@ class PlanningScene:
         self.objects = {}
         from scipy.spatial.transform import Rotation
 
+        T_bc = np.asarray(camera_pose_base, dtype=float)
+        R, t = T_bc[:3, :3], T_bc[:3, 3]
         for det in detections:
             if det.label not in self.catalog:
                 continue
+            if on_base(self.model, R @ np.asarray(det.point, dtype=float) + t):
+                continue  # the robot's own base in view: an obstacle there collides every move
             spec = self.catalog[det.label]
             if det.pose_is_full_6d:
                 T = camera_pose_base @ np.asarray(det.pose, dtype=float)

@@ -56,3 +56,18 @@ def check_pose(target: np.ndarray, what: str = "target") -> np.ndarray:
 
 
 pose_error = se3.pose_error  # (position error m, rotation error rad) between two 4x4 poses
+
+
+# Points within this distance (m) of a robot's base link are the robot itself.
+SELF_MARGIN_M = 0.02
+
+
+def on_base(model: RobotModel, point_base: np.ndarray) -> bool:
+    """Whether ``point_base`` (3,) (base frame, m) lies on ``model``'s base link: inside its
+    ``base_box`` grown by SELF_MARGIN_M (the robot seen by its own camera, as robot self filters
+    drop it from point clouds). False for a non-finite point."""
+    p = np.asarray(point_base, dtype=float)
+    if p.shape != (3,) or not np.all(np.isfinite(p)):
+        return False
+    lo, hi = (np.asarray(b, dtype=float) for b in model.base_box)
+    return bool(np.all(p >= lo - SELF_MARGIN_M) and np.all(p <= hi + SELF_MARGIN_M))
