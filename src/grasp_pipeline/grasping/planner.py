@@ -303,10 +303,10 @@ class GraspPlanner:
             return PlanResult(
                 False, f"{label or 'no object'} not among the detections", label=label or ""
             )
-        mine = [d for d in labelled if self.on_robot(d)]
-        wanted = sorted((d for d in labelled if not self.on_robot(d)), key=lambda d: -d.score)[
-            :max_detections
-        ]
+        mine, others = [], []
+        for d in labelled:
+            (mine if self.on_robot(d) else others).append(d)
+        wanted = sorted(others, key=lambda d: -d.score)[:max_detections]
         if not wanted:
             return PlanResult(
                 False,

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 
 import numpy as np
-from builtin_interfaces.msg import Time
+from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion
 from scipy.spatial.transform import Rotation
 from sensor_msgs.msg import CameraInfo, Image
@@ -53,6 +53,17 @@ def stamp_from_ns(ns: int) -> Time:
 def stamp_to_ns(stamp: Time) -> int:
     """Integer nanoseconds of a builtin_interfaces/Time."""
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def duration_from_s(seconds: float) -> Duration:
+    """builtin_interfaces/Duration of ``seconds`` (>= 0), to the nearest nanosecond."""
+    ns = round(seconds * 1e9)
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def duration_to_s(d: Duration) -> float:
+    """Seconds of a builtin_interfaces/Duration."""
+    return d.sec + 1e-9 * d.nanosec
 
 
 def make_header(stamp_ns: int, frame_id: str) -> Header:

@@ -20,7 +20,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from grasp_pipeline.grasping.motion.robot import STEP_S
-from grasp_pipeline.ros.conversions import stamp_to_ns
+from grasp_pipeline.ros.conversions import duration_from_s, duration_to_s, stamp_to_ns
 from grasp_pipeline.ros.qos import RESULTS
 
 # a goal may take this many times its own duration while its controller reports progress
@@ -39,7 +39,7 @@ class FeedbackProgress:
         fb = msg.feedback
         actual = getattr(fb, "actual", None)
         if actual is not None:
-            t = actual.time_from_start.sec + 1e-9 * actual.time_from_start.nanosec
+            t = duration_to_s(actual.time_from_start)
             if t <= self._t:
                 return
             self._t = t
@@ -178,7 +178,6 @@ class RobotClient:
         """One FollowJointTrajectory goal through ``path`` ((N, n) rad), a point every
         ``steps_per_point * STEP_S`` s; returns the final joint error (rad) measured on
         ``/joint_states`` after the controller finished (large when the arm was stopped)."""
-        from builtin_interfaces.msg import Duration
         from control_msgs.action import FollowJointTrajectory
         from trajectory_msgs.msg import JointTrajectoryPoint
 
@@ -190,7 +189,7 @@ class RobotClient:
             t = (i + 1) * dt
             pt = JointTrajectoryPoint()
             pt.positions = q.tolist()
-            pt.time_from_start = Duration(sec=int(t), nanosec=round((t % 1) * 1e9) % 10**9)
+            pt.time_from_start = duration_from_s(t)
             goal.trajectory.points.append(pt)
         _, result = self._run(self._traj, goal, len(path) * dt + 1.0)
         if result.error_code == FollowJointTrajectory.Result.INVALID_GOAL or (

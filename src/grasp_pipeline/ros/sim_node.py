@@ -438,7 +438,6 @@ class SimNode(Node):
     def _trajectory_feedback(self, motion, arm: list[str]):
         """FollowJointTrajectory feedback as ros2_control's controller sends it: the arm's
         measured joints and how far into the trajectory the (simulated) clock is."""
-        from builtin_interfaces.msg import Duration
         from control_msgs.action import FollowJointTrajectory
 
         with self.lock:
@@ -448,7 +447,7 @@ class SimNode(Node):
         fb.header.stamp = self.get_clock().now().to_msg()
         fb.joint_names = arm
         fb.actual.positions = [float(x) for x in q]
-        fb.actual.time_from_start = Duration(sec=int(t), nanosec=int((t % 1) * 1e9))
+        fb.actual.time_from_start = cv.duration_from_s(t)
         fb.desired.time_from_start = fb.actual.time_from_start
         return fb
 
@@ -467,9 +466,7 @@ class SimNode(Node):
             if not traj.points:
                 raise ValueError("trajectory has no points")
             pts = np.array([[p.positions[i] for i in order] for p in traj.points], dtype=float)
-            times = np.array(
-                [p.time_from_start.sec + 1e-9 * p.time_from_start.nanosec for p in traj.points]
-            )
+            times = np.array([cv.duration_to_s(p.time_from_start) for p in traj.points])
             with self.lock:
                 motion = self.runtime.start_trajectory(times, pts)
         except (ValueError, IndexError) as exc:
