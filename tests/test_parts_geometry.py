@@ -147,3 +147,22 @@ def test_one_part_with_a_sloped_top_is_not_split() -> None:
     seg = segment_instances(depth, CAM)
     assert len(seg.regions) == 1
     assert split_region(seg, seg.regions[0]) == []
+
+
+def test_a_taller_parts_long_side_stays_with_it() -> None:
+    """Seen at an angle, the 4 cm box's side is a 40-pixel ramp down to the 2 cm box it touches;
+    no cell of the lower piece rises above the lower top, and each piece is its box (fails
+    before: the flooding gave half of the ramp, up to 3 cm high, to the 2 cm box)."""
+    from grasp_pipeline.perception.instances.split import ABOVE_TOP_M, split_region
+
+    depth, labels = _touching(ramp_px=40)
+    seg = segment_instances(depth, CAM)
+    assert len(seg.regions) == 1
+    pieces = sorted(split_region(seg, seg.regions[0]), key=lambda r: r.height_m)
+    assert len(pieces) == 2
+    low = seg.height_m[pieces[0].mask]
+    assert np.nanmax(low) < 0.02 + ABOVE_TOP_M + 0.002  # sensor noise of the 0.5 mm kind
+    for part, piece in zip((1, 2), pieces, strict=True):
+        truth = labels == part
+        iou = (piece.mask & truth).sum() / (piece.mask | truth).sum()
+        assert iou > 0.8, (part, iou)

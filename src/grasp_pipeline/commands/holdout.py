@@ -23,7 +23,7 @@ from grasp_pipeline.commands import Command, command_line
 
 # Seeds of every data set a shipped model or committed figure was trained, tuned or evaluated on
 # (models/segnet/README.md, config/experiments/*.yaml): never used for hold-out frames.
-TRAINING_SEEDS = (101, 102, 104, 105, 106, 201, 202, 303, 307, 501, 502, 503, 504)
+TRAINING_SEEDS = (101, 102, 104, 105, 106, 201, 202, 303, 307, 501, 502, 503, 504, 505, 506)
 HOLDOUT_SEED_BASE = 9000
 CAMERAS = ("d435", "sr300")
 POOLS = ("classic2018", "rulebook")

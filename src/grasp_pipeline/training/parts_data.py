@@ -1,7 +1,8 @@
 """Training crops for the parts classifier, cut from generated (or labelled) RGB-D datasets.
 
-Every frame goes through the detector's own first steps (:func:`segment_instances`, then
-:func:`region_crop`), so the classifier learns from exactly the regions it will see. A region's
+Every frame goes through the detector's own first steps (:func:`segment_instances`, the pieces
+:func:`split_region` makes of each region, then :func:`region_crop`), so the classifier learns
+from exactly the regions it will see, the pieces it is asked to name included. A region's
 label is the catalog class of the annotated instance holding at least ``min_share`` of its
 pixels, else ``"unknown"`` (surface edges, containers, non-catalog clutter, regions spanning two
 parts). Crops of one dataset are cached in ``<dataset>/parts_crops_<key>.npz`` (written
@@ -23,8 +24,9 @@ from grasp_pipeline.perception.detector import depth_in_metres
 from grasp_pipeline.perception.instances.checkpoint import UNKNOWN
 from grasp_pipeline.perception.instances.crops import CHANNELS, CropSpec, region_crop
 from grasp_pipeline.perception.instances.geometry import GeometryConfig, segment_instances
+from grasp_pipeline.perception.instances.split import split_region
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: crops of the split pieces too
 
 
 @dataclass
@@ -119,7 +121,8 @@ def extract_crops(
             depth_in_metres(frame.depth, frame.camera), frame.camera, geometry, frame.rgb
         )
         id_to_label = {o.instance_id: o.label for o in frame.objects if o.label in index}
-        for region in seg.regions:
+        pieces = [p for region in seg.regions for p in split_region(seg, region, geometry)]
+        for region in [*seg.regions, *pieces]:
             x, f = region_crop(frame.rgb, seg.height_m, region, frame.camera, crop)
             xs.append(x.astype(np.float16))
             fs.append(f)

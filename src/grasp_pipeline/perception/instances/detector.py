@@ -55,10 +55,13 @@ FAR_JOIN_OCCLUDER_M = 0.01  # something this much higher between two pieces keep
 SPARSE_MIN_PROBABILITY = 0.9
 # A region the classifier names with less than SPLIT_BELOW_PROBABILITY is tried in pieces (levels
 # of different heights, see perception.instances.split); the pieces replace it when the
-# classifier names every piece with at least SPLIT_PIECE_PROBABILITY (touching parts of one colour
-# came back as one region named with 0.3-0.9 in 11 of the 12 misses of 100 hold-out frames).
-SPLIT_BELOW_PROBABILITY = 0.9
-SPLIT_PIECE_PROBABILITY = 0.9
+# classifier names every piece with at least SPLIT_PIECE_PROBABILITY and at least as surely as
+# the whole. Touching parts of one colour come back as one region, often named as the larger of
+# them with 0.9-0.97 (a profile holding a quarter of its region's pixels, a bolt against a
+# profile), so sure regions are tried too; the classifier is trained on such pieces
+# (training.parts_data).
+SPLIT_BELOW_PROBABILITY = 0.99
+SPLIT_PIECE_PROBABILITY = 0.8
 # A crop the classifier names with less than this is classified again half turned and mirrored
 # both ways (as trained: a part seen from above has no up) and the 4 answers averaged (all 8
 # quarter turns and flips named the parts no better on hold-out frames and took twice the time).
@@ -156,9 +159,10 @@ class PartsDetector:
         probs: np.ndarray,
         camera: CameraIntrinsics,
     ) -> tuple[list[Region], np.ndarray]:
-        """``seg``'s regions and their class probabilities ``probs``, with each region the
-        classifier doubts (below SPLIT_BELOW_PROBABILITY) replaced by its pieces when the
-        classifier is sure of each (SPLIT_PIECE_PROBABILITY; pieces from :func:`split_region`)."""
+        """``seg``'s regions and their class probabilities ``probs``, with each region named with
+        less than SPLIT_BELOW_PROBABILITY replaced by its pieces (:func:`split_region`) when the
+        classifier names each piece at least as surely as the whole and with at least
+        SPLIT_PIECE_PROBABILITY."""
         regions = list(seg.regions)
         pieces = {
             i: split_region(seg, regions[i], self.geometry)
@@ -168,7 +172,7 @@ class PartsDetector:
         pieces = {i: p for i, p in pieces.items() if p}
         if not pieces:
             return regions, probs
-        # one view each: a piece must be named with SPLIT_PIECE_PROBABILITY as it is
+        # one view each: a piece must be named surely as it is
         piece_probs = self.classify(
             rgb, seg.height_m, [r for p in pieces.values() for r in p], camera, views=False
         )
@@ -179,7 +183,7 @@ class PartsDetector:
             if i in pieces:
                 mine = piece_probs[start : start + len(pieces[i])]
                 start += len(pieces[i])
-                if mine.max(axis=1).min() >= SPLIT_PIECE_PROBABILITY:
+                if mine.max(axis=1).min() >= max(SPLIT_PIECE_PROBABILITY, probs[i].max()):
                     out_regions.extend(pieces[i])
                     out_probs.extend(mine)
                     continue
