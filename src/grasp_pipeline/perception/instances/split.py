@@ -6,7 +6,8 @@ of the same grey, a nut against a bearing, seen at an angle so that the taller p
 ramp rather than a step. Their tops are still at different heights. :func:`split_region` finds
 the distinct levels of the region's flat cells (peaks of their height histogram, apart by a
 valley), seeds one marker per level and floods the region's height gradient from them
-(watershed), so every cell joins the level it is not separated from by a slope. Nothing here
+(watershed), so every cell joins the level it is not separated from by a slope, and a cell
+that stands above its level's top moves to a level it does not rise above. Nothing here
 decides whether the pieces are better than the whole; the detector asks its classifier
 (:mod:`grasp_pipeline.perception.instances.detector`).
 """
