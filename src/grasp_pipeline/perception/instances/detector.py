@@ -57,8 +57,8 @@ SPARSE_MIN_PROBABILITY = 0.9
 # of different heights, see perception.instances.split); the pieces replace it when the
 # classifier names every piece with at least SPLIT_PIECE_PROBABILITY and at least as surely as
 # the whole. Touching parts of one colour come back as one region, often named as the larger of
-# them with 0.9-0.97 (a profile holding a quarter of its region's pixels, a bolt against a
-# profile), so sure regions are tried too; the classifier is trained on such pieces
+# them with more than 0.9 (a profile holding a quarter of its region's pixels, a bolt against
+# a profile), so sure regions are tried too; the classifier is trained on such pieces
 # (training.parts_data).
 SPLIT_BELOW_PROBABILITY = 0.99
 SPLIT_PIECE_PROBABILITY = 0.8
