@@ -88,9 +88,10 @@ def test_centring_moves_the_fingers_onto_an_object_seen_off_the_detected_point()
     pose, opening = _grasp(np.array([1.0, 0.0, 0.0]), 0.030)
     cloud = ObservedCloud(depth, CAM)
     assert not finger_clearance(cloud, pose, opening, PANDA_HAND).ok  # a finger on its edge
-    shift, opening2 = centre_on_observed(cloud, pose, opening, PANDA_HAND)
+    shift, width = centre_on_observed(cloud, pose, opening, PANDA_HAND)
     assert shift == pytest.approx(0.009, abs=0.0015)
-    assert opening2 == pytest.approx(PANDA_HAND.pre_grasp_opening(0.030), abs=0.003)
+    assert width == pytest.approx(0.030, abs=0.003)
+    opening2 = PANDA_HAND.pre_grasp_opening(width)
     moved = pose.copy()
     moved[:3, 3] += shift * moved[:3, 1]
     assert finger_clearance(cloud, moved, opening2, PANDA_HAND).ok
@@ -104,6 +105,41 @@ def test_centring_moves_the_fingers_onto_an_object_seen_off_the_detected_point()
         )
         is None
     )
+
+
+def test_centring_keeps_off_a_rings_wall_and_off_a_neighbour_inside_the_hand():
+    """A ring 30 mm across with a 20 mm hole, detected 8 mm off its centre: the points in the
+    hand's reach are its two walls (no points in the hole: the table there lies below the tips),
+    30 mm wide, and centring brings the fingers back round it. When half the ring has no depth
+    (metal loses returns) the points left are 15 mm wide: centring on them puts the fingers round
+    that half, one of them in the hole, to pinch the wall; told the part's width, centring
+    leaves the grasp where it was. A touching
+    neighbour inside the opened hand makes the points wider than the part: no centring either."""
+    from grasp_pipeline.grasping.depth_clearance import centre_on_observed
+
+    v, u = np.mgrid[0 : CAM.height, 0 : CAM.width].astype(np.float64)
+    z = TABLE_M - 0.016
+    x, y = (u - CAM.cx) / CAM.fx * z, (v - CAM.cy) / CAM.fy * z
+    r = np.hypot(x, y)
+    ring = (r <= 0.015) & (r >= 0.010)
+    depth = np.where(ring, z, TABLE_M).astype(np.float32)
+    pose, opening = _grasp(np.array([1.0, 0.0, 0.0]), 0.030)
+    pose[:3, 3] += 0.008 * pose[:3, 1]  # the detected point 8 mm off along the closing axis
+    cloud = ObservedCloud(depth, CAM)
+    shift, width = centre_on_observed(cloud, pose, opening, PANDA_HAND, expected_width_m=0.030)
+    assert shift == pytest.approx(-0.008, abs=0.0015)
+    assert width == pytest.approx(0.030, abs=0.003)
+    one_wall = depth.copy()
+    one_wall[ring & (x < 0)] = np.nan
+    cloud = ObservedCloud(one_wall, CAM)
+    lone = centre_on_observed(cloud, pose, opening, PANDA_HAND)
+    assert lone is not None and abs(lone[0] + 0.008 - 0.0075) < 0.002  # onto the half, unchecked
+    assert centre_on_observed(cloud, pose, opening, PANDA_HAND, expected_width_m=0.030) is None
+    with_neighbour = np.where((x > 0.016) & (x < 0.036) & (np.abs(y) < 0.03), z, depth)
+    wide_open = PANDA_HAND.pre_grasp_opening(0.055)
+    crowded = ObservedCloud(with_neighbour.astype(np.float32), CAM)
+    assert centre_on_observed(crowded, pose, wide_open, PANDA_HAND) is not None
+    assert centre_on_observed(crowded, pose, wide_open, PANDA_HAND, expected_width_m=0.030) is None
 
 
 def test_tips_skimming_the_table_for_a_thin_part_are_not_blocked_by_the_table():

@@ -186,8 +186,12 @@ def test_round_top_adds_closing_directions_and_short_objects_get_small_offsets()
     plain, _ = grasps_from_pose(T, size, PANDA_HAND, 0.0, tilts_deg=(0.0,))
     rounded, _ = grasps_from_pose(T, size, PANDA_HAND, 0.0, tilts_deg=(0.0,), round_top=True)
     yaws = {round(float(np.degrees(np.arctan2(c.pose[1, 1], c.pose[0, 1]))) % 180) for c in rounded}
-    assert yaws == {90, 0, 120, 150, 180 % 180, 30, 60}
+    assert yaws == set(range(0, 180, 15))
     assert len(rounded) > len(plain)
+    # ... each through the nut's centre, upright (no offset chord, no tilted hand)
+    untilted, _ = grasps_from_pose(T, size, PANDA_HAND, 0.0, round_top=True)
+    assert all(np.allclose(c.pose[:2, 3], [0.5, 0.0]) for c in untilted)
+    assert all(c.pose[2, 2] == pytest.approx(-1.0) for c in untilted)
     # 30 % of 34.6 mm (across the y closing) allows offsets of 0 and +-10 mm only.
     offs = {round(float(c.pose[0, 3] - 0.5), 3) for c in plain if abs(c.pose[1, 1]) > 0.99}
     assert offs == {0.0, 0.01, -0.01}
@@ -218,8 +222,13 @@ def test_point_axis_turns_the_closing_direction_to_clear_neighbours():
     cands, _ = grasps_from_point_axis(
         point, axis, PANDA_HAND, 0.047, 0.014, 0.0, length_m=0.047, round_top=True
     )
-    assert _closing_yaws_deg(cands) == {0, 30, 60, 90, 120, 150}
+    assert _closing_yaws_deg(cands) == set(range(0, 180, 15))
     assert {round(c.width_m, 6) for c in cands} == {0.047}
+    # ... through its centre only, upright: a chord 10 mm off a nut's centre or a tilted hand
+    # closed on its wall and the nut slipped out
+    assert all(np.allclose(c.pose[:2, 3], point[:2]) for c in cands)
+    assert all(c.pose[2, 2] == pytest.approx(-1.0) for c in cands)
+    assert len(cands) == 2 * 12  # 12 closing directions, each from both sides
     # a turn whose width would not fit the hand is left out (70 mm / cos 30 > 78 mm)
     cands, _ = grasps_from_point_axis(point, axis, PANDA_HAND, 0.070, 0.03, 0.0, length_m=0.1)
     assert _closing_yaws_deg(cands) == {75, 90, 105}

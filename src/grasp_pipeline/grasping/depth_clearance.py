@@ -26,6 +26,17 @@ MIN_BLOCKING_POINTS = 4
 # Something lies between the fingers when at least this many points do (a 4 mm Allen key seen
 # from 0.6 m leaves few).
 MIN_GRASPED_POINTS = 3
+# Centring on the observed object (centre_on_observed) trusts the points between the fingers only
+# when they are as wide as the part: from CENTRE_MIN_SHARE of its width (less is one wall of a
+# nut or ring, the rest lost to the hole or to missing depth: centring there pinched the wall,
+# and the part slipped out) up to CENTRE_MAX_FACTOR times it plus CENTRE_MAX_EXTRA_M (more is a
+# neighbour inside the hand), and moves the grasp by at most CENTRE_MAX_SHIFT_SHARE of the
+# width plus CENTRE_SHIFT_EXTRA_M (a detection that far off is not on the part's middle).
+CENTRE_MIN_SHARE = 0.6
+CENTRE_MAX_FACTOR = 1.2
+CENTRE_MAX_EXTRA_M = 0.006
+CENTRE_MAX_SHIFT_SHARE = 0.25
+CENTRE_SHIFT_EXTRA_M = 0.003
 # Points are taken every ``stride`` pixels so that about this many columns remain.
 CLOUD_COLUMNS = 320
 
@@ -131,10 +142,14 @@ def centre_on_observed(
     gripper: GripperSpec,
     margin_m: float = 0.003,
     skim_m: float = 0.0,
+    expected_width_m: float | None = None,
 ) -> tuple[float, float] | None:
-    """Where the observed object between the fingers really is: (shift along the closing axis,
-    opening) that centre the fingers on the points within the hand's reach, or None when those
-    points do not fit the gripper (a neighbour inside the region, or nothing there).
+    """Where the observed object between the fingers really is: (shift along the closing axis
+    that centres the fingers on the points within the hand's reach, the width of those points
+    across the fingers), or None when those
+    points do not fit the gripper (a neighbour inside the region, or nothing there) or, given
+    the part's ``expected_width_m`` across the fingers, when they are not as wide as the part or
+    lie too far off (see CENTRE_MIN_SHARE).
 
     A detected pickup point a few millimetres off, or a width from the catalog, would put one
     finger on the object's own edge; the observed extent across the fingers corrects both.
@@ -153,4 +168,12 @@ def centre_on_observed(
     ok, _ = gripper.check_width(width)
     if not ok:
         return None
-    return 0.5 * float(lo + hi), gripper.pre_grasp_opening(width)
+    shift = 0.5 * float(lo + hi)
+    if expected_width_m is not None and not (
+        CENTRE_MIN_SHARE * expected_width_m
+        <= width
+        <= CENTRE_MAX_FACTOR * expected_width_m + CENTRE_MAX_EXTRA_M
+        and abs(shift) <= CENTRE_MAX_SHIFT_SHARE * expected_width_m + CENTRE_SHIFT_EXTRA_M
+    ):
+        return None
+    return shift, width

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from grasp_pipeline.grasping.depth_clearance import (
+    MIN_BLOCKING_POINTS,
     ObservedCloud,
     centre_on_observed,
     finger_clearance,
@@ -42,6 +43,11 @@ FUTURE_TOLERANCE_S = 0.5
 # Observed points farther than this from the detected point (m) cannot meet a finger of a grasp
 # there: the depth check of each candidate looks only at the points within it.
 CLEARANCE_RADIUS_M = 0.15
+# When every candidate is refused, those a finger was refused on are tried again with the hand
+# opened only this much (m) wider than the part seen between the fingers on each side, instead of
+# the gripper's clearance_m (8 mm for the Panda hand): parts in clutter lie 0-10 mm apart, and the
+# depth has placed the fingers on the part (centred) so that less room is needed.
+TIGHT_CLEARANCE_M = 0.004
 # A planning budget counts the planning thread's CPU time: with the simulator and the detector on
 # the same two cores, a plan's wall time measured several times its work. The wall clock still
 # ends planning at WALL_BUDGET_FACTOR times the budget, so that a pick answers in bounded time.
@@ -235,44 +241,54 @@ class GraspPlanner:
         stop: Callable[[], str] | None,
     ) -> PlanResult:
         """The first candidate (in rank order) clear in the observed depth and with a motion the
-        backend can plan, else the refusal (see :meth:`plan`)."""
-        rejected = []
-        for i, c in enumerate(cands[: self.max_candidates]):
-            if any(alike(c, a) for a in avoid):
-                continue
-            if observed is not None:
-                c = centred(c, observed, base_to_cam, self.model.gripper)
-                seen = finger_clearance(
-                    observed,
-                    base_to_cam @ c.pose,
-                    c.opening_m,
-                    self.model.gripper,
-                    approach_m=MOTION_DISTANCES[self.robot][0],
-                    skim_m=c.skim_m,
-                )
-                if not seen.ok:
-                    rejected.append(f"{c.description}: {seen.reason}")
-                    continue
-            halt = stop() if stop is not None else ""
-            if halt:
-                first = f"; first refusal: {rejected[0]}" if rejected else ""
-                return PlanResult(
-                    False, f"{halt} after {i} grasp candidates{first}", rejected=rejected
-                )
-            wps = pick_waypoints(c, *MOTION_DISTANCES[self.robot])
-            traj = self.backend.plan(wps, target_point=c.pose[:3, 3])
-            if traj.ok:
-                return PlanResult(
-                    True,
-                    "ok",
-                    c.pose.copy(),
-                    [w.pose for w in wps],
-                    c.width_m,
-                    candidate=c,
-                    trajectory=traj,
-                    rejected=rejected,
-                )
-            rejected.append(f"{c.description}: {traj.reason}")
+        backend can plan, else the refusal (see :meth:`plan`). When none is, the candidates a
+        finger was refused on are tried again with the hand opened only TIGHT_CLEARANCE_M wider
+        than the part seen between the fingers on each side (neighbours closer than the usual
+        clearance, the part's position known from the depth)."""
+        rejected: list[str] = []
+        tried = 0
+        queue = [c for c in cands[: self.max_candidates] if not any(alike(c, a) for a in avoid)]
+        narrower: list[GraspCandidate] = []
+        for tight in (False, True):
+            for c in narrower if tight else queue:
+                if observed is not None:
+                    width = None
+                    if not tight:
+                        c, width = centred(c, observed, base_to_cam, self.model.gripper)
+                    seen = finger_clearance(
+                        observed,
+                        base_to_cam @ c.pose,
+                        c.opening_m,
+                        self.model.gripper,
+                        approach_m=MOTION_DISTANCES[self.robot][0],
+                        skim_m=c.skim_m,
+                    )
+                    if not seen.ok:
+                        rejected.append(f"{c.description}: {seen.reason}")
+                        if width is not None and max(seen.blocking) >= MIN_BLOCKING_POINTS:
+                            narrower.append(opened_tightly(c, width, self.model.gripper))
+                        continue
+                halt = stop() if stop is not None else ""
+                if halt:
+                    first = f"; first refusal: {rejected[0]}" if rejected else ""
+                    return PlanResult(
+                        False, f"{halt} after {tried} grasp candidates{first}", rejected=rejected
+                    )
+                tried += 1
+                wps = pick_waypoints(c, *MOTION_DISTANCES[self.robot])
+                traj = self.backend.plan(wps, target_point=c.pose[:3, 3])
+                if traj.ok:
+                    return PlanResult(
+                        True,
+                        "ok",
+                        c.pose.copy(),
+                        [w.pose for w in wps],
+                        c.width_m,
+                        candidate=c,
+                        trajectory=traj,
+                        rejected=rejected,
+                    )
+                rejected.append(f"{c.description}: {traj.reason}")
         if not rejected:
             return PlanResult(
                 False, "every grasp is like one the arm was just stopped on (stalled)"
@@ -376,26 +392,41 @@ class GraspPlanner:
 
 def centred(
     c: GraspCandidate, observed: ObservedCloud, base_to_cam: np.ndarray, gripper
-) -> GraspCandidate:
+) -> tuple[GraspCandidate, float | None]:
     """``c`` moved along its closing axis onto the observed object between its fingers, with the
-    opening that object needs (unchanged when the observed points do not fit the gripper)."""
+    opening that object needs, and the object's observed width across the fingers (m); ``c``
+    and None when the observed points do not fit the gripper or are not as wide as the part
+    (see :func:`~grasp_pipeline.grasping.depth_clearance.centre_on_observed`)."""
     fit = centre_on_observed(
         observed,
         base_to_cam @ c.pose,
         c.opening_m,
         gripper,
         skim_m=c.skim_m,
+        expected_width_m=c.width_m,
     )
     if fit is None:
-        return c
-    shift, opening = fit
+        return c, None
+    shift, width = fit
     pose = c.pose.copy()
     pose[:3, 3] += shift * pose[:3, 1]  # y = closing axis
-    return replace(
+    moved = replace(
         c,
         pose=pose,
-        opening_m=opening,
+        opening_m=gripper.pre_grasp_opening(width),
         description=f"{c.description}, centred {shift * 1e3:+.0f} mm on the observed part",
+    )
+    return moved, width
+
+
+def opened_tightly(c: GraspCandidate, width_m: float, gripper) -> GraspCandidate:
+    """``c`` with the hand opened only ``TIGHT_CLEARANCE_M`` wider than the observed
+    ``width_m`` on each side."""
+    opening = min(gripper.max_opening_m, width_m + 2.0 * TIGHT_CLEARANCE_M)
+    return replace(
+        c,
+        opening_m=opening,
+        description=f"{c.description}, opened to {opening * 1e3:.0f} mm",
     )
 
 

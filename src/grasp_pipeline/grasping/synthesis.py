@@ -35,9 +35,15 @@ TILTS_DEG = (0.0, 20.0, -20.0, 35.0, -35.0)
 MAX_OFFSET_FRACTION = 0.3
 # Closing directions turned about the vertical away from the detected one (deg): a neighbour
 # touching one side of the part is often clear a little further round. Parts round seen from
-# above (nuts, rings) can be closed on from any side (ROUND_YAWS_DEG).
+# above (nuts, rings) can be closed on from any side (ROUND_YAWS_DEG, every 15 deg) but only
+# through their centre, upright: a chord off the centre or a tilted hand closed on a nut's or
+# ring's wall, or on two points whose contact normals do not oppose, and the part slipped out
+# during the lift (clutter picks of M20, M30 and Spacer in the simulated cell: fingers closed
+# at 6.5-8.5 mm on the wall of a 30 mm nut, or across a 10 mm offset chord).
 YAWS_DEG = (0.0, 15.0, -15.0, 30.0, -30.0)
-ROUND_YAWS_DEG = (0.0, 30.0, -30.0, 60.0, -60.0, 90.0)
+ROUND_YAWS_DEG = (0.0, 15.0, -15.0, 30.0, -30.0, 45.0, -45.0, 60.0, -60.0, 75.0, -75.0, 90.0)
+ROUND_OFFSETS_M = (0.0,)
+ROUND_TILTS_DEG = (0.0,)
 
 
 @dataclass
@@ -149,6 +155,22 @@ def _variants(
     return out
 
 
+def _search(
+    round_top: bool,
+    yaws_deg: tuple[float, ...] | None,
+    offsets_m: tuple[float, ...] | None,
+    tilts_deg: tuple[float, ...] | None,
+) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """The (yaws, offsets, tilts) candidates are made of: those given, the rest by default for a
+    part round seen from above (``round_top``) or any other."""
+    if round_top:
+        defaults = (ROUND_YAWS_DEG, ROUND_OFFSETS_M, ROUND_TILTS_DEG)
+    else:
+        defaults = (YAWS_DEG, OFFSETS_M, TILTS_DEG)
+    given = (yaws_deg, offsets_m, tilts_deg)
+    return tuple(d if g is None else g for g, d in zip(given, defaults, strict=True))  # type: ignore[return-value]
+
+
 def grasps_from_point_axis(
     point: np.ndarray,
     closing_axis: np.ndarray,
@@ -156,8 +178,8 @@ def grasps_from_point_axis(
     width_m: float | None,
     height_m: float | None,
     surface_z: float | None,
-    offsets_m: tuple[float, ...] = OFFSETS_M,
-    tilts_deg: tuple[float, ...] = TILTS_DEG,
+    offsets_m: tuple[float, ...] | None = None,
+    tilts_deg: tuple[float, ...] | None = None,
     length_m: float | None = None,
     yaws_deg: tuple[float, ...] | None = None,
     round_top: bool = False,
@@ -171,9 +193,11 @@ def grasps_from_point_axis(
     surface height (None = unknown). ``yaws_deg``: closing directions turned about the vertical
     from the detected one, ranked by the turn (default ``YAWS_DEG``; the width across a turned
     closing grows as 1 / cos and turns that no longer fit the hand are left out);
-    ``round_top``: the part is round seen from above (nuts, rings), so the default is
-    ``ROUND_YAWS_DEG`` and the width is the same from every side. Returns (candidates, reason)
-    with reason saying why the list is empty.
+    ``round_top``: the part is round seen from above (nuts, rings), so the defaults are
+    ``ROUND_YAWS_DEG``, ``ROUND_OFFSETS_M`` and ``ROUND_TILTS_DEG`` (through the centre, upright)
+    and the width is the same from every side; ``offsets_m`` / ``tilts_deg``: None = the
+    defaults (``OFFSETS_M`` / ``TILTS_DEG`` for other parts). Returns (candidates, reason) with
+    reason saying why the list is empty.
     """
     p = np.asarray(point, dtype=float)
     if p.shape != (3,) or not np.all(np.isfinite(p)):
@@ -197,8 +221,7 @@ def grasps_from_point_axis(
     tcp = p + depth * DOWN
     if surface_z is not None:
         tcp[2] = max(tcp[2], surface_z + clearance + gripper.tip_below_tcp_m)
-    if yaws_deg is None:
-        yaws_deg = ROUND_YAWS_DEG if round_top else YAWS_DEG
+    yaws_deg, offsets_m, tilts_deg = _search(round_top, yaws_deg, offsets_m, tilts_deg)
     cands: list[GraspCandidate] = []
     for yaw in yaws_deg:
         turned = _rotate(c, DOWN, np.radians(yaw))
@@ -231,8 +254,8 @@ def grasps_from_pose(
     gripper: GripperSpec,
     surface_z: float | None,
     preferred_width_m: float | None = None,
-    offsets_m: tuple[float, ...] = OFFSETS_M,
-    tilts_deg: tuple[float, ...] = TILTS_DEG,
+    offsets_m: tuple[float, ...] | None = None,
+    tilts_deg: tuple[float, ...] | None = None,
     symmetry_axis: str | None = None,
     round_top: bool = False,
 ) -> tuple[list[GraspCandidate], str]:
@@ -246,8 +269,10 @@ def grasps_from_pose(
     ``symmetry_axis`` ("x" for lying cylinders and tubes): the roll about that axis carries no
     information, so the frame is re-rolled to put its z axis as close to up as possible first.
     ``round_top``: the outline seen along the object's z axis is (nearly) round (standing rings,
-    nuts): when approaching along z, closing directions every 30 deg about the approach are
-    candidates too, with the larger of the x / y extents as width.
+    nuts): when approaching along z, closing directions every 15 deg about the approach
+    (``ROUND_YAWS_DEG``) are candidates too, with the larger of the x / y extents as width, and
+    all of them through the centre, upright (``ROUND_OFFSETS_M``, ``ROUND_TILTS_DEG``);
+    ``offsets_m`` / ``tilts_deg``: None = those defaults or ``OFFSETS_M`` / ``TILTS_DEG``.
     Finger tips (opened, on both sides) are kept :func:`tip_clearance` above ``surface_z``.
     """
     T = np.asarray(pose, dtype=float)
@@ -284,10 +309,13 @@ def grasps_from_pose(
             width = min(width, preferred_width_m)
         sides.append((width, j, axis))
     sides.sort(key=lambda s: s[0])
-    if (round_top or symmetry_axis == "z") and k == 2 and sides:
+    round_seen = (round_top or symmetry_axis == "z") and k == 2 and bool(sides)
+    _, offsets_m, tilts_deg = _search(round_seen, None, offsets_m, tilts_deg)
+    if round_seen:
         _, j0, a0 = sides[0]
         wmax = float(max(ext[0], ext[1]))
-        sides += [(wmax, j0, _rotate(a0, approach, np.radians(d))) for d in (30, 60, 90, 120, 150)]
+        turns = sorted({round(y) % 180 for y in ROUND_YAWS_DEG} - {0})
+        sides += [(wmax, j0, _rotate(a0, approach, np.radians(d))) for d in turns]
     cands: list[GraspCandidate] = []
     reasons = []
     for rank, (width, j, axis) in enumerate(sides):
