@@ -131,3 +131,28 @@ def test_detections_on_the_robot_base_are_not_picked() -> None:
     assert np.linalg.norm(res.grasp_pose_base[:2, 3] - [0.53, 0.04]) < 0.01  # the part's
     res = planner.plan_best([on_base], "M20", 0.0)
     assert not res.ok and "robot's own base" in res.reason
+
+
+def test_a_ring_walled_in_by_neighbours_is_grasped_with_the_hand_opened_tightly() -> None:
+    """An M20 nut (30 mm, 20 mm hole, 16 mm high) with parts 20 mm from its edge all round: the
+    usual opening (8 mm a side) puts a finger on them from every direction; opened 4 mm a side
+    round the nut seen in the depth, the fingers fit, still through the nut's centre."""
+    from grasp_pipeline.geometry.camera import preset
+    from grasp_pipeline.grasping.depth_clearance import ObservedCloud
+
+    cam = preset("d435")
+    v, u = np.mgrid[0 : cam.height, 0 : cam.width].astype(np.float64)
+    top = 0.6 - 0.016
+    x, y = (u - cam.cx) / cam.fx * top, (v - cam.cy) / cam.fy * top
+    r = np.hypot(x, y)
+    depth = np.full(r.shape, 0.6)
+    depth[(r >= 0.010) & (r <= 0.015)] = top
+    depth[(r >= 0.035) & (r <= 0.070)] = 0.6 - 0.030  # the neighbours, 30 mm high
+    observed = ObservedCloud(depth.astype(np.float32), cam)
+    planner = _planner()
+    res = planner.plan(_det("M20", [0.0, 0.0, top]), age_s=0.0, observed=observed)
+    assert res.ok, res.reason
+    assert "opened to" in res.candidate.description
+    assert res.candidate.opening_m < PANDA_HAND.pre_grasp_opening(0.030) - 0.004
+    assert any("would land on observed surface" in why for why in res.rejected)
+    assert np.linalg.norm(res.grasp_pose_base[:2, 3] - [0.5, 0.0]) < 0.002
