@@ -146,10 +146,9 @@ def centre_on_observed(
 ) -> tuple[float, float] | None:
     """Where the observed object between the fingers really is: (shift along the closing axis
     that centres the fingers on the points within the hand's reach, the width of those points
-    across the fingers), or None when those
-    points do not fit the gripper (a neighbour inside the region, or nothing there) or, given
-    the part's ``expected_width_m`` across the fingers, when they are not as wide as the part or
-    lie too far off (see CENTRE_MIN_SHARE).
+    across the fingers), or None when those points do not fit the gripper (a neighbour inside
+    the region, or nothing there) or, given the part's ``expected_width_m`` across the fingers,
+    when they are not as wide as the part or lie too far off (see CENTRE_MIN_SHARE).
 
     A detected pickup point a few millimetres off, or a width from the catalog, would put one
     finger on the object's own edge; the observed extent across the fingers corrects both.

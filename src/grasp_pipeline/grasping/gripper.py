@@ -55,9 +55,11 @@ class GripperSpec:
             )
         return True, "ok"
 
-    def pre_grasp_opening(self, width_m: float) -> float:
-        """Opening (metres, finger-to-finger) to approach an object ``width_m`` wide with."""
-        return min(self.max_opening_m, width_m + 2.0 * self.clearance_m)
+    def pre_grasp_opening(self, width_m: float, clearance_m: float | None = None) -> float:
+        """Opening (metres, finger-to-finger) to approach an object ``width_m`` wide with,
+        ``clearance_m`` on each side (default: the hand's ``clearance_m``)."""
+        side = self.clearance_m if clearance_m is None else clearance_m
+        return min(self.max_opening_m, width_m + 2.0 * side)
 
 
 # Franka Hand: 0-40 mm per finger, pads ~ 0.05 m long below the hand body.

@@ -24,6 +24,7 @@ from grasp_pipeline.grasping.depth_clearance import (
     centre_on_observed,
     finger_clearance,
 )
+from grasp_pipeline.grasping.gripper import GripperSpec
 from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Trajectory
 from grasp_pipeline.grasping.robots import SELF_MARGIN_M, on_base
 from grasp_pipeline.grasping.synthesis import (
@@ -391,7 +392,7 @@ class GraspPlanner:
 
 
 def centred(
-    c: GraspCandidate, observed: ObservedCloud, base_to_cam: np.ndarray, gripper
+    c: GraspCandidate, observed: ObservedCloud, base_to_cam: np.ndarray, gripper: GripperSpec
 ) -> tuple[GraspCandidate, float | None]:
     """``c`` moved along its closing axis onto the observed object between its fingers, with the
     opening that object needs, and the object's observed width across the fingers (m); ``c``
@@ -419,10 +420,10 @@ def centred(
     return moved, width
 
 
-def opened_tightly(c: GraspCandidate, width_m: float, gripper) -> GraspCandidate:
+def opened_tightly(c: GraspCandidate, width_m: float, gripper: GripperSpec) -> GraspCandidate:
     """``c`` with the hand opened only ``TIGHT_CLEARANCE_M`` wider than the observed
     ``width_m`` on each side."""
-    opening = min(gripper.max_opening_m, width_m + 2.0 * TIGHT_CLEARANCE_M)
+    opening = gripper.pre_grasp_opening(width_m, TIGHT_CLEARANCE_M)
     return replace(
         c,
         opening_m=opening,
