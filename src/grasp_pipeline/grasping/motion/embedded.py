@@ -185,14 +185,18 @@ class EmbeddedBackend(MotionBackend):
         if trajectory.start_q is None or np.abs(q_now - trajectory.start_q).max() > 0.01:
             return ExecResult(False, "refused: the robot moved since the plan was made; replan")
         closed = None  # finger opening (m) measured once the fingers closed with force
+        done: list[np.ndarray] = []  # the joint paths driven so far
         for seg in trajectory.segments:
             if self.arm is not None:
                 err = self.arm.follow(seg.q_path, steps_per_point=3)
                 if err > STALL_RAD and seg.name not in ("close", "lift", "retreat"):
                     why = f"{seg.name}: arm stopped {np.degrees(err):.1f} deg short"
-                    if self.back_off(seg.q_path):
-                        return ExecResult(False, f"{why}; backed off along its path", True)
+                    if self.back_off(done, seg.q_path):
+                        return ExecResult(
+                            False, f"{why}; backed off along its path to where it started", True
+                        )
                     return ExecResult(False, f"{why}; could not back off")
+                done.append(np.asarray(seg.q_path, dtype=float))
                 if seg.gripper is not None:
                     opening = self.arm.set_gripper(seg.gripper)
                     if seg.gripper <= 0:
@@ -208,10 +212,14 @@ class EmbeddedBackend(MotionBackend):
         held, why = judge_hold(closed, lifted, self.model.gripper)
         return ExecResult(held, why, opening_closed_m=closed, opening_lifted_m=lifted)
 
-    def back_off(self, q_path: np.ndarray) -> bool:
-        """Drive back along ``q_path`` from the point nearest to where the arm stopped to its
-        start; True when the arm got there. The way back is the way it came, free when planned;
-        whatever stopped the arm lies ahead of it."""
+    def back_off(self, done: list[np.ndarray], q_path: np.ndarray) -> bool:
+        """Drive back along ``q_path`` (the segment the arm stopped on) from the point nearest to
+        where it stopped, then back along the segments ``done`` before it, to where the
+        trajectory started; True when the arm got there. The way back is the way it came, free
+        when planned; whatever stopped the arm lies ahead of it. Going all the way back takes
+        the arm out of the cell camera's view again (it starts from its home or observation
+        pose), so the frame a re-plan is made from shows the parts, not the arm above them."""
         q_path = np.asarray(q_path, dtype=float)
         i = int(np.argmin(np.abs(q_path - self.arm.joints()[None, :]).max(axis=1)))
-        return self.arm.follow(q_path[i::-1], steps_per_point=3) <= STALL_RAD
+        way_back = np.concatenate([q_path[i::-1], *(p[::-1] for p in reversed(done))])
+        return self.arm.follow(way_back, steps_per_point=3) <= STALL_RAD
