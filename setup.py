@@ -68,7 +68,16 @@ setup(
     # pinocchio (pip `pin`, or ros-<distro>-pinocchio) is the robot models' kinematics.
     # Not here: pybullet (simulator only; no wheel for Python 3.12 = ROS 2 Jazzy), matplotlib
     # (plots), pyrealsense2 (extra: realsense2_camera can be the camera instead).
-    install_requires=["numpy", "scipy", "pyyaml", "opencv-python-headless", "torch", "pin", "tqdm"],
+    install_requires=[
+        "numpy",
+        "scipy",
+        "pyyaml",
+        "opencv-python-headless",
+        "torch",
+        "pin",
+        "tqdm",
+        "threadpoolctl",
+    ],
     extras_require=EXTRAS,
     zip_safe=False,
     maintainer="grasp_pipeline developers",

@@ -286,3 +286,35 @@ def test_doubtful_crops_are_named_from_four_views_of_their_square() -> None:
         np.testing.assert_allclose(turned[doubt.numpy()], one[doubt.numpy()], atol=1e-5)
     np.testing.assert_allclose(det.probabilities(x, f, views=False), plain.numpy(), atol=1e-5)
     np.testing.assert_allclose(one[~doubt.numpy()], plain[~doubt].numpy(), atol=1e-5)
+
+
+def test_numpy_blas_runs_on_the_calling_thread_while_a_frame_is_detected() -> None:
+    """OpenBLAS's worker threads busy-wait after numpy's calls and took a third of the detector's
+    time from torch's threads on 2 cores (perception.threads): inside ``detect`` numpy's BLAS has
+    one thread, the network's torch threads are left alone, and the process's setting comes back
+    afterwards (fails without the limit: the BLAS pool keeps its threads)."""
+    import torch
+
+    from grasp_pipeline.commands.holdout import holdout_scene
+    from grasp_pipeline.data.generate import GenerationConfig, make_frame
+    from grasp_pipeline.perception.threads import blas_threads
+
+    det = load_detector("parts", ROOT / SHIPPED_MODELS["parts"])
+    cfg = GenerationConfig(
+        scenes=1, seed=9010, camera="d435", width=640, height=480, scene=holdout_scene("rulebook")
+    )
+    frame = make_frame(cfg, 0)
+    torch.set_num_threads(2)
+    before = blas_threads()
+    assert before and max(before) >= 2  # this machine's pool (2 cores)
+    seen: list[tuple[list[int], int]] = []
+    forward = det.model.forward
+
+    def spy(x, f):
+        seen.append((blas_threads(), torch.get_num_threads()))
+        return forward(x, f)
+
+    det.model.forward = spy
+    assert det.detect(frame.rgb, frame.depth, frame.camera)
+    assert seen and all(max(b) == 1 and t == 2 for b, t in seen)
+    assert blas_threads() == before
