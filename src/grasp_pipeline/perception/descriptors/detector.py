@@ -37,6 +37,7 @@ from grasp_pipeline.perception.descriptors.query import query_descriptors
 from grasp_pipeline.perception.descriptors.refine import enrolled_surface, lift_pixels, refine_pose
 from grasp_pipeline.perception.descriptors.roi import Region, object_regions
 from grasp_pipeline.perception.detector import Detection
+from grasp_pipeline.perception.threads import one_blas_thread
 
 POSE_METHODS = ("auto", "keypoints", "descriptors")
 
@@ -138,6 +139,18 @@ class DescriptorDetector:
         return model(to_input(rgb, self.device), keypoints=False).descriptors[0].cpu()
 
     def detect(
+        self,
+        rgb: np.ndarray,
+        depth: np.ndarray,
+        camera: CameraIntrinsics,
+        targets: Sequence[str] | None = None,
+    ) -> list[Detection]:
+        """See :class:`~grasp_pipeline.perception.detector.Detector`; numpy's BLAS runs on the
+        calling thread meanwhile (:mod:`grasp_pipeline.perception.threads`)."""
+        with one_blas_thread():
+            return self._detect(rgb, depth, camera, targets)
+
+    def _detect(
         self,
         rgb: np.ndarray,
         depth: np.ndarray,
