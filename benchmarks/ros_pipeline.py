@@ -2,19 +2,19 @@
 
 camera_node and detector_node run as two processes (the shipped Fast DDS SHM profile, localhost
 discovery); camera_node publishes 640x480 RGB-D at 30 Hz (the simulator's camera repeating one
-render, so the camera side costs only conversion + publishing); detector_node runs segnet on the
-newest frame set. A probe process-local node counts the frame sets sent (camera_info, a small
+render, so the camera side costs only conversion + publishing); detector_node runs the chosen
+detector (default: the node's own default, the parts detector) on the newest frame set. A probe process-local node counts the frame sets sent (camera_info, a small
 message) and receives the detections. Latency = detections arrival - frame stamp (the camera
 stamps with its clock at publish time; both processes share the system clock).
 
 The detector process's resident memory (with its children) is sampled every few seconds; a long
 run is the soak test (``--seconds 600 --out benchmarks/results/soak.json``: memory must stay flat).
 
-Model: the shipped ``models/segnet/model.pt`` when present, else an untrained network of the default (paper-size)
-SegNetConfig - the weights do not change the cost. Output: benchmarks/results/ros_pipeline.json
-(+ .png).
+Model: the detector's shipped model (``ros.detector_loading.SHIPPED_MODELS``); for segnet, when
+its model is absent, an untrained network of the default (paper-size) SegNetConfig - the weights
+do not change its cost. Output: benchmarks/results/ros_pipeline.json (+ .png).
 
-    grasp-pipeline benchmark ros-pipeline [--seconds 20] [--fps 30]
+    grasp-pipeline benchmark ros-pipeline [--detector parts] [--seconds 20] [--fps 30]
     python benchmarks/ros_pipeline.py
 """
 
@@ -33,12 +33,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _model(path: str | None, tmp: Path) -> tuple[Path, str]:
+def _model(detector: str, path: str | None, tmp: Path) -> tuple[Path, str]:
+    from grasp_pipeline.ros.detector_loading import model_or_shipped
+
     if path:
         return Path(path), "given"
-    shipped = ROOT / "models" / "segnet" / "model.pt"
-    if shipped.exists():
-        return shipped, "shipped models/segnet/model.pt"
+    shipped = ROOT / model_or_shipped(detector, "")
+    if shipped.exists() or detector != "segnet":
+        return shipped, f"shipped {shipped.relative_to(ROOT)}"
     import torch
 
     from grasp_pipeline.perception.segnet.config import SegNetConfig
@@ -84,6 +86,7 @@ def main(
     fps: float = 30.0,
     model: str | None = None,
     out: str | None = None,
+    detector: str = "parts",
     rss_every_s: float = 5.0,
 ) -> int:
     from grasp_pipeline.ros.environment import apply_ros_env, claim_domain_id
@@ -100,7 +103,7 @@ def main(
     out_path = Path(out) if out else ROOT / "benchmarks" / "results" / "ros_pipeline.json"
     ns = f"/bench{uuid.uuid4().hex[:6]}"
     with tempfile.TemporaryDirectory() as tmp:
-        model_path, model_desc = _model(model, Path(tmp))
+        model_path, model_desc = _model(detector, model, Path(tmp))
         cam_params = {
             "source": "sim",
             "width": 640,
@@ -110,7 +113,12 @@ def main(
             "sim_noise": False,
             "sim_n_objects": 3,
         }
-        det_params = {"model_path": str(model_path), "min_score": 0.0, "debug_image": False}
+        det_params = {
+            "detector": detector,
+            "model_path": str(model_path),
+            "min_score": 0.0,
+            "debug_image": False,
+        }
         sent: list[int] = []
         processed: list[int] = []  # frame stamps of the detections
         lat_ms: list[float] = []
@@ -164,7 +172,9 @@ def main(
     # frame with detections was sent, so the frames sent are the union of both stamp sets.
     sent_stamps = set(sent) | set(processed)
     result = {
-        "description": "camera_node -> detector_node (segnet) over Fast DDS SHM, two processes, 640x480 RGB-D",
+        "description": f"camera_node -> detector_node ({detector}) over Fast DDS SHM, two processes, "
+        "640x480 RGB-D",
+        "detector": detector,
         "model": model_desc,
         "camera_fps_requested": fps,
         "duration_s": round(duration, 2),

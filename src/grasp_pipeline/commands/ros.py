@@ -90,10 +90,13 @@ def _gazebo(args: argparse.Namespace) -> int:
 def _bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="how long the camera publishes")
     p.add_argument("--fps", type=float, default=30.0, help="camera rate (Hz)")
+    from grasp_pipeline.ros.detector_loading import DETECTORS
+
+    p.add_argument("--detector", default="parts", choices=DETECTORS, help="detector the node runs")
     p.add_argument(
         "--model",
         default=None,
-        help="segnet checkpoint (default: models/segnet/model.pt or a fresh tiny net)",
+        help="its model (default: the detector's shipped model; segnet without one: a fresh net)",
     )
     p.add_argument(
         "--out", default=None, help="JSON path (default benchmarks/results/ros_pipeline.json)"
@@ -111,7 +114,9 @@ def _bench(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"benchmark script not found: {script}")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    return mod.main(seconds=args.seconds, fps=args.fps, model=args.model, out=args.out)
+    return mod.main(
+        seconds=args.seconds, fps=args.fps, model=args.model, out=args.out, detector=args.detector
+    )
 
 
 COMMANDS = [
