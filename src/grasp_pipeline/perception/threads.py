@@ -4,8 +4,9 @@ numpy's OpenBLAS keeps its own worker threads, which busy-wait for a while after
 torch's OpenMP threads then run the network beside them on the same cores. On the 2-core
 machines of ``benchmarks/results/detector_latency_parts.json`` this cost the parts detector a
 third of its time (the classifier stage took 61-72 ms with OpenBLAS's pool, 38-42 ms without).
-A detector therefore runs its numpy work on the calling thread (:func:`one_blas_thread`); the
-network keeps torch's threads. The BLAS work of a frame (plane fits, small matrix products) is
+A detector therefore runs its numpy work on the calling thread (:func:`one_blas_thread`, as the
+decorator :func:`blas_on_calling_thread` on every detector's ``detect``); the network keeps
+torch's threads. The BLAS work of a frame (plane fits, small matrix products) is
 too small to gain from more threads.
 
 ``threadpoolctl`` (setup.py install_requires) switches the pool; without it (an install that
@@ -14,9 +15,12 @@ lacks it) the detectors run as before, only slower where the pools meet.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @lru_cache(maxsize=1)
@@ -36,6 +40,17 @@ def one_blas_thread() -> AbstractContextManager:
     if controller is None:
         return nullcontext()
     return controller.limit(limits=1, user_api="blas")
+
+
+def blas_on_calling_thread(fn: F) -> F:
+    """Decorator: ``fn`` (a detector's ``detect``) runs inside :func:`one_blas_thread`."""
+
+    @wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with one_blas_thread():
+            return fn(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
 
 
 def blas_threads() -> list[int]:

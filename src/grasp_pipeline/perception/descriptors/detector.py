@@ -37,7 +37,7 @@ from grasp_pipeline.perception.descriptors.query import query_descriptors
 from grasp_pipeline.perception.descriptors.refine import enrolled_surface, lift_pixels, refine_pose
 from grasp_pipeline.perception.descriptors.roi import Region, object_regions
 from grasp_pipeline.perception.detector import Detection
-from grasp_pipeline.perception.threads import one_blas_thread
+from grasp_pipeline.perception.threads import blas_on_calling_thread
 
 POSE_METHODS = ("auto", "keypoints", "descriptors")
 
@@ -138,19 +138,8 @@ class DescriptorDetector:
             raise ValueError("this detector has no model; use detect_in_descriptors")
         return model(to_input(rgb, self.device), keypoints=False).descriptors[0].cpu()
 
+    @blas_on_calling_thread
     def detect(
-        self,
-        rgb: np.ndarray,
-        depth: np.ndarray,
-        camera: CameraIntrinsics,
-        targets: Sequence[str] | None = None,
-    ) -> list[Detection]:
-        """See :class:`~grasp_pipeline.perception.detector.Detector`; numpy's BLAS runs on the
-        calling thread meanwhile (:mod:`grasp_pipeline.perception.threads`)."""
-        with one_blas_thread():
-            return self._detect(rgb, depth, camera, targets)
-
-    def _detect(
         self,
         rgb: np.ndarray,
         depth: np.ndarray,

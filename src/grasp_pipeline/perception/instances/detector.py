@@ -36,7 +36,7 @@ from grasp_pipeline.perception.instances.geometry import (
 )
 from grasp_pipeline.perception.instances.split import split_region
 from grasp_pipeline.perception.planar_axis import grasp_frame, weighted_pca_axis
-from grasp_pipeline.perception.threads import one_blas_thread
+from grasp_pipeline.perception.threads import blas_on_calling_thread
 
 # Fragments of one label this close (pixels) may join: a thin handle loses pixels to depth noise
 # (a 5 mm spanner lying flat came back as three pieces, 1.4 and 3.3 px apart).
@@ -276,6 +276,7 @@ class PartsDetector:
                     break
         return groups
 
+    @blas_on_calling_thread
     def detect(
         self,
         rgb: np.ndarray,
@@ -288,17 +289,10 @@ class PartsDetector:
         ``depth`` in camera.depth_scale units (uint16, 0 = missing); float arrays are accepted with
         NaN/inf treated as missing. Raises ValueError for malformed input or unknown targets.
         """
+        t0 = time.perf_counter()
         check_frame(rgb, depth, camera)
         check_targets(targets, self.labels)
-        with one_blas_thread():  # numpy's pool must not spin beside torch's (perception.threads)
-            return self._detect(
-                rgb, depth, camera, set(self.labels if targets is None else targets)
-            )
-
-    def _detect(
-        self, rgb: np.ndarray, depth: np.ndarray, camera: CameraIntrinsics, wanted: set[str]
-    ) -> list[Detection]:
-        t0 = time.perf_counter()
+        wanted = set(self.labels if targets is None else targets)
         depth_m = depth_in_metres(depth, camera)
         seg = segment_instances(depth_m, camera, self.geometry, rgb)
         t1 = time.perf_counter()

@@ -29,7 +29,7 @@ from grasp_pipeline.perception.segnet.postprocess import (
     find_instances,
     robust_depth,
 )
-from grasp_pipeline.perception.threads import one_blas_thread
+from grasp_pipeline.perception.threads import blas_on_calling_thread
 
 
 def default_labels(num_classes: int) -> list[str]:
@@ -136,19 +136,8 @@ class SegnetDetector:
         maps, probs, _ = self.backend(x[None])
         return maps, probs
 
+    @blas_on_calling_thread
     def detect(
-        self,
-        rgb: np.ndarray,
-        depth: np.ndarray,
-        camera: CameraIntrinsics,
-        targets: Sequence[str] | None = None,
-    ) -> list[Detection]:
-        """See :class:`~grasp_pipeline.perception.detector.Detector`; numpy's BLAS runs on the
-        calling thread meanwhile (:mod:`grasp_pipeline.perception.threads`)."""
-        with one_blas_thread():
-            return self._detect(rgb, depth, camera, targets)
-
-    def _detect(
         self,
         rgb: np.ndarray,
         depth: np.ndarray,
