@@ -26,9 +26,9 @@ PYTEST_XDIST = -n $(PYTEST_WORKERS) --dist load --max-worker-restart 20
 test: bootstrap
 	$(PY) -m pytest -q $(PYTEST_XDIST)
 
-# A few minutes: 5 single-object picks of each of the 13 objects + 10 clutter scenes with the shipped
-# segnet model. The full figures (20 per object, 40 clutter, 20 piles) come from
-# `grasp-pipeline demo` with its defaults and land in benchmarks/results/.
+# A few minutes: 5 single-object picks of each of the 16 objects of the league's current set + 10
+# clutter scenes with the shipped parts detector (the demo's defaults). The published figures
+# come from the commands recorded in the files under benchmarks/results/.
 DEMO_ARGS ?= --robot franka --trials 5 --clutter-trials 10 --pile-trials 0
 
 demo: bootstrap

@@ -88,3 +88,19 @@ def test_demo_ros_nodes_pick(tmp_path, separate: bool):
     assert "S40_40_G" in res.stdout and "100.0%" in res.stdout
     assert len(list((tmp_path / "img").glob("attempt_*.png"))) == 3
     assert out.with_suffix(".png").stat().st_size > 1000
+
+
+@pytest.mark.timeout(180)
+def test_demo_defaults_to_the_shipped_parts_detector_on_the_league_set(tmp_path):
+    """``make demo`` runs the demo with its defaults: the shipped parts detector, which was
+    trained for the rulebook's set, on that set (it ran the classic 2018 set, segnet's, before)."""
+    out = tmp_path / "demo.json"
+    cmd = [
+        *(sys.executable, "-m", "grasp_pipeline.cli", "demo", "--mode", "direct"),
+        *("--trials", "0", "--clutter-trials", "1", "--width", "160", "--height", "120"),
+        *("--json", str(out), "--images", str(tmp_path / "img")),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=150)
+    assert res.returncode == 0, res.stderr[-2000:]
+    s = json.loads(out.read_text())
+    assert (s["detector"], s["pool"], s["clutter_trials"]) == ("parts", "rulebook", 1)

@@ -27,7 +27,10 @@ from grasp_pipeline.commands import Command, command_line
 from grasp_pipeline.ros.detector_loading import SHIPPED_MODELS  # ``auto`` prefers them in order
 
 DETECTORS = ("auto", "parts", "segnet", "descriptors", "oracle", "oracle-point")
+# The single-object trials' pool follows the detector: the parts detector was trained for the
+# league's current set; segnet knows the classic 2018 set, which the oracle runs' files used too.
 DEMO_POOL = "classic2018"
+PARTS_POOL = "rulebook"
 
 
 def trial_objects(args: argparse.Namespace, catalog) -> list[str]:
@@ -69,9 +72,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pool",
         default=None,
-        help=f"catalog pool of the single-object trials (default {DEMO_POOL}: the 13 objects the "
-        "shipped segnet knows and the published figures are about; 'rulebook' = today's league "
-        "set) or of the final's task objects (default: the catalog's default pool, 'rulebook')",
+        help=f"catalog pool of the single-object trials (default: {PARTS_POOL!r}, today's league "
+        f"set, for the parts detector; {DEMO_POOL!r}, the 13 objects segnet knows, for the "
+        "others) or of the final's task objects (default: the catalog's default pool, 'rulebook')",
     )
     p.add_argument(
         "--scenario",
@@ -202,7 +205,8 @@ def _run(args: argparse.Namespace) -> int:
         )
     if args.scenario == "final":
         return _run_final(args)
-    args.pool = args.pool or DEMO_POOL
+    _choose_detector(args)
+    args.pool = args.pool or (PARTS_POOL if args.detector == "parts" else DEMO_POOL)
     if args.mode == "ros":
         from grasp_pipeline.apps.demo_ros import run_ros_demo
 
