@@ -1,13 +1,14 @@
 """One home for how a detector shares the CPU between the native thread pools of its process.
 
 numpy's OpenBLAS keeps its own worker threads, which busy-wait for a while after each BLAS call;
-torch's OpenMP threads then run the network beside them on the same cores. On the 2-core
-machines of ``benchmarks/results/detector_latency_parts.json`` this cost the parts detector a
-third of its time (the classifier stage took 61-72 ms with OpenBLAS's pool, 38-42 ms without).
+torch's OpenMP threads then run the network beside them on the same cores. On a 2-core machine
+this cost the parts detector a quarter of its time: 96.3 ms a frame with OpenBLAS's pool, 74.0 ms
+without (classifier stage 75.6 and 43.4 ms, geometry 24.4 and 20.1 ms;
+``benchmarks/results/detector_latency_parts_9c73d58.json`` and ``detector_latency_parts.json``).
 A detector therefore runs its numpy work on the calling thread (:func:`one_blas_thread`, as the
 decorator :func:`blas_on_calling_thread` on every detector's ``detect``); the network keeps
-torch's threads. The BLAS work of a frame (plane fits, small matrix products) is
-too small to gain from more threads.
+torch's threads. The BLAS work of a frame (plane fits, small matrix products) is too small to
+gain from more threads.
 
 ``threadpoolctl`` (setup.py install_requires) switches the pool; without it (an install that
 lacks it) the detectors run as before, only slower where the pools meet.
