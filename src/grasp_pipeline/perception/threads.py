@@ -5,10 +5,13 @@ torch's OpenMP threads then run the network beside them on the same cores. On a 
 this cost the parts detector a quarter of its time: 96.3 ms a frame with OpenBLAS's pool, 74.0 ms
 without (classifier stage 75.6 and 43.4 ms, geometry 24.4 and 20.1 ms;
 ``benchmarks/results/detector_latency_parts_9c73d58.json`` and ``detector_latency_parts.json``).
-A detector therefore runs its numpy work on the calling thread (:func:`one_blas_thread`, as the
-decorator :func:`blas_on_calling_thread` on every detector's ``detect``); the network keeps
-torch's threads. The BLAS work of a frame (plane fits, small matrix products) is too small to
-gain from more threads.
+A detector therefore keeps numpy's BLAS on the calling thread (the decorator
+:func:`blas_on_calling_thread` on every detector's ``detect``); the network keeps torch's
+threads. The BLAS work of a frame (plane fits, small matrix products) is too small to gain from
+more threads. The setting is made once for the whole process at the first ``detect`` and left
+so: switching it per call would change it under other threads of a composed process (the
+simulator and the planner beside the detector) in the middle of their own BLAS calls, and
+their numpy work shares the same two cores with torch anyway.
 
 ``threadpoolctl`` (setup.py install_requires) switches the pool; without it (an install that
 lacks it) the detectors run as before, only slower where the pools meet.
@@ -17,7 +20,6 @@ lacks it) the detectors run as before, only slower where the pools meet.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from functools import lru_cache, wraps
 from typing import Any, TypeVar
 
@@ -35,21 +37,26 @@ def _controller() -> Any | None:
     return ThreadpoolController()
 
 
-def one_blas_thread() -> AbstractContextManager:
-    """A context in which numpy's BLAS uses only the calling thread (restored on exit)."""
+@lru_cache(maxsize=1)
+def one_blas_thread_for_process() -> bool:
+    """Limits every BLAS library loaded now to the calling thread, once per process (later
+    calls do nothing); False without threadpoolctl."""
     controller = _controller()
     if controller is None:
-        return nullcontext()
-    return controller.limit(limits=1, user_api="blas")
+        return False
+    for lib in controller.select(user_api="blas").lib_controllers:
+        lib.set_num_threads(1)
+    return True
 
 
 def blas_on_calling_thread(fn: F) -> F:
-    """Decorator: ``fn`` (a detector's ``detect``) runs inside :func:`one_blas_thread`."""
+    """Decorator: before ``fn`` (a detector's ``detect``) runs, numpy's BLAS is limited to the
+    calling thread for the process (:func:`one_blas_thread_for_process`)."""
 
     @wraps(fn)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        with one_blas_thread():
-            return fn(*args, **kwargs)
+        one_blas_thread_for_process()
+        return fn(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
 
