@@ -216,10 +216,14 @@ def test_sim_node_serves_robot_camera_and_tf() -> None:
         goal.trajectory.joint_names = list(reversed(ARM_JOINTS))  # any order, by name
         target = HOME.copy()
         target[0] += 0.3
-        pt = JointTrajectoryPoint(positions=target[::-1].tolist(), time_from_start=Duration(sec=1))
+        # 3 s: the node reports progress every FEEDBACK_PERIOD_S of wall time while the motion
+        # runs; a 1 s trajectory left room for a single report when the CI workers starved the
+        # node's action thread (seen once in a fresh-clone run)
+        pt = JointTrajectoryPoint(positions=target[::-1].tolist(), time_from_start=Duration(sec=3))
         goal.trajectory.points = [pt]
         res = run(traj, goal)
         assert res.error_code == FollowJointTrajectory.Result.SUCCESSFUL, res.error_string
+        probe.spin_until(lambda: len(feedback) >= 3, 2)  # reports still on their way
         # progress as ros2_control reports it (the robot client waits on a slow cell while it
         # advances): the trajectory's clock moves on and the measured joints come by name
         times = [f.feedback.actual.time_from_start for f in feedback]
