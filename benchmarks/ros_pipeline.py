@@ -3,8 +3,9 @@
 camera_node and detector_node run as two processes (the shipped Fast DDS SHM profile, localhost
 discovery); camera_node publishes 640x480 RGB-D at 30 Hz (the simulator's camera repeating one
 render, so the camera side costs only conversion + publishing); detector_node runs the chosen
-detector (default: the node's own default, the parts detector) on the newest frame set. A probe process-local node counts the frame sets sent (camera_info, a small
-message) and receives the detections. Latency = detections arrival - frame stamp (the camera
+detector (default: the node's own default, the parts detector) on the newest frame set. A probe
+process-local node counts the frame sets sent (camera_info, a small message) and receives the
+detections. Latency = detections arrival - frame stamp (the camera
 stamps with its clock at publish time; both processes share the system clock).
 
 The detector process's resident memory (with its children) is sampled every few seconds; a long

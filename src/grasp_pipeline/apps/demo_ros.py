@@ -81,7 +81,7 @@ def run_ros_demo(args: argparse.Namespace) -> int:
 
     from grasp_pipeline.apps.cell_client import CellClient
     from grasp_pipeline.apps.stack import NodeStack
-    from grasp_pipeline.commands.demo import _choose_detector, trial_objects, write_demo_results
+    from grasp_pipeline.commands.demo import trial_objects, write_demo_results
     from grasp_pipeline.objects import load_catalog
     from grasp_pipeline.ros.environment import apply_ros_env
     from grasp_pipeline.sim.robot_trials import (
@@ -91,7 +91,6 @@ def run_ros_demo(args: argparse.Namespace) -> int:
     )
 
     names = trial_objects(args, load_catalog())
-    _choose_detector(args)
     import os
 
     apply_ros_env(args.domain_id)

@@ -179,7 +179,6 @@ def _choose_detector(args) -> None:
 def _make_detector(args, cell):
     from grasp_pipeline.sim.grasp_execution import OracleDetector
 
-    _choose_detector(args)
     if args.detector in ("oracle", "oracle-point"):
         return OracleDetector(cell, full_6d=args.detector == "oracle")
     if args.detector == "descriptors" and args.model:
@@ -203,9 +202,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(
             "--trials, --clutter-trials, --pile-trials, --replans and --picks must be >= 0"
         )
+    _choose_detector(args)  # once, for every scenario and mode
     if args.scenario == "final":
         return _run_final(args)
-    _choose_detector(args)
     args.pool = args.pool or (PARTS_POOL if args.detector == "parts" else DEMO_POOL)
     if args.mode == "ros":
         from grasp_pipeline.apps.demo_ros import run_ros_demo
@@ -227,7 +226,6 @@ def _run_final(args: argparse.Namespace) -> int:
     unknown = [n for n in names if n not in catalog]
     if unknown:
         raise ValueError(f"--objects: unknown names {unknown}; known: {catalog.names}")
-    _choose_detector(args)
     return run_competition(args, names)
 
 

@@ -88,10 +88,10 @@ def _gazebo(args: argparse.Namespace) -> int:
 
 
 def _bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seconds", type=float, default=20.0, help="how long the camera publishes")
-    p.add_argument("--fps", type=float, default=30.0, help="camera rate (Hz)")
     from grasp_pipeline.ros.detector_loading import DETECTORS
 
+    p.add_argument("--seconds", type=float, default=20.0, help="how long the camera publishes")
+    p.add_argument("--fps", type=float, default=30.0, help="camera rate (Hz)")
     p.add_argument("--detector", default="parts", choices=DETECTORS, help="detector the node runs")
     p.add_argument(
         "--model",
