@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from grasp_pipeline.cli import main
+from grasp_pipeline.geometry.windows import canonical_frame
 from grasp_pipeline.perception.descriptors.database import DescriptorDatabase
 from grasp_pipeline.perception.descriptors.detector import DescriptorDetector
 from grasp_pipeline.perception.descriptors.enroll import enrollment_scale, load_recipe
@@ -31,7 +32,13 @@ TINY = {
                 "correspondence": 1.0,
             }
         },
-        "pairs": {"tilt_deg": 20, "shading": 0.3, "noise_sigma": 4.0, "blur_prob": 0.5},
+        "pairs": {
+            "tilt_deg": 20,
+            "shading": 0.3,
+            "noise_sigma": 4.0,
+            "blur_prob": 0.5,
+            "canonical": True,
+        },
     },
 }
 
@@ -51,6 +58,9 @@ def test_enroll_writes_model_and_database(enrolled):
     e = db["M20_100"]
     assert (enrolled / "m" / e.meta["checkpoint"]).is_file()
     assert e.meta["crop_size"] == [64, 48] and 0 < e.meta["scale"] <= 1
+    # cut at the part's own centre and direction: the reference window shows it along +u
+    assert e.meta["canonical"] is True and abs(e.meta["window_angle"]) > 0.1
+    assert abs(canonical_frame(e.reference.mask)[1]) < np.deg2rad(8)
     assert e.meta["enroll_seconds"] > 0 and e.meta["steps"] == 3
     assert e.keypoint_points is not None and e.keypoint_points.shape == (8, 3)
     assert e.reference is not None and e.reference.rgb.shape == (48, 64, 3)
@@ -83,7 +93,7 @@ def test_detector_from_database_reports_full_pose(enrolled):
         for row in ev["pose"][m]["views"]:
             if row["detected"]:
                 assert 0 <= row["rotation_error_deg"] <= 180
-    assert {"model", "random_pixel", "random_on_object"} <= set(ev["pck"])
+    assert {"model", "random_pixel", "random_on_object", "same_window_pixel"} <= set(ev["pck"])
     # the ROS detector node loads an enrolment database as its model (each object's own model)
     from grasp_pipeline.ros.detector_loading import load_detector
 
@@ -104,6 +114,7 @@ def test_recipe_and_scale_checks(tmp_path):
         load_recipe(bad)
     shipped = load_recipe("config/descriptors/enroll.yaml")
     assert shipped.train.loss.weights["correspondence"] > 0 and shipped.size == (128, 96)
+    assert shipped.train.pairs.canonical  # windows cut at the part's own centre and direction
     mask = np.zeros((480, 640), bool)
     mask[100:200, 100:400] = True  # diagonal ~316 px -> 0.8 * 96 / 316
     assert enrollment_scale(mask, (128, 96)) == pytest.approx(0.8 * 96 / np.hypot(300, 100))

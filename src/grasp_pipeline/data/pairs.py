@@ -32,6 +32,12 @@ from scipy import ndimage
 
 from grasp_pipeline.data.backgrounds import BackgroundBank
 from grasp_pipeline.geometry.camera import CameraIntrinsics
+from grasp_pipeline.geometry.windows import (
+    canonical_frame,
+    window_affine,
+    window_camera,
+    window_turn,
+)
 
 
 @dataclass
@@ -88,39 +94,30 @@ class PairSource:
         return cls(frame.rgb, mask, depth_to_metres(frame.depth, frame.camera), frame.camera, label)
 
     def crop(
-        self, centre_uv: tuple[float, float], scale: float, size: tuple[int, int]
+        self,
+        centre_uv: tuple[float, float],
+        scale: float,
+        size: tuple[int, int],
+        angle: float = 0.0,
     ) -> PairSource:
         """The ``size`` (width, height) window resized by ``scale`` (window pixels per source
-        pixel) centred on ``centre_uv``: u' = scale (u - cu) + (W - 1) / 2; intrinsics follow."""
-        w, h = size
-        cu, cv = centre_uv
-        M = np.array(
-            [[scale, 0, (w - 1) / 2 - scale * cu], [0, scale, (h - 1) / 2 - scale * cv]], float
-        )
+        pixel) centred on ``centre_uv`` and turned by ``angle`` (:mod:`~grasp_pipeline.geometry.
+        windows`): intrinsics follow, and the support normal turns with the window's frame
+        (camera-frame points map into it by ``window_turn(angle)``)."""
+        M = window_affine(centre_uv, scale, size, angle)
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        rgb = cv2.warpAffine(self.rgb, M, (w, h), flags=interp, borderMode=cv2.BORDER_REFLECT)
-        mask = cv2.warpAffine(self.mask.astype(np.uint8), M, (w, h), flags=cv2.INTER_NEAREST) > 0
+        dsize = (int(size[0]), int(size[1]))
+        rgb = cv2.warpAffine(self.rgb, M, dsize, flags=interp, borderMode=cv2.BORDER_REFLECT)
+        mask = cv2.warpAffine(self.mask.astype(np.uint8), M, dsize, flags=cv2.INTER_NEAREST) > 0
         depth = cv2.warpAffine(
-            np.nan_to_num(self.depth_m).astype(np.float32), M, (w, h), flags=cv2.INTER_NEAREST
+            np.nan_to_num(self.depth_m).astype(np.float32), M, dsize, flags=cv2.INTER_NEAREST
         )
-        c = self.camera
-        cam = CameraIntrinsics(
-            w,
-            h,
-            float(c.fx * scale),
-            float(c.fy * scale),
-            float(scale * (c.cx - cu) + (w - 1) / 2),
-            float(scale * (c.cy - cv) + (h - 1) / 2),
-            c.depth_scale,
-            c.model,
-        )
+        cam = window_camera(self.camera, centre_uv, scale, size, angle)
+        normal = self.support_normal
+        if normal is not None:
+            normal = window_turn(angle) @ np.asarray(normal, float)
         return PairSource(
-            rgb,
-            mask,
-            np.where(mask & (depth > 0), depth, np.nan),
-            cam,
-            self.name,
-            self.support_normal,
+            rgb, mask, np.where(mask & (depth > 0), depth, np.nan), cam, self.name, normal
         )
 
     def crop_around_object(self, width: int, height: int, margin: float = 0.6) -> PairSource:
@@ -189,6 +186,9 @@ class PairConfig:
     newton_iterations: int = 6
     max_residual_px: float = 0.3
     visibility_tol_m: float = 0.004
+    # Added (not in the paper): each view turned in the image plane to its mask's own direction
+    # (geometry.windows.canonical_frame), as the detector cuts windows of enrolled parts.
+    canonical: bool = False
 
     def __post_init__(self) -> None:
         lo, hi = self.scale_range
@@ -319,6 +319,20 @@ def warp_view(source: PairSource, T: np.ndarray, cfg: PairConfig) -> View:
     return View(rgb, np.where(mask, depth, np.nan).astype(np.float32), mask, q, Xp, T)
 
 
+def _view(source: PairSource, T: np.ndarray, cfg: PairConfig) -> View:
+    """The source moved by ``T``; with ``cfg.canonical`` then turned about the viewing
+    direction through the object's centroid so that its mask points along +u, as a window cut
+    at the mask's canonical angle shows it."""
+    view = warp_view(source, T, cfg)
+    if not cfg.canonical or view.mask.sum() < 3:
+        return view
+    c = T[:3, :3] @ _lift(source)[source.mask].mean(0) + T[:3, 3]
+    turn = np.eye(4)
+    turn[:3, :3] = window_turn(canonical_frame(view.mask)[1])
+    turn[:3, 3] = c - turn[:3, :3] @ c
+    return warp_view(source, turn @ T, cfg)
+
+
 def _sample_bilinear(img: np.ndarray, uv: np.ndarray) -> np.ndarray:
     return ndimage.map_coordinates(img, [uv[:, 1], uv[:, 0]], order=1, mode="nearest")
 
@@ -415,8 +429,8 @@ def make_pair(
     grid = np.stack([us.ravel(), vs.ravel()], 1)
     grid = grid[source.mask[grid[:, 1], grid[:, 0]]]
     for _ in range(max_tries):
-        va = warp_view(source, sample_view_transform(source, cfg, rng), cfg)
-        vb = warp_view(source, sample_view_transform(source, cfg, rng), cfg)
+        va = _view(source, sample_view_transform(source, cfg, rng), cfg)
+        vb = _view(source, sample_view_transform(source, cfg, rng), cfg)
         uv_a, ok_a = _visible(va, grid, cfg)
         uv_b, ok_b = _visible(vb, grid, cfg)
         ok = ok_a & ok_b

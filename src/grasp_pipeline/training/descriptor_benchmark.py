@@ -121,14 +121,19 @@ def _build_sources(cfg: BenchmarkConfig):
     raise ValueError(f"unknown sources.kind {kind!r}; use 'procedural' or 'dataset'")
 
 
+def _canonical(cfg: BenchmarkConfig) -> bool:
+    """Whether the pairs (and so every window) are cut at the part's own centre and direction."""
+    return bool(cfg.pairs.get("canonical", False))
+
+
 def _sim_source(cfg: BenchmarkConfig):
     """(window PairSource, scale, true pose of the window's object) of the enrolment frame."""
-    from grasp_pipeline.perception.descriptors.enroll import enrollment_scale
-    from grasp_pipeline.training.descriptor_eval import enrollment_frame, mask_centre
+    from grasp_pipeline.perception.descriptors.enroll import enrollment_window
+    from grasp_pipeline.training.descriptor_eval import enrollment_frame
 
     view, pose = enrollment_frame(cfg.sources["object"], seed=int(cfg.sources.get("seed", 0)))
-    scale = enrollment_scale(view.mask, cfg.image_size)
-    return view.crop(mask_centre(view.mask), scale, cfg.image_size), scale, pose
+    crop, scale, _, pose = enrollment_window(view, cfg.image_size, _canonical(cfg), pose)
+    return crop, scale, pose
 
 
 def held_out_sets(cfg: BenchmarkConfig, cache: Path | None = None) -> dict:
@@ -153,8 +158,12 @@ def held_out_sets(cfg: BenchmarkConfig, cache: Path | None = None) -> dict:
     entry = SimpleNamespace(name=name, meta={"pose_camera": pose.tolist(), "frame": "given pose"})
     ref = _reference_view(src, entry)
     sets = {
-        "new_new": held_out_pairs(name, n, seed, scale, cfg.image_size, corr),
-        "enrol_new": held_out_pairs(name, n, seed + 1, scale, cfg.image_size, corr, reference=ref),
+        "new_new": held_out_pairs(
+            name, n, seed, scale, cfg.image_size, corr, canonical=_canonical(cfg)
+        ),
+        "enrol_new": held_out_pairs(
+            name, n, seed + 1, scale, cfg.image_size, corr, reference=ref, canonical=_canonical(cfg)
+        ),
     }
     if cache is not None:
         from grasp_pipeline.training.checkpoint import atomic_write_bytes
@@ -173,7 +182,9 @@ def _sim_pose(cfg: BenchmarkConfig, model) -> dict:
     src, scale, pose = _sim_source(cfg)
     name = cfg.sources["object"]
     db = DescriptorDatabase()
-    db.add(register_enrolled(model, src, name, pose, scale, cfg.image_size))
+    db.add(
+        register_enrolled(model, src, name, pose, scale, cfg.image_size, canonical=_canonical(cfg))
+    )
     det = DescriptorDetector(None, db, models={name: model})
     methods = ("keypoints", "descriptors") if model.config.keypoint_heads else ("descriptors",)
     ev = evaluate_enrolled(det, name, cfg.pose_views, 4242, pck_pairs=0, pose_methods=methods)
@@ -405,9 +416,12 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
 
 
 def _mean_block(runs: list[dict], key: str) -> dict:
-    """Mean PCK@3/@10/AUC of ``runs[i][key]`` for the model and both chance levels."""
+    """Mean PCK@3/@10/AUC of ``runs[i][key]`` for the model, both chance levels and the
+    same-window-pixel matcher."""
     out = {}
-    for who in ("model", "random_pixel", "random_on_object"):
+    for who in ("model", "random_pixel", "random_on_object", "same_window_pixel"):
+        if who not in runs[0][key]:
+            continue
         out[who] = {
             m: float(np.mean([r[key][who][m] for r in runs])) for m in ("pck3", "pck10", "auc")
         }
@@ -471,6 +485,8 @@ def summarise(results: list[dict], cfg, wall_s: float) -> dict:
                 entry.update(u["model"])
                 entry["chance_random_pixel"] = u["random_pixel"]
                 entry["chance_random_on_object"] = u["random_on_object"]
+                if "same_window_pixel" in u:
+                    entry["same_window_pixel"] = u["same_window_pixel"]
             else:
                 entry.update({"auc": head["auc_mean"], "pck3": head["pck_at"]["3"]})
                 entry["pck10"] = head["pck_at"]["10"]
@@ -523,8 +539,9 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
         "pair (NT-Xent).",
         "",
         "| method | D | N | steps | PCK@3 | PCK@10 | AUC | chance on-object PCK@10 / AUC | "
-        "chance pixel PCK@10 / AUC | pose (deg / mm, median) | peak MB | training MB | s/step |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "chance pixel PCK@10 / AUC | same window pixel PCK@10 / AUC | pose (deg / mm, median) | "
+        "peak MB | training MB | s/step |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method, per_dim in summary["methods"].items():
         for dim, e in sorted(per_dim.items(), key=lambda kv: int(kv[0])):
@@ -542,6 +559,8 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
                     if u
                     else "-"
                 )
+                same = u.get("same_window_pixel") if u else None
+                ch_s = f"{same['pck10']:.3f} / {same['auc']:.3f}" if same else "-"
                 pose = "-"
                 if "pose" in s:
                     pose = "; ".join(
@@ -551,7 +570,7 @@ def write_report(summary: dict, results: list[dict], out: Path) -> None:
                     )
                 lines.append(
                     f"| {method} | {dim} | {n} | {s['steps']} | {m['pck3']:.3f} | {m['pck10']:.3f} | "
-                    f"{auc:.3f} | {ch_o} | {ch_p} | {pose} | {s['peak_memory_bytes'] / 1e6:.0f} | "
+                    f"{auc:.3f} | {ch_o} | {ch_p} | {ch_s} | {pose} | {s['peak_memory_bytes'] / 1e6:.0f} | "
                     f"{s['training_memory_bytes'] / 1e6:.0f} | {s['seconds_per_step']:.3f} |"
                 )
     if "don_ntxent_memory_probe" in summary:

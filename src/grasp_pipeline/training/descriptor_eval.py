@@ -27,10 +27,19 @@ import numpy as np
 import torch
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics, preset
+from grasp_pipeline.geometry.windows import (
+    canonical_frame,
+    window_affine,
+    window_camera,
+    window_turn,
+)
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
 from grasp_pipeline.training.pck import K_RANGE, auc, best_matches, pck_curve
 
 CHANCE_KINDS = ("random_pixel", "random_on_object")
+# A matcher without descriptors: the pixel of B at A's window coordinates. What the windows'
+# alignment alone (centre, scale and, when canonical, the turn) gives; the network must beat it.
+SAME_PIXEL = "same_window_pixel"
 
 
 @dataclass
@@ -165,16 +174,17 @@ def enrollment_frame(name: str, seed: int = 0, yaw: float = 0.3):
 
 
 def crop_view(
-    view: SimView, centre_uv: tuple[float, float], scale: float, size: tuple[int, int]
+    view: SimView,
+    centre_uv: tuple[float, float],
+    scale: float,
+    size: tuple[int, int],
+    angle: float = 0.0,
 ) -> SimView:
     """The ``size`` (width, height) window of ``view`` resized by ``scale`` (crop pixels per
-    view pixel) and centred on ``centre_uv`` (view pixels); intrinsics follow the affine map
-    u' = scale (u - cu) + (W - 1) / 2."""
+    view pixel), centred on ``centre_uv`` (view pixels) and turned by ``angle``
+    (:mod:`~grasp_pipeline.geometry.windows`); intrinsics and the object's pose follow."""
     w, h = size
-    cu, cv = centre_uv
-    M = np.array(
-        [[scale, 0, (w - 1) / 2 - scale * cu], [0, scale, (h - 1) / 2 - scale * cv]], float
-    )
+    M = window_affine(centre_uv, scale, size, angle)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
 
     def warp(a, flags=cv2.INTER_NEAREST, border=0.0):
@@ -192,21 +202,16 @@ def crop_view(
         [warp(view.object_points[..., i].astype(np.float32), border=nan) for i in range(3)], -1
     ).astype(np.float64)
     pts[~mask] = np.nan
-    c = view.camera
-    cam = CameraIntrinsics(
-        w,
-        h,
-        c.fx * scale,
-        c.fy * scale,
-        scale * (c.cx - cu) + (w - 1) / 2,
-        scale * (c.cy - cv) + (h - 1) / 2,
-        c.depth_scale,
-        c.model,
-    )
-    meta = {**view.meta, "crop_centre": [float(cu), float(cv)], "crop_scale": float(scale)}
-    return SimView(
-        rgb, depth, depth_m, depth_true, mask, pts, cam, view.pose.copy(), view.name, meta
-    )
+    cam = window_camera(view.camera, centre_uv, scale, size, angle)
+    pose = view.pose.copy()
+    pose[:3] = window_turn(angle) @ pose[:3]
+    meta = {
+        **view.meta,
+        "crop_centre": [float(centre_uv[0]), float(centre_uv[1])],
+        "crop_scale": float(scale),
+        "crop_angle": float(angle),
+    }
+    return SimView(rgb, depth, depth_m, depth_true, mask, pts, cam, pose, view.name, meta)
 
 
 def mask_centre(mask: np.ndarray) -> tuple[float, float]:
@@ -294,12 +299,16 @@ def held_out_pairs(
     correspondences: int = 256,
     min_correspondences: int = 16,
     reference: SimView | None = None,
+    canonical: bool = False,
     **render_kwargs,
 ) -> PairSet:
     """``pairs`` held-out view pairs of ``name`` (seeded), cropped at ``scale`` to ``size``.
 
     With ``reference`` (the enrolment view, already cropped) every pair is (reference, new
-    view): the matching the detector does. Otherwise both views of a pair are new."""
+    view): the matching the detector does. Otherwise both views of a pair are new. With
+    ``canonical`` each new view's window is cut at its mask's own centre and direction
+    (``geometry.windows.canonical_frame``), as the detector cuts windows of parts enrolled with
+    canonical pairs."""
     rng = np.random.default_rng(seed)
     out = PairSet([], [], [], [])
     tries = 0
@@ -313,8 +322,8 @@ def held_out_pairs(
             if v.mask.sum() < 30:
                 break
             jitter = rng.uniform(-0.1, 0.1, 2) * np.asarray(size) / scale
-            cu, cv = mask_centre(v.mask)
-            views.append(crop_view(v, (cu + jitter[0], cv + jitter[1]), scale, size))
+            (cu, cv), angle = canonical_frame(v.mask) if canonical else (mask_centre(v.mask), 0.0)
+            views.append(crop_view(v, (cu + jitter[0], cv + jitter[1]), scale, size, angle))
         else:
             a, b = (reference, views[0]) if reference is not None else views
             uv_a, uv_b = true_correspondences(a, b, correspondences, rng)
@@ -335,11 +344,12 @@ def descriptor_matches(model: DescriptorNet, a: SimView, b: SimView, uv_a: np.nd
 
 
 def evaluate_pairs(model: DescriptorNet | None, pairs: PairSet, seed: int = 0) -> dict:
-    """PCK@3/@10/AUC of ``model`` (skipped when None) and of the two random matchers, pooled
-    over all correspondences of ``pairs``; curves over k = 1..100."""
+    """PCK@3/@10/AUC of ``model`` (skipped when None), of the two random matchers and of the
+    same-window-pixel matcher (``SAME_PIXEL``), pooled over all correspondences of ``pairs``;
+    curves over k = 1..100."""
     rng = np.random.default_rng(seed)
     trues = np.concatenate(pairs.uv_b)
-    preds: dict[str, list[np.ndarray]] = {k: [] for k in CHANCE_KINDS}
+    preds: dict[str, list[np.ndarray]] = {k: [] for k in (*CHANCE_KINDS, SAME_PIXEL)}
     if model is not None:
         model.eval()
         preds["model"] = []
@@ -348,6 +358,7 @@ def evaluate_pairs(model: DescriptorNet | None, pairs: PairSet, seed: int = 0) -
             preds["model"].append(descriptor_matches(model, a, b, ua))
         for kind in CHANCE_KINDS:
             preds[kind].append(chance_predictions(kind, len(ua), b.mask, rng))
+        preds[SAME_PIXEL].append(np.asarray(ua, np.float64))
     result: dict = {"pairs": len(pairs.uv_a), "correspondences": len(trues)}
     for kind, p in preds.items():
         curve = pck_curve(np.concatenate(p), trues, K_RANGE)
@@ -482,7 +493,10 @@ def evaluate_enrolled(
         scale = float(entry.meta.get("scale", 1.0))
         size = tuple(entry.meta.get("crop_size", (ref.camera.width, ref.camera.height)))
         ref_view = _reference_view(ref, entry)
-        pairs = held_out_pairs(name, pck_pairs, seed + 1, scale, size, reference=ref_view)
+        canonical = bool(entry.meta.get("canonical", False))
+        pairs = held_out_pairs(
+            name, pck_pairs, seed + 1, scale, size, reference=ref_view, canonical=canonical
+        )
         res = evaluate_pairs(model, pairs, seed)
         out["pck"] = {k: v for k, v in res.items()}
     return out

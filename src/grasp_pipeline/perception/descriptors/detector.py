@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics, depth_to_metres, project
+from grasp_pipeline.geometry.windows import canonical_frame, to_image, window_affine
 from grasp_pipeline.perception.descriptors.database import DescriptorDatabase
 from grasp_pipeline.perception.descriptors.keypoint_pose import masked_keypoints
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
@@ -221,9 +222,17 @@ class DescriptorDetector:
         cw, ch = (int(x) for x in entry.meta["crop_size"])
         ref = torch.as_tensor(entry.descriptors, dtype=torch.float32)
 
-        def window(cu: float, cv: float) -> tuple[np.ndarray, np.ndarray]:
-            # u' = s (u - cu) + (cw - 1) / 2, as the evaluation crops
-            M = np.array([[s, 0, (cw - 1) / 2 - s * cu], [0, s, (ch - 1) / 2 - s * cv]])
+        turned = bool(entry.meta.get("canonical", False))
+
+        def window(
+            region: Region | None, centre: tuple[float, float]
+        ) -> tuple[np.ndarray, np.ndarray]:
+            # as the evaluation and the enrolment cut: at the region's own centre and direction
+            # when the part was enrolled that way (geometry.windows), else at ``centre``
+            angle = 0.0
+            if turned and region is not None:
+                centre, angle = canonical_frame(region.mask)
+            M = window_affine(centre, s, (cw, ch), angle)
             interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
             crop = cv2.warpAffine(rgb, M, (cw, ch), flags=interp, borderMode=cv2.BORDER_REFLECT)
             return crop, M
@@ -239,20 +248,20 @@ class DescriptorDetector:
         lo, hi = (0.3 * area, 3.0 * area) if area else (0.0, np.inf)
         fits = [i for i, r in enumerate(regions) if lo <= r.area <= hi]
         if len(fits) > 1:
-            fits = [fits[int(np.argmin([match_cost(window(*regions[i].centre)[0]) for i in fits]))]]
+            costs = [match_cost(window(regions[i], regions[i].centre)[0]) for i in fits]
+            fits = [fits[int(np.argmin(costs))]]
         region_index = fits[0] if fits else None
         region = regions[region_index] if fits else None
-        if region is not None:
-            cu, cv = region.centre
-        else:
-            cu, cv = self._global_centre(model, entry, rgb, camera, s)
-        crop, _ = window(cu, cv)
+        centre = (
+            region.centre
+            if region is not None
+            else self._global_centre(model, entry, rgb, camera, s)
+        )
+        crop, M = window(region, centre)
         out = model(to_input(crop, self.device), keypoints=None)
 
         def to_frame(uv: np.ndarray) -> np.ndarray:
-            return np.stack(
-                [(uv[:, 0] - (cw - 1) / 2) / s + cu, (uv[:, 1] - (ch - 1) / 2) / s + cv], 1
-            )
+            return to_image(M, uv)
 
         method = self.pose_method
         if method == "auto":
@@ -265,8 +274,8 @@ class DescriptorDetector:
                 )
             # depth validity of each window pixel, looked up in the frame
             vv, uu = np.mgrid[0:ch, 0:cw].astype(np.float64)
-            fu = np.round((uu - (cw - 1) / 2) / s + cu).astype(int)
-            fv = np.round((vv - (ch - 1) / 2) / s + cv).astype(int)
+            fuv = np.round(to_frame(np.stack([uu.ravel(), vv.ravel()], 1))).astype(int)
+            fu, fv = fuv[:, 0].reshape(ch, cw), fuv[:, 1].reshape(ch, cw)
             inside = (fu >= 0) & (fu < camera.width) & (fv >= 0) & (fv < camera.height)
             z = np.full((ch, cw), np.nan)
             z[inside] = depth_m[fv[inside], fu[inside]]

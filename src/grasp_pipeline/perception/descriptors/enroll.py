@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from grasp_pipeline.data.pairs import PairSource
+from grasp_pipeline.geometry.windows import canonical_frame, window_turn
 from grasp_pipeline.perception.descriptors.database import (
     DescriptorDatabase,
     ObjectDescriptors,
@@ -153,10 +154,12 @@ def register_enrolled(
     size: tuple[int, int],
     num_points: int = 64,
     device: str = "cpu",
+    canonical: bool = False,
 ) -> ObjectDescriptors:
     """Database entry of an object enrolled from the window ``crop`` (cut at ``scale`` to
-    ``size``) with its own ``model``: reference descriptors and points, the heads' reference
-    keypoints (object frame) and what the detector needs to find it (scale, window size)."""
+    ``size``, at the mask's own centre and direction when ``canonical``) with its own
+    ``model``: reference descriptors and points, the heads' reference keypoints (object frame)
+    and what the detector needs to find it (scale, window size, how windows are cut)."""
     from grasp_pipeline.perception.descriptors.keypoint_pose import reference_keypoints
 
     entry = register_view(model, crop, name, num_points, pose_camera, device)
@@ -166,8 +169,31 @@ def register_enrolled(
         entry.keypoint_points = reference_keypoints(
             o.prob[0].cpu(), crop.mask, crop.depth_m, crop.camera, pose_camera
         )
-    entry.meta.update({"scale": float(scale), "crop_size": list(size)})
+    entry.meta.update({"scale": float(scale), "crop_size": list(size), "canonical": canonical})
     return entry
+
+
+def enrollment_window(
+    view: PairSource,
+    size: tuple[int, int],
+    canonical: bool,
+    pose_camera: np.ndarray | None = None,
+) -> tuple[PairSource, float, float, np.ndarray | None]:
+    """The window a part is enrolled from: (crop, scale, angle, pose of the object in the
+    window's frame). Cut at :func:`enrollment_scale` around the mask's bounding-box centre, or
+    with ``canonical`` at the mask's own centre and direction (``geometry.windows``), as the
+    detector cuts windows of that part; the pose and the support normal turn with the window."""
+    scale = enrollment_scale(view.mask, size)
+    if canonical:
+        centre, angle = canonical_frame(view.mask)
+    else:
+        vs, us = np.nonzero(view.mask)
+        centre, angle = ((us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2), 0.0
+    crop = view.crop(centre, scale, size, angle)
+    if pose_camera is not None:
+        pose_camera = np.asarray(pose_camera, float).copy()
+        pose_camera[:3] = window_turn(angle) @ pose_camera[:3]
+    return crop, scale, angle, pose_camera
 
 
 @dataclass
@@ -207,11 +233,10 @@ def enroll_view(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     db_path = Path(database) if database is not None else out / "database"
-    scale = enrollment_scale(view.mask, size)
-    vs, us = np.nonzero(view.mask)
-    centre = ((us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2)
-    crop = view.crop(centre, scale, size)
     given = pose_camera is not None
+    crop, scale, angle, pose_camera = enrollment_window(
+        view, size, cfg.pairs.canonical, pose_camera
+    )
     if pose_camera is None:
         good = crop.mask & np.isfinite(crop.depth_m)
         v, u = np.nonzero(good)
@@ -225,7 +250,7 @@ def enroll_view(
         cfg, [crop], progress=progress, checkpoint=ckpt, resume=Path(f"{ckpt}.resume")
     )
     entry = register_enrolled(
-        res.model, crop, name, pose_camera, scale, size, num_points, cfg.device
+        res.model, crop, name, pose_camera, scale, size, num_points, cfg.device, cfg.pairs.canonical
     )
     seconds = time.perf_counter() - t0
     entry.meta.update(
@@ -238,10 +263,11 @@ def enroll_view(
             "threads": torch.get_num_threads(),
             "steps": len(res.history),
             "frame": "given pose" if given else "principal axes of the reference view",
+            "window_angle": angle,
         }
     )
-    if view.support_normal is not None:  # the detector's depth refinement keeps the part resting
-        entry.meta["support_normal_camera"] = np.asarray(view.support_normal).tolist()
+    if crop.support_normal is not None:  # the detector's depth refinement keeps the part resting
+        entry.meta["support_normal_camera"] = np.asarray(crop.support_normal).tolist()
     db = (
         DescriptorDatabase.load(db_path)
         if db_path.with_suffix(".json").exists()
