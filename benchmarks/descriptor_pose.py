@@ -46,9 +46,13 @@ def main() -> None:
         entry = det.database[name]
         ev = evaluate_enrolled(det, name, args.views, args.seed, args.pck_pairs, progress=True)
         shipped = ev["pose"]["keypoints+depth"]  # what Detector.detect returns by default
-        row = result["objects"].get(name, {})
+        # a new evaluation may be of a new model: its picks come from --picks again
+        row = {}
+        pck = ev.get("pck", {})
         row.update(
             {
+                "windows": "canonical" if entry.meta.get("canonical") else "unturned",
+                "pck10": {k: v["pck10"] for k, v in pck.items() if isinstance(v, dict)},
                 "enroll_seconds": entry.meta.get("enroll_seconds"),
                 "enroll_cpu_seconds": entry.meta.get("enroll_cpu_seconds"),
                 "enroll_steps": entry.meta.get("steps"),

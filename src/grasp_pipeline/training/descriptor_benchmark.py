@@ -23,6 +23,7 @@ Writes results.json, results.md and PNG plots into the output directory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -367,7 +368,11 @@ def run_benchmark(config_path: str | Path, out_dir: str | Path, progress: bool =
             ]
     heldout = None
     if cfg.sources.get("kind") == "sim":
-        heldout = runs_dir / "heldout.pkl"
+        # named for what decides the pairs, so that a changed config never reads old pairs
+        key = json.dumps(
+            [cfg.sources, cfg.eval, list(cfg.image_size), _canonical(cfg)], sort_keys=True
+        )
+        heldout = runs_dir / f"heldout_{hashlib.sha1(key.encode()).hexdigest()[:12]}.pkl"
         held_out_sets(cfg, heldout)  # rendered once, before any worker
     specs = []
     for method, dim, count, seed, probe, sim in jobs:
