@@ -36,6 +36,7 @@ from grasp_pipeline.geometry.windows import (
     canonical_frame,
     window_affine,
     window_camera,
+    window_rgb,
     window_turn,
 )
 
@@ -105,9 +106,8 @@ class PairSource:
         windows`): intrinsics follow, and the support normal turns with the window's frame
         (camera-frame points map into it by ``window_turn(angle)``)."""
         M = window_affine(centre_uv, scale, size, angle)
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         dsize = (int(size[0]), int(size[1]))
-        rgb = cv2.warpAffine(self.rgb, M, dsize, flags=interp, borderMode=cv2.BORDER_REFLECT)
+        rgb = window_rgb(self.rgb, M, size)
         mask = cv2.warpAffine(self.mask.astype(np.uint8), M, dsize, flags=cv2.INTER_NEAREST) > 0
         depth = cv2.warpAffine(
             np.nan_to_num(self.depth_m).astype(np.float32), M, dsize, flags=cv2.INTER_NEAREST

@@ -54,6 +54,17 @@ def window_affine(
     return np.concatenate([A, t[:, None]], 1)
 
 
+def window_rgb(rgb: np.ndarray, M: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The colour window of ``rgb`` under the window map ``M`` (2, 3): area-averaged when it
+    shrinks the image, bilinear otherwise, the border mirrored (no black frame to learn)."""
+    import cv2
+
+    scale = float(np.sqrt(abs(np.linalg.det(M[:, :2]))))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    dsize = (int(size[0]), int(size[1]))
+    return cv2.warpAffine(rgb, M, dsize, flags=interp, borderMode=cv2.BORDER_REFLECT)
+
+
 def to_image(M: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """(N, 2) window pixels -> image pixels, inverting the window map ``M`` (2, 3)."""
     A, t = M[:, :2], M[:, 2]

@@ -31,6 +31,7 @@ from grasp_pipeline.geometry.windows import (
     canonical_frame,
     window_affine,
     window_camera,
+    window_rgb,
     window_turn,
 )
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
@@ -185,14 +186,13 @@ def crop_view(
     (:mod:`~grasp_pipeline.geometry.windows`); intrinsics and the object's pose follow."""
     w, h = size
     M = window_affine(centre_uv, scale, size, angle)
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
 
     def warp(a, flags=cv2.INTER_NEAREST, border=0.0):
         return cv2.warpAffine(
             a, M, (w, h), flags=flags, borderMode=cv2.BORDER_CONSTANT, borderValue=border
         )
 
-    rgb = cv2.warpAffine(view.rgb, M, (w, h), flags=interp, borderMode=cv2.BORDER_REFLECT)
+    rgb = window_rgb(view.rgb, M, size)
     mask = warp(view.mask.astype(np.uint8)) > 0
     nan = float("nan")
     depth_m = warp(view.depth_m.astype(np.float32), border=nan)

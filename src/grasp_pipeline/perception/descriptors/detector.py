@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics, depth_to_metres, project
-from grasp_pipeline.geometry.windows import canonical_frame, to_image, window_affine
+from grasp_pipeline.geometry.windows import canonical_frame, to_image, window_affine, window_rgb
 from grasp_pipeline.perception.descriptors.database import DescriptorDatabase
 from grasp_pipeline.perception.descriptors.keypoint_pose import masked_keypoints
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
@@ -214,7 +214,6 @@ class DescriptorDetector:
         regions: list[Region],
     ) -> Detection | None:
         """Whole frame at the training scale -> object centre -> training-size window -> pose."""
-        import cv2
 
         entry = self.database[name]
         model = self._model_for(name)
@@ -233,9 +232,7 @@ class DescriptorDetector:
             if turned and region is not None:
                 centre, angle = canonical_frame(region.mask)
             M = window_affine(centre, s, (cw, ch), angle)
-            interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-            crop = cv2.warpAffine(rgb, M, (cw, ch), flags=interp, borderMode=cv2.BORDER_REFLECT)
-            return crop, M
+            return window_rgb(rgb, M, (cw, ch)), M
 
         def match_cost(crop: np.ndarray) -> float:
             # median distance of the reference descriptors to their nearest match in the window
