@@ -133,3 +133,20 @@ def test_enrollment_window_turns_the_pose_with_the_window():
             np.testing.assert_allclose(
                 crop.support_normal, window_turn(angle) @ view.support_normal, atol=1e-9
             )
+
+
+def test_registered_part_keeps_the_turned_support_normal():
+    # every caller of register_enrolled (enrolment, the descriptor benchmark) gets the normal the
+    # detector's refinement needs to keep the part resting
+    from grasp_pipeline.perception.descriptors.config import DescriptorNetConfig
+    from grasp_pipeline.perception.descriptors.enroll import enrollment_window, register_enrolled
+    from grasp_pipeline.perception.descriptors.model import DescriptorNet
+    from grasp_pipeline.training.descriptor_eval import enrollment_frame
+
+    view, pose = enrollment_frame("M20_100")
+    crop, scale, angle, pose_w = enrollment_window(view, (64, 48), True, pose)
+    net = DescriptorNet(DescriptorNetConfig(descriptor_dim=8, num_keypoints=8, base_width=8))
+    entry = register_enrolled(net.eval(), crop, "M20_100", pose_w, scale, (64, 48), canonical=True)
+    n = np.asarray(entry.meta["support_normal_camera"])
+    np.testing.assert_allclose(n, window_turn(angle) @ view.support_normal, atol=1e-9)
+    assert entry.meta["canonical"] is True

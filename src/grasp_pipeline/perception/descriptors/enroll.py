@@ -159,7 +159,8 @@ def register_enrolled(
     """Database entry of an object enrolled from the window ``crop`` (cut at ``scale`` to
     ``size``, at the mask's own centre and direction when ``canonical``) with its own
     ``model``: reference descriptors and points, the heads' reference keypoints (object frame)
-    and what the detector needs to find it (scale, window size, how windows are cut)."""
+    and what the detector needs to find it (scale, window size, how windows are cut) and to
+    refine its pose (the support surface's normal in the window's frame, when measured)."""
     from grasp_pipeline.perception.descriptors.keypoint_pose import reference_keypoints
 
     entry = register_view(model, crop, name, num_points, pose_camera, device)
@@ -170,6 +171,8 @@ def register_enrolled(
             o.prob[0].cpu(), crop.mask, crop.depth_m, crop.camera, pose_camera
         )
     entry.meta.update({"scale": float(scale), "crop_size": list(size), "canonical": canonical})
+    if crop.support_normal is not None:  # the detector's depth refinement keeps the part resting
+        entry.meta["support_normal_camera"] = np.asarray(crop.support_normal).tolist()
     return entry
 
 
@@ -266,8 +269,6 @@ def enroll_view(
             "window_angle": angle,
         }
     )
-    if crop.support_normal is not None:  # the detector's depth refinement keeps the part resting
-        entry.meta["support_normal_camera"] = np.asarray(crop.support_normal).tolist()
     db = (
         DescriptorDatabase.load(db_path)
         if db_path.with_suffix(".json").exists()
