@@ -47,28 +47,24 @@ def main() -> None:
         ev = evaluate_enrolled(det, name, args.views, args.seed, args.pck_pairs, progress=True)
         shipped = ev["pose"]["keypoints+depth"]  # what Detector.detect returns by default
         # a new evaluation may be of a new model: its picks come from --picks again
-        row = {}
         pck = ev.get("pck", {})
-        row.update(
-            {
-                "windows": "canonical" if entry.meta.get("canonical") else "unturned",
-                "pck10": {k: v["pck10"] for k, v in pck.items() if isinstance(v, dict)},
-                "enroll_seconds": entry.meta.get("enroll_seconds"),
-                "enroll_cpu_seconds": entry.meta.get("enroll_cpu_seconds"),
-                "enroll_steps": entry.meta.get("steps"),
-                "rotation_error_deg_median": shipped["rotation_error_deg_median"],
-                "translation_error_mm_median": shipped["translation_error_mm_median"],
-                "within_5deg_5mm": shipped["within_5deg_5mm"],
-                "pose_method": (
-                    "keypoints+depth: paper 004's keypoint pose (heads' expectations, measured "
-                    "depth, Kabsch), then aligned with the measured depth (perception/"
-                    "descriptors/refine.py); the paper's pose alone is evaluation.pose.keypoints"
-                ),
-                "evaluation": ev,
-                "evaluation_command": command_line(()),
-            }
-        )
-        result["objects"][name] = row
+        result["objects"][name] = {
+            "windows": "canonical" if entry.meta.get("canonical") else "unturned",
+            "pck10": {k: v["pck10"] for k, v in pck.items() if isinstance(v, dict)},
+            "enroll_seconds": entry.meta.get("enroll_seconds"),
+            "enroll_cpu_seconds": entry.meta.get("enroll_cpu_seconds"),
+            "enroll_steps": entry.meta.get("steps"),
+            "rotation_error_deg_median": shipped["rotation_error_deg_median"],
+            "translation_error_mm_median": shipped["translation_error_mm_median"],
+            "within_5deg_5mm": shipped["within_5deg_5mm"],
+            "pose_method": (
+                "keypoints+depth: paper 004's keypoint pose (heads' expectations, measured "
+                "depth, Kabsch), then aligned with the measured depth (perception/"
+                "descriptors/refine.py); the paper's pose alone is evaluation.pose.keypoints"
+            ),
+            "evaluation": ev,
+            "evaluation_command": command_line(()),
+        }
         for m, p in ev["pose"].items():
             print(
                 f"{name}: {m} pose {p['rotation_error_deg_median']:.1f} deg / "

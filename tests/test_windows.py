@@ -11,6 +11,7 @@ from grasp_pipeline.geometry.windows import (
     to_image,
     window_affine,
     window_camera,
+    window_frame,
     window_turn,
 )
 
@@ -57,6 +58,14 @@ def test_canonical_frame_follows_the_part_and_points_to_its_tail(angle):
     assert abs(diff) < np.deg2rad(2), np.degrees(diff)
     with pytest.raises(ValueError, match="empty"):
         canonical_frame(np.zeros((10, 10), bool))
+    # where windows are cut: the bounding box's centre unturned, or the mask's own frame
+    mask = _bolt_mask(angle)
+    vs, us = np.nonzero(mask)
+    box = ((us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2)
+    assert window_frame(mask, canonical=False) == (box, 0.0)
+    assert window_frame(mask, canonical=True) == canonical_frame(mask)
+    with pytest.raises(ValueError, match="empty"):
+        window_frame(np.zeros((10, 10), bool), canonical=False)
 
 
 def test_canonical_pairs_show_the_part_the_same_way_up():

@@ -43,6 +43,18 @@ def canonical_frame(mask: np.ndarray) -> tuple[tuple[float, float], float]:
     return (float(centre[0]), float(centre[1])), float(np.arctan2(axis[1], axis[0]))
 
 
+def window_frame(mask: np.ndarray, canonical: bool) -> tuple[tuple[float, float], float]:
+    """Where a window of the part with pixels ``mask`` is cut: with ``canonical`` the mask's own
+    frame (:func:`canonical_frame`), else the centre of its bounding box and no turn. An empty
+    mask raises ValueError."""
+    if canonical:
+        return canonical_frame(mask)
+    vs, us = np.nonzero(mask)
+    if len(us) == 0:
+        raise ValueError("the mask is empty")
+    return ((us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2), 0.0
+
+
 def window_affine(
     centre_uv: tuple[float, float], scale: float, size: tuple[int, int], angle: float = 0.0
 ) -> np.ndarray:

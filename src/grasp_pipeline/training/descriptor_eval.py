@@ -28,9 +28,9 @@ import torch
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics, preset
 from grasp_pipeline.geometry.windows import (
-    canonical_frame,
     window_affine,
     window_camera,
+    window_frame,
     window_rgb,
     window_turn,
 )
@@ -216,10 +216,7 @@ def crop_view(
 
 def mask_centre(mask: np.ndarray) -> tuple[float, float]:
     """Centre (u, v) of the bounding box of a boolean mask."""
-    vs, us = np.nonzero(mask)
-    if len(us) == 0:
-        raise ValueError("the object is not visible (empty mask)")
-    return (us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2
+    return window_frame(mask, canonical=False)[0]
 
 
 def true_correspondences(
@@ -307,7 +304,7 @@ def held_out_pairs(
     With ``reference`` (the enrolment view, already cropped) every pair is (reference, new
     view): the matching the detector does. Otherwise both views of a pair are new. With
     ``canonical`` each new view's window is cut at its mask's own centre and direction
-    (``geometry.windows.canonical_frame``), as the detector cuts windows of parts enrolled with
+    (``geometry.windows.window_frame``), as the detector cuts windows of parts enrolled with
     canonical pairs."""
     rng = np.random.default_rng(seed)
     out = PairSet([], [], [], [])
@@ -322,7 +319,7 @@ def held_out_pairs(
             if v.mask.sum() < 30:
                 break
             jitter = rng.uniform(-0.1, 0.1, 2) * np.asarray(size) / scale
-            (cu, cv), angle = canonical_frame(v.mask) if canonical else (mask_centre(v.mask), 0.0)
+            (cu, cv), angle = window_frame(v.mask, canonical)
             views.append(crop_view(v, (cu + jitter[0], cv + jitter[1]), scale, size, angle))
         else:
             a, b = (reference, views[0]) if reference is not None else views

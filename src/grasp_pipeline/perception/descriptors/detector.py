@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics, depth_to_metres, project
-from grasp_pipeline.geometry.windows import canonical_frame, to_image, window_affine, window_rgb
+from grasp_pipeline.geometry.windows import to_image, window_affine, window_frame, window_rgb
 from grasp_pipeline.perception.descriptors.database import DescriptorDatabase
 from grasp_pipeline.perception.descriptors.keypoint_pose import masked_keypoints
 from grasp_pipeline.perception.descriptors.model import DescriptorNet, to_input
@@ -214,7 +214,6 @@ class DescriptorDetector:
         regions: list[Region],
     ) -> Detection | None:
         """Whole frame at the training scale -> object centre -> training-size window -> pose."""
-
         entry = self.database[name]
         model = self._model_for(name)
         s = float(entry.meta["scale"])
@@ -224,13 +223,8 @@ class DescriptorDetector:
         turned = bool(entry.meta.get("canonical", False))
 
         def window(
-            region: Region | None, centre: tuple[float, float]
+            centre: tuple[float, float], angle: float = 0.0
         ) -> tuple[np.ndarray, np.ndarray]:
-            # as the evaluation and the enrolment cut: at the region's own centre and direction
-            # when the part was enrolled that way (geometry.windows), else at ``centre``
-            angle = 0.0
-            if turned and region is not None:
-                centre, angle = canonical_frame(region.mask)
             M = window_affine(centre, s, (cw, ch), angle)
             return window_rgb(rgb, M, (cw, ch)), M
 
@@ -245,16 +239,16 @@ class DescriptorDetector:
         lo, hi = (0.3 * area, 3.0 * area) if area else (0.0, np.inf)
         fits = [i for i, r in enumerate(regions) if lo <= r.area <= hi]
         if len(fits) > 1:
-            costs = [match_cost(window(regions[i], regions[i].centre)[0]) for i in fits]
+            costs = [match_cost(window(*window_frame(regions[i].mask, turned))[0]) for i in fits]
             fits = [fits[int(np.argmin(costs))]]
         region_index = fits[0] if fits else None
         region = regions[region_index] if fits else None
-        centre = (
-            region.centre
-            if region is not None
-            else self._global_centre(model, entry, rgb, camera, s)
-        )
-        crop, M = window(region, centre)
+        # as the enrolment and the evaluation cut: at the region's own centre and direction
+        # when the part was enrolled that way (geometry.windows.window_frame)
+        if region is not None:
+            crop, M = window(*window_frame(region.mask, turned))
+        else:
+            crop, M = window(self._global_centre(model, entry, rgb, camera, s))
         out = model(to_input(crop, self.device), keypoints=None)
 
         def to_frame(uv: np.ndarray) -> np.ndarray:

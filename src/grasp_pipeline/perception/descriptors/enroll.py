@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from grasp_pipeline.data.pairs import PairSource
-from grasp_pipeline.geometry.windows import canonical_frame, window_turn
+from grasp_pipeline.geometry.windows import window_frame, window_turn
 from grasp_pipeline.perception.descriptors.database import (
     DescriptorDatabase,
     ObjectDescriptors,
@@ -187,11 +187,7 @@ def enrollment_window(
     with ``canonical`` at the mask's own centre and direction (``geometry.windows``), as the
     detector cuts windows of that part; the pose and the support normal turn with the window."""
     scale = enrollment_scale(view.mask, size)
-    if canonical:
-        centre, angle = canonical_frame(view.mask)
-    else:
-        vs, us = np.nonzero(view.mask)
-        centre, angle = ((us.min() + us.max()) / 2, (vs.min() + vs.max()) / 2), 0.0
+    centre, angle = window_frame(view.mask, canonical)
     crop = view.crop(centre, scale, size, angle)
     if pose_camera is not None:
         pose_camera = np.asarray(pose_camera, float).copy()
