@@ -176,3 +176,14 @@ def test_internal_errors_are_one_line_exit_1(monkeypatch, capsys) -> None:
 def test_error_line_collapses_and_bounds_long_messages() -> None:
     line = cli.error_line(ValueError("first\n  second\tthird " + "x" * 1000))
     assert line.startswith("first second third x") and len(line) == 400 and "\n" not in line
+
+
+def test_command_line_records_how_the_run_was_started(monkeypatch):
+    from grasp_pipeline.commands import command_line
+
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/grasp-pipeline", "demo", "--trials", "2"])
+    assert command_line(("demo",)) == "grasp-pipeline demo --trials 2"
+    # a benchmark script records its own command line, never a grasp-pipeline call
+    monkeypatch.setattr(sys, "argv", ["benchmarks/descriptor_pose.py", "--objects", "Motor"])
+    assert command_line(()) == "benchmarks/descriptor_pose.py --objects Motor"
+    assert command_line(("demo",)) == "benchmarks/descriptor_pose.py --objects Motor"

@@ -26,7 +26,8 @@ class Command:
 
 def command_line(path: tuple[str, ...]) -> str:
     """How this run was started, for result files: ``grasp-pipeline <path> <arguments>`` when the
-    CLI runs ``path``, else the process's own command line (a benchmark script, a test)."""
-    if tuple(sys.argv[1 : 1 + len(path)]) == tuple(path):
+    CLI runs ``path``, else (and always for an empty ``path``) the process's own command line (a
+    benchmark script, a test)."""
+    if path and tuple(sys.argv[1 : 1 + len(path)]) == tuple(path):
         return "grasp-pipeline " + " ".join(sys.argv[1:])
     return " ".join(sys.argv)
