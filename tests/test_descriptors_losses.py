@@ -78,6 +78,21 @@ def test_silhouette_and_variance_hand_cases():
     assert variance_loss(prob, uv).item() == pytest.approx((0 + 4.5) / 2)
 
 
+def test_variance_loss_equals_the_direct_sum_on_peaky_maps():
+    # The closed form E||x - c||^2 - ||E[x] - c||^2 must match sum p ||x - E[x]||^2 in float32
+    # for maps as peaky as trained ones (variance of a pixel or two) at the benchmark's size.
+    torch.manual_seed(0)
+    logits = torch.randn(2, 16, 96, 128) * 3
+    logits[:, :, 40, 70] += 30.0
+    prob = spatial_softmax(logits)
+    uv = spatial_expectation(prob)
+    grid = torch.stack(
+        torch.meshgrid(torch.arange(128.0), torch.arange(96.0), indexing="xy"), -1
+    ).reshape(-1, 2)
+    direct = (prob.reshape(2, 16, -1) * ((grid[None, None] - uv[:, :, None]) ** 2).sum(-1)).sum(-1)
+    assert variance_loss(prob, uv).item() == pytest.approx(direct.mean().item(), rel=1e-3, abs=1e-3)
+
+
 def test_separation_loss():
     uv = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [10.0, 10.0]]])
     # one pair 1 px apart inside a 2 px margin: (4 - 1) / 4, counted twice among 6 ordered pairs

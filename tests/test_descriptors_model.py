@@ -10,6 +10,7 @@ from grasp_pipeline.perception.descriptors.spatial import (
     lift_uvd,
     spatial_expectation,
     spatial_softmax,
+    upsample_bilinear,
 )
 
 
@@ -110,3 +111,26 @@ def test_don_descriptors_are_unit_length():
     out = DescriptorNet(cfg.net)(torch.rand(1, 3, 32, 48))
     assert torch.allclose(out.descriptors.norm(dim=1), torch.ones(1, 32, 48), atol=1e-5)
     assert not DescriptorTrainConfig(method="keypoint").net.normalize
+
+
+@pytest.mark.parametrize(
+    "shape, size",
+    [
+        ((2, 5, 24, 32), (96, 128)),
+        ((1, 3, 6, 8), (96, 128)),
+        ((1, 2, 1, 4), (7, 9)),
+        ((1, 2, 5, 5), (5, 5)),
+    ],
+)
+def test_upsample_bilinear_is_interpolate_with_aligned_corners(shape, size):
+    import torch.nn.functional as F
+
+    x = torch.randn(*shape, requires_grad=True)
+    ref = F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+    ours = upsample_bilinear(x, size)
+    assert ours.shape == ref.shape
+    assert torch.allclose(ours, ref, atol=1e-5)
+    g = torch.randn_like(ref)
+    (g_ref,) = torch.autograd.grad(ref, x, g)
+    (g_ours,) = torch.autograd.grad(ours, x, g)
+    assert torch.allclose(g_ours, g_ref, atol=1e-4)

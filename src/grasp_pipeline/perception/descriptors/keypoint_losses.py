@@ -22,16 +22,22 @@ from grasp_pipeline.perception.descriptors.spatial import lift_uvd, pixel_grid
 def silhouette_loss(prob: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """-mean log(sum_pixels p * mask): keypoint probability mass must lie on the object.
     prob (B, N, H, W), mask (B, H, W) in {0, 1}."""
-    inside = (prob * mask[:, None]).flatten(2).sum(-1)  # (B, N)
-    return -torch.log(inside + 1e-12).mean()
+    b, n = prob.shape[:2]
+    inside = prob.reshape(b, n, -1) @ mask.reshape(b, -1, 1).to(prob.dtype)  # (B, N, 1)
+    return -torch.log(inside[..., 0] + 1e-12).mean()
 
 
 def variance_loss(prob: torch.Tensor, uv: torch.Tensor) -> torch.Tensor:
-    """Mean over keypoints of sum_pixels p * ||pixel - E[uv]||^2 (pixels^2): peaky maps."""
+    """Mean over keypoints of sum_pixels p * ||pixel - E[uv]||^2 (pixels^2): peaky maps.
+
+    Evaluated as E[||pixel - c||^2] - ||E[uv] - c||^2 (the maps sum to 1; ``uv`` must be their
+    expectation), with pixels taken about the image centre c to keep the difference exact in
+    float32; no (B, N, H*W, 2) intermediate."""
     b, n, h, w = prob.shape
-    grid = pixel_grid(h, w, prob.device, prob.dtype)  # (HW, 2)
-    sq = ((grid[None, None] - uv[:, :, None]) ** 2).sum(-1)  # (B, N, HW)
-    return (prob.reshape(b, n, -1) * sq).sum(-1).mean()
+    centre = torch.tensor([(w - 1) / 2, (h - 1) / 2], device=prob.device, dtype=prob.dtype)
+    grid = pixel_grid(h, w, prob.device, prob.dtype) - centre  # (HW, 2)
+    second = prob.reshape(b, n, -1) @ (grid**2).sum(-1, keepdim=True)  # (B, N, 1)
+    return (second[..., 0] - ((uv - centre) ** 2).sum(-1)).clamp_min(0.0).mean()
 
 
 def separation_loss(uv: torch.Tensor, margin_px: float) -> torch.Tensor:

@@ -12,7 +12,11 @@ from torch import nn
 
 from grasp_pipeline.perception.descriptors.config import DescriptorNetConfig
 from grasp_pipeline.perception.descriptors.resnet import ResNet34Backbone
-from grasp_pipeline.perception.descriptors.spatial import spatial_expectation, spatial_softmax
+from grasp_pipeline.perception.descriptors.spatial import (
+    spatial_expectation,
+    spatial_softmax,
+    upsample_bilinear,
+)
 from grasp_pipeline.perception.onednn_guard import dense_input, guard
 
 
@@ -51,7 +55,7 @@ class DescriptorNet(nn.Module):
             feats = up4 + fine  # (B, D, H/4, W/4)
         else:
             feats = self.identity(self.backbone(rgb))  # (B, D, h, w)
-        up = F.interpolate(feats, size=(h, w), mode="bilinear", align_corners=True)  # (B, D, H, W)
+        up = upsample_bilinear(feats, (h, w))  # (B, D, H, W)
         if self.config.normalize:
             up = F.normalize(up, dim=1)
         want = (
@@ -61,12 +65,8 @@ class DescriptorNet(nn.Module):
         )
         if not want:
             return DescriptorOutput(up)
-        logits = F.interpolate(
-            self.spatial_head(feats), size=(h, w), mode="bilinear", align_corners=True
-        )
-        depth = F.softplus(
-            F.interpolate(self.depth_head(feats), size=(h, w), mode="bilinear", align_corners=True)
-        )
+        logits = upsample_bilinear(self.spatial_head(feats), (h, w))
+        depth = F.softplus(upsample_bilinear(self.depth_head(feats), (h, w)))
         prob = spatial_softmax(logits)  # (B, N, H, W)
         return DescriptorOutput(up, prob, depth, spatial_expectation(prob, depth))
 
