@@ -51,7 +51,7 @@ class DescriptorNet(nn.Module):
             stages = self.backbone.features(rgb)
             coarse = self.identity(stages[3])  # (B, D, H/16, W/16)
             fine = self.lateral(stages[1])  # (B, D, H/4, W/4)
-            up4 = F.interpolate(coarse, size=fine.shape[-2:], mode="bilinear", align_corners=True)
+            up4 = upsample_bilinear(coarse, fine.shape[-2:])
             feats = up4 + fine  # (B, D, H/4, W/4)
         else:
             feats = self.identity(self.backbone(rgb))  # (B, D, h, w)
