@@ -81,6 +81,41 @@ def test_train_cli_exports_a_detector_that_detects(scenes: Path, tmp_path: Path)
     assert det.detect(frame.rgb, nan_depth, frame.camera) == []
 
 
+def test_pickup_cli_adds_its_network_to_the_classifier(scenes: Path, tmp_path: Path) -> None:
+    from grasp_pipeline.perception.checkpoint import load_checkpoint, save_checkpoint
+
+    plain = tmp_path / "plain.pt"
+    args = ["train", "parts", "--data", str(scenes), "--work", str(tmp_path / "parts")]
+    args += ["--epochs", "1", "--crop-size", "32", "--width", "8", "--val-every", "4"]
+    assert main([*args, "--quiet", "--export", str(plain)]) == 0
+    model = tmp_path / "with_pickup.pt"
+    args = ["train", "pickup", "--data", str(scenes), "--classifier", str(plain)]
+    args += ["--work", str(tmp_path / "pickup"), "--epochs", "1", "--width", "8"]
+    assert main([*args, "--val-every", "4", "--quiet", "--export", str(model)]) == 0
+    frame = read_frame(scenes, list_frames(scenes)[0])
+    before = load_detector("parts", str(plain)).detect(frame.rgb, frame.depth, frame.camera)
+    det = load_detector("parts", str(model))
+    after = det.detect(frame.rgb, frame.depth, frame.camera)
+    assert det.pickup is not None and len(after) == len(before) > 0
+    assert {d.extras["pickup"] for d in before} == {"mean_3d"}
+    assert {d.extras["pickup"] for d in after} == {"network"}
+    W, H = frame.camera.width, frame.camera.height
+    for a, b in zip(after, before, strict=True):  # same detections, picked elsewhere
+        assert a.label == b.label and a.score == b.score
+        assert 0 <= a.pixel[0] <= W - 1 and 0 <= a.pixel[1] <= H - 1
+        assert a.point[2] == pytest.approx(b.point[2])  # at the region's mean depth
+        u = frame.camera.fx * a.point[0] / a.point[2] + frame.camera.cx
+        assert u == pytest.approx(a.pixel[0])  # the point lies on the pixel's ray
+    assert "pickup" in det.last_timing_ms
+    # a pickup entry that does not load is refused naming the file
+    state = load_checkpoint(model)
+    state["pickup"]["config"] = {"width": 4}
+    broken = tmp_path / "broken.pt"
+    save_checkpoint(broken, {k: v for k, v in state.items() if k != "meta"})
+    with pytest.raises(CheckpointError, match=r"broken\.pt: its pickup network"):
+        load_detector("parts", str(broken))
+
+
 def test_training_resumes_exactly_and_refuses_other_settings(crops: CropSet, tmp_path) -> None:
     import torch
 

@@ -1,4 +1,5 @@
-"""``grasp-pipeline train parts``: the parts detector's crop classifier from generated datasets."""
+"""``grasp-pipeline train parts``: the parts detector's crop classifier from generated datasets;
+``grasp-pipeline train pickup``: its pickup network, added to a trained classifier."""
 
 from __future__ import annotations
 
@@ -9,26 +10,41 @@ from pathlib import Path
 from grasp_pipeline.commands import Command
 
 
-def _add_train(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, epochs: int, width_help: str, export: str) -> None:
+    """The options both trainers take."""
     p.add_argument(
         "--data", nargs="+", required=True, help="dataset directories (dataset generate)"
     )
     p.add_argument(
         "--work", required=True, help="work directory (checkpoint.pt; resumed if present)"
     )
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--width", type=int, default=32, help="channels of the first stage")
-    p.add_argument("--crop-size", type=int, default=64, help="crop side in pixels")
+    p.add_argument("--width", type=int, default=32, help=width_help)
     p.add_argument("--val-every", type=int, default=10, help="every n-th frame validates")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--export",
-        default="",
-        help="copy the best classifier here (e.g. models/parts/classifier.pt)",
-    )
+    p.add_argument("--export", default="", help=f"{export} (e.g. models/parts/classifier.pt)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    """The training settings of the common options."""
+    keys = ("epochs", "batch", "lr", "val_every", "width", "seed")
+    return {k: getattr(args, k) for k in keys}
+
+
+def _export(args: argparse.Namespace) -> None:
+    """Copy the work directory's classifier.pt to ``--export`` when given."""
+    if args.export:
+        Path(args.export).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(args.work) / "classifier.pt", args.export)
+        print(f"exported -> {args.export}")
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    _add_common(p, 30, "channels of the first stage", "copy the best classifier here")
+    p.add_argument("--crop-size", type=int, default=64, help="crop side in pixels")
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -44,21 +60,38 @@ def _run_train(args: argparse.Namespace) -> int:
     sets = [extract_crops(d, labels, crop, geometry, progress=not args.quiet) for d in args.data]
     crops = CropSet.concat(sets)
     print(f"{len(crops)} crops: {crops.counts()}", flush=True)
-    config = PartsTrainConfig(
-        epochs=args.epochs,
-        batch=args.batch,
-        lr=args.lr,
-        val_every=args.val_every,
-        width=args.width,
-        seed=args.seed,
-    )
+    config = PartsTrainConfig(**_settings(args))
     summary = train_parts(crops, args.work, config, crop, geometry, progress=not args.quiet)
     best = summary["best"]
     print(f"best epoch {best['epoch']}: validation accuracy {best['accuracy']:.3f}")
-    if args.export:
-        Path(args.export).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(args.work) / "classifier.pt", args.export)
-        print(f"exported -> {args.export}")
+    _export(args)
+    return 0
+
+
+def _add_pickup(p: argparse.ArgumentParser) -> None:
+    _add_common(
+        p, 10, "channels at half resolution", "copy the classifier with its pickup network here"
+    )
+    p.add_argument(
+        "--classifier",
+        required=True,
+        help="the trained classifier (its crops, geometry and labels; exported with the network)",
+    )
+
+
+def _run_pickup(args: argparse.Namespace) -> int:
+    from grasp_pipeline.perception.instances.checkpoint import load_classifier
+    from grasp_pipeline.training.parts_data import CropSet, extract_crops
+    from grasp_pipeline.training.pickup_trainer import PickupTrainConfig, train_pickup
+
+    _, crop, geometry, labels, _ = load_classifier(args.classifier)
+    sets = [extract_crops(d, labels, crop, geometry, progress=not args.quiet) for d in args.data]
+    crops = CropSet.concat(sets)
+    config = PickupTrainConfig(**_settings(args))
+    summary = train_pickup(crops, args.classifier, args.work, config, progress=not args.quiet)
+    best = summary["best"]
+    print(f"best epoch {best['epoch']}: validation pickup rate {best['pickup_rate']:.3f}")
+    _export(args)
     return 0
 
 
@@ -68,5 +101,11 @@ COMMANDS = [
         "train the parts detector's classifier on RGB-D crops of generated scenes",
         _add_train,
         _run_train,
+    ),
+    Command(
+        ("train", "pickup"),
+        "train the parts detector's pickup network (centre of gravity in a region's crop)",
+        _add_pickup,
+        _run_pickup,
     ),
 ]

@@ -10,7 +10,6 @@ step; too many in a row end the run with an error naming the step.
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -22,10 +21,10 @@ from grasp_pipeline.perception.instances.checkpoint import UNKNOWN, classifier_c
 from grasp_pipeline.perception.instances.crops import CropSpec
 from grasp_pipeline.perception.instances.geometry import GeometryConfig
 from grasp_pipeline.perception.instances.model import ClassifierConfig, CropClassifier
-from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
+from grasp_pipeline.training.checkpoint import save_checkpoint
+from grasp_pipeline.training.epochs import append_row, guarded_step, resume, save_state
 from grasp_pipeline.training.parts_data import CropSet
 
-MAX_NONFINITE_IN_A_ROW = 10
 SHIFT_PX = 4
 
 
@@ -134,22 +133,11 @@ def train_parts(
     export_cfg = classifier_config(model_cfg, crop, geometry, crops.labels)  # classifier.pt's
     cfg = {**export_cfg, "train": asdict(config)}  # the training state's: with the settings
     ckpt = work / "checkpoint.pt"
-    epoch0, history, best = 0, [], {"epoch": -1, "accuracy": -1.0}
-    if ckpt.exists():
-        state = load_checkpoint(ckpt)
-        if state["config"] != cfg:
-            differ = sorted(
-                k for k in set(cfg) | set(state["config"]) if cfg.get(k) != state["config"].get(k)
-            )
-            raise ValueError(
-                f"{ckpt} was written with other settings ({', '.join(differ)} differ); "
-                "use another work dir"
-            )
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        epoch0, history, best = int(state["epoch"]), list(state["history"]), dict(state["best"])
-        torch.set_rng_state(state["torch_rng"])
+    epoch0, history, best = resume(ckpt, cfg, model, opt, sched) or (
+        0,
+        [],
+        {"epoch": -1, "accuracy": -1.0},
+    )
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     log = work / "train.csv"
     last = config.epochs if epoch_limit is None else min(config.epochs, epoch0 + epoch_limit)
@@ -168,19 +156,11 @@ def train_parts(
                 crops.feats[j] * rng.uniform(0.95, 1.05, (len(j), 1)).astype(np.float32)
             )
             loss = loss_fn(model(x, f), torch.from_numpy(crops.y[j]))
-            if not torch.isfinite(loss):
-                bad_in_a_row += 1
-                if bad_in_a_row >= MAX_NONFINITE_IN_A_ROW:
-                    raise FloatingPointError(
-                        f"epoch {epoch + 1}, step {s}: {bad_in_a_row} non-finite losses in a row"
-                    )
-                opt.zero_grad(set_to_none=True)
+            bad_in_a_row = guarded_step(
+                loss, opt, sched, bad_in_a_row, f"epoch {epoch + 1}, step {s}"
+            )
+            if bad_in_a_row:
                 continue
-            bad_in_a_row = 0
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
             losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
         val = evaluate(model, crops, val_idx)
@@ -204,25 +184,10 @@ def train_parts(
                 },
             )
             (work / "best_val.json").write_text(json.dumps(val, indent=1))
-        save_checkpoint(
-            ckpt,
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "config": cfg,
-                "step": (epoch + 1) * steps_per_epoch,
-                "epoch": epoch + 1,
-                "history": history,
-                "best": best,
-                "torch_rng": torch.get_rng_state(),
-            },
+        save_state(
+            ckpt, cfg, model, opt, sched, (epoch + 1) * steps_per_epoch, epoch + 1, history, best
         )
-        with open(log, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row))
-            if fh.tell() == 0:
-                w.writeheader()
-            w.writerow(row)
+        append_row(log, row)
         if progress:
             print(
                 f"epoch {epoch + 1}: loss {row['loss']:.3f}, val accuracy {val['accuracy']:.3f} "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grasp_pipeline.geometry.camera import CameraIntrinsics
+from grasp_pipeline.geometry.camera import CameraIntrinsics, deproject, project
 from grasp_pipeline.perception.detector import (
     Detection,
     check_frame,
@@ -23,7 +23,7 @@ from grasp_pipeline.perception.detector import (
     planar_grasp_detection,
 )
 from grasp_pipeline.perception.instances.checkpoint import UNKNOWN, load_classifier
-from grasp_pipeline.perception.instances.crops import region_crop
+from grasp_pipeline.perception.instances.crops import crop_window, region_crop
 from grasp_pipeline.perception.instances.geometry import (
     Plane,
     Region,
@@ -34,6 +34,7 @@ from grasp_pipeline.perception.instances.geometry import (
     segment_instances,
     union_bounds,
 )
+from grasp_pipeline.perception.instances.pickup import locator_from_entry, to_crop, to_image
 from grasp_pipeline.perception.instances.split import split_region
 from grasp_pipeline.perception.planar_axis import grasp_frame, weighted_pca_axis
 from grasp_pipeline.perception.threads import blas_on_calling_thread
@@ -70,20 +71,47 @@ VIEWS_BELOW_PROBABILITY = 0.95
 
 
 def region_pose(
-    region: Region, camera: CameraIntrinsics
+    region: Region, camera: CameraIntrinsics, pixel: tuple[float, float] | None = None
 ) -> tuple[tuple[float, float], np.ndarray, np.ndarray]:
     """(pickup pixel, 3-D pickup point, 3x3 grasp frame) of a region: its centre (the mean of its
-    3-D points, the centre of gravity of what is seen) and its dominant image axis."""
+    3-D points, the centre of gravity of what is seen) or the given ``pixel`` (the pickup
+    network's centre of gravity) at the mean's depth, and its dominant image axis."""
     c = region.centroid
-    u = float(np.clip(camera.fx * c[0] / c[2] + camera.cx, 0.0, camera.width - 1.0))
-    v = float(np.clip(camera.fy * c[1] / c[2] + camera.cy, 0.0, camera.height - 1.0))
+    if pixel is None:
+        pixel = project(c, camera)
+    u = float(np.clip(pixel[0], 0.0, camera.width - 1.0))
+    v = float(np.clip(pixel[1], 0.0, camera.height - 1.0))
+    point = deproject((u, v), c[2], camera)
     u0, v0, u1, v1 = region.bbox
     vs, us = np.nonzero(region.mask[v0:v1, u0:u1])
     if len(us) >= 3:
         axis, _ = weighted_pca_axis(us.astype(float), vs.astype(float), np.ones(len(us)))
     else:
         axis = np.array([1.0, 0.0])
-    return (u, v), c.astype(float).copy(), grasp_frame((axis[0], axis[1]), camera.fx, camera.fy)
+    return (u, v), point.astype(float), grasp_frame((axis[0], axis[1]), camera.fx, camera.fy)
+
+
+def on_region(pixel: np.ndarray, region: Region) -> tuple[float, float]:
+    """``pixel`` when it lies within the convex hull of the region's mask (a ring's hole, the
+    inside of an Allen key's L), else the region's pixel nearest to it: a centre of gravity
+    under a neighbour cannot be picked there."""
+    import cv2
+
+    H, W = region.mask.shape
+    ui, vi = round(float(pixel[0])), round(float(pixel[1]))
+    if 0 <= ui < W and 0 <= vi < H and region.mask[vi, ui]:  # on the region itself
+        return float(pixel[0]), float(pixel[1])
+    u0, v0, u1, v1 = region.bbox
+    pts = cv2.findNonZero(region.mask[v0:v1, u0:u1].astype(np.uint8))
+    if pts is None:
+        return float(pixel[0]), float(pixel[1])
+    hull = cv2.convexHull(pts)
+    local = (float(pixel[0] - u0), float(pixel[1] - v0))
+    if cv2.pointPolygonTest(hull, local, False) >= 0:
+        return float(pixel[0]), float(pixel[1])
+    p = pts.reshape(-1, 2).astype(float)
+    k = int(np.argmin(((p - local) ** 2).sum(axis=1)))
+    return float(p[k, 0] + u0), float(p[k, 1] + v0)
 
 
 class PartsDetector:
@@ -93,7 +121,11 @@ class PartsDetector:
     """
 
     def __init__(self, checkpoint: str | os.PathLike, device: str = "cpu") -> None:
-        self.model, self.crop, self.geometry, names, _ = load_classifier(checkpoint, device)
+        self.model, self.crop, self.geometry, names, state = load_classifier(checkpoint, device)
+        # the pickup network shipped in the checkpoint (None: pick at the 3-D mean)
+        self.pickup = (
+            locator_from_entry(state["pickup"], checkpoint, device) if "pickup" in state else None
+        )
         self.device = device
         self.class_names = names
         self.labels = [n for n in names if n != UNKNOWN]
@@ -276,6 +308,27 @@ class PartsDetector:
                     break
         return groups
 
+    def pickup_pixels(
+        self,
+        rgb: np.ndarray,
+        height_m: np.ndarray,
+        regions: Sequence[Region],
+        camera: CameraIntrinsics,
+    ) -> list[tuple[float, float] | None]:
+        """The pickup network's centre of gravity (image pixels) of each region, one batch of
+        crops for all, kept on the region (:func:`on_region`); None each without the network
+        (the pickup is then the 3-D mean)."""
+        if self.pickup is None or not regions:
+            return [None] * len(regions)
+        crops, prior, windows = [], [], []
+        for r in regions:
+            crops.append(region_crop(rgb, height_m, r, camera, self.crop)[0])
+            windows.append(crop_window(r, camera, self.crop))
+            prior.append(to_crop(project(r.centroid, camera), windows[-1]))
+        t = self.pickup.locate(np.stack(crops), np.stack(prior))
+        pixels = [to_image(ti, wi) for ti, wi in zip(t, windows, strict=True)]
+        return [on_region(p, r) for p, r in zip(pixels, regions, strict=True)]
+
     @blas_on_calling_thread
     def detect(
         self,
@@ -299,9 +352,9 @@ class PartsDetector:
         probs = self.classify(rgb, seg.height_m, seg.regions, camera)
         regions, probs = self.split_touching(rgb, seg, probs, camera)
         t2 = time.perf_counter()
-        out: list[Detection] = []
         labels = [self.class_names[int(np.argmax(p))] for p in probs]
         self.last_unknown = labels.count(UNKNOWN)
+        found: list[tuple[str, np.ndarray, Region, int]] = []
         for group in self.join_fragments(regions, labels, seg.planes, seg.height_m):
             label = labels[group[0]]
             if label == UNKNOWN or label not in wanted:
@@ -312,9 +365,14 @@ class PartsDetector:
                 continue
             region = merge_regions([regions[i] for i in group])
             w = np.array([regions[i].pixels for i in group], float)
-            p = np.average(probs[group], axis=0, weights=w)
+            found.append((label, np.average(probs[group], axis=0, weights=w), region, len(group)))
+        tp = time.perf_counter()
+        pixels = self.pickup_pixels(rgb, seg.height_m, [f[2] for f in found], camera)
+        tp = time.perf_counter() - tp
+        out: list[Detection] = []
+        for (label, p, region, fragments), network_pixel in zip(found, pixels, strict=True):
             k = self.class_names.index(label)
-            pixel, point, R = region_pose(region, camera)
+            pixel, point, R = region_pose(region, camera, network_pixel)
             runner_up = int(np.argsort(p)[-2])
             out.append(
                 planar_grasp_detection(
@@ -328,10 +386,11 @@ class PartsDetector:
                         "runner_up": self.class_names[runner_up],
                         "runner_up_probability": float(p[runner_up]),
                         "pixels": region.pixels,
-                        "fragments": len(group),
+                        "fragments": fragments,
                         "extent_m": region.extent_m,
                         "height_m": region.height_m,
                         "plane": region.plane,
+                        "pickup": "mean_3d" if network_pixel is None else "network",
                     },
                 )
             )
@@ -340,6 +399,7 @@ class PartsDetector:
         self.last_timing_ms = {
             "geometry": 1e3 * (t1 - t0),
             "classifier": 1e3 * (t2 - t1),
-            "post": 1e3 * (t3 - t2),
+            "post": 1e3 * (t3 - t2 - tp),
+            "pickup": 1e3 * tp,
         }
         return out

@@ -1,0 +1,196 @@
+"""Train the parts detector's pickup network (:mod:`grasp_pipeline.perception.instances.pickup`).
+
+It learns from the classifier's own crops (:mod:`grasp_pipeline.training.parts_data`) of regions
+that belong to a part: the input is the crop and the region's 3-D mean, the target the part's
+centre of gravity, the loss the distance between them in centimetres at the part's depth (the
+quantity paper 000's pickup rate 1 / (d^2 + 1) is made of). Augmentation mirrors and transposes
+crop, mean and target together (crop coordinates mirror as t -> 1 - t) and jitters brightness.
+Validation holds out whole frames (every ``val_every``-th) and reports, beside the network's
+figures, the 3-D mean's on the same crops. Each epoch ends with an atomic ``checkpoint.pt`` in
+``work_dir`` (a run started again resumes from it); the best epoch by validation pickup rate is
+exported as ``classifier.pt``: the given classifier's checkpoint with the network as its
+``"pickup"`` entry. Non-finite losses skip the step; too many in a row end the run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grasp_pipeline.perception.instances.pickup import (
+    PickupConfig,
+    PickupNet,
+    pickup_entry,
+    pickup_input,
+)
+from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
+from grasp_pipeline.training.epochs import append_row, guarded_step, resume, save_state
+from grasp_pipeline.training.parts_data import CropSet
+
+
+@dataclass(frozen=True)
+class PickupTrainConfig:
+    epochs: int = 10
+    batch: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    val_every: int = 10
+    width: int = 32
+    seed: int = 0
+
+
+def augment(
+    x: np.ndarray, cog: np.ndarray, prior: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops (B, C, S, S) with their centres of gravity and 3-D means (B, 2, crop coordinates)
+    mirrored left-right, up-down and transposed at random (together), and the colour's
+    brightness jittered; new arrays."""
+    x, cog, prior = x.copy(), cog.copy(), prior.copy()
+    if rng.random() < 0.5:
+        x, cog[:, 0], prior[:, 0] = x[..., ::-1], 1.0 - cog[:, 0], 1.0 - prior[:, 0]
+    if rng.random() < 0.5:
+        x, cog[:, 1], prior[:, 1] = x[..., ::-1, :], 1.0 - cog[:, 1], 1.0 - prior[:, 1]
+    if rng.random() < 0.5:
+        x, cog, prior = x.swapaxes(2, 3), cog[:, ::-1], prior[:, ::-1]
+    x = np.ascontiguousarray(x)
+    gain = rng.uniform(0.75, 1.25, (len(x), 1, 1, 1)).astype(np.float32)
+    x[:, :3] = np.clip(x[:, :3] * gain, 0.0, 1.0)
+    return x, np.ascontiguousarray(cog), np.ascontiguousarray(prior)
+
+
+def distances_cm(pred: np.ndarray, cog: np.ndarray, side_m: np.ndarray) -> np.ndarray:
+    """Distances (cm) between crop coordinates ``pred`` and ``cog`` (N, 2) of windows
+    ``side_m`` (N,) wide at the part's depth."""
+    return 100.0 * np.linalg.norm(pred - cog, axis=1) * side_m
+
+
+def pickup_figures(d_cm: np.ndarray) -> dict:
+    """Median distance and paper 000's mean pickup rate 1 / (d^2 + 1) of distances in cm."""
+    return {
+        "distance_cm_median": float(np.median(d_cm)) if len(d_cm) else float("nan"),
+        "pickup_rate": float(np.mean(1.0 / (d_cm**2 + 1.0))) if len(d_cm) else float("nan"),
+    }
+
+
+def evaluate(net: PickupNet, crops: CropSet, idx: np.ndarray, batch: int = 256) -> dict:
+    """The network's and the 3-D mean's distances and pickup rates on crops ``idx``."""
+    import torch
+
+    net.eval()
+    preds = []
+    with torch.inference_mode():
+        for i in range(0, len(idx), batch):
+            j = idx[i : i + batch]
+            x = torch.from_numpy(pickup_input(crops.x[j].astype(np.float32), crops.prior[j]))
+            preds.append(net(x).numpy())
+    pred = np.concatenate(preds) if preds else np.zeros((0, 2))
+    net.train()
+    return {
+        "crops": len(idx),
+        "network": pickup_figures(distances_cm(pred, crops.cog[idx], crops.side_m[idx])),
+        "mean_3d": pickup_figures(
+            distances_cm(crops.prior[idx], crops.cog[idx], crops.side_m[idx])
+        ),
+    }
+
+
+def train_pickup(
+    crops: CropSet,
+    classifier: str | Path,
+    work_dir: str | Path,
+    config: PickupTrainConfig,
+    progress: bool = True,
+    epoch_limit: int | None = None,
+) -> dict:
+    """Train (or resume) in ``work_dir`` on the crops of parts (those with a centre of gravity);
+    the export is ``classifier`` with the best network added. Returns the summary also written
+    to summary.json. ``epoch_limit``: stop after this many epochs in this call."""
+    import torch
+    from tqdm import tqdm
+
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    base = load_checkpoint(classifier)
+    usable = np.all(np.isfinite(crops.cog), axis=1) & np.isfinite(crops.side_m)
+    val = crops.frame % config.val_every == 0
+    train_idx, val_idx = np.flatnonzero(usable & ~val), np.flatnonzero(usable & val)
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise ValueError(
+            f"need crops of parts to train and validate on, got {len(train_idx)} / {len(val_idx)}"
+        )
+    net = PickupNet(PickupConfig(width=config.width))
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = int(np.ceil(len(train_idx) / config.batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
+    )
+    cfg = {"pickup": net.config.to_dict(), "train": asdict(config), "classifier": str(classifier)}
+    ckpt = work / "checkpoint.pt"
+    epoch0, history, best = resume(ckpt, cfg, net, opt, sched) or (
+        0,
+        [],
+        {"epoch": -1, "pickup_rate": -1.0},
+    )
+    last = config.epochs if epoch_limit is None else min(config.epochs, epoch0 + epoch_limit)
+    for epoch in range(epoch0, last):
+        rng = np.random.default_rng((config.seed, epoch))
+        order = rng.permutation(train_idx)
+        t0, losses, bad_in_a_row = time.perf_counter(), [], 0
+        bar = tqdm(
+            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress
+        )
+        for s in bar:
+            j = np.sort(order[s * config.batch : (s + 1) * config.batch])
+            x, cog, prior = augment(
+                crops.x[j].astype(np.float32), crops.cog[j], crops.prior[j], rng
+            )
+            pred = net(torch.from_numpy(pickup_input(x, prior)))
+            side = torch.from_numpy(crops.side_m[j])
+            loss = (100.0 * (pred - torch.from_numpy(cog)).norm(dim=1) * side).mean()
+            bad_in_a_row = guarded_step(
+                loss, opt, sched, bad_in_a_row, f"epoch {epoch + 1}, step {s}"
+            )
+            if bad_in_a_row:
+                continue
+            losses.append(float(loss.detach()))
+            bar.set_postfix(cm=f"{np.mean(losses[-50:]):.3f}")
+        figures = evaluate(net, crops, val_idx)
+        row = {
+            "epoch": epoch + 1,
+            "loss_cm": float(np.mean(losses)) if losses else float("nan"),
+            "val_distance_cm_median": figures["network"]["distance_cm_median"],
+            "val_pickup_rate": figures["network"]["pickup_rate"],
+            "val_pickup_rate_mean_3d": figures["mean_3d"]["pickup_rate"],
+            "seconds": time.perf_counter() - t0,
+        }
+        history.append(row)
+        if row["val_pickup_rate"] > best["pickup_rate"]:
+            best = {"epoch": epoch + 1, "pickup_rate": row["val_pickup_rate"]}
+            exported = {k: v for k, v in base.items() if k != "meta"}
+            exported["pickup"] = pickup_entry(net, {"epoch": epoch + 1, **figures})
+            save_checkpoint(work / "classifier.pt", exported)
+            (work / "best_val.json").write_text(json.dumps(figures, indent=1))
+        save_state(
+            ckpt, cfg, net, opt, sched, (epoch + 1) * steps_per_epoch, epoch + 1, history, best
+        )
+        append_row(work / "train.csv", row)
+        if progress:
+            print(
+                f"epoch {epoch + 1}: {row['loss_cm']:.3f} cm, validation median "
+                f"{row['val_distance_cm_median']:.3f} cm, pickup rate {row['val_pickup_rate']:.3f} "
+                f"(3-D mean {row['val_pickup_rate_mean_3d']:.3f})",
+                flush=True,
+            )
+    summary = {
+        "crops": {"train": len(train_idx), "val": len(val_idx)},
+        "history": history,
+        "best": best,
+        "config": cfg,
+    }
+    (work / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
