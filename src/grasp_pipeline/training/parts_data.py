@@ -91,14 +91,9 @@ class CropSet:
         )
 
 
-def region_label(instance_ids: np.ndarray, id_to_label: dict[int, str], min_share: float) -> str:
-    """Label of a region from the instance ids under its pixels (0 = background)."""
-    iid = _owner(instance_ids, min_share)
-    return id_to_label.get(iid, UNKNOWN) if iid else UNKNOWN
-
-
-def _owner(instance_ids: np.ndarray, min_share: float) -> int:
-    """The instance holding at least ``min_share`` of a region's pixels, else 0."""
+def region_owner(instance_ids: np.ndarray, min_share: float) -> int:
+    """The instance holding at least ``min_share`` of a region's pixels (the instance ids under
+    them, 0 = background), else 0."""
     if instance_ids.size == 0:
         return 0
     ids, counts = np.unique(instance_ids, return_counts=True)
@@ -163,12 +158,13 @@ def extract_crops(
             x, f = region_crop(frame.rgb, seg.height_m, region, frame.camera, crop)
             xs.append(x.astype(np.float16))
             fs.append(f)
-            ids = frame.instance_mask[region.mask]
-            ys.append(index[region_label(ids, id_to_label, min_share)])
+            # the region's label: the catalog class of its owner; unknown without one
+            owner = region_owner(frame.instance_mask[region.mask], min_share)
+            label = id_to_label.get(owner, UNKNOWN) if owner else UNKNOWN
+            ys.append(index[label])
             fr.append(i)
             window = crop_window(region, frame.camera, crop)
-            owner = _owner(ids, min_share)
-            cog = cog_px.get(owner) if ys[-1] != index[UNKNOWN] else None
+            cog = cog_px.get(owner) if label != UNKNOWN else None
             cogs.append(to_crop(cog[:2], window) if cog else (np.nan, np.nan))
             priors.append(to_crop(project(region.centroid, frame.camera), window))
             sides.append(window[2] * cog[2] / frame.camera.fx if cog else np.nan)
