@@ -49,6 +49,7 @@ def node_params(args: argparse.Namespace) -> dict[str, dict]:
         "gripper": args.gripper,
         "execution": "sim",
         "plan_on_detections": False,
+        "push_free": not args.no_push,
         **planner_cell_params(args.robot),
     }
     # The demo and the final pick only from frames taken after the scene was set up or the robot

@@ -111,7 +111,14 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--replans",
         type=int,
         default=1,
-        help="new looks and plans after the arm was stopped and backed off (0 = one attempt)",
+        help="new looks and plans after the arm was stopped and backed off, or pushed the part "
+        "free of neighbours (0 = one attempt)",
+    )
+    p.add_argument(
+        "--no-push",
+        action="store_true",
+        help="when touching neighbours leave no grasp, give the pick up instead of pushing the "
+        "part free and looking again (measures the grasps alone)",
     )
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: env or 42)")
     p.add_argument(
@@ -127,15 +134,26 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _attempt(cell, dets: list, target: str, frame) -> tuple[bool, str, float, bool]:
+def _attempt(
+    cell, dets: list, target: str, frame, push_free: bool = True
+) -> tuple[bool, str, float, bool]:
     """One pick of ``target`` in process from ``dets`` of ``frame``: (ok, reason, planning ms,
-    whether a stalled arm backed off so that a re-plan may follow). The grasps are checked for
-    finger clearance in the frame's depth, as the planner node does with the aligned depth."""
+    whether a new look and plan may follow: a stalled arm backed off, or the part was pushed
+    free of neighbours that left it no grasp, when ``push_free``). The grasps are checked for finger
+    clearance in the frame's depth, as the planner node does with the aligned depth."""
     from grasp_pipeline.geometry.camera import depth_to_metres
     from grasp_pipeline.grasping.depth_clearance import ObservedCloud
 
     observed = ObservedCloud(depth_to_metres(frame.depth, frame.camera), frame.camera)
     plan = cell.planner.plan_best(dets, target, age_s=0.0, observed=observed)
+    # neighbours leave no grasp: push the part free, then the caller looks again
+    if not plan.ok and plan.crowded and push_free:
+        push = cell.planner.plan_push(dets, target, observed)
+        if push.ok:
+            res = cell.planner.execute(push)
+            why = f"{plan.reason}; pushed {target}: {push.reason} ({res.reason})"
+            return False, why, plan.planning_ms + push.planning_ms, res.ok or res.backed_off
+        return False, f"{plan.reason}; {push.reason}", plan.planning_ms, False
     if not plan.ok:
         return False, plan.reason, plan.planning_ms, False
     res = cell.planner.execute(plan)
@@ -276,7 +294,9 @@ def _run_direct(args: argparse.Namespace) -> int:
                     detector.snapshot()
                 frame = cell.world.render(camera)
                 dets = detector.detect(frame.rgb, frame.depth, frame.camera)
-                ok, why, plan_time, backed_off = _attempt(cell, dets, target, frame)
+                ok, why, plan_time, backed_off = _attempt(
+                    cell, dets, target, frame, not args.no_push
+                )
                 plan_ms += plan_time
                 if ok or not backed_off or attempt == args.replans:
                     break
@@ -335,6 +355,7 @@ def write_demo_results(
         "trials_per_object": args.trials,
         "pool": list(args.objects) if args.objects else args.pool,
         "replans_after_stall": args.replans,
+        "push_free": not args.no_push,
         "seed": args.seed,
         "camera": f"d435 {args.width}x{args.height}, noise on",
         "wall_s": time.perf_counter() - t_all,

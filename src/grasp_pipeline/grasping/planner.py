@@ -27,12 +27,13 @@ from grasp_pipeline.grasping.depth_clearance import (
 from grasp_pipeline.grasping.gripper import GripperSpec
 from grasp_pipeline.grasping.motion.base import ExecResult, MotionBackend, Trajectory
 from grasp_pipeline.grasping.robots import SELF_MARGIN_M, on_base
+from grasp_pipeline.grasping.singulation import push_candidates
 from grasp_pipeline.grasping.synthesis import (
     GraspCandidate,
     grasps_from_point_axis,
     grasps_from_pose,
 )
-from grasp_pipeline.grasping.waypoints import pick_waypoints
+from grasp_pipeline.grasping.waypoints import pick_waypoints, push_waypoints
 from grasp_pipeline.perception.detector import Detection
 
 ROBOTS = ("franka", "youbot")
@@ -49,6 +50,9 @@ CLEARANCE_RADIUS_M = 0.15
 # the gripper's clearance_m (8 mm for the Panda hand): parts in clutter lie 0-10 mm apart, and the
 # depth has placed the fingers on the part (centred) so that less room is needed.
 TIGHT_CLEARANCE_M = 0.004
+# Pushes planned through the motion backend before a push is refused (ranked, see
+# grasping.singulation).
+MAX_PUSH_CANDIDATES = 12
 # A planning budget counts the planning thread's CPU time: with the simulator and the detector on
 # the same two cores, a plan's wall time measured several times its work. The wall clock still
 # ends planning at WALL_BUDGET_FACTOR times the budget, so that a pick answers in bounded time.
@@ -71,6 +75,8 @@ class PlanResult:
     candidate: GraspCandidate | None = None
     trajectory: Trajectory | None = None
     rejected: list[str] = field(default_factory=list)
+    action: str = "pick"  # or "push" (see GraspPlanner.plan_push)
+    crowded: bool = False  # refused with a finger on a neighbour in the observed depth
 
 
 class GraspPlanner:
@@ -247,6 +253,7 @@ class GraspPlanner:
         than the part seen between the fingers on each side (neighbours closer than the usual
         clearance, the part's position known from the depth)."""
         rejected: list[str] = []
+        crowded = False
         tried = 0
         queue = [c for c in cands[: self.max_candidates] if not any(alike(c, a) for a in avoid)]
         narrower: list[GraspCandidate] = []
@@ -266,6 +273,7 @@ class GraspPlanner:
                     )
                     if not seen.ok:
                         rejected.append(f"{c.description}: {seen.reason}")
+                        crowded = crowded or max(seen.blocking) >= MIN_BLOCKING_POINTS
                         if width is not None and max(seen.blocking) >= MIN_BLOCKING_POINTS:
                             narrower.append(opened_tightly(c, width, self.model.gripper))
                         continue
@@ -294,7 +302,12 @@ class GraspPlanner:
             return PlanResult(
                 False, "every grasp is like one the arm was just stopped on (stalled)"
             )
-        return PlanResult(False, f"every grasp refused; first: {rejected[0]}", rejected=rejected)
+        return PlanResult(
+            False,
+            f"every grasp refused; first: {rejected[0]}",
+            rejected=rejected,
+            crowded=crowded,
+        )
 
     def plan_best(
         self,
@@ -360,6 +373,90 @@ class GraspPlanner:
                 first = first or res
         first.planning_ms = total_ms
         return first
+
+    def plan_push(
+        self,
+        detections: list[Detection],
+        label: str,
+        observed: ObservedCloud,
+    ) -> PlanResult:
+        """A push that frees the best-scoring detection of ``label`` (not on the robot) from the
+        neighbours touching it, for when every grasp of it was refused: the closed fingers come
+        down behind it where the depth ``observed`` shows nothing standing and push it into the
+        freest direction (:mod:`~grasp_pipeline.grasping.singulation`), then the arm goes back
+        to where it is now. The caller looks again and plans the pick from the new frame."""
+        t0 = time.perf_counter()
+
+        def done(res: PlanResult) -> PlanResult:
+            res.planning_ms = (time.perf_counter() - t0) * 1e3
+            res.label = label
+            res.action = "push"
+            return res
+
+        spec = self.catalog[label] if label in self.catalog else None  # noqa: SIM401
+        wanted = [d for d in detections if d.label == label and not self.on_robot(d)]
+        if spec is None or not wanted:
+            return done(PlanResult(False, f"no push: no detection of {label!r} to push"))
+        det = max(wanted, key=lambda d: d.score)
+        R, t = self.camera_pose_base[:3, :3], self.camera_pose_base[:3, 3]
+        point = np.asarray(det.point, dtype=float)
+        if point.shape != (3,) or not np.all(np.isfinite(point)):
+            return done(PlanResult(False, "no push: the detection's point is not finite"))
+        if det.pose_is_full_6d:
+            dominant = R @ np.asarray(det.pose, dtype=float)[:3, 0]
+        elif det.grasp_axis is not None:
+            dominant = np.cross([0.0, 0.0, 1.0], R @ np.asarray(det.grasp_axis, dtype=float))
+        else:
+            return done(PlanResult(False, "no push: the detection has no axis"))
+        points = observed.near(point, CLEARANCE_RADIUS_M).points @ R.T + t
+        if len(points) == 0:
+            return done(PlanResult(False, "no push: no observed depth around the part"))
+        surface = (
+            self.surface_z_base
+            if self.surface_z_base is not None
+            else float(np.percentile(points[:, 2], 3.0))
+        )
+        length, width, height = spec.size
+        if spec.round_from_above:
+            length = width = max(length, width)
+        cands, why = push_candidates(
+            points,
+            R @ point + t,
+            dominant,
+            (length, width, height),
+            surface,
+            self.model.gripper,
+        )
+        if not cands:
+            return done(PlanResult(False, f"no push: {why}"))
+        rejected: list[str] = []
+        with self.backend.standing_still():
+            q_home = self.backend.current_joints()
+            home = self.model.fk(q_home)
+            for c in cands[:MAX_PUSH_CANDIDATES]:
+                wps = push_waypoints(
+                    c.start, c.direction, c.distance_m, home, q_home, *MOTION_DISTANCES[self.robot]
+                )
+                traj = self.backend.plan(wps, target_point=R @ point + t)
+                if traj.ok:
+                    traj.holds = False
+                    return done(
+                        PlanResult(
+                            True,
+                            c.description,
+                            c.start.copy(),
+                            [w.pose for w in wps],
+                            width_m=spec.graspable_width,
+                            trajectory=traj,
+                            rejected=rejected,
+                        )
+                    )
+                rejected.append(f"{c.description}: {traj.reason}")
+        return done(
+            PlanResult(
+                False, f"no push: every push refused; first: {rejected[0]}", rejected=rejected
+            )
+        )
 
     def execute(self, plan: PlanResult) -> ExecResult:
         """Run a plan from :meth:`plan`; a plan that is not ok is refused and nothing moves.

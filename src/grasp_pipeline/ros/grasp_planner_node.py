@@ -197,6 +197,13 @@ PARAMS = (
         "full 6D poses then are not obstacles: the depth shows where the neighbours really are",
         read_only=True,
     ),
+    Param(
+        "push_free",
+        True,
+        "when touching neighbours leave a pick no grasp in the observed depth, push the part "
+        "into free space with the closed fingers and answer that pick with a request to call "
+        "again (a new look; needs depth_clearance)",
+    ),
     Param("camera_name", "camera", "namespace of the camera topics", read_only=True),
     Param(
         "plan_on_detections", True, "plan (and publish grasp_pose) for every new detections message"
@@ -242,6 +249,7 @@ class GraspPlannerNode(Node):
         # one plan / pick at a time (they share the robot state and the planning scene)
         self._lock = threading.Lock()
         self._latest = None  # (Detection3DArray, receive time ns): the newest array only
+        self._planned_from = None  # (detections, observed cloud) of the last plan
         self._planned = None  # the _latest the worker last planned for
         self._pick_waiting = threading.Event()  # set while a pick waits for the lock
         self.create_subscription(Detection3DArray, "detections", self._on_detections, RESULTS)
@@ -473,6 +481,7 @@ class GraspPlannerNode(Node):
         except RobotUnavailableError as exc:
             return None, f"robot not available: {exc}", False
         self.last_plan = plan
+        self._planned_from = (intake.detections, observed)  # what a push would start from
         if plan.ok:
             now = self.get_clock().now().nanoseconds
             self.pub_grasp.publish(cv.pose_stamped(plan.grasp_pose_base, now, self.p.base_frame))
@@ -490,8 +499,11 @@ class GraspPlannerNode(Node):
             self._pick_waiting.clear()
             t0 = time.perf_counter()
             self.last_exec = None
+            self._planned_from = None
             plan, why, _ = self._plan_latest(self._latest)
-            if plan is None or not plan.ok:
+            if plan is not None and plan.crowded and self.p.push_free and self._planned_from:
+                response.success, response.message = False, self._push_free(plan)
+            elif plan is None or not plan.ok:
                 response.success, response.message = False, f"no pick: {why}"
             else:
                 from grasp_pipeline.grasping.motion.base import ExecResult
@@ -518,6 +530,29 @@ class GraspPlannerNode(Node):
             else:
                 self.get_logger().warning(response.message)
             return response
+
+    def _push_free(self, refused) -> str:
+        """The ``pick`` answer after every grasp of the target was refused for touching
+        neighbours (``refused``, a PlanResult): push the part free (GraspPlanner.plan_push) and
+        ask for another call, or say why no push was made."""
+        from grasp_pipeline.grasping.motion.base import ExecResult
+        from grasp_pipeline.ros.robot_client import RobotUnavailableError
+
+        detections, observed = self._planned_from
+        why = f"no pick: {refused.reason}"
+        if observed is None:
+            return f"{why}; no push: no depth frame to push in"
+        push = self.planner.plan_push(detections, refused.label, observed)
+        if not push.ok:
+            return f"{why}; {push.reason}"
+        try:
+            res = self.planner.execute(push)
+        except RobotUnavailableError as exc:
+            res = ExecResult(False, f"robot not available: {exc}")
+        self.last_exec = res
+        if res.ok or res.backed_off:  # the arm is back out of the way: look again
+            return f"{why}; pushed {refused.label}: {push.reason}; {REPLAN_HINT}"
+        return f"{why}; push of {refused.label} failed: {res.reason}"
 
     def destroy_node(self) -> None:
         # also called by context shutdown after a failed __init__: attributes may be missing

@@ -31,10 +31,14 @@ class Segment:
 
 @dataclass
 class Trajectory:
+    """``holds``: the motion ends with a part in the closed fingers (a pick: execution judges
+    the hold from the fingers' opening); False for motions that hold nothing (a push)."""
+
     ok: bool
     reason: str
     segments: list[Segment] = field(default_factory=list)
     start_q: np.ndarray | None = None
+    holds: bool = True
 
 
 @dataclass

@@ -384,7 +384,9 @@ class MoveItBackend(MotionBackend):
             goal.set_joint_group_positions(
                 self.groups.arm, prev.get_joint_group_positions(self.groups.arm)
             )
-            if not goal.set_from_ik(
+            if wp.joints is not None:
+                goal.set_joint_group_positions(self.groups.arm, np.asarray(wp.joints, float))
+            elif not goal.set_from_ik(
                 self.groups.arm,
                 self._tip_pose_msg(wp.pose),
                 self.groups.tip_link,
@@ -427,6 +429,8 @@ class MoveItBackend(MotionBackend):
                 self.moveit.execute(result.trajectory, controllers=[])
                 if seg.gripper <= 0:
                     closed = self.gripper_opening()
+        if not trajectory.holds:
+            return ExecResult(True, "done: every segment driven")
         lifted = self.gripper_opening() if closed is not None else None
         held, why = judge_hold(closed, lifted, self.model.gripper)
         return ExecResult(held, why, opening_closed_m=closed, opening_lifted_m=lifted)
