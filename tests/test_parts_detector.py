@@ -107,6 +107,14 @@ def test_pickup_cli_adds_its_network_to_the_classifier(scenes: Path, tmp_path: P
         u = frame.camera.fx * a.point[0] / a.point[2] + frame.camera.cx
         assert u == pytest.approx(a.pixel[0])  # the point lies on the pixel's ray
     assert "pickup" in det.last_timing_ms
+    # the pickup network reuses the classifier's crops of the frame: the same points as from
+    # crops cut again for it
+    reusing = det.pickup_pixels
+    det.pickup_pixels = lambda rgb, height, regions, camera, cut=None: reusing(
+        rgb, height, regions, camera
+    )
+    again = det.detect(frame.rgb, frame.depth, frame.camera)
+    assert [d.pixel for d in again] == [d.pixel for d in after]
     # a pickup entry that does not load is refused naming the file
     state = load_checkpoint(model)
     state["pickup"]["config"] = {"width": 4}

@@ -153,14 +153,19 @@ class PartsDetector:
         regions: Sequence[Region],
         camera: CameraIntrinsics,
         views: bool = True,
+        cut: dict[int, tuple[Region, np.ndarray]] | None = None,
     ) -> np.ndarray:
         """(len(regions), classes) class probabilities of the regions' crops (``views``: doubtful
-        crops named from several views, see :meth:`probabilities`)."""
+        crops named from several views, see :meth:`probabilities`). ``cut``: where to keep each
+        region's crop image, as ``id(region)`` -> (region, crop), for the pickup network of the
+        same frame (the region is kept so that its id is not reused)."""
         import torch
 
         if not regions:
             return np.zeros((0, len(self.class_names)), np.float32)
         crops = [region_crop(rgb, height_m, r, camera, self.crop) for r in regions]
+        if cut is not None:
+            cut.update({id(r): (r, c[0]) for r, c in zip(regions, crops, strict=True)})
         x = torch.from_numpy(np.stack([c[0] for c in crops])).to(self.device)
         f = torch.from_numpy(np.stack([c[1] for c in crops])).to(self.device)
         return self.probabilities(x, f, views)
@@ -191,6 +196,7 @@ class PartsDetector:
         seg: Segmentation,
         probs: np.ndarray,
         camera: CameraIntrinsics,
+        cut: dict[int, tuple[Region, np.ndarray]] | None = None,
     ) -> tuple[list[Region], np.ndarray]:
         """``seg``'s regions and their class probabilities ``probs``, with each region named with
         less than SPLIT_BELOW_PROBABILITY replaced by its pieces (:func:`split_region`) when the
@@ -207,7 +213,7 @@ class PartsDetector:
             return regions, probs
         # one view each: a piece must be named surely as it is
         piece_probs = self.classify(
-            rgb, seg.height_m, [r for p in pieces.values() for r in p], camera, views=False
+            rgb, seg.height_m, [r for p in pieces.values() for r in p], camera, False, cut
         )
         out_regions: list[Region] = []
         out_probs: list[np.ndarray] = []
@@ -314,15 +320,20 @@ class PartsDetector:
         height_m: np.ndarray,
         regions: Sequence[Region],
         camera: CameraIntrinsics,
+        cut: dict[int, tuple[Region, np.ndarray]] | None = None,
     ) -> list[tuple[float, float] | None]:
         """The pickup network's centre of gravity (image pixels) of each region, one batch of
         crops for all, kept on the region (:func:`on_region`); None each without the network
-        (the pickup is then the 3-D mean)."""
+        (the pickup is then the 3-D mean). ``cut``: crops the classifier cut from this frame
+        (see :meth:`classify`), reused for the regions it holds."""
         if self.pickup is None or not regions:
             return [None] * len(regions)
+        cut = {} if cut is None else cut
         crops, prior, windows = [], [], []
         for r in regions:
-            crops.append(region_crop(rgb, height_m, r, camera, self.crop)[0])
+            if id(r) not in cut:
+                cut[id(r)] = (r, region_crop(rgb, height_m, r, camera, self.crop)[0])
+            crops.append(cut[id(r)][1])
             windows.append(crop_window(r, camera, self.crop))
             prior.append(to_crop(project(r.centroid, camera), windows[-1]))
         t = self.pickup.locate(np.stack(crops), np.stack(prior))
@@ -349,8 +360,9 @@ class PartsDetector:
         depth_m = depth_in_metres(depth, camera)
         seg = segment_instances(depth_m, camera, self.geometry, rgb)
         t1 = time.perf_counter()
-        probs = self.classify(rgb, seg.height_m, seg.regions, camera)
-        regions, probs = self.split_touching(rgb, seg, probs, camera)
+        cut: dict[int, tuple[Region, np.ndarray]] = {}  # this frame's crops, for the pickup
+        probs = self.classify(rgb, seg.height_m, seg.regions, camera, cut=cut)
+        regions, probs = self.split_touching(rgb, seg, probs, camera, cut)
         t2 = time.perf_counter()
         labels = [self.class_names[int(np.argmax(p))] for p in probs]
         self.last_unknown = labels.count(UNKNOWN)
@@ -367,7 +379,7 @@ class PartsDetector:
             w = np.array([regions[i].pixels for i in group], float)
             found.append((label, np.average(probs[group], axis=0, weights=w), region, len(group)))
         tp = time.perf_counter()
-        pixels = self.pickup_pixels(rgb, seg.height_m, [f[2] for f in found], camera)
+        pixels = self.pickup_pixels(rgb, seg.height_m, [f[2] for f in found], camera, cut)
         tp = time.perf_counter() - tp
         out: list[Detection] = []
         for (label, p, region, fragments), network_pixel in zip(found, pixels, strict=True):
