@@ -8,9 +8,11 @@ against what the camera sees, as the grasps are:
 
 * the part's footprint is its catalog box (length along the detected dominant axis, width
   across it) around the detected point; observed points inside it are the part's own;
-* for each of ``DIRECTIONS`` horizontal directions, the corridor the part sweeps when pushed
-  ``PUSH_M`` that way is scored by how much observed surface stands in it (neighbours it would
-  shove along), the direction away from the nearby neighbours breaking ties;
+* for each of ``DIRECTIONS`` horizontal directions, the part is moved in thought: the standing
+  points are grouped into connected objects, an object in the corridor the part sweeps is shoved
+  along as a whole, the others stay. Pushes after which both finger slots across the part are
+  free of them come first (``CLOSED_COST``), then those with the least observed surface in the
+  corridor, the direction away from the nearby neighbours breaking ties;
 * the closed fingers descend ``START_GAP_M`` behind the part's trailing edge, where the observed
   depth must show nothing standing up (a finger landing on a neighbour would stall or tip it),
   and push at a height of about half the part's (``push_height``), low enough not to ride over
