@@ -542,10 +542,10 @@ class GraspPlannerNode(Node):
         why = f"no pick: {refused.reason}"
         if observed is None:
             return f"{why}; no push: no depth frame to push in"
-        push = self.planner.plan_push(detections, refused.label, observed)
-        if not push.ok:
-            return f"{why}; {push.reason}"
         try:
+            push = self.planner.plan_push(detections, refused.label, observed)
+            if not push.ok:
+                return f"{why}; {push.reason}"
             res = self.planner.execute(push)
         except RobotUnavailableError as exc:
             res = ExecResult(False, f"robot not available: {exc}")
