@@ -364,3 +364,33 @@ def test_numpy_blas_runs_on_the_calling_thread_while_a_frame_is_detected() -> No
     assert det.detect(frame.rgb, frame.depth, frame.camera)
     assert seen and all(max(b) == 1 and t == 2 for b, t in seen)
     assert max(threads.blas_threads()) == 1  # left so for the process
+
+
+def test_only_regions_that_may_hold_two_parts_are_tried_in_pieces() -> None:
+    """A region named surely (>= 0.9) and no larger than the named part's diagonal is that one
+    part: the split test is skipped for it (half the regions on tuning frames, the same hold-out
+    figures); a larger or a doubtful one is still tried."""
+    from dataclasses import replace
+
+    from grasp_pipeline.perception.instances.geometry import Region
+
+    det = load_detector("parts", str(REPO / SHIPPED_MODELS["parts"]))
+    k = det.class_names.index("M20")
+    sure = np.zeros(len(det.class_names))
+    sure[k] = 0.95
+    nut = Region(
+        mask=np.ones((2, 2), bool),
+        pixels=4,
+        bbox=(0, 0, 2, 2),
+        plane=0,
+        height_m=0.016,
+        centroid=np.array([0.0, 0.0, 0.5]),
+        extent_m=0.03,
+        area_m2=7e-4,
+        bounds=np.zeros((2, 3)),
+    )
+    assert det.one_part(nut, sure)
+    assert not det.one_part(replace(nut, extent_m=1.5 * det.diagonal_m["M20"]), sure)
+    doubtful = sure.copy()
+    doubtful[k] = 0.6
+    assert not det.one_part(nut, doubtful)
