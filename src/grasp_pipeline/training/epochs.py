@@ -1,14 +1,17 @@
 """The bookkeeping of an epoch-based trainer, one home for the parts classifier's and the pickup
-network's: a guarded optimiser step (non-finite losses skipped, too many in a row an error),
-the resumable training state (weights, optimiser, schedule, epoch, history, best, torch's RNG,
+network's: the pass over an epoch's batches with a progress bar, a guarded optimiser step
+(non-finite losses skipped, too many in a row an error), the resumable training state (weights, optimiser, schedule, epoch, history, best, torch's RNG,
 written atomically) and the per-epoch CSV history.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -31,6 +34,38 @@ def guarded_step(loss, opt, sched, bad_in_a_row: int, where: str) -> int:
     opt.step()
     sched.step()
     return 0
+
+
+def run_epoch(
+    order: np.ndarray,
+    batch: int,
+    batch_loss: Callable[[np.ndarray, np.random.Generator], Any],
+    rng: np.random.Generator,
+    opt,
+    sched,
+    epoch: int,
+    epochs: int,
+    progress: bool,
+    unit: str = "loss",
+) -> list[float]:
+    """One epoch: ``order`` (the training indices, shuffled) in batches of ``batch``, each
+    batch's loss ``batch_loss(indices, rng)`` (a scalar tensor) taken by :func:`guarded_step`;
+    a progress bar shows the mean of the last 50 losses as ``unit``. ``epoch`` counts from 0 of
+    ``epochs``. Returns the finite losses."""
+    from tqdm import tqdm
+
+    losses: list[float] = []
+    bad_in_a_row = 0
+    steps = int(np.ceil(len(order) / batch))
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+    for s in bar:
+        loss = batch_loss(order[s * batch : (s + 1) * batch], rng)
+        bad_in_a_row = guarded_step(loss, opt, sched, bad_in_a_row, f"epoch {epoch + 1}, step {s}")
+        if bad_in_a_row:
+            continue
+        losses.append(float(loss.detach()))
+        bar.set_postfix({unit: f"{np.mean(losses[-50:]):.3f}"})
+    return losses
 
 
 def resume(

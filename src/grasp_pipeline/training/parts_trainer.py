@@ -22,7 +22,7 @@ from grasp_pipeline.perception.instances.crops import CropSpec
 from grasp_pipeline.perception.instances.geometry import GeometryConfig
 from grasp_pipeline.perception.instances.model import ClassifierConfig, CropClassifier
 from grasp_pipeline.training.checkpoint import save_checkpoint
-from grasp_pipeline.training.epochs import append_row, guarded_step, resume, save_state
+from grasp_pipeline.training.epochs import append_row, resume, run_epoch, save_state
 from grasp_pipeline.training.parts_data import CropSet
 
 SHIFT_PX = 4
@@ -113,7 +113,6 @@ def train_parts(
     """Train (or resume) in ``work_dir``; returns the summary also written to summary.json.
     ``epoch_limit``: stop after this many epochs in this call (a later call resumes)."""
     import torch
-    from tqdm import tqdm
 
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -139,30 +138,25 @@ def train_parts(
         {"epoch": -1, "accuracy": -1.0},
     )
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+    def batch_loss(j: np.ndarray, rng: np.random.Generator):
+        """Cross-entropy of augmented crops with their size features jittered by 5 %."""
+        x = augment(torch.from_numpy(crops.x[j].astype(np.float32)), rng)
+        f = torch.from_numpy(
+            crops.feats[j] * rng.uniform(0.95, 1.05, (len(j), 1)).astype(np.float32)
+        )
+        return loss_fn(model(x, f), torch.from_numpy(crops.y[j]))
+
     log = work / "train.csv"
     last = config.epochs if epoch_limit is None else min(config.epochs, epoch0 + epoch_limit)
     for epoch in range(epoch0, last):
         rng = np.random.default_rng((config.seed, epoch))
         order = rng.permutation(train_idx)
         model.train()
-        t0, losses, bad_in_a_row = time.perf_counter(), [], 0
-        bar = tqdm(
-            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress
+        t0 = time.perf_counter()
+        losses = run_epoch(
+            order, config.batch, batch_loss, rng, opt, sched, epoch, config.epochs, progress
         )
-        for s in bar:
-            j = order[s * config.batch : (s + 1) * config.batch]
-            x = augment(torch.from_numpy(crops.x[j].astype(np.float32)), rng)
-            f = torch.from_numpy(
-                crops.feats[j] * rng.uniform(0.95, 1.05, (len(j), 1)).astype(np.float32)
-            )
-            loss = loss_fn(model(x, f), torch.from_numpy(crops.y[j]))
-            bad_in_a_row = guarded_step(
-                loss, opt, sched, bad_in_a_row, f"epoch {epoch + 1}, step {s}"
-            )
-            if bad_in_a_row:
-                continue
-            losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}")
         val = evaluate(model, crops, val_idx)
         row = {
             "epoch": epoch + 1,

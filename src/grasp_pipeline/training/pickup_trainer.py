@@ -28,7 +28,7 @@ from grasp_pipeline.perception.instances.pickup import (
     pickup_input,
 )
 from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
-from grasp_pipeline.training.epochs import append_row, guarded_step, resume, save_state
+from grasp_pipeline.training.epochs import append_row, resume, run_epoch, save_state
 from grasp_pipeline.training.parts_data import CropSet
 
 
@@ -110,7 +110,6 @@ def train_pickup(
     the export is ``classifier`` with the best network added. Returns the summary also written
     to summary.json. ``epoch_limit``: stop after this many epochs in this call."""
     import torch
-    from tqdm import tqdm
 
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -136,29 +135,23 @@ def train_pickup(
         [],
         {"epoch": -1, "pickup_rate": -1.0},
     )
+
+    def batch_loss(j: np.ndarray, rng: np.random.Generator):
+        """Mean distance (cm at the part's side) of the predicted centres of gravity."""
+        j = np.sort(j)
+        x, cog, prior = augment(crops.x[j].astype(np.float32), crops.cog[j], crops.prior[j], rng)
+        pred = net(torch.from_numpy(pickup_input(x, prior)))
+        side = torch.from_numpy(crops.side_m[j])
+        return (100.0 * (pred - torch.from_numpy(cog)).norm(dim=1) * side).mean()
+
     last = config.epochs if epoch_limit is None else min(config.epochs, epoch0 + epoch_limit)
     for epoch in range(epoch0, last):
         rng = np.random.default_rng((config.seed, epoch))
         order = rng.permutation(train_idx)
-        t0, losses, bad_in_a_row = time.perf_counter(), [], 0
-        bar = tqdm(
-            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress
+        t0 = time.perf_counter()
+        losses = run_epoch(
+            order, config.batch, batch_loss, rng, opt, sched, epoch, config.epochs, progress, "cm"
         )
-        for s in bar:
-            j = np.sort(order[s * config.batch : (s + 1) * config.batch])
-            x, cog, prior = augment(
-                crops.x[j].astype(np.float32), crops.cog[j], crops.prior[j], rng
-            )
-            pred = net(torch.from_numpy(pickup_input(x, prior)))
-            side = torch.from_numpy(crops.side_m[j])
-            loss = (100.0 * (pred - torch.from_numpy(cog)).norm(dim=1) * side).mean()
-            bad_in_a_row = guarded_step(
-                loss, opt, sched, bad_in_a_row, f"epoch {epoch + 1}, step {s}"
-            )
-            if bad_in_a_row:
-                continue
-            losses.append(float(loss.detach()))
-            bar.set_postfix(cm=f"{np.mean(losses[-50:]):.3f}")
         figures = evaluate(net, crops, val_idx)
         row = {
             "epoch": epoch + 1,
