@@ -273,8 +273,9 @@ class GraspPlanner:
                     )
                     if not seen.ok:
                         rejected.append(f"{c.description}: {seen.reason}")
-                        crowded = crowded or max(seen.blocking) >= MIN_BLOCKING_POINTS
-                        if width is not None and max(seen.blocking) >= MIN_BLOCKING_POINTS:
+                        finger_blocked = max(seen.blocking) >= MIN_BLOCKING_POINTS
+                        crowded = crowded or finger_blocked
+                        if width is not None and finger_blocked:
                             narrower.append(opened_tightly(c, width, self.model.gripper))
                         continue
                 halt = stop() if stop is not None else ""
@@ -408,6 +409,7 @@ class GraspPlanner:
             dominant = np.cross([0.0, 0.0, 1.0], R @ np.asarray(det.grasp_axis, dtype=float))
         else:
             return done(PlanResult(False, "no push: the detection has no axis"))
+        point_base = R @ point + t
         points = observed.near(point, CLEARANCE_RADIUS_M).points @ R.T + t
         if len(points) == 0:
             return done(PlanResult(False, "no push: no observed depth around the part"))
@@ -421,7 +423,7 @@ class GraspPlanner:
             length = width = max(length, width)
         cands, why = push_candidates(
             points,
-            R @ point + t,
+            point_base,
             dominant,
             (length, width, height),
             surface,
@@ -437,7 +439,7 @@ class GraspPlanner:
                 wps = push_waypoints(
                     c.start, c.direction, c.distance_m, home, q_home, *MOTION_DISTANCES[self.robot]
                 )
-                traj = self.backend.plan(wps, target_point=R @ point + t)
+                traj = self.backend.plan(wps, target_point=point_base)
                 if traj.ok:
                     traj.holds = False
                     return done(
