@@ -19,6 +19,8 @@ from grasp_pipeline.perception.instances.geometry import Region
 
 CHANNELS = 5
 FEATURES = 4
+# 8-bit colour -> 0..1, as float32 (a table: the same values as dividing by 255.0)
+_UNIT = (np.arange(256) / 255.0).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -82,16 +84,21 @@ def region_crop(
     u0, v0, side = crop_window(region, camera, spec)
     s = spec.size
     colour = cv2.resize(_cut(rgb, u0, v0, side), (s, s), interpolation=cv2.INTER_AREA)
-    height = cv2.resize(
-        np.nan_to_num(_cut(height_m.astype(np.float32, copy=False), u0, v0, side), nan=0.0),
-        (s, s),
-        interpolation=cv2.INTER_NEAREST,
+    # nearest-neighbour resizes copy values: unknown heights become 0 after the resize, and the
+    # mask is cut before it is converted (the same values as before the resize, on fewer pixels)
+    height = np.nan_to_num(
+        cv2.resize(
+            _cut(height_m.astype(np.float32, copy=False), u0, v0, side),
+            (s, s),
+            interpolation=cv2.INTER_NEAREST,
+        ),
+        nan=0.0,
     )
     mask = cv2.resize(
-        _cut(region.mask.astype(np.uint8), u0, v0, side), (s, s), interpolation=cv2.INTER_NEAREST
+        _cut(region.mask, u0, v0, side).astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST
     )
     x = np.empty((CHANNELS, s, s), np.float32)
-    x[:3] = colour.transpose(2, 0, 1) / 255.0
+    x[:3] = _UNIT[colour.transpose(2, 0, 1)]
     x[3] = np.clip(height / spec.height_scale_m, -1.0, 3.0)
     x[4] = mask
     z = float(region.centroid[2]) if np.isfinite(region.centroid[2]) else 0.5

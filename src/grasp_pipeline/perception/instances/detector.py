@@ -314,13 +314,23 @@ class PartsDetector:
             top = max(r.height_m for r in members) + FAR_JOIN_OCCLUDER_M
             return not bool(np.any(between[np.isfinite(between)] > top))
 
+        verdicts: dict[tuple[tuple[int, ...], tuple[int, ...]], bool] = {}  # pairs of groups
+
+        def join(ga: list[int], gb: list[int]) -> bool:
+            """one_part, asked once per pair of groups (a pass after a join asks again only
+            about the group that grew)."""
+            key = (tuple(ga), tuple(gb))
+            if key not in verdicts:
+                verdicts[key] = labels[ga[0]] == labels[gb[0]] and one_part(ga, gb)
+            return verdicts[key]
+
         joined = True
         while joined:
             joined = False
             for a in range(len(groups)):
                 for b in range(a + 1, len(groups)):
                     ga, gb = groups[a], groups[b]
-                    if labels[ga[0]] != labels[gb[0]] or not one_part(ga, gb):
+                    if not join(ga, gb):
                         continue
                     ga.extend(gb)
                     del groups[b]

@@ -14,6 +14,8 @@ camera (``d < 0``), so ``n . p - d`` is the height of a point above the plane.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,14 +125,36 @@ class Segmentation:
     cells: CellGrid | None = None
 
 
+def _percentiles(values: np.ndarray, qs: Sequence[float], scalar: bool) -> np.ndarray:
+    """What ``np.percentile(values, qs, axis=0)`` (``scalar``: ``np.percentile(values, qs[0])``)
+    returns, bit for bit (numpy's "linear" method), from one partition: numpy's own call costs
+    more than the work on the few hundred points of a region, and regions are many per frame."""
+    n = len(values)
+    index = [(n - 1) * (q / 100.0) for q in qs]
+    below = [min(max(math.floor(i), 0), n - 1) for i in index]
+    above = [min(b + 1, n - 1) for b in below]
+    part = np.partition(values, sorted(set(below + above)), axis=0)
+    out = []
+    for i, b, a in zip(index, below, above, strict=True):
+        t = i - math.floor(i)
+        lo, hi = part[b], part[a]
+        step = hi - lo  # in the values' own precision, as numpy interpolates
+        weight = t if scalar else np.float64(t)
+        out.append(lo + step * weight if t < 0.5 else hi - step * (1 - weight))
+    return out[0] if scalar else np.stack(out)
+
+
 def backproject(depth_m: np.ndarray, camera: CameraIntrinsics, stride: int = 1) -> np.ndarray:
     """(H, W) metres (NaN = missing) -> (H/s, W/s, 3) points in the camera frame (NaN where
     missing), for every ``stride``-th pixel."""
     z = depth_m[::stride, ::stride]
-    vs, us = np.mgrid[0 : depth_m.shape[0] : stride, 0 : depth_m.shape[1] : stride]
-    x = (us - camera.cx) * z / camera.fx
-    y = (vs - camera.cy) * z / camera.fy
-    return np.stack([x, y, z], axis=-1).astype(np.float32)
+    us = np.arange(0, depth_m.shape[1], stride)[None, :]  # broadcast, not a full pixel grid
+    vs = np.arange(0, depth_m.shape[0], stride)[:, None]
+    out = np.empty((*z.shape, 3), np.float32)
+    out[..., 0] = (us - camera.cx) * z / camera.fx
+    out[..., 1] = (vs - camera.cy) * z / camera.fy
+    out[..., 2] = z
+    return out
 
 
 def _fit(points: np.ndarray) -> tuple[np.ndarray, float]:
@@ -152,8 +176,10 @@ def support_planes(
     the first within 10 degrees (surfaces of different heights, not walls). ``cell_area``: (N,)
     surface (m^2) each point stands for, to hold planes to ``min_plane_area_m2``."""
     rng = np.random.default_rng(config.seed)
-    finite = np.all(np.isfinite(points), axis=1)
-    pts = points[finite]
+    # (column by column and np.compress: the same as np.all(..., axis=1) and points[finite],
+    # 20x and 5x faster on a frame's 76,800 points)
+    finite = np.isfinite(points[:, 0]) & np.isfinite(points[:, 1]) & np.isfinite(points[:, 2])
+    pts = np.compress(finite, points, axis=0)
     area = np.ones(len(pts)) if cell_area is None else cell_area[finite]
     if len(pts) < 100:
         return []
@@ -180,8 +206,9 @@ def support_planes(
         if len(n) == 0:
             break
         d = np.einsum("hk,hk->h", n, tri[:, 0])
-        dist = np.abs(sample[idx] @ n.T - d)  # (M, hypotheses)
-        votes = (dist < tol[idx, None]).sum(axis=0)
+        dist = sample[idx] @ n.T  # (M, hypotheses): |n . p - d|, in place
+        np.abs(np.subtract(dist, d, out=dist), out=dist)
+        votes = (dist < tol[idx, None]).sum(axis=0, dtype=np.int32)
         best = int(np.argmax(votes))
         inl = idx[dist[:, best] < tol[idx]]
         if len(inl) < config.min_plane_share * len(sample):
@@ -317,7 +344,7 @@ def region_from_cells(
     p = p[np.all(np.isfinite(p), axis=1)]
     if len(p) < 4:
         return None
-    lo, hi = np.percentile(p, [2, 98], axis=0)
+    lo, hi = _percentiles(p, (2.0, 98.0), scalar=False)
     extent = float(np.linalg.norm(hi - lo))
     if extent > config.max_extent_m:
         return None
@@ -334,14 +361,17 @@ def region_from_cells(
     rows = (np.arange(bbox[1], bbox[3]) - box[0].start * s) // s
     cols = (np.arange(bbox[0], bbox[2]) - box[1].start * s) // s
     rows, cols = np.minimum(rows, cell.shape[0] - 1), np.minimum(cols, cell.shape[1] - 1)
-    mask[bbox[1] : bbox[3], bbox[0] : bbox[2]] = cell[np.ix_(rows, cols)]
+    inside = cell[np.ix_(rows, cols)]
+    mask[bbox[1] : bbox[3], bbox[0] : bbox[2]] = inside
     area = float(np.nansum(np.where(cell, cells.area[box], 0.0)))
+    heights = cells.height[box][cell]
+    heights = heights[np.isfinite(heights)]  # (the 95th percentile ignoring unknown heights)
     return Region(
         mask=mask,
-        pixels=int(mask.sum()),
+        pixels=int(np.count_nonzero(inside)),
         bbox=bbox,
         plane=plane,
-        height_m=float(np.nanpercentile(cells.height[box][cell], 95)),
+        height_m=float(_percentiles(heights, (95.0,), scalar=True)) if len(heights) else math.nan,
         centroid=p.mean(axis=0),
         extent_m=extent,
         area_m2=area,
