@@ -108,7 +108,9 @@ def test_panda_pick_reports_the_finger_opening_on_the_part(panda_cell):
 
 @pytest.mark.parametrize("robot", ["franka", "youbot"])
 def test_closing_on_nothing_fails_the_pick(panda_cell, robot):
-    """The part is gone by the time the hand closes: the pick fails, as a real hand reports it."""
+    """The part is gone by the time the hand closes: the pick fails, as a real hand reports it,
+    and the arm opens its fingers and goes back to where it started (out of the camera's view),
+    so that another look and grasp may follow; the planner passes over that grasp next time."""
     cell = panda_cell if robot == "franka" else PickCell("youbot", gripper="wide")
     try:
         cell.home()
@@ -119,10 +121,17 @@ def test_closing_on_nothing_fails_the_pick(panda_cell, robot):
         cell.world.remove_object(body)
         plan = cell.planner.plan(det, age_s=0.0)
         assert plan.ok, plan.reason
+        start = cell.arm.joints()
         res = cell.planner.execute(plan)
         assert not res.ok and not res.backed_off
         assert "gripper closed on nothing" in res.reason, res.reason
         assert res.opening_closed_m < cell.arm.model.gripper.min_width_m
+        assert res.returned and res.may_retry, res.reason
+        assert np.abs(cell.arm.joints() - start).max() < 0.05
+        assert cell.arm.opening() > cell.arm.model.gripper.min_width_m
+        assert [c.description for c in cell.planner.recent_stalls("M20")] == [
+            plan.candidate.description
+        ]
     finally:
         if cell is not panda_cell:
             cell.world.close()

@@ -20,6 +20,7 @@ from ros_rigs import CAMERA_FRAME, PlannerRig, detection
 
 from grasp_pipeline.ros.environment import apply_ros_env
 from grasp_pipeline.ros.node_process import NodeProcess, Probe
+from grasp_pipeline.ros.pick_answer import REPLAN_HINT
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(180)]
 
@@ -163,6 +164,9 @@ def test_pick_in_an_empty_cell_fails_gripper_closed_on_nothing() -> None:
         response, _ = rig.pick(settle_s=2.0, timeout=60)
         assert not response.success, response.message
         assert "closed on nothing" in response.message, response.message
+        # the arm went back out of the way with open fingers: the caller may look again
+        assert "the arm back where it started" in response.message, response.message
+        assert REPLAN_HINT in response.message, response.message
 
 
 def test_valid_pick_in_the_sim_still_succeeds() -> None:

@@ -111,8 +111,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--replans",
         type=int,
         default=1,
-        help="new looks and plans after the arm was stopped and backed off, or pushed the part "
-        "free of neighbours (0 = one attempt)",
+        help="new looks and plans after the arm was stopped and backed off, lifted nothing and "
+        "went back, or pushed the part free of neighbours (0 = one attempt)",
     )
     p.add_argument(
         "--no-push",
@@ -138,8 +138,9 @@ def _attempt(
     cell, dets: list, target: str, frame, push_free: bool = True
 ) -> tuple[bool, str, float, bool]:
     """One pick of ``target`` in process from ``dets`` of ``frame``: (ok, reason, planning ms,
-    whether a new look and plan may follow: a stalled arm backed off, or the part was pushed
-    free of neighbours that left it no grasp, when ``push_free``). The grasps are checked for finger
+    whether a new look and plan may follow: a stalled arm backed off, the fingers lifted
+    nothing and the arm went back, or the part was pushed free of neighbours that left it no
+    grasp, when ``push_free``). The grasps are checked for finger
     clearance in the frame's depth, as the planner node does with the aligned depth."""
     from grasp_pipeline.geometry.camera import depth_to_metres
     from grasp_pipeline.grasping.depth_clearance import ObservedCloud
@@ -158,7 +159,7 @@ def _attempt(
         return False, plan.reason, plan.planning_ms, False
     res = cell.planner.execute(plan)
     why = f"picked {target}: {res.reason}" if res.ok else res.reason
-    return res.ok, why, plan.planning_ms, res.backed_off
+    return res.ok, why, plan.planning_ms, res.may_retry
 
 
 def _shipped(detector: str) -> str:

@@ -464,17 +464,18 @@ class GraspPlanner:
         """Run a plan from :meth:`plan`; a plan that is not ok is refused and nothing moves.
 
         When the arm is stopped before the fingers close (a finger caught on an edge the plan
-        grazed, a part pushed into the way) and the backend backed off along its path, the result
-        says ``backed_off`` and the grasp is remembered: plans for the same label in the next
-        ``stall_memory_s`` pass over grasps like it (:meth:`forget_stalls` when the task moves
-        on). Re-planning is the caller's, from fresh detections: the stall may have moved or
-        tipped the object (measured: a standing profile knocked flat)."""
+        grazed, a part pushed into the way) and the backend backed off along its path, or the
+        fingers lifted nothing and the arm went back where it started (``returned``), the grasp
+        is remembered: plans for the same label in the next ``stall_memory_s`` pass over grasps
+        like it (:meth:`forget_stalls` when the task moves on). Re-planning is the caller's, from
+        fresh detections: the stall or the slip may have moved or tipped the object (measured: a
+        standing profile knocked flat)."""
         if not plan.ok or plan.trajectory is None:
             return ExecResult(False, f"refused: {plan.reason}")
         res = self.backend.execute(plan.trajectory)
         if res.ok:
             self._stalls.clear()
-        elif res.backed_off and plan.candidate is not None:
+        elif res.may_retry and plan.candidate is not None:
             self._stalls.append((time.monotonic(), plan.label, plan.candidate))
         return res
 

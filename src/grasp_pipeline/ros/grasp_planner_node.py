@@ -521,7 +521,7 @@ class GraspPlannerNode(Node):
                     if res.ok
                     else f"pick of {plan.label} failed: {res.reason}"
                 )
-                if res.backed_off:  # the arm is clear of the parts again: another look may do
+                if res.may_retry:  # the arm is clear of the parts again: another look may do
                     response.message += f"; {REPLAN_HINT}"
             self.picks.append((response.success, response.message))
             # rclpy ties a severity to the call site: one call per severity

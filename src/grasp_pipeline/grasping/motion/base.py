@@ -45,15 +45,23 @@ class Trajectory:
 class ExecResult:
     """``backed_off``: the motion failed before the fingers closed and the arm went back along
     the path it had driven to where that segment began (a known collision-free pose), so another
-    grasp may be planned from there. ``opening_closed_m`` / ``opening_lifted_m``: finger-to-finger
-    opening (m) the robot reported after closing and at the end of the lift (None: not measured,
-    e.g. kinematic execution without a robot)."""
+    grasp may be planned from there. ``returned``: the fingers closed on nothing or lost the part
+    on the way up, and the arm opened them and went back to where the motion started (out of
+    the camera's view), so another look and grasp may follow. ``opening_closed_m`` /
+    ``opening_lifted_m``: finger-to-finger opening (m) the robot reported after closing and at
+    the end of the lift (None: not measured, e.g. kinematic execution without a robot)."""
 
     ok: bool
     reason: str
     backed_off: bool = False
     opening_closed_m: float | None = None
     opening_lifted_m: float | None = None
+    returned: bool = False
+
+    @property
+    def may_retry(self) -> bool:
+        """The arm is out of the way again after a failed grasp: a new look may find another."""
+        return not self.ok and (self.backed_off or self.returned)
 
 
 def judge_hold(

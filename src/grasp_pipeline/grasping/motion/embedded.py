@@ -214,7 +214,30 @@ class EmbeddedBackend(MotionBackend):
         # as a real hand reports it: the fingers' opening after closing and with the part lifted
         lifted = self.arm.opening() if closed is not None else None
         held, why = judge_hold(closed, lifted, self.model.gripper)
-        return ExecResult(held, why, opening_closed_m=closed, opening_lifted_m=lifted)
+        returned = False
+        if not held:
+            returned = self.return_to_start(trajectory)
+            why += (
+                "; fingers opened, the arm back where it started"
+                if returned
+                else "; the arm could not go back where it started"
+            )
+        return ExecResult(
+            held, why, opening_closed_m=closed, opening_lifted_m=lifted, returned=returned
+        )
+
+    def return_to_start(self, trajectory: Trajectory) -> bool:
+        """After a pick whose fingers hold nothing (the arm lifted, at the end of ``trajectory``):
+        open the fingers as for the grasp, move in joint space to the pre-grasp pose (both above
+        the part, a few centimetres apart) and drive the trajectory's first segment (the free
+        motion that brought the arm there) backwards to where it started. True when the arm got
+        there."""
+        first = trajectory.segments[0]
+        q_pre = np.asarray(first.q_path[-1], dtype=float)
+        self.arm.set_gripper(first.gripper if first.gripper else self.model.gripper.max_opening_m)
+        to_pre = interpolate_joints(self.arm.joints(), q_pre, self.joint_step_rad)
+        way_back = np.concatenate([to_pre, np.asarray(first.q_path, dtype=float)[::-1]])
+        return self.arm.follow(way_back, steps_per_point=3) <= STALL_RAD
 
     def back_off(self, done: list[np.ndarray], q_path: np.ndarray) -> bool:
         """Drive back along ``q_path`` (the segment the arm stopped on) from the point nearest to
