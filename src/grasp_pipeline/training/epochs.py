@@ -1,7 +1,8 @@
 """The bookkeeping of an epoch-based trainer, one home for the parts classifier's and the pickup
 network's: the pass over an epoch's batches with a progress bar, a guarded optimiser step
-(non-finite losses skipped, too many in a row an error), the resumable training state (weights, optimiser, schedule, epoch, history, best, torch's RNG,
-written atomically) and the per-epoch CSV history.
+(non-finite losses skipped, too many in a row an error), the resumable training state
+(weights, optimiser, schedule, epoch, history, best, torch's RNG, written atomically) and the
+per-epoch CSV history.
 """
 
 from __future__ import annotations

@@ -125,7 +125,14 @@ class Segmentation:
     cells: CellGrid | None = None
 
 
-def _percentiles(values: np.ndarray, qs: Sequence[float], scalar: bool) -> np.ndarray:
+def _finite_rows(points: np.ndarray) -> np.ndarray:
+    """(N,) bool: the rows of (N, 3) ``points`` whose three coordinates are finite (column by
+    column: the same as ``np.all(np.isfinite(points), axis=1)``, 20x faster on a frame's 76,800
+    points)."""
+    return np.isfinite(points[:, 0]) & np.isfinite(points[:, 1]) & np.isfinite(points[:, 2])
+
+
+def _percentiles(values: np.ndarray, qs: Sequence[float], scalar: bool) -> np.ndarray | np.floating:
     """What ``np.percentile(values, qs, axis=0)`` (``scalar``: ``np.percentile(values, qs[0])``)
     returns, bit for bit (numpy's "linear" method), from one partition: numpy's own call costs
     more than the work on the few hundred points of a region, and regions are many per frame."""
@@ -176,10 +183,8 @@ def support_planes(
     the first within 10 degrees (surfaces of different heights, not walls). ``cell_area``: (N,)
     surface (m^2) each point stands for, to hold planes to ``min_plane_area_m2``."""
     rng = np.random.default_rng(config.seed)
-    # (column by column and np.compress: the same as np.all(..., axis=1) and points[finite],
-    # 20x and 5x faster on a frame's 76,800 points)
-    finite = np.isfinite(points[:, 0]) & np.isfinite(points[:, 1]) & np.isfinite(points[:, 2])
-    pts = np.compress(finite, points, axis=0)
+    finite = _finite_rows(points)
+    pts = np.compress(finite, points, axis=0)  # (as points[finite], 5x faster here)
     area = np.ones(len(pts)) if cell_area is None else cell_area[finite]
     if len(pts) < 100:
         return []
@@ -341,7 +346,7 @@ def region_from_cells(
     (the caller decides whether it is large enough with the others)."""
     s, (H, W) = cells.stride, cells.shape
     p = cells.points[box][cell]
-    p = p[np.all(np.isfinite(p), axis=1)]
+    p = p[_finite_rows(p)]
     if len(p) < 4:
         return None
     lo, hi = _percentiles(p, (2.0, 98.0), scalar=False)
