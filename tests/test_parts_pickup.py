@@ -148,7 +148,7 @@ def test_the_network_learns_a_centre_of_gravity_the_mean_misses(tmp_path) -> Non
     # resuming: a run stopped after 3 epochs and started again ends where the straight one did
     train_pickup(crops, base, tmp_path / "again", cfg, progress=False, epoch_limit=3)
     resumed = train_pickup(crops, base, tmp_path / "again", cfg, progress=False)
-    assert [h["loss_cm"] for h in resumed["history"]] == [h["loss_cm"] for h in summary["history"]]
+    assert [h["loss"] for h in resumed["history"]] == [h["loss"] for h in summary["history"]]
     with pytest.raises(ValueError, match="other settings"):
         train_pickup(crops, base, tmp_path / "again", PickupTrainConfig(epochs=2), progress=False)
 
@@ -188,3 +188,22 @@ def test_a_pickup_pixel_stays_on_its_region() -> None:
     assert on_region(np.array([47.5, 31.0]), region) == (47.5, 31.0)
     u, v = on_region(np.array([70.0, 30.0]), region)  # under a neighbour: the nearest ring pixel
     assert mask[int(v), int(u)] and (u, v) == (52.0, 30.0)
+
+
+def test_the_pickup_loss_is_what_the_pickup_rate_misses() -> None:
+    import torch
+
+    from grasp_pipeline.training.pickup_trainer import (
+        DISTANCE_WEIGHT,
+        PickupTrainConfig,
+        pickup_figures,
+        pickup_loss,
+    )
+
+    d = np.array([0.0, 0.3, 1.0, 4.0])
+    rate = pickup_figures(d)["pickup_rate"]
+    loss = float(pickup_loss(torch.from_numpy(d), "pickup"))
+    assert loss == pytest.approx(1.0 - rate + DISTANCE_WEIGHT * d.mean())
+    assert float(pickup_loss(torch.from_numpy(d), "distance")) == pytest.approx(d.mean())
+    with pytest.raises(ValueError, match="pickup loss must be one of"):
+        PickupTrainConfig(loss="l2")

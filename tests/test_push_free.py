@@ -156,15 +156,18 @@ def test_a_nut_no_grasp_can_reach_is_pushed_free_and_then_picked(panda_cell):
     dets, observed = look()
     refused = cell.planner.plan_best(dets, "M20", age_s=0.0, observed=observed)
     assert not refused.ok and refused.crowded, refused.reason
+    joints = cell.arm.joints()
+    none, nothing = cell.planner.push_free(dets, "Spacer", observed)  # not detected: no push
+    assert not none.ok and nothing is None and "no detection" in none.reason
+    np.testing.assert_allclose(cell.arm.joints(), joints)  # nothing moved
     z0 = float(cell.world.object_pose(nut)[2, 3])
     xy0 = cell.world.object_pose(nut)[:2, 3].copy()
-    push = cell.planner.plan_push(dets, "M20", observed)
+    push, res = cell.planner.push_free(dets, "M20", observed)  # planned and carried out
     assert push.ok and push.action == "push", push.reason
     assert "a grasp opens" in push.reason
     direction = push.waypoints[2][:3, 3] - push.waypoints[1][:3, 3]
     assert direction[0] > 0.9 * np.linalg.norm(direction)  # into the profile: +x
-    res = cell.planner.execute(push)
-    assert res.ok, res.reason
+    assert res is not None and res.ok, res
     cell.arm.hold(0.5)
     moved = float(np.linalg.norm(cell.world.object_pose(nut)[:2, 3] - xy0))
     assert 0.015 < moved < 0.06

@@ -149,12 +149,11 @@ def _attempt(
     plan = cell.planner.plan_best(dets, target, age_s=0.0, observed=observed)
     # neighbours leave no grasp: push the part free, then the caller looks again
     if not plan.ok and plan.crowded and push_free:
-        push = cell.planner.plan_push(dets, target, observed)
-        if push.ok:
-            res = cell.planner.execute(push)
-            why = f"{plan.reason}; pushed {target}: {push.reason} ({res.reason})"
-            return False, why, plan.planning_ms + push.planning_ms, res.ok or res.backed_off
-        return False, f"{plan.reason}; {push.reason}", plan.planning_ms, False
+        push, res = cell.planner.push_free(dets, target, observed)
+        if res is None:
+            return False, f"{plan.reason}; {push.reason}", plan.planning_ms, False
+        why = f"{plan.reason}; pushed {target}: {push.reason} ({res.reason})"
+        return False, why, plan.planning_ms + push.planning_ms, res.ok or res.backed_off
     if not plan.ok:
         return False, plan.reason, plan.planning_ms, False
     res = cell.planner.execute(plan)

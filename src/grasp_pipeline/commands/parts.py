@@ -77,6 +77,12 @@ def _add_pickup(p: argparse.ArgumentParser) -> None:
         required=True,
         help="the trained classifier (its crops, geometry and labels; exported with the network)",
     )
+    p.add_argument(
+        "--loss",
+        default=None,
+        help="pickup (the default): 1 - paper 000's pickup probability, plus a small distance "
+        "term; distance: the distance in cm",
+    )
 
 
 def _run_pickup(args: argparse.Namespace) -> int:
@@ -87,7 +93,8 @@ def _run_pickup(args: argparse.Namespace) -> int:
     _, crop, geometry, labels, _ = load_classifier(args.classifier)
     sets = [extract_crops(d, labels, crop, geometry, progress=not args.quiet) for d in args.data]
     crops = CropSet.concat(sets)
-    config = PickupTrainConfig(**_settings(args))
+    loss = {} if args.loss is None else {"loss": args.loss}  # the config's default otherwise
+    config = PickupTrainConfig(**_settings(args), **loss)
     summary = train_pickup(crops, args.classifier, args.work, config, progress=not args.quiet)
     best = summary["best"]
     print(f"best epoch {best['epoch']}: validation pickup rate {best['pickup_rate']:.3f}")

@@ -460,6 +460,16 @@ class GraspPlanner:
             )
         )
 
+    def push_free(
+        self, detections: list[Detection], label: str, observed: ObservedCloud
+    ) -> tuple[PlanResult, ExecResult | None]:
+        """Push the best-scoring detection of ``label`` free of its neighbours
+        (:meth:`plan_push`) and carry the push out: (the push plan, its execution, None when no
+        push was planned). The caller looks again when the arm is back out of the way (the
+        execution ok or backed off) and plans the pick from the new frame."""
+        push = self.plan_push(detections, label, observed)
+        return push, (self.execute(push) if push.ok else None)
+
     def execute(self, plan: PlanResult) -> ExecResult:
         """Run a plan from :meth:`plan`; a plan that is not ok is refused and nothing moves.
 

@@ -543,14 +543,13 @@ class GraspPlannerNode(Node):
         if observed is None:
             return f"{why}; no push: no depth frame to push in"
         try:
-            push = self.planner.plan_push(detections, refused.label, observed)
-            if not push.ok:
-                return f"{why}; {push.reason}"
-            res = self.planner.execute(push)
+            push, res = self.planner.push_free(detections, refused.label, observed)
         except RobotUnavailableError as exc:
-            res = ExecResult(False, f"robot not available: {exc}")
+            push, res = None, ExecResult(False, f"robot not available: {exc}")
+        if res is None:
+            return f"{why}; {push.reason}"
         self.last_exec = res
-        if res.ok or res.backed_off:  # the arm is back out of the way: look again
+        if push is not None and (res.ok or res.backed_off):  # the arm is out of the way: look again
             return f"{why}; pushed {refused.label}: {push.reason}; {REPLAN_HINT}"
         return f"{why}; push of {refused.label} failed: {res.reason}"
 
