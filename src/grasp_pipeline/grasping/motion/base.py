@@ -89,6 +89,14 @@ def judge_hold(
     return True, f"holding: fingers at {closed_mm:.1f} mm after closing{lifted}"
 
 
+def after_empty_lift(why: str, returned: bool) -> str:
+    """The reason of a pick whose fingers hold nothing (``why``, from :func:`judge_hold`), saying
+    whether the arm then got back where the motion started (``returned``)."""
+    if returned:
+        return f"{why}; fingers opened, the arm back where it started"
+    return f"{why}; the arm could not go back where it started"
+
+
 class MotionBackend(ABC):
     """Plans and executes picks for one robot."""
 

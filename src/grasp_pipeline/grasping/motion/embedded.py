@@ -22,6 +22,7 @@ from grasp_pipeline.grasping.motion.base import (
     MotionBackend,
     Segment,
     Trajectory,
+    after_empty_lift,
     judge_hold,
 )
 from grasp_pipeline.grasping.robots import RobotModel
@@ -217,11 +218,7 @@ class EmbeddedBackend(MotionBackend):
         returned = False
         if not held:
             returned = self.return_to_start(trajectory)
-            why += (
-                "; fingers opened, the arm back where it started"
-                if returned
-                else "; the arm could not go back where it started"
-            )
+            why = after_empty_lift(why, returned)
         return ExecResult(
             held, why, opening_closed_m=closed, opening_lifted_m=lifted, returned=returned
         )

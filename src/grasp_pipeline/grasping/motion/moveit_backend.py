@@ -19,7 +19,9 @@ every missing piece; without an explicit dict, :func:`config_from_params_files` 
 the first ``--params-file`` of the process, which for the grasp planner is its own config/*.yaml.
 
 Every segment of a pick is planned before anything moves: each segment starts from the goal state of
-the previous one, so an IK failure or an unplannable segment refuses the whole pick.
+the previous one, so an IK failure or an unplannable segment refuses the whole pick. When the
+fingers then hold nothing, the hand opens and a path back to where the pick started is planned and
+driven (``ExecResult.returned``), as the embedded backend does, so the caller may look again.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from grasp_pipeline.grasping.motion.base import (
     MotionBackend,
     Segment,
     Trajectory,
+    after_empty_lift,
     judge_hold,
 )
 from grasp_pipeline.grasping.robots import RobotModel
@@ -49,6 +52,8 @@ from grasp_pipeline.grasping.waypoints import Waypoint
 # The values grasp_planner_node's ``execution`` parameter accepts (and the ``execution`` launch
 # argument passes on); 'kinematic' and 'sim' run the embedded planner (IK + collision checks).
 EXECUTION_CHOICES = ("kinematic", "sim", "moveit")
+# the arm is where a trajectory starts (or was sent back to) within this much on every joint
+AT_START_RAD = 0.01
 
 
 def install_hint(distro: str | None = None) -> str:
@@ -409,31 +414,62 @@ class MoveItBackend(MotionBackend):
     def execute(self, trajectory: Trajectory) -> ExecResult:
         if not trajectory.ok:
             return ExecResult(False, f"refused, plan not ok: {trajectory.reason}")
-        if np.abs(self.current_joints() - trajectory.start_q).max() > 0.01:
+        if not self._at(trajectory.start_q):
             return ExecResult(False, "refused: the robot moved since the plan was made; replan")
         closed = None  # finger opening (m) the robot reports once the hand closed with force
         for seg in trajectory.segments:
             self.moveit.execute(seg.native, controllers=[])
             if seg.gripper is not None:
-                self.hand.set_start_state_to_current_state()
-                self.hand.set_goal_state(
-                    configuration_name=self.groups.close_state
-                    if seg.gripper <= 0
-                    else self.groups.open_state
-                )
-                result = self.hand.plan()
-                if not result:
+                state = self.groups.close_state if seg.gripper <= 0 else self.groups.open_state
+                if not self._hand_to(state):
                     return ExecResult(
                         False, f"{seg.name}: MoveIt could not plan the gripper motion"
                     )
-                self.moveit.execute(result.trajectory, controllers=[])
                 if seg.gripper <= 0:
                     closed = self.gripper_opening()
         if not trajectory.holds:
             return ExecResult(True, "done: every segment driven")
         lifted = self.gripper_opening() if closed is not None else None
         held, why = judge_hold(closed, lifted, self.model.gripper)
-        return ExecResult(held, why, opening_closed_m=closed, opening_lifted_m=lifted)
+        returned = False
+        if not held:
+            returned = self.return_to_start(trajectory)
+            why = after_empty_lift(why, returned)
+        return ExecResult(
+            held, why, opening_closed_m=closed, opening_lifted_m=lifted, returned=returned
+        )
+
+    def _at(self, q: np.ndarray | None) -> bool:
+        """Whether the arm stands at joints ``q`` (within AT_START_RAD)."""
+        return q is not None and bool(np.abs(self.current_joints() - q).max() <= AT_START_RAD)
+
+    def _hand_to(self, state: str) -> bool:
+        """Plan and drive the hand to its named SRDF ``state``; False when MoveIt found no plan."""
+        self.hand.set_start_state_to_current_state()
+        self.hand.set_goal_state(configuration_name=state)
+        result = self.hand.plan()
+        if not result:
+            return False
+        self.moveit.execute(result.trajectory, controllers=[])
+        return True
+
+    def return_to_start(self, trajectory: Trajectory) -> bool:
+        """After a pick whose fingers hold nothing (the arm lifted, at the end of ``trajectory``):
+        open the hand, plan a path from here to the joints the trajectory started from (MoveIt's
+        planner checks it against its planning scene) and drive it. True when the arm got there;
+        the caller may then look again and plan another grasp."""
+        if not self._hand_to(self.groups.open_state):
+            return False
+        goal = self._RobotState(self.robot_model)
+        goal.set_joint_group_positions(self.groups.arm, np.asarray(trajectory.start_q, float))
+        goal.update()
+        self.arm.set_start_state_to_current_state()
+        self.arm.set_goal_state(robot_state=goal)
+        result = self.arm.plan()
+        if not result:
+            return False
+        self.moveit.execute(result.trajectory, controllers=[])
+        return self._at(trajectory.start_q)
 
     def gripper_opening(self, settle_s: float = 0.3) -> float | None:
         """Finger-to-finger opening (m) from the robot's joint states (the planning scene monitor
