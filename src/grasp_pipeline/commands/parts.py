@@ -70,7 +70,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _add_pickup(p: argparse.ArgumentParser) -> None:
     _add_common(
-        p, 10, "channels at half resolution", "copy the classifier with its pickup network here"
+        p, 24, "channels at half resolution", "copy the classifier with its pickup network here"
     )
     p.add_argument(
         "--classifier",

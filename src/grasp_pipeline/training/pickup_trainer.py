@@ -47,7 +47,7 @@ def pickup_loss(d_cm, kind: str):
 
 @dataclass(frozen=True)
 class PickupTrainConfig:
-    epochs: int = 10
+    epochs: int = 24
     batch: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
