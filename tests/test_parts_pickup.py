@@ -207,3 +207,49 @@ def test_the_pickup_loss_is_what_the_pickup_rate_misses() -> None:
     assert float(pickup_loss(torch.from_numpy(d), "distance")) == pytest.approx(d.mean())
     with pytest.raises(ValueError, match="pickup loss must be one of"):
         PickupTrainConfig(loss="l2")
+
+
+@pytest.mark.timeout(300)
+def test_the_shipped_network_picks_nearer_the_centre_of_gravity_than_the_3d_mean() -> None:
+    """Through ``Detector.detect`` on generated rulebook frames of a seed no training or
+    hold-out benchmark uses: for the parts both find, the shipped pickup network's point is
+    nearer the centre of gravity (paper 000's pickup rate 2 points higher) far more often than
+    the same detector's point at the region's 3-D mean is."""
+    from grasp_pipeline.commands.holdout import holdout_scene
+    from grasp_pipeline.data.generate import GenerationConfig, make_frame
+    from grasp_pipeline.objects import load_catalog
+    from grasp_pipeline.ros.detector_loading import load_detector, model_or_shipped
+    from grasp_pipeline.training.detector_metrics import MIN_VISIBLE_PX, score_frame
+
+    det = load_detector("parts", model_or_shipped("parts", ""))
+    assert det.pickup is not None, "the shipped classifier carries no pickup network"
+    network = det.pickup
+    names = load_catalog().names
+    cfg = GenerationConfig(
+        scenes=10, seed=8642, camera="d435", width=640, height=480, scene=holdout_scene("rulebook")
+    )
+    pairs = []  # (network's pickup, 3-D mean's pickup) of one asked part both found
+    try:
+        for i in range(cfg.scenes):
+            frame = make_frame(cfg, i)
+            asked = sorted(
+                o.label
+                for o in frame.objects
+                if o.label in det.labels and o.visible_pixels >= MIN_VISIBLE_PX
+            )
+            scores = []
+            for locator in (network, None):
+                det.pickup = locator
+                dets = det.detect(frame.rgb, frame.depth, frame.camera)
+                scores.append(score_frame(dets, frame, sorted(set(asked)), 0.5, names).asked)
+            pairs += [(a.pickup, b.pickup) for a, b in zip(*scores, strict=True) if a.hit and b.hit]
+    finally:
+        det.pickup = network
+    p = np.array(pairs)
+    assert len(p) >= 20, len(p)
+    nearer, farther = int(np.sum(p[:, 0] > p[:, 1] + 0.02)), int(np.sum(p[:, 1] > p[:, 0] + 0.02))
+    assert nearer >= 4 * max(farther, 1) and p[:, 0].mean() > p[:, 1].mean() + 0.03, (
+        nearer,
+        farther,
+        p.mean(axis=0),
+    )
