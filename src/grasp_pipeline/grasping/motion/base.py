@@ -89,14 +89,6 @@ def judge_hold(
     return True, f"holding: fingers at {closed_mm:.1f} mm after closing{lifted}"
 
 
-def after_empty_lift(why: str, returned: bool) -> str:
-    """The reason of a pick whose fingers hold nothing (``why``, from :func:`judge_hold`), saying
-    whether the arm then got back where the motion started (``returned``)."""
-    if returned:
-        return f"{why}; fingers opened, the arm back where it started"
-    return f"{why}; the arm could not go back where it started"
-
-
 class MotionBackend(ABC):
     """Plans and executes picks for one robot."""
 
@@ -121,3 +113,28 @@ class MotionBackend(ABC):
     @abstractmethod
     def execute(self, trajectory: Trajectory) -> ExecResult:
         """Run a planned trajectory; refuses (nothing moves) when it is not ok or stale."""
+
+    def return_to_start(self, trajectory: Trajectory) -> bool:
+        """After a pick whose fingers hold nothing (the arm lifted, at the end of ``trajectory``):
+        open the fingers and take the arm back to where ``trajectory`` started; True when it got
+        there. This base moves nothing and says False."""
+        return False
+
+    def judge_lift(
+        self, trajectory: Trajectory, closed_m: float | None, lifted_m: float | None
+    ) -> ExecResult:
+        """The result of a pick that closed the fingers at ``closed_m`` and lifted with them at
+        ``lifted_m`` (m, as the robot reports them; :func:`judge_hold`): held, or not held and
+        the arm sent back (:meth:`return_to_start`), the reason saying whether it got there."""
+        held, why = judge_hold(closed_m, lifted_m, self.model.gripper)
+        returned = False
+        if not held:
+            returned = self.return_to_start(trajectory)
+            why += (
+                "; fingers opened, the arm back where it started"
+                if returned
+                else "; the arm could not go back where it started"
+            )
+        return ExecResult(
+            held, why, opening_closed_m=closed_m, opening_lifted_m=lifted_m, returned=returned
+        )

@@ -22,7 +22,6 @@ from grasp_pipeline.grasping.motion.base import (
     MotionBackend,
     Segment,
     Trajectory,
-    after_empty_lift,
     judge_hold,
 )
 from grasp_pipeline.grasping.robots import RobotModel
@@ -214,14 +213,7 @@ class EmbeddedBackend(MotionBackend):
             return ExecResult(True, judge_hold(None, None, self.model.gripper)[1])
         # as a real hand reports it: the fingers' opening after closing and with the part lifted
         lifted = self.arm.opening() if closed is not None else None
-        held, why = judge_hold(closed, lifted, self.model.gripper)
-        returned = False
-        if not held:
-            returned = self.return_to_start(trajectory)
-            why = after_empty_lift(why, returned)
-        return ExecResult(
-            held, why, opening_closed_m=closed, opening_lifted_m=lifted, returned=returned
-        )
+        return self.judge_lift(trajectory, closed, lifted)
 
     def return_to_start(self, trajectory: Trajectory) -> bool:
         """After a pick whose fingers hold nothing (the arm lifted, at the end of ``trajectory``):

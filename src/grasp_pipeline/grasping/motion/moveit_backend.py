@@ -43,8 +43,6 @@ from grasp_pipeline.grasping.motion.base import (
     MotionBackend,
     Segment,
     Trajectory,
-    after_empty_lift,
-    judge_hold,
 )
 from grasp_pipeline.grasping.robots import RobotModel
 from grasp_pipeline.grasping.waypoints import Waypoint
@@ -430,14 +428,7 @@ class MoveItBackend(MotionBackend):
         if not trajectory.holds:
             return ExecResult(True, "done: every segment driven")
         lifted = self.gripper_opening() if closed is not None else None
-        held, why = judge_hold(closed, lifted, self.model.gripper)
-        returned = False
-        if not held:
-            returned = self.return_to_start(trajectory)
-            why = after_empty_lift(why, returned)
-        return ExecResult(
-            held, why, opening_closed_m=closed, opening_lifted_m=lifted, returned=returned
-        )
+        return self.judge_lift(trajectory, closed, lifted)
 
     def _at(self, q: np.ndarray | None) -> bool:
         """Whether the arm stands at joints ``q`` (within AT_START_RAD)."""
