@@ -233,15 +233,17 @@ def test_the_shipped_network_picks_nearer_the_centre_of_gravity_than_the_3d_mean
         for i in range(cfg.scenes):
             frame = make_frame(cfg, i)
             asked = sorted(
-                o.label
-                for o in frame.objects
-                if o.label in det.labels and o.visible_pixels >= MIN_VISIBLE_PX
+                {
+                    o.label
+                    for o in frame.objects
+                    if o.label in det.labels and o.visible_pixels >= MIN_VISIBLE_PX
+                }
             )
             scores = []
             for locator in (network, None):
                 det.pickup = locator
                 dets = det.detect(frame.rgb, frame.depth, frame.camera)
-                scores.append(score_frame(dets, frame, sorted(set(asked)), 0.5, names).asked)
+                scores.append(score_frame(dets, frame, asked, 0.5, names).asked)
             pairs += [(a.pickup, b.pickup) for a, b in zip(*scores, strict=True) if a.hit and b.hit]
     finally:
         det.pickup = network

@@ -3,9 +3,10 @@
 It learns from the classifier's own crops (:mod:`grasp_pipeline.training.parts_data`) of regions
 that belong to a part: the input is the crop and the region's 3-D mean, the target the part's
 centre of gravity, the loss made of the distance d between them in centimetres at the part's
-depth: ``"pickup"`` (default) is what paper 000's pickup rate misses, 1 - 1 / (d^2 + 1), plus
-``DISTANCE_WEIGHT`` x d so that far predictions still pull; ``"distance"`` is d alone. Augmentation mirrors and transposes
-crop, mean and target together (crop coordinates mirror as t -> 1 - t) and jitters brightness.
+depth: ``"pickup"`` (default) is what paper 000's pickup rate misses, 1 - 1 / (d^2 + 1) (its
+Eq. 4 error), plus ``DISTANCE_WEIGHT`` x d so that far predictions still pull; ``"distance"``
+is d alone. Augmentation mirrors and transposes crop, mean and target together (crop
+coordinates mirror as t -> 1 - t) and jitters brightness.
 Validation holds out whole frames (every ``val_every``-th) and reports, beside the network's
 figures, the 3-D mean's on the same crops. Each epoch ends with an atomic ``checkpoint.pt`` in
 ``work_dir`` (a run started again resumes from it); the best epoch by validation pickup rate is
@@ -28,6 +29,7 @@ from grasp_pipeline.perception.instances.pickup import (
     pickup_entry,
     pickup_input,
 )
+from grasp_pipeline.perception.segnet.losses import pickup_error
 from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
 from grasp_pipeline.training.epochs import append_row, resume, run_epoch, save_state
 from grasp_pipeline.training.parts_data import CropSet
@@ -41,8 +43,7 @@ def pickup_loss(d_cm, kind: str):
     """Mean training loss of distances ``d_cm`` (a tensor, cm): see the module docstring."""
     if kind == "distance":
         return d_cm.mean()
-    d2 = d_cm * d_cm
-    return (d2 / (d2 + 1.0) + DISTANCE_WEIGHT * d_cm).mean()
+    return (pickup_error(d_cm) + DISTANCE_WEIGHT * d_cm).mean()
 
 
 @dataclass(frozen=True)

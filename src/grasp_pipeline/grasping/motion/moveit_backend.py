@@ -419,7 +419,7 @@ class MoveItBackend(MotionBackend):
             self.moveit.execute(seg.native, controllers=[])
             if seg.gripper is not None:
                 state = self.groups.close_state if seg.gripper <= 0 else self.groups.open_state
-                if not self._hand_to(state):
+                if not self._drive(self.hand, configuration_name=state):
                     return ExecResult(
                         False, f"{seg.name}: MoveIt could not plan the gripper motion"
                     )
@@ -434,11 +434,13 @@ class MoveItBackend(MotionBackend):
         """Whether the arm stands at joints ``q`` (within AT_START_RAD)."""
         return q is not None and bool(np.abs(self.current_joints() - q).max() <= AT_START_RAD)
 
-    def _hand_to(self, state: str) -> bool:
-        """Plan and drive the hand to its named SRDF ``state``; False when MoveIt found no plan."""
-        self.hand.set_start_state_to_current_state()
-        self.hand.set_goal_state(configuration_name=state)
-        result = self.hand.plan()
+    def _drive(self, component, **goal) -> bool:
+        """Plan the planning ``component`` (arm or hand) from where it is now to ``goal`` (the
+        keywords of ``set_goal_state``: ``configuration_name`` or ``robot_state``) and drive the
+        plan; False when MoveIt found none (nothing moves)."""
+        component.set_start_state_to_current_state()
+        component.set_goal_state(**goal)
+        result = component.plan()
         if not result:
             return False
         self.moveit.execute(result.trajectory, controllers=[])
@@ -449,18 +451,12 @@ class MoveItBackend(MotionBackend):
         open the hand, plan a path from here to the joints the trajectory started from (MoveIt's
         planner checks it against its planning scene) and drive it. True when the arm got there;
         the caller may then look again and plan another grasp."""
-        if not self._hand_to(self.groups.open_state):
+        if not self._drive(self.hand, configuration_name=self.groups.open_state):
             return False
         goal = self._RobotState(self.robot_model)
         goal.set_joint_group_positions(self.groups.arm, np.asarray(trajectory.start_q, float))
         goal.update()
-        self.arm.set_start_state_to_current_state()
-        self.arm.set_goal_state(robot_state=goal)
-        result = self.arm.plan()
-        if not result:
-            return False
-        self.moveit.execute(result.trajectory, controllers=[])
-        return self._at(trajectory.start_q)
+        return self._drive(self.arm, robot_state=goal) and self._at(trajectory.start_q)
 
     def gripper_opening(self, settle_s: float = 0.3) -> float | None:
         """Finger-to-finger opening (m) from the robot's joint states (the planning scene monitor
