@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +29,7 @@ def main() -> None:
 
     from tqdm import tqdm
 
+    from grasp_pipeline.commands import machine
     from grasp_pipeline.data.format import Frame, write_frame
     from grasp_pipeline.data.generate import GenerationConfig, _catalog, frame_id
     from grasp_pipeline.geometry.camera import preset
@@ -98,11 +97,7 @@ def main() -> None:
         },
         "phase_mean_ms": {k: 1000 * float(np.mean(v)) for k, v in phases.items()},
         "visible_objects_per_frame": float(np.mean(objects)),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "note": "single process; the machine is shared, so times include contention from other jobs",
     }
     out = (

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
 import time
 import uuid
@@ -98,6 +97,7 @@ def main(
     from sensor_msgs.msg import CameraInfo
     from tqdm import tqdm
 
+    from grasp_pipeline.commands import machine
     from grasp_pipeline.ros.node_process import NodeProcess, Probe
     from grasp_pipeline.ros.qos import RESULTS, SENSOR
 
@@ -193,11 +193,7 @@ def main(
         "rss_max_mb": round(max(m for _, m in rss), 1),
         "rss_growth": round(rss[-1][1] / rss[0][1] - 1.0, 4),
         "rss_samples": [[round(t, 1), round(m, 1)] for t, m in rss],
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "loadavg_1min_at_end": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(),
-        },
+        "machine": {**machine(), "loadavg_1min_at_end": round(os.getloadavg()[0], 2)},
         "command": "grasp-pipeline benchmark ros-pipeline"
         + (f" --seconds {seconds:g} --out {out}" if out else f" --seconds {seconds:g}"),
     }

@@ -187,3 +187,23 @@ def test_command_line_records_how_the_run_was_started(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["benchmarks/descriptor_pose.py", "--objects", "Motor"])
     assert command_line(()) == "benchmarks/descriptor_pose.py --objects Motor"
     assert command_line(("demo",)) == "benchmarks/descriptor_pose.py --objects Motor"
+
+
+def test_result_files_name_the_cpu_they_were_measured_on():
+    """CPU times differ between machines of one size: the model name goes into result files."""
+    from pathlib import Path
+
+    from grasp_pipeline.commands import machine
+
+    m = machine()
+    assert m["cpu_count"] >= 1 and m["python"].count(".") == 2
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        if names:  # (ARM kernels name no model there)
+            assert m["cpu_model"] == names[0]
+    assert isinstance(m["cpu_model"], str) and m["cpu_model"]

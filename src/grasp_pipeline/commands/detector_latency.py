@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
-from grasp_pipeline.commands import Command, command_line
+from grasp_pipeline.commands import Command, command_line, machine
 
 LATENCY_SEED = 9500  # hold-out range (commands.holdout.HOLDOUT_SEED_BASE and up)
 
@@ -85,7 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         "run_medians_ms": run_medians,
         "stage_ms_median": {k: float(np.median(v)) for k, v in stages.items()},
         "detections_per_frame_median": float(np.median(counts)),
-        "machine": {"cpus": torch.get_num_threads(), "python": platform.python_version()},
+        "machine": machine(),
         "note": "medians over runs of per-run medians; the machine may be shared with other jobs",
         "command": command_line(("benchmark", "detector-latency")),
     }

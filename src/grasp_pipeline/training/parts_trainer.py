@@ -123,7 +123,8 @@ def train_parts(
             f"need crops to train and validate on, got {len(train_idx)} / {len(val_idx)}"
         )
     model_cfg = ClassifierConfig(num_classes=len(crops.labels), width=config.width, size=crop.size)
-    model = CropClassifier(model_cfg)
+    # channels-last weights: faster steps on this CPU (as the pickup trainer's)
+    model = CropClassifier(model_cfg).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = int(np.ceil(len(train_idx) / config.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(
