@@ -394,3 +394,71 @@ def test_only_regions_that_may_hold_two_parts_are_tried_in_pieces() -> None:
     doubtful = sure.copy()
     doubtful[k] = 0.6
     assert not det.one_part(nut, doubtful)
+
+
+def test_torch_openmp_threads_spin_briefly_in_every_process_of_the_package() -> None:
+    """torch's OpenMP threads spun 300,000 turns at each barrier: with one of 2 cores busy in
+    another process a frame took 630 ms instead of 37 (perception.threads). Importing the
+    package, before torch is loaded, sets the short spin; a spin count or wait policy the user
+    chose stays (fails without the default: GOMP_SPINCOUNT is unset)."""
+    import os
+    import subprocess
+    import sys
+
+    from grasp_pipeline.perception.threads import OPENMP_SPINCOUNT
+
+    probe = (
+        "import os, sys; import grasp_pipeline.perception.instances.detector; "
+        "import torch; torch.ones(2).sum(); "
+        "print(os.environ.get('GOMP_SPINCOUNT'), 'torch' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+
+    def run(**extra: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return out.stdout.split()[-2]
+
+    assert run() == str(OPENMP_SPINCOUNT)
+    assert run(GOMP_SPINCOUNT="50") == "50"
+    assert run(OMP_WAIT_POLICY="PASSIVE") == "None"
+    # the package sets it before torch loads: importing it does not import torch
+    first = subprocess.run(
+        [sys.executable, "-c", "import sys, grasp_pipeline; print('torch' in sys.modules)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert first.stdout.strip() == "False"
+
+
+def test_latency_benchmark_times_beside_busy_processes(tmp_path) -> None:
+    """``benchmark detector-latency --busy 1`` times Detector.detect while another process keeps
+    a core busy (as the robot's other nodes do), records it and ends (the spinner stops)."""
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "latency.json"
+    cmd = [sys.executable, "-m", "grasp_pipeline.cli", "benchmark", "detector-latency"]
+    args = ["--frames", "1", "--runs", "1", "--busy", "1", "--out", str(out)]
+    done = subprocess.run(
+        cmd + args, capture_output=True, text=True, timeout=300, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert doc["busy_processes"] == 1 and doc["openmp_spincount"]
+    assert doc["ms_per_frame_median"] > 0 and set(doc["stage_ms_median"]) >= {
+        "geometry",
+        "classifier",
+    }
+    assert doc["machine"]["cpu_model"]

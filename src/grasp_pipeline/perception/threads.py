@@ -15,15 +15,40 @@ their numpy work shares the same two cores with torch anyway.
 
 ``threadpoolctl`` (setup.py install_requires) switches the pool; without it (an install that
 lacks it) the detectors run as before, only slower where the pools meet.
+
+torch's own OpenMP threads (GNU libgomp in the project's torch build) spin for a while at every
+barrier before they sleep (300,000 turns by default). On a robot the detector shares its cores
+with the camera, the planner and the simulator: with one of the 2 cores busy in another process
+the parts detector took 630 ms a frame instead of 37, because each of the network's parallel
+steps waited for a thread whose core was taken. A short spin (``OPENMP_SPINCOUNT``) keeps the
+idle speed and gives way quickly when the core is needed elsewhere (``grasp-pipeline benchmark
+detector-latency --busy 1``; ``benchmarks/results/detector_latency_parts*.json``). libgomp reads
+the setting once, when torch loads it, so :func:`short_openmp_spin` runs on ``import
+grasp_pipeline``; a value the user set is kept.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import lru_cache, wraps
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# turns an idle OpenMP thread spins before it sleeps; measured on 2 cores (Intel Xeon), ms a frame
+# idle / with one core busy: 300,000 (libgomp's default) 37 / 630, 100,000 35 / 268, 10,000
+# 36 / 77, 1,000 46 / 53; OMP_WAIT_POLICY=PASSIVE 47 / 51
+OPENMP_SPINCOUNT = 10_000
+
+
+def short_openmp_spin() -> bool:
+    """Sets ``GOMP_SPINCOUNT`` to OPENMP_SPINCOUNT unless the environment names a spin count or a
+    wait policy already; True when set. Takes effect only before torch is first imported."""
+    if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
+        return False
+    os.environ["GOMP_SPINCOUNT"] = str(OPENMP_SPINCOUNT)
+    return True
 
 
 @lru_cache(maxsize=1)
