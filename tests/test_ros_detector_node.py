@@ -392,3 +392,38 @@ def test_throttle_lets_one_line_per_period_through_and_counts_the_rest() -> None
     assert t.ready("a", 0.0) == 0 and t.ready("b", 0.0) == 0  # keys are independent
     assert [t.ready("a", x) for x in (1.0, 5.0, 9.9)] == [None, None, None]
     assert t.ready("a", 10.0) == 3 and t.ready("a", 10.5) is None
+
+
+def test_threads_parameter_sets_the_networks_cpu_threads(checkpoint) -> None:
+    """``threads`` > 0 sets torch's CPU threads at start (1 is faster where other processes keep
+    a core busy); 0 leaves torch's default; a negative count is refused."""
+    import rclpy
+    import torch
+    from rclpy.parameter import Parameter
+
+    from grasp_pipeline.perception.segnet.detector import SegnetDetector
+    from grasp_pipeline.ros.detector_node import DetectorNode
+
+    before = torch.get_num_threads()
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    try:
+        for threads, expected in ((0, before), (1, 1)):
+            node = DetectorNode(
+                detector=SegnetDetector(checkpoint),
+                context=ctx,
+                parameter_overrides=[Parameter("threads", value=threads)],
+                start_parameter_services=False,
+            )
+            assert torch.get_num_threads() == expected
+            node.destroy_node()
+        with pytest.raises(ValueError, match="threads"):
+            DetectorNode(
+                detector=SegnetDetector(checkpoint),
+                context=ctx,
+                parameter_overrides=[Parameter("threads", value=-1)],
+                start_parameter_services=False,
+            )
+    finally:
+        torch.set_num_threads(before)
+        ctx.try_shutdown()

@@ -70,6 +70,14 @@ PARAMS = (
     ),
     Param("device", "cpu", "torch device: cpu or cuda[:N]", check=_device_ok, read_only=True),
     Param(
+        "threads",
+        0,
+        "torch CPU threads of the network (0 = torch's default, one per core); 1 is faster where "
+        "other processes keep a core busy (benchmarks/results/detector_latency_parts_busy1*.json)",
+        range=(0, 256),
+        read_only=True,
+    ),
+    Param(
         "target_object",
         "",
         "catalog object whose pickup_pose is published ('' = best of any)",
@@ -163,6 +171,10 @@ class DetectorNode(Node):
         self.p = declare_parameters(self, PARAMS, on_change=self._on_params)
         self.throttle = Throttle(self.p.log_every_s)
         self.detector = detector
+        if self.p.threads:
+            import torch
+
+            torch.set_num_threads(self.p.threads)
         if self.detector is None:
             self.detector = load_detector(
                 self.p.detector, self.p.model_path, self.p.device, self.p.database_path
