@@ -456,7 +456,7 @@ def test_latency_benchmark_times_beside_busy_processes(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     doc = json.loads(out.read_text())
-    assert doc["busy_processes"] == 1 and doc["openmp_spincount"]
+    assert doc["busy_processes"] == 1 and doc["machine"]["gomp_spincount"]
     assert doc["ms_per_frame_median"] > 0 and set(doc["stage_ms_median"]) >= {
         "geometry",
         "classifier",

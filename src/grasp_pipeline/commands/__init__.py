@@ -50,10 +50,12 @@ def cpu_model() -> str:
 
 
 def machine() -> dict:
-    """What a result file records of the machine it was measured on."""
+    """What a result file records of the machine it was measured on, and of the process's
+    OpenMP spin (``perception.threads``; None where the environment has no GOMP_SPINCOUNT)."""
     return {
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
     }

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import time
 from pathlib import Path
 
@@ -111,7 +110,6 @@ def _run(args: argparse.Namespace) -> int:
         "runs": args.runs,
         "threads": args.threads,
         "busy_processes": args.busy,
-        "openmp_spincount": os.environ.get("GOMP_SPINCOUNT", "libgomp default"),
         "ms_per_frame_median": ms,
         "hz_median": 1e3 / ms,
         "run_medians_ms": run_medians,
