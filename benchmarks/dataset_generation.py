@@ -29,11 +29,11 @@ def main() -> None:
 
     from tqdm import tqdm
 
-    from grasp_pipeline.commands import machine
     from grasp_pipeline.data.format import Frame, write_frame
     from grasp_pipeline.data.generate import GenerationConfig, _catalog, frame_id
     from grasp_pipeline.geometry.camera import preset
     from grasp_pipeline.paths import repo_root
+    from grasp_pipeline.runinfo import machine
     from grasp_pipeline.sim.scene import build_random_scene
 
     cfg = GenerationConfig(

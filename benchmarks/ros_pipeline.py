@@ -97,9 +97,9 @@ def main(
     from sensor_msgs.msg import CameraInfo
     from tqdm import tqdm
 
-    from grasp_pipeline.commands import machine
     from grasp_pipeline.ros.node_process import NodeProcess, Probe
     from grasp_pipeline.ros.qos import RESULTS, SENSOR
+    from grasp_pipeline.runinfo import machine
 
     out_path = Path(out) if out else ROOT / "benchmarks" / "results" / "ros_pipeline.json"
     ns = f"/bench{uuid.uuid4().hex[:6]}"

@@ -193,7 +193,7 @@ def test_result_files_name_the_cpu_they_were_measured_on():
     """CPU times differ between machines of one size: the model name goes into result files."""
     from pathlib import Path
 
-    from grasp_pipeline.commands import machine
+    from grasp_pipeline.runinfo import machine
 
     m = machine()
     assert m["cpu_count"] >= 1 and m["python"].count(".") == 2

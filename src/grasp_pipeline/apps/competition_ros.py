@@ -22,6 +22,8 @@ import signal
 import time
 from pathlib import Path
 
+from grasp_pipeline.runinfo import machine
+
 START_TIMEOUT_S = 120.0
 
 
@@ -169,6 +171,7 @@ def run_competition(args: argparse.Namespace, names: list[str]) -> int:
         "decoys": decoys,
         "objects": final["objects"],
         "wall_s": time.perf_counter() - t_all,
+        "machine": machine(),
         "command": args.command_line,
     }
     if not args.no_video and frames:

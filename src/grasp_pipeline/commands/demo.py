@@ -25,6 +25,7 @@ from pathlib import Path
 
 from grasp_pipeline.commands import Command, command_line
 from grasp_pipeline.ros.detector_loading import SHIPPED_MODELS  # ``auto`` prefers them in order
+from grasp_pipeline.runinfo import machine
 
 DETECTORS = ("auto", "parts", "segnet", "descriptors", "oracle", "oracle-point")
 # The single-object trials' pool follows the detector: the parts detector was trained for the
@@ -359,6 +360,7 @@ def write_demo_results(
         "seed": args.seed,
         "camera": f"d435 {args.width}x{args.height}, noise on",
         "wall_s": time.perf_counter() - t_all,
+        "machine": machine(),
         "command": args.command_line,
     }
     summary = summarize(records, meta)

@@ -16,7 +16,8 @@ import multiprocessing
 import time
 from pathlib import Path
 
-from grasp_pipeline.commands import Command, command_line, machine
+from grasp_pipeline.commands import Command, command_line
+from grasp_pipeline.runinfo import machine
 
 LATENCY_SEED = 9500  # hold-out range (commands.holdout.HOLDOUT_SEED_BASE and up)
 
