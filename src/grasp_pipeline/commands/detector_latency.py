@@ -45,11 +45,14 @@ def _spin(stop) -> None:
         sum(range(10_000))
 
 
-def _time(detector, frames, runs: int, run_medians: list, stages: dict, counts: list) -> None:
-    """Times ``runs`` passes over ``frames``, appending each pass's median (ms), the stage times
-    and the detection counts."""
+def _time(detector, frames, runs: int) -> tuple[list[float], dict[str, list[float]], list[int]]:
+    """Times ``runs`` passes over ``frames``: each pass's median (ms), the detector's stage times
+    and the detection counts of every call."""
     import numpy as np
 
+    run_medians: list[float] = []
+    stages: dict[str, list[float]] = {}
+    counts: list[int] = []
     for _ in range(runs):
         times = []
         for f in frames:
@@ -60,6 +63,7 @@ def _time(detector, frames, runs: int, run_medians: list, stages: dict, counts: 
             for k, v in getattr(detector, "last_timing_ms", {}).items():
                 stages.setdefault(k, []).append(v)
         run_medians.append(float(np.median(times)))
+    return run_medians, stages, counts
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -87,14 +91,13 @@ def _run(args: argparse.Namespace) -> int:
     frames = [make_frame(cfg, i) for i in range(args.frames)]
     visible = [sum(o.visible_pixels >= 50 for o in f.objects) for f in frames]
     detector.detect(frames[0].rgb, frames[0].depth, frames[0].camera)  # warm-up
-    run_medians, stages, counts = [], {}, []
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     busy = [ctx.Process(target=_spin, args=(stop,), daemon=True) for _ in range(args.busy)]
     for b in busy:
         b.start()
     try:
-        _time(detector, frames, args.runs, run_medians, stages, counts)
+        run_medians, stages, counts = _time(detector, frames, args.runs)
     finally:
         stop.set()
         for b in busy:

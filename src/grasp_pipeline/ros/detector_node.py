@@ -72,8 +72,9 @@ PARAMS = (
     Param(
         "threads",
         0,
-        "torch CPU threads of the network (0 = torch's default, one per core); 1 is faster where "
-        "other processes keep a core busy (benchmarks/results/detector_latency_parts_busy1*.json)",
+        "torch CPU threads of the network, set for the whole process (0 = torch's default, one "
+        "per core); 1 is faster where other processes keep a core busy "
+        "(benchmarks/results/detector_latency_parts_busy1*.json)",
         range=(0, 256),
         read_only=True,
     ),
