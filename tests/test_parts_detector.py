@@ -110,8 +110,8 @@ def test_pickup_cli_adds_its_network_to_the_classifier(scenes: Path, tmp_path: P
     # the pickup network reuses the classifier's crops of the frame: the same points as from
     # crops cut again for it
     reusing = det.pickup_pixels
-    det.pickup_pixels = lambda rgb, height, regions, camera, cut=None: reusing(
-        rgb, height, regions, camera
+    det.pickup_pixels = lambda rgb, height, regions, labels, camera, cut=None: reusing(
+        rgb, height, regions, labels, camera
     )
     again = det.detect(frame.rgb, frame.depth, frame.camera)
     assert [d.pixel for d in again] == [d.pixel for d in after]

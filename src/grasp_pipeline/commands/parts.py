@@ -83,6 +83,13 @@ def _add_pickup(p: argparse.ArgumentParser) -> None:
         help="pickup (the default): 1 - paper 000's pickup probability, plus a small distance "
         "term; distance: the distance in cm",
     )
+    p.add_argument(
+        "--by-class",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="tell the network each region's class (its label; the classifier's name for it in "
+        "the detector); default: the training config's",
+    )
 
 
 def _run_pickup(args: argparse.Namespace) -> int:
@@ -93,8 +100,8 @@ def _run_pickup(args: argparse.Namespace) -> int:
     _, crop, geometry, labels, _ = load_classifier(args.classifier)
     sets = [extract_crops(d, labels, crop, geometry, progress=not args.quiet) for d in args.data]
     crops = CropSet.concat(sets)
-    loss = {} if args.loss is None else {"loss": args.loss}  # the config's default otherwise
-    config = PickupTrainConfig(**_settings(args), **loss)
+    options = {k: v for k, v in (("loss", args.loss), ("by_class", args.by_class)) if v is not None}
+    config = PickupTrainConfig(**_settings(args), **options)  # the config's defaults otherwise
     summary = train_pickup(crops, args.classifier, args.work, config, progress=not args.quiet)
     best = summary["best"]
     print(f"best epoch {best['epoch']}: validation pickup rate {best['pickup_rate']:.3f}")

@@ -5,7 +5,8 @@ that belong to a part: the input is the crop and the region's 3-D mean, the targ
 centre of gravity, the loss made of the distance d between them in centimetres at the part's
 depth: ``"pickup"`` (default) is what paper 000's pickup rate misses, 1 - 1 / (d^2 + 1) (its
 Eq. 4 error), plus ``DISTANCE_WEIGHT`` x d so that far predictions still pull; ``"distance"``
-is d alone. Augmentation mirrors and transposes crop, mean and target together (crop
+is d alone. ``by_class``: the network is also told each crop's class (its label in training,
+the classifier's name for the region in the detector). Augmentation mirrors and transposes crop, mean and target together (crop
 coordinates mirror as t -> 1 - t) and jitters brightness.
 Validation holds out whole frames (every ``val_every``-th) and reports, beside the network's
 figures, the 3-D mean's on the same crops. Each epoch ends with an atomic ``checkpoint.pt`` in
@@ -56,6 +57,7 @@ class PickupTrainConfig:
     width: int = 32
     seed: int = 0
     loss: str = "pickup"
+    by_class: bool = True
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -102,8 +104,16 @@ def _batch(x: np.ndarray):
     return torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
 
 
+def _classes(net: PickupNet, y: np.ndarray):
+    """The class indices a network trained with classes takes (None for one without)."""
+    import torch
+
+    return torch.from_numpy(y.astype(np.int64)) if net.film is not None else None
+
+
 def evaluate(net: PickupNet, crops: CropSet, idx: np.ndarray, batch: int = 256) -> dict:
-    """The network's and the 3-D mean's distances and pickup rates on crops ``idx``."""
+    """The network's and the 3-D mean's distances and pickup rates on crops ``idx``, overall
+    and per class (the network's)."""
     import torch
 
     net.eval()
@@ -112,15 +122,21 @@ def evaluate(net: PickupNet, crops: CropSet, idx: np.ndarray, batch: int = 256) 
         for i in range(0, len(idx), batch):
             j = idx[i : i + batch]
             x = _batch(pickup_input(crops.x[j].astype(np.float32), crops.prior[j]))
-            preds.append(net(x).numpy())
+            preds.append(net(x, _classes(net, crops.y[j])).numpy())
     pred = np.concatenate(preds) if preds else np.zeros((0, 2))
     net.train()
+    d = distances_cm(pred, crops.cog[idx], crops.side_m[idx])
+    y = crops.y[idx]
     return {
         "crops": len(idx),
-        "network": pickup_figures(distances_cm(pred, crops.cog[idx], crops.side_m[idx])),
+        "network": pickup_figures(d),
         "mean_3d": pickup_figures(
             distances_cm(crops.prior[idx], crops.cog[idx], crops.side_m[idx])
         ),
+        "per_class": {
+            crops.labels[k]: {"crops": int(np.sum(y == k)), **pickup_figures(d[y == k])}
+            for k in np.unique(y)
+        },
     }
 
 
@@ -149,7 +165,10 @@ def train_pickup(
             f"need crops of parts to train and validate on, got {len(train_idx)} / {len(val_idx)}"
         )
     # channels-last weights and batches: 1.3x faster steps on this CPU
-    net = PickupNet(PickupConfig(width=config.width)).to(memory_format=torch.channels_last)
+    classes = len(crops.labels) if config.by_class else 0
+    net = PickupNet(PickupConfig(width=config.width, classes=classes)).to(
+        memory_format=torch.channels_last
+    )
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = int(np.ceil(len(train_idx) / config.batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -168,7 +187,7 @@ def train_pickup(
         at the part's depth)."""
         j = np.sort(j)
         x, cog, prior = augment(crops.x[j].astype(np.float32), crops.cog[j], crops.prior[j], rng)
-        pred = net(_batch(pickup_input(x, prior)))
+        pred = net(_batch(pickup_input(x, prior)), _classes(net, crops.y[j]))
         side = torch.from_numpy(crops.side_m[j])
         return pickup_loss(100.0 * (pred - torch.from_numpy(cog)).norm(dim=1) * side, config.loss)
 

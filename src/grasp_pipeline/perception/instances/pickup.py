@@ -8,7 +8,11 @@ to the centre of gravity, 1 / (d^2 + 1), so a few millimetres matter. This netwo
 the classifier's crop of the region (:func:`~grasp_pipeline.perception.instances.crops.
 region_crop`: colour, height above the support, the region's mask) and one more channel, a
 Gaussian blob where the region's 3-D mean projects (the estimate it improves on), and gives a
-heat map over the crop whose expectation (soft-argmax) is the centre of gravity.
+heat map over the crop whose expectation (soft-argmax) is the centre of gravity. A network
+trained with the classes (``PickupConfig.classes``) is also told what the classifier named the
+region: one learned scale and shift per class and channel of its half-resolution features, so
+that a part's own offset between what is seen and its centre of gravity (an Axis2's steel body
+holds 70 % of its mass at one end) need not be guessed from the crop alone.
 
 Crop coordinates: (0, 0) is the top-left corner of the crop window, (1, 1) its bottom-right
 corner, so a pixel centre u lies at (u - u0 + 0.5) / side; a mirrored crop mirrors them
@@ -38,16 +42,18 @@ PRIOR_SIGMA = 2.0  # crop pixels: the blob at the 3-D mean's projection
 @dataclass(frozen=True)
 class PickupConfig:
     """``width``: channels at the half-resolution stage (the quarter-resolution stage has 1.5x
-    as many, each with dilations 1, 2, 4, 8 so that it sees the whole crop)."""
+    as many, each with dilations 1, 2, 4, 8 so that it sees the whole crop); ``classes``: the
+    classifier's class count when the network is told each region's class (0: it is not)."""
 
     width: int = 32
+    classes: int = 0
 
     def __post_init__(self) -> None:
-        if self.width < 8:
+        if self.width < 8 or self.classes < 0:
             raise ValueError(f"bad pickup config {self}")
 
     def to_dict(self) -> dict:
-        return {"width": self.width}
+        return {"width": self.width, "classes": self.classes}
 
 
 def _cbr(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -59,9 +65,11 @@ def _cbr(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequenti
 
 
 class PickupNet(nn.Module):
-    """(B, INPUT_CHANNELS, S, S) -> (B, 2) centre of gravity in crop coordinates: a half- and a
-    quarter-resolution stage, the quarter one upsampled onto the half one, a 1-channel heat map
-    at half resolution and its soft-argmax."""
+    """(B, INPUT_CHANNELS, S, S) [and (B,) class indices] -> (B, 2) centre of gravity in crop
+    coordinates: a half- and a quarter-resolution stage, the quarter one upsampled onto the half
+    one, a 1-channel heat map at half resolution and its soft-argmax. With classes, the
+    half-resolution features are scaled and shifted per class (starting near the identity:
+    small random values, so that classes differ from the first step)."""
 
     def __init__(self, config: PickupConfig = PickupConfig()) -> None:
         super().__init__()
@@ -72,17 +80,33 @@ class PickupNet(nn.Module):
             _cbr(w, q, 2), _cbr(q, q, dilation=2), _cbr(q, q, dilation=4), _cbr(q, q, dilation=8)
         )
         self.head = nn.Sequential(_cbr(w + q, (3 * w) // 4), nn.Conv2d((3 * w) // 4, 1, 1))
+        self.film = nn.Embedding(config.classes, 2 * w) if config.classes else None
+        if self.film is not None:
+            nn.init.normal_(self.film.weight, std=0.1)
 
-    def heatmap(self, x: torch.Tensor) -> torch.Tensor:
+    def heatmap(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         """(B, S/2, S/2) logits."""
         a = self.fine(x)
+        if self.film is not None:
+            if classes is None or classes.shape != (len(x),):
+                got = None if classes is None else tuple(classes.shape)
+                raise ValueError(f"this pickup network needs ({len(x)},) class indices, got {got}")
+            if len(classes) and (
+                int(classes.min()) < 0 or int(classes.max()) >= len(self.film.weight)
+            ):
+                raise ValueError(
+                    f"class indices must lie in 0..{len(self.film.weight) - 1}, got "
+                    f"{int(classes.min())}..{int(classes.max())}"
+                )
+            scale, shift = self.film(classes).chunk(2, dim=1)
+            a = a * (1.0 + scale[:, :, None, None]) + shift[:, :, None, None]
         b = nn.functional.interpolate(
             self.coarse(a), size=a.shape[-2:], mode="bilinear", align_corners=False
         )
         return self.head(torch.cat([a, b], dim=1))[:, 0]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.heatmap(x)
+    def forward(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.heatmap(x, classes)
         b, m, n = h.shape
         p = torch.softmax(h.reshape(b, -1), dim=1).reshape(b, m, n)
         gu = (torch.arange(n, dtype=p.dtype, device=p.device) + 0.5) / n
@@ -149,15 +173,28 @@ class PickupLocator:
         self.net = net.to(device).folded().to(memory_format=torch.channels_last)
         self.device = device
 
-    def locate(self, crops: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    @property
+    def by_class(self) -> bool:
+        """Whether the network is told each region's class."""
+        return self.net.film is not None
+
+    def locate(
+        self, crops: np.ndarray, prior: np.ndarray, classes: np.ndarray | None = None
+    ) -> np.ndarray:
         """(B, 2) centres of gravity in crop coordinates of ``crops`` (B, CHANNELS, S, S) whose
-        regions' 3-D means lie at ``prior`` (B, 2, crop coordinates)."""
+        regions' 3-D means lie at ``prior`` (B, 2, crop coordinates); ``classes`` (B,): the
+        classifier's class index of each region (ignored by a network trained without)."""
         if len(crops) == 0:
             return np.zeros((0, 2))
         x = torch.from_numpy(pickup_input(crops, prior)).to(self.device)
         x = x.contiguous(memory_format=torch.channels_last)
+        c = None
+        if self.by_class:
+            if classes is None:
+                raise ValueError("this pickup network needs the class index of each region")
+            c = torch.as_tensor(np.asarray(classes, np.int64).reshape(-1), device=self.device)
         with torch.inference_mode():
-            return self.net(x).cpu().numpy().astype(float)
+            return self.net(x, c).cpu().numpy().astype(float)
 
 
 def pickup_entry(net: PickupNet, validation: dict[str, Any]) -> dict[str, Any]:
