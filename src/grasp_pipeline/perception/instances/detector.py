@@ -134,6 +134,15 @@ class PartsDetector:
         self.pickup = (
             locator_from_entry(state["pickup"], checkpoint, device) if "pickup" in state else None
         )
+        if self.pickup is not None and self.pickup.by_class:
+            told = self.pickup.net.config.classes
+            if told != len(names):
+                from grasp_pipeline.perception.checkpoint import CheckpointError
+
+                raise CheckpointError(
+                    f"{checkpoint}: its pickup network knows {told} classes, the classifier "
+                    f"{len(names)}"
+                )
         self.device = device
         self.class_names = names
         self.labels = [n for n in names if n != UNKNOWN]
