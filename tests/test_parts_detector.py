@@ -336,16 +336,16 @@ def test_a_split_is_kept_for_a_sure_piece_of_another_class() -> None:
 
 @pytest.mark.parametrize(
     ("seed", "camera", "index", "label"),
-    [(7777, "d435", 67, "F20_20_B"), (7778, "sr300", 22, "AllenKey")],
+    [(7777, "d435", 133, "Motor2"), (7778, "sr300", 22, "AllenKey")],
 )
 def test_a_part_merged_with_others_is_found_by_its_sure_neighbours_split(
     seed: int, camera: str, index: int, label: str
 ) -> None:
-    """Tuning frames (not hold-out): a profile merged into a region with a drill and a
-    screwdriver, named Drill with 0.92, whose pieces are named F20_20_B 0.83, Screwdriver 0.96
-    and Drill 0.96 / 0.97; an Allen key merged with a 40 mm profile, named Motor with 0.65, in
-    pieces AllenKey 0.96 and S40_40_B 0.64. Each part is found on itself (fails before: a split
-    was kept only when every piece was named at least as surely as the whole)."""
+    """Tuning frames (not hold-out): a Motor2 merged with a wrench, named unknown with 0.51,
+    whose pieces are named Wrench 0.97, Motor2 0.94 and Motor2 0.47; an Allen key merged with a
+    40 mm profile, named Motor with 0.65, in pieces AllenKey 0.96 and S40_40_B 0.64. Each part
+    is found on itself (fails before: a split was kept only when every piece was named at least
+    as surely as the whole)."""
     from grasp_pipeline.commands.holdout import holdout_scene
     from grasp_pipeline.data.generate import GenerationConfig, make_frame
     from grasp_pipeline.training.detector_metrics import object_regions

@@ -266,12 +266,6 @@ def test_the_shipped_network_picks_nearer_the_centre_of_gravity_than_the_3d_mean
         scenes=10, seed=8642, camera="d435", width=640, height=480, scene=holdout_scene("rulebook")
     )
     pairs = []  # (network's pickup, 3-D mean's pickup) of one asked part both found
-    assert network.by_class, "the shipped pickup network is told each region's class"
-    told: list[list[int]] = []  # the classes the detector tells the network, call by call
-    locate = network.locate
-    network.locate = lambda crops, prior, classes=None: (
-        told.append(list(classes)) or locate(crops, prior, classes)
-    )
     try:
         for i in range(cfg.scenes):
             frame = make_frame(cfg, i)
@@ -287,13 +281,9 @@ def test_the_shipped_network_picks_nearer_the_centre_of_gravity_than_the_3d_mean
                 det.pickup = locator
                 dets = det.detect(frame.rgb, frame.depth, frame.camera)
                 scores.append(score_frame(dets, frame, asked, 0.5, names).asked)
-                if locator is network and dets:  # each detection's own label, a class index
-                    named = sorted(det.class_names.index(d.label) for d in dets)
-                    assert sorted(told.pop()) == named
             pairs += [(a.pickup, b.pickup) for a, b in zip(*scores, strict=True) if a.hit and b.hit]
     finally:
         det.pickup = network
-        del network.locate
     p = np.array(pairs)
     assert len(p) >= 20, len(p)
     nearer, farther = int(np.sum(p[:, 0] > p[:, 1] + 0.02)), int(np.sum(p[:, 1] > p[:, 0] + 0.02))
@@ -302,3 +292,31 @@ def test_the_shipped_network_picks_nearer_the_centre_of_gravity_than_the_3d_mean
         farther,
         p.mean(axis=0),
     )
+
+
+def test_a_network_told_the_class_is_told_each_detections_own_class() -> None:
+    """The experiment's network trained with the classes (models/parts/experiments/
+    pickup_by_class) inside the detector: each call tells it the class index of every
+    detection it places."""
+    from pathlib import Path
+
+    from grasp_pipeline.commands.holdout import holdout_scene
+    from grasp_pipeline.data.generate import GenerationConfig, make_frame
+    from grasp_pipeline.ros.detector_loading import load_detector
+
+    model = Path(__file__).parents[1] / "models/parts/experiments/pickup_by_class/classifier.pt"
+    det = load_detector("parts", str(model))
+    assert det.pickup is not None and det.pickup.by_class
+    told: list[list[int]] = []
+    locate = det.pickup.locate
+    det.pickup.locate = lambda crops, prior, classes=None: (
+        told.append(list(classes)) or locate(crops, prior, classes)
+    )
+    cfg = GenerationConfig(
+        scenes=3, seed=8642, camera="d435", width=640, height=480, scene=holdout_scene("rulebook")
+    )
+    for i in range(cfg.scenes):
+        frame = make_frame(cfg, i)
+        dets = det.detect(frame.rgb, frame.depth, frame.camera)
+        assert dets and {d.extras["pickup"] for d in dets} == {"network"}
+        assert sorted(told.pop()) == sorted(det.class_names.index(d.label) for d in dets)

@@ -57,7 +57,7 @@ class PickupTrainConfig:
     width: int = 32
     seed: int = 0
     loss: str = "pickup"
-    by_class: bool = True
+    by_class: bool = False
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:

@@ -85,8 +85,8 @@ def split_accepted(whole: np.ndarray, pieces: np.ndarray, unknown: int) -> bool:
     with ``pieces`` (n, classes); ``unknown``: the index of "unknown". Yes when every piece is
     named with at least max(SPLIT_PIECE_PROBABILITY, the whole's top probability), or when one
     piece is named that surely as a catalog part of a class the whole was not named (on 600
-    tuning frames, seeds 7777/7778 and 7001/7002, the second rule added 7 hits of 600 asks and
-    no false objects: the right piece of a merged region was often kept out by a sliver of it
+    tuning frames, seeds 7777/7778 and 7001/7002, the second rule added 6 hits of 600 asks and
+    one false object: the right piece of a merged region was often kept out by a sliver of it
     named with less)."""
     bar = max(SPLIT_PIECE_PROBABILITY, float(whole.max()))
     top, named = pieces.max(axis=1), pieces.argmax(axis=1)
