@@ -6,8 +6,8 @@ centre of gravity, the loss made of the distance d between them in centimetres a
 depth: ``"pickup"`` (default) is what paper 000's pickup rate misses, 1 - 1 / (d^2 + 1) (its
 Eq. 4 error), plus ``DISTANCE_WEIGHT`` x d so that far predictions still pull; ``"distance"``
 is d alone. ``by_class``: the network is also told each crop's class (its label in training,
-the classifier's name for the region in the detector). Augmentation mirrors and transposes crop, mean and target together (crop
-coordinates mirror as t -> 1 - t) and jitters brightness.
+the classifier's name for the region in the detector). Augmentation mirrors and transposes
+crop, mean and target together (crop coordinates mirror as t -> 1 - t) and jitters brightness.
 Validation holds out whole frames (every ``val_every``-th) and reports, beside the network's
 figures, the 3-D mean's on the same crops. Each epoch ends with an atomic ``checkpoint.pt`` in
 ``work_dir`` (a run started again resumes from it); the best epoch by validation pickup rate is
@@ -108,7 +108,7 @@ def _classes(net: PickupNet, y: np.ndarray):
     """The class indices a network trained with classes takes (None for one without)."""
     import torch
 
-    return torch.from_numpy(y.astype(np.int64)) if net.film is not None else None
+    return torch.from_numpy(y.astype(np.int64)) if net.by_class else None
 
 
 def evaluate(net: PickupNet, crops: CropSet, idx: np.ndarray, batch: int = 256) -> dict:

@@ -60,10 +60,10 @@ SPARSE_MIN_PROBABILITY = 0.9
 # classifier names every piece with at least SPLIT_PIECE_PROBABILITY and at least as surely as
 # the whole, or names one of them that surely as a part of another class than the whole's (a
 # profile cut from a region named as the drill it touches, beside a drill piece named with
-# less; see split_accepted). Touching parts of one colour come back as one region, often named as the larger of
-# them with more than 0.9 (a profile holding a quarter of its region's pixels, a bolt against
-# a profile), so sure regions are tried too; the classifier is trained on such pieces
-# (training.parts_data).
+# less; see split_accepted). Touching parts of one colour come back as one region, often named
+# as the larger of them with more than 0.9 (a profile holding a quarter of its region's
+# pixels, a bolt against a profile), so sure regions are tried too; the classifier is trained
+# on such pieces (training.parts_data).
 SPLIT_BELOW_PROBABILITY = 0.99
 SPLIT_PIECE_PROBABILITY = 0.8
 # ... but a region named with at least SPLIT_SURE_PROBABILITY whose 3-D extent stays within the
@@ -393,8 +393,12 @@ class PartsDetector:
             crops.append(cut[id(r)][1])
             windows.append(crop_window(r, camera, self.crop))
             prior.append(to_crop(project(r.centroid, camera), windows[-1]))
-        classes = [self.class_names.index(label) for label in labels]
-        t = self.pickup.locate(np.stack(crops), np.stack(prior), np.array(classes))
+        classes = (
+            np.array([self.class_names.index(label) for label in labels])
+            if self.pickup.by_class
+            else None
+        )
+        t = self.pickup.locate(np.stack(crops), np.stack(prior), classes)
         pixels = [to_image(ti, wi) for ti, wi in zip(t, windows, strict=True)]
         return [on_region(p, r) for p, r in zip(pixels, regions, strict=True)]
 

@@ -84,6 +84,11 @@ class PickupNet(nn.Module):
         if self.film is not None:
             nn.init.normal_(self.film.weight, std=0.1)
 
+    @property
+    def by_class(self) -> bool:
+        """Whether the network is told each region's class."""
+        return self.film is not None
+
     def heatmap(self, x: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
         """(B, S/2, S/2) logits."""
         a = self.fine(x)
@@ -176,7 +181,7 @@ class PickupLocator:
     @property
     def by_class(self) -> bool:
         """Whether the network is told each region's class."""
-        return self.net.film is not None
+        return self.net.by_class
 
     def locate(
         self, crops: np.ndarray, prior: np.ndarray, classes: np.ndarray | None = None
