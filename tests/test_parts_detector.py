@@ -131,6 +131,39 @@ def test_pickup_cli_adds_its_network_to_the_classifier(scenes: Path, tmp_path: P
         load_detector("parts", str(broken))
 
 
+def test_boundaries_cli_adds_its_network_and_the_detector_splits_with_it(
+    scenes: Path, tmp_path: Path
+) -> None:
+    from grasp_pipeline.perception.checkpoint import load_checkpoint, save_checkpoint
+
+    plain = tmp_path / "plain.pt"
+    args = ["train", "parts", "--data", str(scenes), "--work", str(tmp_path / "parts")]
+    args += ["--epochs", "1", "--crop-size", "32", "--width", "8", "--val-every", "4"]
+    assert main([*args, "--quiet", "--export", str(plain)]) == 0
+    model = tmp_path / "with_boundaries.pt"
+    args = ["train", "boundaries", "--data", str(scenes), "--classifier", str(plain)]
+    args += ["--work", str(tmp_path / "boundaries"), "--epochs", "1", "--width", "4"]
+    assert main([*args, "--val-every", "4", "--quiet", "--export", str(model)]) == 0
+    assert list(scenes.glob("boundary_crops_*.npz"))  # the regions' crops, cached
+    state = load_checkpoint(model)
+    assert set(state["boundary"]["validation"]) >= {"split_rate_parts", "split_rate_one"}
+    det = load_detector("parts", str(model))
+    assert det.boundary is not None and load_detector("parts", str(plain)).boundary is None
+    # every region is tried: the boundary network's pieces are asked for and named
+    calls = []
+    split = det.boundary.split
+    det.boundary.split = lambda *a: calls.append(len(a[1])) or split(*a)
+    frame = read_frame(scenes, list_frames(scenes)[0])
+    found = det.detect(frame.rgb, frame.depth, frame.camera)
+    assert calls and all(0 <= d.pixel[0] <= frame.camera.width - 1 for d in found)
+    # a boundary entry that does not load is refused naming the file
+    state["boundary"]["config"] = {"width": 8}
+    broken = tmp_path / "broken.pt"
+    save_checkpoint(broken, {k: v for k, v in state.items() if k != "meta"})
+    with pytest.raises(CheckpointError, match=r"broken\.pt: its boundary network"):
+        load_detector("parts", str(broken))
+
+
 def test_training_resumes_exactly_and_refuses_other_settings(crops: CropSet, tmp_path) -> None:
     import torch
 

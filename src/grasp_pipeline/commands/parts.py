@@ -1,5 +1,6 @@
 """``grasp-pipeline train parts``: the parts detector's crop classifier from generated datasets;
-``grasp-pipeline train pickup``: its pickup network, added to a trained classifier."""
+``grasp-pipeline train pickup``: its pickup network, added to a trained classifier;
+``grasp-pipeline train boundaries``: its boundary network (splits touching parts), likewise."""
 
 from __future__ import annotations
 
@@ -109,6 +110,41 @@ def _run_pickup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_boundaries(p: argparse.ArgumentParser) -> None:
+    from grasp_pipeline.training.boundary_trainer import BoundaryTrainConfig
+
+    defaults = BoundaryTrainConfig()
+    _add_common(
+        p,
+        defaults.epochs,
+        "channels at full crop resolution",
+        "copy the classifier with its boundary network here",
+    )
+    p.set_defaults(width=defaults.width, lr=defaults.lr)
+    p.add_argument(
+        "--classifier",
+        required=True,
+        help="the trained classifier (its crops and geometry; exported with the network)",
+    )
+
+
+def _run_boundaries(args: argparse.Namespace) -> int:
+    from grasp_pipeline.perception.instances.checkpoint import load_classifier
+    from grasp_pipeline.training.boundary_data import BoundarySet, extract_boundary_crops
+    from grasp_pipeline.training.boundary_trainer import BoundaryTrainConfig, train_boundaries
+
+    _, crop, geometry, _, _ = load_classifier(args.classifier)
+    data = BoundarySet.concat(
+        [extract_boundary_crops(d, crop, geometry, progress=not args.quiet) for d in args.data]
+    )
+    print(f"{len(data)} regions, {int((data.parts >= 2).sum())} of two or more parts", flush=True)
+    config = BoundaryTrainConfig(**_settings(args))
+    summary = train_boundaries(data, args.classifier, args.work, config, progress=not args.quiet)
+    print(f"best epoch {summary['best']['epoch']}: validation loss {summary['best']['loss']:.3f}")
+    _export(args)
+    return 0
+
+
 COMMANDS = [
     Command(
         ("train", "parts"),
@@ -121,5 +157,11 @@ COMMANDS = [
         "train the parts detector's pickup network (centre of gravity in a region's crop)",
         _add_pickup,
         _run_pickup,
+    ),
+    Command(
+        ("train", "boundaries"),
+        "train the parts detector's boundary network (where touching parts meet in a crop)",
+        _add_boundaries,
+        _run_boundaries,
     ),
 ]

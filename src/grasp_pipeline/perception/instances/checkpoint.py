@@ -5,7 +5,9 @@ One layout for the trainer's ``checkpoint.pt`` and the shipped ``classifier.pt``
 (:class:`CropSpec`), ``config["geometry"]`` (:class:`GeometryConfig` the crops were cut with),
 ``config["labels"]`` (class names, the last one ``"unknown"``) and ``step``; the training state
 adds ``optimizer`` and ``epoch``; the shipped file may add ``pickup``, the pickup network
-(:mod:`grasp_pipeline.perception.instances.pickup`, written by ``grasp-pipeline train pickup``). Files are checked as
+(:mod:`grasp_pipeline.perception.instances.pickup`, written by ``grasp-pipeline train pickup``),
+and ``boundary``, the boundary network (:mod:`grasp_pipeline.perception.instances.boundary`,
+written by ``grasp-pipeline train boundaries``). Files are checked as
 :func:`~grasp_pipeline.perception.checkpoint.load_checkpoint` says (content hash,
 ``weights_only=True``, finite weights).
 """

@@ -112,3 +112,19 @@ def region_crop(
         np.float32,
     )
     return x, feats
+
+
+def crop_labels(
+    labels: np.ndarray, region: Region, camera: CameraIntrinsics, spec: CropSpec
+) -> np.ndarray:
+    """(size, size) int32 values of the integer image ``labels`` (H, W; e.g. instance ids) in
+    ``region``'s crop window, resized as :func:`region_crop` resizes the mask (nearest
+    neighbour; 0 where the window leaves the image)."""
+    import cv2
+
+    u0, v0, side = crop_window(region, camera, spec)
+    cut = _cut(np.asarray(labels).astype(np.int32, copy=False), u0, v0, side)
+    # nearest-neighbour resize of float32 copies integer values exactly below 2^24
+    return cv2.resize(
+        cut.astype(np.float32), (spec.size, spec.size), interpolation=cv2.INTER_NEAREST
+    ).astype(np.int32)

@@ -22,6 +22,7 @@ from grasp_pipeline.perception.detector import (
     depth_in_metres,
     planar_grasp_detection,
 )
+from grasp_pipeline.perception.instances.boundary import splitter_from_entry
 from grasp_pipeline.perception.instances.checkpoint import UNKNOWN, load_classifier
 from grasp_pipeline.perception.instances.crops import crop_window, region_crop
 from grasp_pipeline.perception.instances.geometry import (
@@ -56,7 +57,8 @@ FAR_JOIN_OCCLUDER_M = 0.01  # something this much higher between two pieces keep
 # were named with 0.5-0.7).
 SPARSE_MIN_PROBABILITY = 0.9
 # A region the classifier names with less than SPLIT_BELOW_PROBABILITY is tried in pieces (levels
-# of different heights, see perception.instances.split); the pieces replace it when the
+# of different heights, see perception.instances.split, then the boundaries the boundary network
+# draws in its crop, see perception.instances.boundary); the pieces replace it when the
 # classifier names every piece with at least SPLIT_PIECE_PROBABILITY and at least as surely as
 # the whole, or names one of them that surely as a part of another class than the whole's (a
 # profile cut from a region named as the drill it touches, beside a drill piece named with
@@ -151,6 +153,12 @@ class PartsDetector:
         self.pickup = (
             locator_from_entry(state["pickup"], checkpoint, device) if "pickup" in state else None
         )
+        # the boundary network shipped in the checkpoint (None: split by heights alone)
+        self.boundary = (
+            splitter_from_entry(state["boundary"], checkpoint, device)
+            if "boundary" in state
+            else None
+        )
         if self.pickup is not None and self.pickup.by_class:
             told = self.pickup.net.config.classes
             if told != len(names):
@@ -234,34 +242,53 @@ class PartsDetector:
     ) -> tuple[list[Region], np.ndarray]:
         """``seg``'s regions and their class probabilities ``probs``, with each region named with
         less than SPLIT_BELOW_PROBABILITY (and not surely one part, :meth:`one_part`) replaced
-        by its pieces (:func:`split_region`) when the classifier's names for them are accepted
-        (:func:`split_accepted`)."""
+        by its pieces when the classifier's names for them are accepted
+        (:func:`split_accepted`): the pieces at the heights of its tops (:func:`split_region`)
+        when they are, else those along the boundaries the boundary network draws in its crop
+        (:mod:`~grasp_pipeline.perception.instances.boundary`, when the checkpoint has one)."""
         regions = list(seg.regions)
-        pieces = {
-            i: split_region(seg, regions[i], self.geometry)
+        tried = [
+            i
             for i in range(len(regions))
             if probs[i].max() < SPLIT_BELOW_PROBABILITY and not self.one_part(regions[i], probs[i])
-        }
-        pieces = {i: p for i, p in pieces.items() if p}
-        if not pieces:
+        ]
+        # candidate splits in order of preference: by heights, then by drawn boundaries
+        candidates = [(i, split_region(seg, regions[i], self.geometry)) for i in tried]
+        if self.boundary is not None and tried:
+            cut = {} if cut is None else cut
+            for i in tried:
+                if id(regions[i]) not in cut:
+                    crop = region_crop(rgb, seg.height_m, regions[i], camera, self.crop)[0]
+                    cut[id(regions[i])] = (regions[i], crop)
+            crops = np.stack([cut[id(regions[i])][1] for i in tried])
+            drawn = self.boundary.split(
+                seg, [regions[i] for i in tried], crops, camera, self.crop, self.geometry
+            )
+            candidates += list(zip(tried, drawn, strict=True))
+        candidates = [(i, p) for i, p in candidates if p]
+        if not candidates:
             return regions, probs
         # one view each: a piece must be named surely as it is
         piece_probs = self.classify(
-            rgb, seg.height_m, [r for p in pieces.values() for r in p], camera, False, cut
+            rgb, seg.height_m, [r for _, p in candidates for r in p], camera, False, cut
         )
+        unknown = self.class_names.index(UNKNOWN)
+        accepted: dict[int, tuple[list[Region], np.ndarray]] = {}
+        start = 0
+        for i, pieces in candidates:
+            mine = piece_probs[start : start + len(pieces)]
+            start += len(pieces)
+            if i not in accepted and split_accepted(probs[i], mine, unknown):
+                accepted[i] = (pieces, mine)
         out_regions: list[Region] = []
         out_probs: list[np.ndarray] = []
-        start, unknown = 0, self.class_names.index(UNKNOWN)
         for i, region in enumerate(regions):
-            if i in pieces:
-                mine = piece_probs[start : start + len(pieces[i])]
-                start += len(pieces[i])
-                if split_accepted(probs[i], mine, unknown):
-                    out_regions.extend(pieces[i])
-                    out_probs.extend(mine)
-                    continue
-            out_regions.append(region)
-            out_probs.append(probs[i])
+            if i in accepted:
+                out_regions.extend(accepted[i][0])
+                out_probs.extend(accepted[i][1])
+            else:
+                out_regions.append(region)
+                out_probs.append(probs[i])
         return out_regions, np.stack(out_probs)
 
     def one_part(self, region: Region, probs: np.ndarray) -> bool:

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from grasp_pipeline.perception.instances.crops import CHANNELS
+from grasp_pipeline.perception.instances.layers import conv_bn_relu, fold_batch_norms
 
 INPUT_CHANNELS = CHANNELS + 1
 PRIOR_SIGMA = 2.0  # crop pixels: the blob at the 3-D mean's projection
@@ -56,14 +57,6 @@ class PickupConfig:
         return {"width": self.width, "classes": self.classes}
 
 
-def _cbr(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, bias=False),
-        nn.BatchNorm2d(cout),
-        nn.ReLU(inplace=True),
-    )
-
-
 class PickupNet(nn.Module):
     """(B, INPUT_CHANNELS, S, S) [and (B,) class indices] -> (B, 2) centre of gravity in crop
     coordinates: a half- and a quarter-resolution stage, the quarter one upsampled onto the half
@@ -75,11 +68,16 @@ class PickupNet(nn.Module):
         super().__init__()
         self.config = config
         w, q = config.width, (3 * config.width) // 2
-        self.fine = nn.Sequential(_cbr(INPUT_CHANNELS, (3 * w) // 4, 2), _cbr((3 * w) // 4, w))
-        self.coarse = nn.Sequential(
-            _cbr(w, q, 2), _cbr(q, q, dilation=2), _cbr(q, q, dilation=4), _cbr(q, q, dilation=8)
+        self.fine = nn.Sequential(
+            conv_bn_relu(INPUT_CHANNELS, (3 * w) // 4, 2), conv_bn_relu((3 * w) // 4, w)
         )
-        self.head = nn.Sequential(_cbr(w + q, (3 * w) // 4), nn.Conv2d((3 * w) // 4, 1, 1))
+        self.coarse = nn.Sequential(
+            conv_bn_relu(w, q, 2),
+            conv_bn_relu(q, q, dilation=2),
+            conv_bn_relu(q, q, dilation=4),
+            conv_bn_relu(q, q, dilation=8),
+        )
+        self.head = nn.Sequential(conv_bn_relu(w + q, (3 * w) // 4), nn.Conv2d((3 * w) // 4, 1, 1))
         self.film = nn.Embedding(config.classes, 2 * w) if config.classes else None
         if self.film is not None:
             nn.init.normal_(self.film.weight, std=0.1)
@@ -121,18 +119,7 @@ class PickupNet(nn.Module):
     def folded(self) -> PickupNet:
         """This network in eval mode with each batch norm folded into its convolution (the same
         outputs up to rounding; faster on a CPU). Not for training."""
-        from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-        self.eval()
-        for block in self.modules():
-            if (
-                isinstance(block, nn.Sequential)
-                and len(block) == 3
-                and isinstance(block[0], nn.Conv2d)
-                and isinstance(block[1], nn.BatchNorm2d)
-            ):
-                block[0] = fuse_conv_bn_eval(block[0], block[1])
-                block[1] = nn.Identity()
+        fold_batch_norms(self)
         return self
 
 

@@ -1,0 +1,32 @@
+"""Building blocks shared by the parts detector's small crop networks (pickup, boundaries)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def conv_bn_relu(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    """3x3 convolution (padding keeps the size at stride 1), batch norm, ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+def fold_batch_norms(net: nn.Module) -> nn.Module:
+    """``net`` in eval mode with the batch norm of each :func:`conv_bn_relu` block folded into its
+    convolution (in place; the same outputs up to rounding, faster on a CPU). Not for training."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    net.eval()
+    for block in net.modules():
+        if (
+            isinstance(block, nn.Sequential)
+            and len(block) == 3
+            and isinstance(block[0], nn.Conv2d)
+            and isinstance(block[1], nn.BatchNorm2d)
+        ):
+            block[0] = fuse_conv_bn_eval(block[0], block[1])
+            block[1] = nn.Identity()
+    return net
