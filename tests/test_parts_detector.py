@@ -395,6 +395,37 @@ def test_a_part_merged_with_others_is_found_by_its_sure_neighbours_split(
     assert any(regions[o.instance_id][v, u] for o in frame.objects if o.label == label)
 
 
+@pytest.mark.parametrize(
+    ("index", "label"),
+    [(44, "Bearing2"), (50, "Axis2")],
+)
+def test_a_part_against_another_of_its_height_is_found_along_the_drawn_boundary(
+    index: int, label: str
+) -> None:
+    """Tuning frames (SR300, seed 7778, not hold-out): a Bearing2 lying against a Housing,
+    one region named Housing with 0.79, and an Axis2 against an M20_100 bolt, one region named
+    M20_100 with 0.45; their tops stand at one height, so the heights give no pieces. Along the
+    boundaries the shipped boundary network draws, each part is a piece of its own, found on
+    itself; without the network it is not found at all."""
+    from grasp_pipeline.commands.holdout import holdout_scene
+    from grasp_pipeline.data.generate import GenerationConfig, make_frame
+    from grasp_pipeline.training.detector_metrics import object_regions
+
+    det = load_detector("parts", ROOT / SHIPPED_MODELS["parts"])
+    assert det.boundary is not None
+    cfg = GenerationConfig(
+        scenes=150, seed=7778, camera="sr300", width=640, height=480, scene=holdout_scene("rulebook")
+    )
+    frame = make_frame(cfg, index)
+    found = det.detect(frame.rgb, frame.depth, frame.camera, [label])
+    assert found and found[0].score >= 0.9
+    regions = object_regions(frame)
+    u, v = (round(t) for t in found[0].pixel)
+    assert any(regions[o.instance_id][v, u] for o in frame.objects if o.label == label)
+    det.boundary = None  # heights alone
+    assert det.detect(frame.rgb, frame.depth, frame.camera, [label]) == []
+
+
 def test_doubtful_crops_are_named_from_four_views_of_their_square() -> None:
     """A crop the classifier doubts gets the mean of its square as it is, half turned and
     mirrored both ways: half turning or mirroring the crop leaves that answer the same; a sure

@@ -122,6 +122,13 @@ def _add_boundaries(p: argparse.ArgumentParser) -> None:
     )
     p.set_defaults(width=defaults.width, lr=defaults.lr)
     p.add_argument(
+        "--stride",
+        type=int,
+        default=defaults.stride,
+        choices=(1, 2),
+        help="2: the network works at half the crop's resolution (a quarter of the cost)",
+    )
+    p.add_argument(
         "--classifier",
         required=True,
         help="the trained classifier (its crops and geometry; exported with the network)",
@@ -138,7 +145,7 @@ def _run_boundaries(args: argparse.Namespace) -> int:
         [extract_boundary_crops(d, crop, geometry, progress=not args.quiet) for d in args.data]
     )
     print(f"{len(data)} regions, {int((data.parts >= 2).sum())} of two or more parts", flush=True)
-    config = BoundaryTrainConfig(**_settings(args))
+    config = BoundaryTrainConfig(**_settings(args), stride=args.stride)
     summary = train_boundaries(data, args.classifier, args.work, config, progress=not args.quiet)
     print(f"best epoch {summary['best']['epoch']}: validation loss {summary['best']['loss']:.3f}")
     _export(args)

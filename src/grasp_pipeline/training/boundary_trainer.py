@@ -39,12 +39,13 @@ from grasp_pipeline.training.epochs import append_row, resume, run_epoch, save_s
 
 @dataclass(frozen=True)
 class BoundaryTrainConfig:
-    epochs: int = 12
+    epochs: int = 24
     batch: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
     val_every: int = 10
-    width: int = 16
+    width: int = 24
+    stride: int = 2
     seed: int = 0
     pos_weight: float = 4.0
 
@@ -151,7 +152,9 @@ def train_boundaries(
             "need regions of several parts and of one part to train on and regions to validate "
             f"on, got {len(train_many)} / {len(train_one)} / {len(val_idx)}"
         )
-    net = BoundaryNet(BoundaryConfig(width=config.width)).to(memory_format=torch.channels_last)
+    net = BoundaryNet(BoundaryConfig(width=config.width, stride=config.stride)).to(
+        memory_format=torch.channels_last
+    )
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     per_epoch = len(train_many) + min(len(train_many), len(train_one))
     steps_per_epoch = int(np.ceil(per_epoch / config.batch))

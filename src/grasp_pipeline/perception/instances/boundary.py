@@ -48,12 +48,15 @@ MIN_PIECE_SHARE = 0.08
 
 @dataclass(frozen=True)
 class BoundaryConfig:
-    """``width``: channels at full crop resolution (twice that at half resolution)."""
+    """``width``: channels of the first stage (twice that in the second); ``stride``: the first
+    stage's step in crop pixels (2: it works at half the crop's resolution, a quarter of the
+    cost, and the boundaries are upsampled to the crop)."""
 
     width: int = 16
+    stride: int = 1
 
     def __post_init__(self) -> None:
-        if self.width < 4:
+        if self.width < 4 or self.stride not in (1, 2):
             raise ValueError(f"bad boundary network config {self}")
 
     def to_dict(self) -> dict:
@@ -61,15 +64,16 @@ class BoundaryConfig:
 
 
 class BoundaryNet(nn.Module):
-    """(B, CHANNELS, S, S) crops -> (B, S, S) boundary logits: a full-resolution stage, a
-    half-resolution stage with dilations 2 and 4 (a view across a part), upsampled onto the
-    first and read out per pixel."""
+    """(B, CHANNELS, S, S) crops -> (B, S, S) boundary logits: a first stage (at the crop's
+    resolution, or half of it), a second one at half of that with dilations 2 and 4 (a view
+    across a part), upsampled onto the first and read out per pixel (then upsampled to the
+    crop)."""
 
     def __init__(self, config: BoundaryConfig = BoundaryConfig()) -> None:
         super().__init__()
         self.config = config
         w = config.width
-        self.fine = nn.Sequential(conv_bn_relu(CHANNELS, w), conv_bn_relu(w, w))
+        self.fine = nn.Sequential(conv_bn_relu(CHANNELS, w, config.stride), conv_bn_relu(w, w))
         self.coarse = nn.Sequential(
             conv_bn_relu(w, 2 * w, 2),
             conv_bn_relu(2 * w, 2 * w, dilation=2),
@@ -82,7 +86,12 @@ class BoundaryNet(nn.Module):
         b = nn.functional.interpolate(
             self.coarse(a), size=a.shape[-2:], mode="bilinear", align_corners=False
         )
-        return self.head(torch.cat([a, b], dim=1))[:, 0]
+        logits = self.head(torch.cat([a, b], dim=1))
+        if logits.shape[-2:] != x.shape[-2:]:
+            logits = nn.functional.interpolate(
+                logits, size=x.shape[-2:], mode="bilinear", align_corners=False
+            )
+        return logits[:, 0]
 
 
 def crop_pieces(

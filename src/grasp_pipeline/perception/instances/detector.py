@@ -241,30 +241,32 @@ class PartsDetector:
         cut: dict[int, tuple[Region, np.ndarray]] | None = None,
     ) -> tuple[list[Region], np.ndarray]:
         """``seg``'s regions and their class probabilities ``probs``, with each region named with
-        less than SPLIT_BELOW_PROBABILITY (and not surely one part, :meth:`one_part`) replaced
-        by its pieces when the classifier's names for them are accepted
-        (:func:`split_accepted`): the pieces at the heights of its tops (:func:`split_region`)
-        when they are, else those along the boundaries the boundary network draws in its crop
+        less than SPLIT_BELOW_PROBABILITY replaced by its pieces when the classifier's names for
+        them are accepted (:func:`split_accepted`): the pieces at the heights of its tops
+        (:func:`split_region`; not tried for a region surely one part, :meth:`one_part`) when
+        they are, else those along the boundaries the boundary network draws in its crop
         (:mod:`~grasp_pipeline.perception.instances.boundary`, when the checkpoint has one)."""
         regions = list(seg.regions)
-        tried = [
-            i
-            for i in range(len(regions))
-            if probs[i].max() < SPLIT_BELOW_PROBABILITY and not self.one_part(regions[i], probs[i])
+        doubtful = [i for i in range(len(regions)) if probs[i].max() < SPLIT_BELOW_PROBABILITY]
+        # candidate splits in order of preference: by heights (not for a region surely one
+        # part), then by drawn boundaries (for every doubtful region: the network finds a
+        # spacer or a nut against a drill in a region named Drill with 0.95)
+        candidates = [
+            (i, split_region(seg, regions[i], self.geometry))
+            for i in doubtful
+            if not self.one_part(regions[i], probs[i])
         ]
-        # candidate splits in order of preference: by heights, then by drawn boundaries
-        candidates = [(i, split_region(seg, regions[i], self.geometry)) for i in tried]
-        if self.boundary is not None and tried:
+        if self.boundary is not None and doubtful:
             cut = {} if cut is None else cut
-            for i in tried:
+            for i in doubtful:
                 if id(regions[i]) not in cut:
                     crop = region_crop(rgb, seg.height_m, regions[i], camera, self.crop)[0]
                     cut[id(regions[i])] = (regions[i], crop)
-            crops = np.stack([cut[id(regions[i])][1] for i in tried])
+            crops = np.stack([cut[id(regions[i])][1] for i in doubtful])
             drawn = self.boundary.split(
-                seg, [regions[i] for i in tried], crops, camera, self.crop, self.geometry
+                seg, [regions[i] for i in doubtful], crops, camera, self.crop, self.geometry
             )
-            candidates += list(zip(tried, drawn, strict=True))
+            candidates += list(zip(doubtful, drawn, strict=True))
         candidates = [(i, p) for i, p in candidates if p]
         if not candidates:
             return regions, probs
