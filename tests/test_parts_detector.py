@@ -414,7 +414,12 @@ def test_a_part_against_another_of_its_height_is_found_along_the_drawn_boundary(
     det = load_detector("parts", ROOT / SHIPPED_MODELS["parts"])
     assert det.boundary is not None
     cfg = GenerationConfig(
-        scenes=150, seed=7778, camera="sr300", width=640, height=480, scene=holdout_scene("rulebook")
+        scenes=150,
+        seed=7778,
+        camera="sr300",
+        width=640,
+        height=480,
+        scene=holdout_scene("rulebook"),
     )
     frame = make_frame(cfg, index)
     found = det.detect(frame.rgb, frame.depth, frame.camera, [label])
