@@ -33,8 +33,14 @@ from grasp_pipeline.perception.instances.boundary import (
 )
 from grasp_pipeline.perception.instances.crops import CHANNELS
 from grasp_pipeline.training.boundary_data import BoundarySet
-from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
-from grasp_pipeline.training.epochs import append_row, resume, run_epoch, save_state
+from grasp_pipeline.training.checkpoint import load_checkpoint
+from grasp_pipeline.training.epochs import (
+    append_row,
+    export_entry,
+    resume,
+    run_epoch,
+    save_state,
+)
 
 
 @dataclass(frozen=True)
@@ -198,10 +204,8 @@ def train_boundaries(
         history.append(row)
         if row["val_loss"] < best["loss"]:
             best = {"epoch": epoch + 1, "loss": row["val_loss"]}
-            exported = {k: v for k, v in base.items() if k != "meta"}
-            exported["boundary"] = boundary_entry(net, {"epoch": epoch + 1, **figures})
-            save_checkpoint(work / "classifier.pt", exported)
-            (work / "best_val.json").write_text(json.dumps(figures, indent=1))
+            entry = boundary_entry(net, {"epoch": epoch + 1, **figures})
+            export_entry(base, "boundary", entry, work, figures)
         save_state(
             ckpt, cfg, net, opt, sched, (epoch + 1) * steps_per_epoch, epoch + 1, history, best
         )

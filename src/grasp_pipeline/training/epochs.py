@@ -1,13 +1,14 @@
-"""The bookkeeping of an epoch-based trainer, one home for the parts classifier's and the pickup
-network's: the pass over an epoch's batches with a progress bar, a guarded optimiser step
-(non-finite losses skipped, too many in a row an error), the resumable training state
-(weights, optimiser, schedule, epoch, history, best, torch's RNG, written atomically) and the
-per-epoch CSV history.
+"""The bookkeeping of an epoch-based trainer, one home for the parts classifier's, the pickup
+network's and the boundary network's: the pass over an epoch's batches with a progress bar, a
+guarded optimiser step (non-finite losses skipped, too many in a row an error), the resumable
+training state (weights, optimiser, schedule, epoch, history, best, torch's RNG, written
+atomically), the per-epoch CSV history and the export of a network added to a classifier.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,15 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
         if fh.tell() == 0:
             w.writeheader()
         w.writerow(row)
+
+
+def export_entry(
+    base: dict[str, Any], key: str, entry: dict[str, Any], work: Path, figures: dict[str, Any]
+) -> None:
+    """Write ``work/classifier.pt``: the classifier checkpoint ``base`` with ``entry`` added as
+    its ``key`` (a network that ships inside it), and the entry's validation ``figures`` as
+    ``work/best_val.json``."""
+    exported = {k: v for k, v in base.items() if k != "meta"}
+    exported[key] = entry
+    save_checkpoint(work / "classifier.pt", exported)
+    (work / "best_val.json").write_text(json.dumps(figures, indent=1))

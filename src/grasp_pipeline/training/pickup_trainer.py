@@ -31,8 +31,14 @@ from grasp_pipeline.perception.instances.pickup import (
     pickup_input,
 )
 from grasp_pipeline.perception.segnet.losses import pickup_error
-from grasp_pipeline.training.checkpoint import load_checkpoint, save_checkpoint
-from grasp_pipeline.training.epochs import append_row, resume, run_epoch, save_state
+from grasp_pipeline.training.checkpoint import load_checkpoint
+from grasp_pipeline.training.epochs import (
+    append_row,
+    export_entry,
+    resume,
+    run_epoch,
+    save_state,
+)
 from grasp_pipeline.training.parts_data import CropSet
 
 LOSSES = ("pickup", "distance")
@@ -211,10 +217,8 @@ def train_pickup(
         history.append(row)
         if row["val_pickup_rate"] > best["pickup_rate"]:
             best = {"epoch": epoch + 1, "pickup_rate": row["val_pickup_rate"]}
-            exported = {k: v for k, v in base.items() if k != "meta"}
-            exported["pickup"] = pickup_entry(net, {"epoch": epoch + 1, **figures})
-            save_checkpoint(work / "classifier.pt", exported)
-            (work / "best_val.json").write_text(json.dumps(figures, indent=1))
+            entry = pickup_entry(net, {"epoch": epoch + 1, **figures})
+            export_entry(base, "pickup", entry, work, figures)
         save_state(
             ckpt, cfg, net, opt, sched, (epoch + 1) * steps_per_epoch, epoch + 1, history, best
         )

@@ -38,7 +38,11 @@ from grasp_pipeline.perception.instances.geometry import (
     Segmentation,
     region_from_cells,
 )
-from grasp_pipeline.perception.instances.layers import conv_bn_relu, fold_batch_norms
+from grasp_pipeline.perception.instances.layers import (
+    conv_bn_relu,
+    fold_batch_norms,
+    network_from_entry,
+)
 
 # a crop pixel lies on a boundary above this probability
 BOUNDARY_THRESHOLD = 0.5
@@ -221,11 +225,7 @@ def splitter_from_entry(
 ) -> BoundarySplitter:
     """The splitter of a checkpoint's ``"boundary"`` entry; CheckpointError naming ``path`` when
     the entry is malformed or its weights do not fit its config."""
-    from grasp_pipeline.perception.checkpoint import CheckpointError
-
-    try:
-        net = BoundaryNet(BoundaryConfig(**entry["config"]))
-        net.load_state_dict(entry["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: its boundary network does not load ({exc})") from exc
+    net = network_from_entry(
+        entry, path, "boundary", lambda config: BoundaryNet(BoundaryConfig(**config))
+    )
     return BoundarySplitter(net, device)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from torch import nn
 
 
@@ -29,4 +32,20 @@ def fold_batch_norms(net: nn.Module) -> nn.Module:
         ):
             block[0] = fuse_conv_bn_eval(block[0], block[1])
             block[1] = nn.Identity()
+    return net
+
+
+def network_from_entry(
+    entry: Any, path: object, what: str, build: Callable[[dict[str, Any]], nn.Module]
+) -> nn.Module:
+    """The network of a checkpoint entry (``config``: ``build``'s argument, ``model``: state
+    dict); CheckpointError naming ``path`` and ``what`` network when the entry is malformed or
+    its weights do not fit its config."""
+    from grasp_pipeline.perception.checkpoint import CheckpointError
+
+    try:
+        net = build(entry["config"])
+        net.load_state_dict(entry["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: its {what} network does not load ({exc})") from exc
     return net

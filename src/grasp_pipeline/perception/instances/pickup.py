@@ -34,7 +34,11 @@ import torch
 from torch import nn
 
 from grasp_pipeline.perception.instances.crops import CHANNELS
-from grasp_pipeline.perception.instances.layers import conv_bn_relu, fold_batch_norms
+from grasp_pipeline.perception.instances.layers import (
+    conv_bn_relu,
+    fold_batch_norms,
+    network_from_entry,
+)
 
 INPUT_CHANNELS = CHANNELS + 1
 PRIOR_SIGMA = 2.0  # crop pixels: the blob at the 3-D mean's projection
@@ -197,11 +201,7 @@ def pickup_entry(net: PickupNet, validation: dict[str, Any]) -> dict[str, Any]:
 def locator_from_entry(entry: Any, path: str | os.PathLike, device: str = "cpu") -> PickupLocator:
     """The locator of a checkpoint's ``"pickup"`` entry; CheckpointError naming ``path`` when the
     entry is malformed or its weights do not fit its config."""
-    from grasp_pipeline.perception.checkpoint import CheckpointError
-
-    try:
-        net = PickupNet(PickupConfig(**entry["config"]))
-        net.load_state_dict(entry["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: its pickup network does not load ({exc})") from exc
+    net = network_from_entry(
+        entry, path, "pickup", lambda config: PickupNet(PickupConfig(**config))
+    )
     return PickupLocator(net, device)
