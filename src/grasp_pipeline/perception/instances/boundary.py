@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from grasp_pipeline.geometry.camera import CameraIntrinsics
 from grasp_pipeline.perception.instances.crops import CHANNELS, CropSpec, crop_window
 from grasp_pipeline.perception.instances.geometry import (
     GeometryConfig,
@@ -199,7 +200,7 @@ class BoundarySplitter:
         seg: Segmentation,
         regions: list[Region],
         crops: np.ndarray,
-        camera,
+        camera: CameraIntrinsics,
         spec: CropSpec,
         geometry: GeometryConfig,
     ) -> list[list[Region]]:
