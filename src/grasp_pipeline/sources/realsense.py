@@ -10,6 +10,7 @@ percent of the depth values at depth edges.
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,9 +111,11 @@ class RealSenseSource(CameraSource):
             what = f"file {self.file}" if self.file else f"device serial={self.serial or 'any'}"
             raise DeviceLostError(f"cannot start RealSense {what}: {exc}") from exc
         device = profile.get_device()
+        self._playback = None
         if self.file is not None:
             # not real time: every recorded frame comes out, however slow the reader is
-            device.as_playback().set_real_time(False)
+            self._playback = device.as_playback()
+            self._playback.set_real_time(False)
         depth_sensor = device.first_depth_sensor()
         # the SDK stores the scale as float32: 0.001 reads back as 0.0010000000475
         scale = float(f"{depth_sensor.get_depth_scale():.6g}") if depth_sensor else 0.001
@@ -157,10 +160,15 @@ class RealSenseSource(CameraSource):
 
     def _read(self) -> FrameSet | None:
         t_wait = int(self.timeout_s * 1000) if self.file is None else 500
+        deadline = time.monotonic() + self.timeout_s
         while True:
             ok, frames = self._pipe.try_wait_for_frames(t_wait)
             if not ok:
                 if self.file is not None:
+                    # a file still playing is slow (a loaded machine), not at its end: wait on,
+                    # up to timeout_s (a wait of 0.5 s alone lost a recording's last frame)
+                    if self._still_playing() and time.monotonic() < deadline:
+                        continue
                     return None  # end of the recording (looping files never get here)
                 raise DeviceLostError(
                     f"RealSense {self.serial or ''} delivered no frame set in {self.timeout_s} s"
@@ -181,6 +189,15 @@ class RealSenseSource(CameraSource):
             d = np.asanyarray(depth.get_data()).copy()
             stamp_ns = round(color.get_timestamp() * 1e6)  # SDK timestamps are milliseconds
             return FrameSet(rgb, d, self.camera, stamp_ns, 0, {"frame_number": key[0]})
+
+    def _still_playing(self) -> bool:
+        """Whether the file's playback has frames left to deliver."""
+        import pyrealsense2 as rs
+
+        try:
+            return self._playback.current_status() == rs.playback_status.playing
+        except (RuntimeError, AttributeError):
+            return False
 
     def _close(self) -> None:
         if self._pipe is not None:
