@@ -123,9 +123,10 @@ def test_pickup_cli_adds_its_network_to_the_classifier(scenes: Path, tmp_path: P
     with pytest.raises(CheckpointError, match=r"broken\.pt: its pickup network"):
         load_detector("parts", str(broken))
     # ... and so is a network told the classes of another classifier
-    from grasp_pipeline.perception.instances.pickup import PickupConfig, PickupNet, pickup_entry
+    from grasp_pipeline.perception.instances.layers import network_entry
+    from grasp_pipeline.perception.instances.pickup import PickupConfig, PickupNet
 
-    state["pickup"] = pickup_entry(PickupNet(PickupConfig(width=8, classes=5)), {})
+    state["pickup"] = network_entry(PickupNet(PickupConfig(width=8, classes=5)), {})
     save_checkpoint(broken, {k: v for k, v in state.items() if k != "meta"})
     with pytest.raises(CheckpointError, match=r"broken\.pt: its pickup network knows 5 classes"):
         load_detector("parts", str(broken))

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from grasp_pipeline.perception.checkpoint import CheckpointError
+from grasp_pipeline.perception.instances.layers import network_entry
 from grasp_pipeline.perception.instances.pickup import (
     PickupConfig,
     PickupNet,
     locator_from_entry,
-    pickup_entry,
     pickup_input,
     to_crop,
     to_image,
@@ -74,7 +74,7 @@ def test_network_output_lies_in_the_crop_and_folding_keeps_it() -> None:
     with torch.inference_mode():
         out = net(x)
         assert out.shape == (4, 2) and bool(((out > 0) & (out < 1)).all())
-        entry = pickup_entry(net, {})
+        entry = network_entry(net, {})
         folded = locator_from_entry(entry, "test.pt")
         np.testing.assert_allclose(
             folded.locate(x[:, :5].numpy(), np.full((4, 2), 0.5)),
@@ -84,7 +84,7 @@ def test_network_output_lies_in_the_crop_and_folding_keeps_it() -> None:
 
 
 def test_a_malformed_entry_is_refused_naming_the_file() -> None:
-    entry = pickup_entry(PickupNet(PickupConfig(width=8)), {})
+    entry = network_entry(PickupNet(PickupConfig(width=8)), {})
     with pytest.raises(CheckpointError, match=r"bad\.pt: its pickup network"):
         locator_from_entry({**entry, "config": {"width": 16}}, "bad.pt")
     with pytest.raises(CheckpointError, match=r"bad\.pt: its pickup network"):

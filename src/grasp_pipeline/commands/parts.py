@@ -117,7 +117,7 @@ def _add_boundaries(p: argparse.ArgumentParser) -> None:
     _add_common(
         p,
         defaults.epochs,
-        "channels at full crop resolution",
+        "channels of the first stage (twice that in the second)",
         "copy the classifier with its boundary network here",
     )
     p.set_defaults(width=defaults.width, lr=defaults.lr)

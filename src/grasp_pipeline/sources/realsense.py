@@ -196,7 +196,7 @@ class RealSenseSource(CameraSource):
 
         try:
             return self._playback.current_status() == rs.playback_status.playing
-        except (RuntimeError, AttributeError):
+        except RuntimeError:  # the playback is gone
             return False
 
     def _close(self) -> None:

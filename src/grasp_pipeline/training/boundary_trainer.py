@@ -28,10 +28,10 @@ import numpy as np
 from grasp_pipeline.perception.instances.boundary import (
     BoundaryConfig,
     BoundaryNet,
-    boundary_entry,
     crop_pieces,
 )
 from grasp_pipeline.perception.instances.crops import CHANNELS
+from grasp_pipeline.perception.instances.layers import network_entry
 from grasp_pipeline.training.boundary_data import BoundarySet
 from grasp_pipeline.training.checkpoint import load_checkpoint
 from grasp_pipeline.training.epochs import (
@@ -204,7 +204,7 @@ def train_boundaries(
         history.append(row)
         if row["val_loss"] < best["loss"]:
             best = {"epoch": epoch + 1, "loss": row["val_loss"]}
-            entry = boundary_entry(net, {"epoch": epoch + 1, **figures})
+            entry = network_entry(net, {"epoch": epoch + 1, **figures})
             export_entry(base, "boundary", entry, work, figures)
         save_state(
             ckpt, cfg, net, opt, sched, (epoch + 1) * steps_per_epoch, epoch + 1, history, best

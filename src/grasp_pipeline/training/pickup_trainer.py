@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from grasp_pipeline.perception.instances.layers import network_entry
 from grasp_pipeline.perception.instances.pickup import (
     PickupConfig,
     PickupNet,
-    pickup_entry,
     pickup_input,
 )
 from grasp_pipeline.perception.segnet.losses import pickup_error
@@ -217,7 +217,7 @@ def train_pickup(
         history.append(row)
         if row["val_pickup_rate"] > best["pickup_rate"]:
             best = {"epoch": epoch + 1, "pickup_rate": row["val_pickup_rate"]}
-            entry = pickup_entry(net, {"epoch": epoch + 1, **figures})
+            entry = network_entry(net, {"epoch": epoch + 1, **figures})
             export_entry(base, "pickup", entry, work, figures)
         save_state(
             ckpt, cfg, net, opt, sched, (epoch + 1) * steps_per_epoch, epoch + 1, history, best

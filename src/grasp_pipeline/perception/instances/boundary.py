@@ -209,16 +209,12 @@ class BoundarySplitter:
         out: list[list[Region]] = []
         for region, crop, prob in zip(regions, crops, self.boundaries(crops), strict=True):
             pieces = crop_pieces(prob, crop[CHANNELS - 1] > 0.5)
+            if pieces is None:
+                out.append([])
+                continue
             window = crop_window(region, camera, spec)
-            out.append(
-                [] if pieces is None else region_pieces(seg, region, pieces, window, geometry)
-            )
+            out.append(region_pieces(seg, region, pieces, window, geometry))
         return out
-
-
-def boundary_entry(net: BoundaryNet, validation: dict[str, Any]) -> dict[str, Any]:
-    """The ``"boundary"`` entry of a classifier checkpoint."""
-    return {"model": net.state_dict(), "config": net.config.to_dict(), "validation": validation}
 
 
 def splitter_from_entry(

@@ -35,6 +35,13 @@ def fold_batch_norms(net: nn.Module) -> nn.Module:
     return net
 
 
+def network_entry(net: nn.Module, validation: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint entry of a network that ships inside the classifier's checkpoint
+    (``model``: state dict, ``config``: its config's dict, ``validation``: its figures), as
+    :func:`network_from_entry` reads it."""
+    return {"model": net.state_dict(), "config": net.config.to_dict(), "validation": validation}
+
+
 def network_from_entry(
     entry: Any, path: object, what: str, build: Callable[[dict[str, Any]], nn.Module]
 ) -> nn.Module:

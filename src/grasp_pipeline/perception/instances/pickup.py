@@ -193,11 +193,6 @@ class PickupLocator:
             return self.net(x, c).cpu().numpy().astype(float)
 
 
-def pickup_entry(net: PickupNet, validation: dict[str, Any]) -> dict[str, Any]:
-    """The ``"pickup"`` entry of a classifier checkpoint."""
-    return {"model": net.state_dict(), "config": net.config.to_dict(), "validation": validation}
-
-
 def locator_from_entry(entry: Any, path: str | os.PathLike, device: str = "cpu") -> PickupLocator:
     """The locator of a checkpoint's ``"pickup"`` entry; CheckpointError naming ``path`` when the
     entry is malformed or its weights do not fit its config."""
