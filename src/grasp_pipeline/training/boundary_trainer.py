@@ -19,7 +19,6 @@ step; too many in a row end the run.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,13 +33,7 @@ from grasp_pipeline.perception.instances.crops import CHANNELS
 from grasp_pipeline.perception.instances.layers import network_entry
 from grasp_pipeline.training.boundary_data import BoundarySet
 from grasp_pipeline.training.checkpoint import load_checkpoint
-from grasp_pipeline.training.epochs import (
-    append_row,
-    export_entry,
-    resume,
-    run_epoch,
-    save_state,
-)
+from grasp_pipeline.training.epochs import export_entry, optimiser, train_epochs
 
 
 @dataclass(frozen=True)
@@ -161,19 +154,10 @@ def train_boundaries(
     net = BoundaryNet(BoundaryConfig(width=config.width, stride=config.stride)).to(
         memory_format=torch.channels_last
     )
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     per_epoch = len(train_many) + min(len(train_many), len(train_one))
     steps_per_epoch = int(np.ceil(per_epoch / config.batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
-    )
+    opt, sched = optimiser(net, config.lr, config.weight_decay, config.epochs * steps_per_epoch)
     cfg = {"boundary": net.config.to_dict(), "train": asdict(config), "classifier": str(classifier)}
-    ckpt = work / "checkpoint.pt"
-    epoch0, history, best = resume(ckpt, cfg, net, opt, sched) or (
-        0,
-        [],
-        {"epoch": -1, "loss": float("inf")},
-    )
 
     def batch_loss(j: np.ndarray, rng: np.random.Generator):
         j = np.sort(j)
@@ -183,40 +167,47 @@ def train_boundaries(
             net(xt), torch.from_numpy(target), xt[:, CHANNELS - 1] > 0.5, config.pos_weight
         )
 
-    last = config.epochs if epoch_limit is None else min(config.epochs, epoch0 + epoch_limit)
-    for epoch in range(epoch0, last):
-        rng = np.random.default_rng((config.seed, epoch))
+    def order(rng: np.random.Generator) -> np.ndarray:
+        """Every training region of several parts and as many of one part, drawn anew."""
         ones = rng.choice(train_one, min(len(train_many), len(train_one)), replace=False)
-        order = rng.permutation(np.concatenate([train_many, ones]))
-        t0 = time.perf_counter()
-        losses = run_epoch(
-            order, config.batch, batch_loss, rng, opt, sched, epoch, config.epochs, progress, "loss"
-        )
+        return rng.permutation(np.concatenate([train_many, ones]))
+
+    def validate() -> tuple[dict[str, float], dict]:
         figures = evaluate(net, data, val_idx, config.pos_weight)
-        row = {
-            "epoch": epoch + 1,
-            "loss": float(np.mean(losses)) if losses else float("nan"),
+        fields = {
             "val_loss": figures["loss"],
             "val_split_rate_parts": figures["split_rate_parts"],
             "val_split_rate_one": figures["split_rate_one"],
-            "seconds": time.perf_counter() - t0,
         }
-        history.append(row)
-        if row["val_loss"] < best["loss"]:
-            best = {"epoch": epoch + 1, "loss": row["val_loss"]}
-            entry = network_entry(net, {"epoch": epoch + 1, **figures})
-            export_entry(base, "boundary", entry, work, figures)
-        save_state(
-            ckpt, cfg, net, opt, sched, (epoch + 1) * steps_per_epoch, epoch + 1, history, best
-        )
-        append_row(work / "train.csv", row)
-        if progress:
-            print(
-                f"epoch {epoch + 1}: loss {row['loss']:.3f}, validation loss {row['val_loss']:.3f}, "
-                f"split {row['val_split_rate_parts']:.3f} of regions of parts, "
-                f"{row['val_split_rate_one']:.3f} of one part",
-                flush=True,
-            )
+        return fields, figures
+
+    def export(epoch: int, figures: dict) -> None:
+        entry = network_entry(net, {"epoch": epoch, **figures})
+        export_entry(base, "boundary", entry, work, figures)
+
+    history, best = train_epochs(
+        work,
+        cfg,
+        net,
+        opt,
+        sched,
+        epochs=config.epochs,
+        seed=config.seed,
+        batch=config.batch,
+        steps_per_epoch=steps_per_epoch,
+        order=order,
+        batch_loss=batch_loss,
+        validate=validate,
+        watch=("val_loss", "loss", False),
+        export=export,
+        describe=lambda row: (
+            f"loss {row['loss']:.3f}, validation loss {row['val_loss']:.3f}, "
+            f"split {row['val_split_rate_parts']:.3f} of regions of parts, "
+            f"{row['val_split_rate_one']:.3f} of one part"
+        ),
+        progress=progress,
+        epoch_limit=epoch_limit,
+    )
     summary = {
         "regions": {"train": len(train_many) + len(train_one), "val": len(val_idx)},
         "history": history,

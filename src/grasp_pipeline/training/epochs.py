@@ -1,14 +1,18 @@
 """The bookkeeping of an epoch-based trainer, one home for the parts classifier's, the pickup
-network's and the boundary network's: the pass over an epoch's batches with a progress bar, a
-guarded optimiser step (non-finite losses skipped, too many in a row an error), the resumable
-training state (weights, optimiser, schedule, epoch, history, best, torch's RNG, written
-atomically), the per-epoch CSV history and the export of a network added to a classifier.
+network's and the boundary network's: the optimiser and its schedule, the loop over epochs
+(:func:`train_epochs`: each epoch's batches with a progress bar, a guarded optimiser step with
+non-finite losses skipped and too many in a row an error, validation, the best epoch's export,
+the resumable training state of weights, optimiser, schedule, epoch, history, best and torch's
+RNG written atomically, the per-epoch CSV history) and the export of a network added to a
+classifier. A trainer brings only what is its own: its batches' loss, its validation and what
+it exports.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,11 +52,10 @@ def run_epoch(
     epoch: int,
     epochs: int,
     progress: bool,
-    unit: str = "loss",
 ) -> list[float]:
     """One epoch: ``order`` (the training indices, shuffled) in batches of ``batch``, each
     batch's loss ``batch_loss(indices, rng)`` (a scalar tensor) taken by :func:`guarded_step`;
-    a progress bar shows the mean of the last 50 losses as ``unit``. ``epoch`` counts from 0 of
+    a progress bar shows the mean of the last 50 losses. ``epoch`` counts from 0 of
     ``epochs``. Returns the finite losses."""
     from tqdm import tqdm
 
@@ -66,8 +69,81 @@ def run_epoch(
         if bad_in_a_row:
             continue
         losses.append(float(loss.detach()))
-        bar.set_postfix({unit: f"{np.mean(losses[-50:]):.3f}"})
+        bar.set_postfix({"loss": f"{np.mean(losses[-50:]):.3f}"})
     return losses
+
+
+def optimiser(model, lr: float, weight_decay: float, total_steps: int) -> tuple[Any, Any]:
+    """AdamW over ``model``'s parameters and a one-cycle schedule to ``lr`` (15 % of the
+    ``total_steps`` warming up), as every epoch trainer here uses them."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=total_steps, pct_start=0.15
+    )
+    return opt, sched
+
+
+def train_epochs(
+    work: Path,
+    config: dict[str, Any],
+    model,
+    opt,
+    sched,
+    *,
+    epochs: int,
+    seed: int,
+    batch: int,
+    steps_per_epoch: int,
+    order: Callable[[np.random.Generator], np.ndarray],
+    batch_loss: Callable[[np.ndarray, np.random.Generator], Any],
+    validate: Callable[[], tuple[dict[str, float], Any]],
+    watch: tuple[str, str, bool],
+    export: Callable[[int, Any], None],
+    describe: Callable[[dict[str, Any]], str],
+    progress: bool = True,
+    epoch_limit: int | None = None,
+) -> tuple[list[dict], dict]:
+    """Train (or resume from ``work/checkpoint.pt``, written with ``config``) up to ``epochs``;
+    returns the history (one row per epoch, also appended to ``work/train.csv``) and the best.
+
+    Each epoch draws its generator from (``seed``, epoch), takes ``order(rng)`` (the epoch's
+    training indices) in batches of ``batch`` through ``batch_loss`` (:func:`run_epoch`), then
+    ``validate()`` gives the row's validation fields and the figures handed to ``export``.
+    ``watch`` = (row field, name in the best, higher is better): an epoch that improves it is
+    exported with ``export(epoch, figures)`` (epochs counted from 1). ``describe(row)`` is the
+    progress line after "epoch N: ". ``epoch_limit``: stop after this many epochs in this call
+    (a later call resumes)."""
+    field, name, higher = watch
+    ckpt = work / "checkpoint.pt"
+    first = {"epoch": -1, name: -1.0 if higher else float("inf")}
+    epoch0, history, best = resume(ckpt, config, model, opt, sched) or (0, [], first)
+    last = epochs if epoch_limit is None else min(epochs, epoch0 + epoch_limit)
+    for epoch in range(epoch0, last):
+        rng = np.random.default_rng((seed, epoch))
+        indices = order(rng)
+        model.train()
+        t0 = time.perf_counter()
+        losses = run_epoch(indices, batch, batch_loss, rng, opt, sched, epoch, epochs, progress)
+        fields, figures = validate()
+        row = {
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)) if losses else float("nan"),
+            **fields,
+            "seconds": time.perf_counter() - t0,
+        }
+        history.append(row)
+        value = row[field]
+        if value > best[name] if higher else value < best[name]:
+            best = {"epoch": epoch + 1, name: value}
+            export(epoch + 1, figures)
+        step = (epoch + 1) * steps_per_epoch
+        save_state(ckpt, config, model, opt, sched, step, epoch + 1, history, best)
+        append_row(work / "train.csv", row)
+        if progress:
+            print(f"epoch {epoch + 1}: {describe(row)}", flush=True)
+    return history, best
 
 
 def resume(

@@ -11,7 +11,6 @@ step; too many in a row end the run with an error naming the step.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from grasp_pipeline.perception.instances.crops import CropSpec
 from grasp_pipeline.perception.instances.geometry import GeometryConfig
 from grasp_pipeline.perception.instances.model import ClassifierConfig, CropClassifier
 from grasp_pipeline.training.checkpoint import save_checkpoint
-from grasp_pipeline.training.epochs import append_row, resume, run_epoch, save_state
+from grasp_pipeline.training.epochs import optimiser, train_epochs
 from grasp_pipeline.training.parts_data import CropSet
 
 SHIFT_PX = 4
@@ -125,19 +124,10 @@ def train_parts(
     model_cfg = ClassifierConfig(num_classes=len(crops.labels), width=config.width, size=crop.size)
     # channels-last weights: faster steps on this CPU (as the pickup trainer's)
     model = CropClassifier(model_cfg).to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = int(np.ceil(len(train_idx) / config.batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
-    )
+    opt, sched = optimiser(model, config.lr, config.weight_decay, config.epochs * steps_per_epoch)
     export_cfg = classifier_config(model_cfg, crop, geometry, crops.labels)  # classifier.pt's
     cfg = {**export_cfg, "train": asdict(config)}  # the training state's: with the settings
-    ckpt = work / "checkpoint.pt"
-    epoch0, history, best = resume(ckpt, cfg, model, opt, sched) or (
-        0,
-        [],
-        {"epoch": -1, "accuracy": -1.0},
-    )
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
     def batch_loss(j: np.ndarray, rng: np.random.Generator):
@@ -148,47 +138,43 @@ def train_parts(
         )
         return loss_fn(model(x, f), torch.from_numpy(crops.y[j]))
 
-    log = work / "train.csv"
-    last = config.epochs if epoch_limit is None else min(config.epochs, epoch0 + epoch_limit)
-    for epoch in range(epoch0, last):
-        rng = np.random.default_rng((config.seed, epoch))
-        order = rng.permutation(train_idx)
-        model.train()
-        t0 = time.perf_counter()
-        losses = run_epoch(
-            order, config.batch, batch_loss, rng, opt, sched, epoch, config.epochs, progress
-        )
+    def validate() -> tuple[dict[str, float], dict]:
         val = evaluate(model, crops, val_idx)
-        row = {
-            "epoch": epoch + 1,
-            "loss": float(np.mean(losses)) if losses else float("nan"),
+        fields = {
             "val_accuracy": val["accuracy"],
             "val_part_accuracy": val["part_accuracy"],
             "val_unknown_called_part": val["unknown_called_part"],
-            "seconds": time.perf_counter() - t0,
         }
-        history.append(row)
-        if val["accuracy"] > best["accuracy"]:
-            best = {"epoch": epoch + 1, "accuracy": val["accuracy"]}
-            save_checkpoint(
-                work / "classifier.pt",
-                {
-                    "model": model.state_dict(),
-                    "config": export_cfg,
-                    "step": epoch + 1,
-                },
-            )
-            (work / "best_val.json").write_text(json.dumps(val, indent=1))
-        save_state(
-            ckpt, cfg, model, opt, sched, (epoch + 1) * steps_per_epoch, epoch + 1, history, best
-        )
-        append_row(log, row)
-        if progress:
-            print(
-                f"epoch {epoch + 1}: loss {row['loss']:.3f}, val accuracy {val['accuracy']:.3f} "
-                f"(parts {val['part_accuracy']:.3f}, unknown called a part {val['unknown_called_part']:.3f})",
-                flush=True,
-            )
+        return fields, val
+
+    def export(epoch: int, val: dict) -> None:
+        state = {"model": model.state_dict(), "config": export_cfg, "step": epoch}
+        save_checkpoint(work / "classifier.pt", state)
+        (work / "best_val.json").write_text(json.dumps(val, indent=1))
+
+    history, best = train_epochs(
+        work,
+        cfg,
+        model,
+        opt,
+        sched,
+        epochs=config.epochs,
+        seed=config.seed,
+        batch=config.batch,
+        steps_per_epoch=steps_per_epoch,
+        order=lambda rng: rng.permutation(train_idx),
+        batch_loss=batch_loss,
+        validate=validate,
+        watch=("val_accuracy", "accuracy", True),
+        export=export,
+        describe=lambda row: (
+            f"loss {row['loss']:.3f}, val accuracy {row['val_accuracy']:.3f} (parts "
+            f"{row['val_part_accuracy']:.3f}, unknown called a part "
+            f"{row['val_unknown_called_part']:.3f})"
+        ),
+        progress=progress,
+        epoch_limit=epoch_limit,
+    )
     summary = {
         "crops": {
             "train": len(train_idx),

@@ -18,7 +18,6 @@ exported as ``classifier.pt``: the given classifier's checkpoint with the networ
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,13 +31,7 @@ from grasp_pipeline.perception.instances.pickup import (
 )
 from grasp_pipeline.perception.segnet.losses import pickup_error
 from grasp_pipeline.training.checkpoint import load_checkpoint
-from grasp_pipeline.training.epochs import (
-    append_row,
-    export_entry,
-    resume,
-    run_epoch,
-    save_state,
-)
+from grasp_pipeline.training.epochs import export_entry, optimiser, train_epochs
 from grasp_pipeline.training.parts_data import CropSet
 
 LOSSES = ("pickup", "distance")
@@ -175,18 +168,9 @@ def train_pickup(
     net = PickupNet(PickupConfig(width=config.width, classes=classes)).to(
         memory_format=torch.channels_last
     )
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = int(np.ceil(len(train_idx) / config.batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
-    )
+    opt, sched = optimiser(net, config.lr, config.weight_decay, config.epochs * steps_per_epoch)
     cfg = {"pickup": net.config.to_dict(), "train": asdict(config), "classifier": str(classifier)}
-    ckpt = work / "checkpoint.pt"
-    epoch0, history, best = resume(ckpt, cfg, net, opt, sched) or (
-        0,
-        [],
-        {"epoch": -1, "pickup_rate": -1.0},
-    )
 
     def batch_loss(j: np.ndarray, rng: np.random.Generator):
         """The loss (:func:`pickup_loss`) of the predicted centres of gravity's distances (cm
@@ -197,39 +181,42 @@ def train_pickup(
         side = torch.from_numpy(crops.side_m[j])
         return pickup_loss(100.0 * (pred - torch.from_numpy(cog)).norm(dim=1) * side, config.loss)
 
-    last = config.epochs if epoch_limit is None else min(config.epochs, epoch0 + epoch_limit)
-    for epoch in range(epoch0, last):
-        rng = np.random.default_rng((config.seed, epoch))
-        order = rng.permutation(train_idx)
-        t0 = time.perf_counter()
-        losses = run_epoch(
-            order, config.batch, batch_loss, rng, opt, sched, epoch, config.epochs, progress, "loss"
-        )
+    def validate() -> tuple[dict[str, float], dict]:
         figures = evaluate(net, crops, val_idx)
-        row = {
-            "epoch": epoch + 1,
-            "loss": float(np.mean(losses)) if losses else float("nan"),
+        fields = {
             "val_distance_cm_median": figures["network"]["distance_cm_median"],
             "val_pickup_rate": figures["network"]["pickup_rate"],
             "val_pickup_rate_mean_3d": figures["mean_3d"]["pickup_rate"],
-            "seconds": time.perf_counter() - t0,
         }
-        history.append(row)
-        if row["val_pickup_rate"] > best["pickup_rate"]:
-            best = {"epoch": epoch + 1, "pickup_rate": row["val_pickup_rate"]}
-            entry = network_entry(net, {"epoch": epoch + 1, **figures})
-            export_entry(base, "pickup", entry, work, figures)
-        save_state(
-            ckpt, cfg, net, opt, sched, (epoch + 1) * steps_per_epoch, epoch + 1, history, best
-        )
-        append_row(work / "train.csv", row)
-        if progress:
-            print(
-                f"epoch {epoch + 1}: loss {row['loss']:.3f}, validation median "
-                f"{row['val_distance_cm_median']:.3f} cm, pickup rate {row['val_pickup_rate']:.3f} "
-                f"(3-D mean {row['val_pickup_rate_mean_3d']:.3f})",
-                flush=True,
-            )
+        return fields, figures
+
+    def export(epoch: int, figures: dict) -> None:
+        entry = network_entry(net, {"epoch": epoch, **figures})
+        export_entry(base, "pickup", entry, work, figures)
+
+    history, best = train_epochs(
+        work,
+        cfg,
+        net,
+        opt,
+        sched,
+        epochs=config.epochs,
+        seed=config.seed,
+        batch=config.batch,
+        steps_per_epoch=steps_per_epoch,
+        order=lambda rng: rng.permutation(train_idx),
+        batch_loss=batch_loss,
+        validate=validate,
+        watch=("val_pickup_rate", "pickup_rate", True),
+        export=export,
+        describe=lambda row: (
+            f"loss {row['loss']:.3f}, validation median {row['val_distance_cm_median']:.3f} cm, "
+            f"pickup rate {row['val_pickup_rate']:.3f} "
+            f"(3-D mean {row['val_pickup_rate_mean_3d']:.3f})"
+        ),
+        progress=progress,
+        epoch_limit=epoch_limit,
+    )
     summary = {
         "crops": {"train": len(train_idx), "val": len(val_idx)},
         "history": history,
