@@ -295,18 +295,14 @@ def test_the_shipped_network_picks_nearer_the_centre_of_gravity_than_the_3d_mean
     )
 
 
-def test_a_network_told_the_class_is_told_each_detections_own_class() -> None:
-    """The experiment's network trained with the classes (models/parts/experiments/
-    pickup_by_class) inside the detector: each call tells it the class index of every
-    detection it places."""
-    from pathlib import Path
-
+def test_the_shipped_network_is_told_each_detections_own_class() -> None:
+    """The shipped pickup network is trained with the classes: inside the detector each call
+    tells it the class index of every detection it places."""
     from grasp_pipeline.commands.holdout import holdout_scene
     from grasp_pipeline.data.generate import GenerationConfig, make_frame
-    from grasp_pipeline.ros.detector_loading import load_detector
+    from grasp_pipeline.ros.detector_loading import load_detector, model_or_shipped
 
-    model = Path(__file__).parents[1] / "models/parts/experiments/pickup_by_class/classifier.pt"
-    det = load_detector("parts", str(model))
+    det = load_detector("parts", model_or_shipped("parts", ""))
     assert det.pickup is not None and det.pickup.by_class
     told: list[list[int]] = []
     locate = det.pickup.locate
