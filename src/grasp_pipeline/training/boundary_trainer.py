@@ -30,10 +30,9 @@ from grasp_pipeline.perception.instances.boundary import (
     crop_pieces,
 )
 from grasp_pipeline.perception.instances.crops import CHANNELS
-from grasp_pipeline.perception.instances.layers import network_entry
 from grasp_pipeline.training.boundary_data import BoundarySet
 from grasp_pipeline.training.checkpoint import load_checkpoint
-from grasp_pipeline.training.epochs import export_entry, optimiser, train_epochs
+from grasp_pipeline.training.epochs import export_network, optimiser, train_epochs
 
 
 @dataclass(frozen=True)
@@ -181,25 +180,19 @@ def train_boundaries(
         }
         return fields, figures
 
-    def export(epoch: int, figures: dict) -> None:
-        entry = network_entry(net, {"epoch": epoch, **figures})
-        export_entry(base, "boundary", entry, work, figures)
-
     history, best = train_epochs(
         work,
         cfg,
         net,
         opt,
         sched,
-        epochs=config.epochs,
-        seed=config.seed,
-        batch=config.batch,
-        steps_per_epoch=steps_per_epoch,
+        config,
+        steps_per_epoch,
         order=order,
         batch_loss=batch_loss,
         validate=validate,
         watch=("val_loss", "loss", False),
-        export=export,
+        export=export_network(base, "boundary", net, work),
         describe=lambda row: (
             f"loss {row['loss']:.3f}, validation loss {row['val_loss']:.3f}, "
             f"split {row['val_split_rate_parts']:.3f} of regions of parts, "

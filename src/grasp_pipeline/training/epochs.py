@@ -91,11 +91,9 @@ def train_epochs(
     model,
     opt,
     sched,
-    *,
-    epochs: int,
-    seed: int,
-    batch: int,
+    settings,
     steps_per_epoch: int,
+    *,
     order: Callable[[np.random.Generator], np.ndarray],
     batch_loss: Callable[[np.ndarray, np.random.Generator], Any],
     validate: Callable[[], tuple[dict[str, float], Any]],
@@ -105,27 +103,33 @@ def train_epochs(
     progress: bool = True,
     epoch_limit: int | None = None,
 ) -> tuple[list[dict], dict]:
-    """Train (or resume from ``work/checkpoint.pt``, written with ``config``) up to ``epochs``;
-    returns the history (one row per epoch, also appended to ``work/train.csv``) and the best.
+    """Train (or resume from ``work/checkpoint.pt``, written with ``config``) up to
+    ``settings.epochs`` (a trainer's config with ``epochs``, ``seed`` and ``batch``) of
+    ``steps_per_epoch`` steps; returns the history (one row per epoch, also appended to
+    ``work/train.csv``) and the best.
 
-    Each epoch draws its generator from (``seed``, epoch), takes ``order(rng)`` (the epoch's
-    training indices) in batches of ``batch`` through ``batch_loss`` (:func:`run_epoch`), then
+    Each epoch draws its generator from (``settings.seed``, epoch), takes ``order(rng)`` (the
+    epoch's training indices) in batches of ``settings.batch`` through ``batch_loss``
+    (:func:`run_epoch`), then
     ``validate()`` gives the row's validation fields and the figures handed to ``export``.
     ``watch`` = (row field, name in the best, higher is better): an epoch that improves it is
     exported with ``export(epoch, figures)`` (epochs counted from 1). ``describe(row)`` is the
     progress line after "epoch N: ". ``epoch_limit``: stop after this many epochs in this call
     (a later call resumes)."""
     field, name, higher = watch
+    epochs = settings.epochs
     ckpt = work / "checkpoint.pt"
     first = {"epoch": -1, name: -1.0 if higher else float("inf")}
     epoch0, history, best = resume(ckpt, config, model, opt, sched) or (0, [], first)
     last = epochs if epoch_limit is None else min(epochs, epoch0 + epoch_limit)
     for epoch in range(epoch0, last):
-        rng = np.random.default_rng((seed, epoch))
+        rng = np.random.default_rng((settings.seed, epoch))
         indices = order(rng)
         model.train()
         t0 = time.perf_counter()
-        losses = run_epoch(indices, batch, batch_loss, rng, opt, sched, epoch, epochs, progress)
+        losses = run_epoch(
+            indices, settings.batch, batch_loss, rng, opt, sched, epoch, epochs, progress
+        )
         fields, figures = validate()
         row = {
             "epoch": epoch + 1,
@@ -211,13 +215,17 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
         w.writerow(row)
 
 
-def export_entry(
-    base: dict[str, Any], key: str, entry: dict[str, Any], work: Path, figures: dict[str, Any]
-) -> None:
-    """Write ``work/classifier.pt``: the classifier checkpoint ``base`` with ``entry`` added as
-    its ``key`` (a network that ships inside it), and the entry's validation ``figures`` as
-    ``work/best_val.json``."""
-    exported = {k: v for k, v in base.items() if k != "meta"}
-    exported[key] = entry
-    save_checkpoint(work / "classifier.pt", exported)
-    (work / "best_val.json").write_text(json.dumps(figures, indent=1))
+def export_network(base: dict[str, Any], key: str, net, work: Path) -> Callable[[int, Any], None]:
+    """The ``export`` of :func:`train_epochs` for a network that ships inside a classifier: it
+    writes ``work/classifier.pt``, the classifier checkpoint ``base`` with ``net`` added as its
+    ``key`` entry (:func:`~grasp_pipeline.perception.instances.layers.network_entry`, with the
+    epoch and its validation figures), and the figures as ``work/best_val.json``."""
+    from grasp_pipeline.perception.instances.layers import network_entry
+
+    def export(epoch: int, figures: dict[str, Any]) -> None:
+        exported = {k: v for k, v in base.items() if k != "meta"}
+        exported[key] = network_entry(net, {"epoch": epoch, **figures})
+        save_checkpoint(work / "classifier.pt", exported)
+        (work / "best_val.json").write_text(json.dumps(figures, indent=1))
+
+    return export

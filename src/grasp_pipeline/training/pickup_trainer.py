@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from grasp_pipeline.perception.instances.layers import network_entry
 from grasp_pipeline.perception.instances.pickup import (
     PickupConfig,
     PickupNet,
@@ -31,7 +30,7 @@ from grasp_pipeline.perception.instances.pickup import (
 )
 from grasp_pipeline.perception.segnet.losses import pickup_error
 from grasp_pipeline.training.checkpoint import load_checkpoint
-from grasp_pipeline.training.epochs import export_entry, optimiser, train_epochs
+from grasp_pipeline.training.epochs import export_network, optimiser, train_epochs
 from grasp_pipeline.training.parts_data import CropSet
 
 LOSSES = ("pickup", "distance")
@@ -190,25 +189,19 @@ def train_pickup(
         }
         return fields, figures
 
-    def export(epoch: int, figures: dict) -> None:
-        entry = network_entry(net, {"epoch": epoch, **figures})
-        export_entry(base, "pickup", entry, work, figures)
-
     history, best = train_epochs(
         work,
         cfg,
         net,
         opt,
         sched,
-        epochs=config.epochs,
-        seed=config.seed,
-        batch=config.batch,
-        steps_per_epoch=steps_per_epoch,
+        config,
+        steps_per_epoch,
         order=lambda rng: rng.permutation(train_idx),
         batch_loss=batch_loss,
         validate=validate,
         watch=("val_pickup_rate", "pickup_rate", True),
-        export=export,
+        export=export_network(base, "pickup", net, work),
         describe=lambda row: (
             f"loss {row['loss']:.3f}, validation median {row['val_distance_cm_median']:.3f} cm, "
             f"pickup rate {row['val_pickup_rate']:.3f} "
