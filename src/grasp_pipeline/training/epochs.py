@@ -110,9 +110,8 @@ def train_epochs(
 
     Each epoch draws its generator from (``settings.seed``, epoch), takes ``order(rng)`` (the
     epoch's training indices) in batches of ``settings.batch`` through ``batch_loss``
-    (:func:`run_epoch`), then
-    ``validate()`` gives the row's validation fields and the figures handed to ``export``.
-    ``watch`` = (row field, name in the best, higher is better): an epoch that improves it is
+    (:func:`run_epoch`), then ``validate()`` gives the row's validation fields and the figures
+    handed to ``export``. ``watch`` = (row field, name in the best, higher is better): an epoch that improves it is
     exported with ``export(epoch, figures)`` (epochs counted from 1). ``describe(row)`` is the
     progress line after "epoch N: ". ``epoch_limit``: stop after this many epochs in this call
     (a later call resumes)."""
