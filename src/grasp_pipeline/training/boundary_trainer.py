@@ -32,7 +32,7 @@ from grasp_pipeline.perception.instances.boundary import (
 from grasp_pipeline.perception.instances.crops import CHANNELS
 from grasp_pipeline.training.boundary_data import BoundarySet
 from grasp_pipeline.training.checkpoint import load_checkpoint
-from grasp_pipeline.training.epochs import export_network, optimiser, train_epochs
+from grasp_pipeline.training.epochs import export_network, train_epochs
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,6 @@ def train_boundaries(
     )
     per_epoch = len(train_many) + min(len(train_many), len(train_one))
     steps_per_epoch = int(np.ceil(per_epoch / config.batch))
-    opt, sched = optimiser(net, config.lr, config.weight_decay, config.epochs * steps_per_epoch)
     cfg = {"boundary": net.config.to_dict(), "train": asdict(config), "classifier": str(classifier)}
 
     def batch_loss(j: np.ndarray, rng: np.random.Generator):
@@ -184,8 +183,6 @@ def train_boundaries(
         work,
         cfg,
         net,
-        opt,
-        sched,
         config,
         steps_per_epoch,
         order=order,

@@ -1,6 +1,6 @@
 """The bookkeeping of an epoch-based trainer, one home for the parts classifier's, the pickup
-network's and the boundary network's: the optimiser and its schedule, the loop over epochs
-(:func:`train_epochs`: each epoch's batches with a progress bar, a guarded optimiser step with
+network's and the boundary network's: the loop over epochs (:func:`train_epochs`: the
+optimiser and its schedule, each epoch's batches with a progress bar, a guarded optimiser step with
 non-finite losses skipped and too many in a row an error, validation, the best epoch's export,
 the resumable training state of weights, optimiser, schedule, epoch, history, best and torch's
 RNG written atomically, the per-epoch CSV history) and the export of a network added to a
@@ -73,24 +73,10 @@ def run_epoch(
     return losses
 
 
-def optimiser(model, lr: float, weight_decay: float, total_steps: int) -> tuple[Any, Any]:
-    """AdamW over ``model``'s parameters and a one-cycle schedule to ``lr`` (15 % of the
-    ``total_steps`` warming up), as every epoch trainer here uses them."""
-    import torch
-
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=total_steps, pct_start=0.15
-    )
-    return opt, sched
-
-
 def train_epochs(
     work: Path,
     config: dict[str, Any],
     model,
-    opt,
-    sched,
     settings,
     steps_per_epoch: int,
     *,
@@ -103,20 +89,27 @@ def train_epochs(
     progress: bool = True,
     epoch_limit: int | None = None,
 ) -> tuple[list[dict], dict]:
-    """Train (or resume from ``work/checkpoint.pt``, written with ``config``) up to
-    ``settings.epochs`` (a trainer's config with ``epochs``, ``seed`` and ``batch``) of
-    ``steps_per_epoch`` steps; returns the history (one row per epoch, also appended to
-    ``work/train.csv``) and the best.
+    """Train ``model`` (or resume from ``work/checkpoint.pt``, written with ``config``) for
+    ``settings.epochs`` of ``steps_per_epoch`` steps (``settings``: a trainer's config with
+    ``epochs``, ``seed``, ``batch``, ``lr`` and ``weight_decay``) with AdamW and a one-cycle
+    schedule to ``lr`` (15 % of the steps warming up); returns the history (one row per epoch,
+    also appended to ``work/train.csv``) and the best.
 
     Each epoch draws its generator from (``settings.seed``, epoch), takes ``order(rng)`` (the
     epoch's training indices) in batches of ``settings.batch`` through ``batch_loss``
     (:func:`run_epoch`), then ``validate()`` gives the row's validation fields and the figures
-    handed to ``export``. ``watch`` = (row field, name in the best, higher is better): an epoch that improves it is
-    exported with ``export(epoch, figures)`` (epochs counted from 1). ``describe(row)`` is the
-    progress line after "epoch N: ". ``epoch_limit``: stop after this many epochs in this call
-    (a later call resumes)."""
+    handed to ``export``. ``watch`` = (row field, name in the best, higher is better): an epoch
+    that improves it is exported with ``export(epoch, figures)`` (epochs counted from 1).
+    ``describe(row)`` is the progress line after "epoch N: ". ``epoch_limit``: stop after this
+    many epochs in this call (a later call resumes)."""
+    import torch
+
     field, name, higher = watch
     epochs = settings.epochs
+    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=settings.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
+    )
     ckpt = work / "checkpoint.pt"
     first = {"epoch": -1, name: -1.0 if higher else float("inf")}
     epoch0, history, best = resume(ckpt, config, model, opt, sched) or (0, [], first)
@@ -214,17 +207,23 @@ def append_row(path: Path, row: dict[str, Any]) -> None:
         w.writerow(row)
 
 
+def export_best(work: Path, state: dict[str, Any], figures: dict[str, Any]) -> None:
+    """Write a trainer's best epoch: the checkpoint ``state`` as ``work/classifier.pt`` and its
+    validation ``figures`` as ``work/best_val.json``."""
+    save_checkpoint(work / "classifier.pt", state)
+    (work / "best_val.json").write_text(json.dumps(figures, indent=1))
+
+
 def export_network(base: dict[str, Any], key: str, net, work: Path) -> Callable[[int, Any], None]:
-    """The ``export`` of :func:`train_epochs` for a network that ships inside a classifier: it
-    writes ``work/classifier.pt``, the classifier checkpoint ``base`` with ``net`` added as its
-    ``key`` entry (:func:`~grasp_pipeline.perception.instances.layers.network_entry`, with the
-    epoch and its validation figures), and the figures as ``work/best_val.json``."""
+    """The ``export`` of :func:`train_epochs` for a network that ships inside a classifier
+    (:func:`export_best`): the classifier checkpoint ``base`` with ``net`` added as its ``key``
+    entry (:func:`~grasp_pipeline.perception.instances.layers.network_entry`, with the epoch and
+    its validation figures)."""
     from grasp_pipeline.perception.instances.layers import network_entry
 
     def export(epoch: int, figures: dict[str, Any]) -> None:
         exported = {k: v for k, v in base.items() if k != "meta"}
         exported[key] = network_entry(net, {"epoch": epoch, **figures})
-        save_checkpoint(work / "classifier.pt", exported)
-        (work / "best_val.json").write_text(json.dumps(figures, indent=1))
+        export_best(work, exported, figures)
 
     return export

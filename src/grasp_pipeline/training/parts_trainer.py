@@ -20,8 +20,7 @@ from grasp_pipeline.perception.instances.checkpoint import UNKNOWN, classifier_c
 from grasp_pipeline.perception.instances.crops import CropSpec
 from grasp_pipeline.perception.instances.geometry import GeometryConfig
 from grasp_pipeline.perception.instances.model import ClassifierConfig, CropClassifier
-from grasp_pipeline.training.checkpoint import save_checkpoint
-from grasp_pipeline.training.epochs import optimiser, train_epochs
+from grasp_pipeline.training.epochs import export_best, train_epochs
 from grasp_pipeline.training.parts_data import CropSet
 
 SHIFT_PX = 4
@@ -125,7 +124,6 @@ def train_parts(
     # channels-last weights: faster steps on this CPU (as the pickup trainer's)
     model = CropClassifier(model_cfg).to(memory_format=torch.channels_last)
     steps_per_epoch = int(np.ceil(len(train_idx) / config.batch))
-    opt, sched = optimiser(model, config.lr, config.weight_decay, config.epochs * steps_per_epoch)
     export_cfg = classifier_config(model_cfg, crop, geometry, crops.labels)  # classifier.pt's
     cfg = {**export_cfg, "train": asdict(config)}  # the training state's: with the settings
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
@@ -148,16 +146,12 @@ def train_parts(
         return fields, val
 
     def export(epoch: int, val: dict) -> None:
-        state = {"model": model.state_dict(), "config": export_cfg, "step": epoch}
-        save_checkpoint(work / "classifier.pt", state)
-        (work / "best_val.json").write_text(json.dumps(val, indent=1))
+        export_best(work, {"model": model.state_dict(), "config": export_cfg, "step": epoch}, val)
 
     history, best = train_epochs(
         work,
         cfg,
         model,
-        opt,
-        sched,
         config,
         steps_per_epoch,
         order=lambda rng: rng.permutation(train_idx),

@@ -30,7 +30,7 @@ from grasp_pipeline.perception.instances.pickup import (
 )
 from grasp_pipeline.perception.segnet.losses import pickup_error
 from grasp_pipeline.training.checkpoint import load_checkpoint
-from grasp_pipeline.training.epochs import export_network, optimiser, train_epochs
+from grasp_pipeline.training.epochs import export_network, train_epochs
 from grasp_pipeline.training.parts_data import CropSet
 
 LOSSES = ("pickup", "distance")
@@ -168,7 +168,6 @@ def train_pickup(
         memory_format=torch.channels_last
     )
     steps_per_epoch = int(np.ceil(len(train_idx) / config.batch))
-    opt, sched = optimiser(net, config.lr, config.weight_decay, config.epochs * steps_per_epoch)
     cfg = {"pickup": net.config.to_dict(), "train": asdict(config), "classifier": str(classifier)}
 
     def batch_loss(j: np.ndarray, rng: np.random.Generator):
@@ -193,8 +192,6 @@ def train_pickup(
         work,
         cfg,
         net,
-        opt,
-        sched,
         config,
         steps_per_epoch,
         order=lambda rng: rng.permutation(train_idx),
