@@ -18,7 +18,6 @@ step; too many in a row end the run.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -179,7 +178,7 @@ def train_boundaries(
         }
         return fields, figures
 
-    history, best = train_epochs(
+    return train_epochs(
         work,
         cfg,
         net,
@@ -195,14 +194,7 @@ def train_boundaries(
             f"split {row['val_split_rate_parts']:.3f} of regions of parts, "
             f"{row['val_split_rate_one']:.3f} of one part"
         ),
+        data={"regions": {"train": len(train_many) + len(train_one), "val": len(val_idx)}},
         progress=progress,
         epoch_limit=epoch_limit,
     )
-    summary = {
-        "regions": {"train": len(train_many) + len(train_one), "val": len(val_idx)},
-        "history": history,
-        "best": best,
-        "config": cfg,
-    }
-    (work / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary

@@ -86,14 +86,16 @@ def train_epochs(
     watch: tuple[str, str, bool],
     export: Callable[[int, Any], None],
     describe: Callable[[dict[str, Any]], str],
+    data: dict[str, Any],
     progress: bool = True,
     epoch_limit: int | None = None,
-) -> tuple[list[dict], dict]:
+) -> dict[str, Any]:
     """Train ``model`` (or resume from ``work/checkpoint.pt``, written with ``config``) for
     ``settings.epochs`` of ``steps_per_epoch`` steps (``settings``: a trainer's config with
     ``epochs``, ``seed``, ``batch``, ``lr`` and ``weight_decay``) with AdamW and a one-cycle
-    schedule to ``lr`` (15 % of the steps warming up); returns the history (one row per epoch,
-    also appended to ``work/train.csv``) and the best.
+    schedule to ``lr`` (15 % of the steps warming up). Returns the summary also written to
+    ``work/summary.json``: ``data`` (what the trainer trained on, e.g. its crop counts), the
+    history (one row per epoch, also appended to ``work/train.csv``), the best and ``config``.
 
     Each epoch draws its generator from (``settings.seed``, epoch), takes ``order(rng)`` (the
     epoch's training indices) in batches of ``settings.batch`` through ``batch_loss``
@@ -139,7 +141,9 @@ def train_epochs(
         append_row(work / "train.csv", row)
         if progress:
             print(f"epoch {epoch + 1}: {describe(row)}", flush=True)
-    return history, best
+    summary = {**data, "history": history, "best": best, "config": config}
+    (work / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
 
 
 def resume(

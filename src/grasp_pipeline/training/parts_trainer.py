@@ -10,7 +10,6 @@ step; too many in a row end the run with an error naming the step.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -148,7 +147,7 @@ def train_parts(
     def export(epoch: int, val: dict) -> None:
         export_best(work, {"model": model.state_dict(), "config": export_cfg, "step": epoch}, val)
 
-    history, best = train_epochs(
+    return train_epochs(
         work,
         cfg,
         model,
@@ -164,18 +163,13 @@ def train_parts(
             f"{row['val_part_accuracy']:.3f}, unknown called a part "
             f"{row['val_unknown_called_part']:.3f})"
         ),
+        data={
+            "crops": {
+                "train": len(train_idx),
+                "val": len(val_idx),
+                "per_class": crops.counts(),
+            }
+        },
         progress=progress,
         epoch_limit=epoch_limit,
     )
-    summary = {
-        "crops": {
-            "train": len(train_idx),
-            "val": len(val_idx),
-            "per_class": crops.counts(),
-        },
-        "history": history,
-        "best": best,
-        "config": cfg,
-    }
-    (work / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary

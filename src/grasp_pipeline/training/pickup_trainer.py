@@ -17,7 +17,6 @@ exported as ``classifier.pt``: the given classifier's checkpoint with the networ
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -188,7 +187,7 @@ def train_pickup(
         }
         return fields, figures
 
-    history, best = train_epochs(
+    return train_epochs(
         work,
         cfg,
         net,
@@ -204,14 +203,7 @@ def train_pickup(
             f"pickup rate {row['val_pickup_rate']:.3f} "
             f"(3-D mean {row['val_pickup_rate_mean_3d']:.3f})"
         ),
+        data={"crops": {"train": len(train_idx), "val": len(val_idx)}},
         progress=progress,
         epoch_limit=epoch_limit,
     )
-    summary = {
-        "crops": {"train": len(train_idx), "val": len(val_idx)},
-        "history": history,
-        "best": best,
-        "config": cfg,
-    }
-    (work / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
