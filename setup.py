@@ -38,8 +38,8 @@ EXTRAS = {
     "sim": ["pybullet", "matplotlib"],
     # dataset generation, training, experiments, plots and statistics
     "train": ["pybullet", "matplotlib"],
-    # benchmarks: ONNX export and ONNX Runtime inference besides the above
-    "bench": ["pybullet", "matplotlib", "onnx", "onnxruntime"],
+    # benchmarks (besides the above, the segnet's ONNX back-end uses install_requires' onnx)
+    "bench": ["pybullet", "matplotlib"],
     # tests and lint (the suite also uses every extra above)
     "dev": ["pytest", "pytest-timeout", "pytest-xdist", "ruff", "colcon-common-extensions"],
 }
@@ -77,6 +77,10 @@ setup(
         "pin",
         "tqdm",
         "threadpoolctl",
+        # the parts detector's crop networks run by ONNX Runtime (perception.network_runtime;
+        # eager PyTorch without them)
+        "onnx",
+        "onnxruntime",
     ],
     extras_require=EXTRAS,
     zip_safe=False,

@@ -435,7 +435,8 @@ def test_a_part_against_another_of_its_height_is_found_along_the_drawn_boundary(
 def test_doubtful_crops_are_named_from_four_views_of_their_square() -> None:
     """A crop the classifier doubts gets the mean of its square as it is, half turned and
     mirrored both ways: half turning or mirroring the crop leaves that answer the same; a sure
-    crop keeps its one-view answer."""
+    crop keeps its one-view answer (the network run by PyTorch here, by the detector's runtime
+    there)."""
     import torch
 
     from grasp_pipeline.perception.instances import detector as parts
@@ -444,18 +445,19 @@ def test_doubtful_crops_are_named_from_four_views_of_their_square() -> None:
     det = load_detector("parts", ROOT / SHIPPED_MODELS["parts"])
     rng = np.random.default_rng(0)
     size = det.crop.size
-    x = torch.from_numpy(rng.random((6, CHANNELS, size, size), dtype=np.float32))
-    f = torch.from_numpy(rng.random((6, FEATURES), dtype=np.float32))
+    x = rng.random((6, CHANNELS, size, size), dtype=np.float32)
+    f = rng.random((6, FEATURES), dtype=np.float32)
     one = det.probabilities(x, f)
     with torch.inference_mode():
-        plain = torch.softmax(det.model(x.contiguous(memory_format=torch.channels_last), f), 1)
-    doubt = plain.max(1).values < parts.VIEWS_BELOW_PROBABILITY
+        xt = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
+        plain = torch.softmax(det.model(xt, torch.from_numpy(f)), 1).numpy()
+    doubt = plain.max(1) < parts.VIEWS_BELOW_PROBABILITY
     assert doubt.any()
-    for dims in ((2, 3), (3,)):
-        turned = det.probabilities(torch.flip(x, dims=dims), f)
-        np.testing.assert_allclose(turned[doubt.numpy()], one[doubt.numpy()], atol=1e-5)
-    np.testing.assert_allclose(det.probabilities(x, f, views=False), plain.numpy(), atol=1e-5)
-    np.testing.assert_allclose(one[~doubt.numpy()], plain[~doubt].numpy(), atol=1e-5)
+    for axes in ((2, 3), 3):
+        turned = det.probabilities(np.flip(x, axis=axes), f)
+        np.testing.assert_allclose(turned[doubt], one[doubt], atol=1e-5)
+    np.testing.assert_allclose(det.probabilities(x, f, views=False), plain, atol=1e-5)
+    np.testing.assert_allclose(one[~doubt], plain[~doubt], atol=1e-5)
 
 
 def test_numpy_blas_runs_on_the_calling_thread_while_a_frame_is_detected() -> None:
@@ -481,13 +483,13 @@ def test_numpy_blas_runs_on_the_calling_thread_while_a_frame_is_detected() -> No
     threads.one_blas_thread_for_process.cache_clear()
     assert threads.blas_threads() and max(threads.blas_threads()) >= 2
     seen: list[tuple[list[int], int]] = []
-    forward = det.model.forward
+    classifier = det.classifier
 
     def spy(x, f):
         seen.append((threads.blas_threads(), torch.get_num_threads()))
-        return forward(x, f)
+        return classifier(x, f)
 
-    det.model.forward = spy
+    det.classifier = spy
     assert det.detect(frame.rgb, frame.depth, frame.camera)
     assert seen and all(max(b) == 1 and t == 2 for b, t in seen)
     assert max(threads.blas_threads()) == 1  # left so for the process
@@ -576,7 +578,8 @@ def test_latency_benchmark_times_beside_busy_processes(tmp_path) -> None:
 
     out = tmp_path / "latency.json"
     cmd = [sys.executable, "-m", "grasp_pipeline.cli", "benchmark", "detector-latency"]
-    args = ["--frames", "1", "--runs", "1", "--busy", "1", "--out", str(out)]
+    args = ["--frames", "1", "--runs", "2", "--busy", "1", "--out", str(out)]
+    args += ["--runtime", "onnx", "--baseline-runtime", "torch"]
     done = subprocess.run(
         cmd + args, capture_output=True, text=True, timeout=300, cwd=ROOT, check=False
     )
@@ -588,3 +591,32 @@ def test_latency_benchmark_times_beside_busy_processes(tmp_path) -> None:
         "classifier",
     }
     assert doc["machine"]["cpu_model"]
+    # the baseline timed pass by pass with it: one speed ratio per pass
+    assert doc["runtime"] == "onnx" and doc["baseline"]["runtime"] == "torch"
+    assert len(doc["speedup_per_pass"]) == 2 and doc["speedup_median"] > 0
+    assert doc["baseline"]["detections_per_frame_median"] == doc["detections_per_frame_median"]
+
+
+def test_onnx_runtime_and_pytorch_detect_the_same_parts() -> None:
+    """The shipped detector run by ONNX Runtime (its default where installed) reports what it
+    reports run by PyTorch: labels, scores and pickup pixels on hold-out frames."""
+    pytest.importorskip("onnxruntime")
+    from grasp_pipeline.commands.holdout import holdout_scene
+    from grasp_pipeline.data.generate import GenerationConfig, make_frame
+
+    onnx = load_detector("parts", ROOT / SHIPPED_MODELS["parts"])
+    eager = load_detector("parts", ROOT / SHIPPED_MODELS["parts"], runtime="torch")
+    assert (onnx.runtime, eager.runtime) == ("onnx", "torch")
+    cfg = GenerationConfig(
+        scenes=3, seed=9010, camera="sr300", width=640, height=480, scene=holdout_scene("rulebook")
+    )
+    found = 0
+    for i in range(3):
+        frame = make_frame(cfg, i)
+        a = onnx.detect(frame.rgb, frame.depth, frame.camera)
+        b = eager.detect(frame.rgb, frame.depth, frame.camera)
+        assert [d.label for d in a] == [d.label for d in b]
+        np.testing.assert_allclose([d.score for d in a], [d.score for d in b], atol=1e-4)
+        np.testing.assert_allclose([d.pixel for d in a], [d.pixel for d in b], atol=0.01)
+        found += len(a)
+    assert found >= 6

@@ -5,7 +5,10 @@ seeds); each run times every frame once after a warm-up call, and the figure is 
 runs of the per-run median (the machine is shared: medians of several runs, as the project's
 benchmarks quote CPU times). Stage times are the detector's own ``last_timing_ms``.
 ``--busy N`` keeps N other processes spinning on the CPU while it times, as the camera, planner
-and simulator do on a robot's cores.
+and simulator do on a robot's cores. ``--runtime`` says what runs the parts detector's networks
+(:mod:`grasp_pipeline.perception.network_runtime`); ``--baseline-runtime`` times a second parts
+detector run by another one in turn with it, pass by pass on the same frames, and writes the
+ratio of each pair of passes (a drifting machine moves both alike).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from pathlib import Path
 
 from grasp_pipeline.commands import Command, command_line
+from grasp_pipeline.perception.network_runtime import RUNTIMES
 from grasp_pipeline.runinfo import machine
 
 LATENCY_SEED = 9500  # hold-out range (commands.holdout.HOLDOUT_SEED_BASE and up)
@@ -33,6 +37,18 @@ def _add(p: argparse.ArgumentParser) -> None:
         "--busy", type=int, default=0, help="other processes kept busy on the CPU while timing"
     )
     p.add_argument(
+        "--runtime",
+        default="auto",
+        choices=RUNTIMES,
+        help="what runs the parts detector's networks",
+    )
+    p.add_argument(
+        "--baseline-runtime",
+        default="",
+        choices=("", *RUNTIMES),
+        help="also time a parts detector run by this, in turn with the first ('' = none)",
+    )
+    p.add_argument(
         "--out",
         default="",
         help="JSON (default benchmarks/results/detector_latency_<detector>.json)",
@@ -45,25 +61,39 @@ def _spin(stop) -> None:
         sum(range(10_000))
 
 
-def _time(detector, frames, runs: int) -> tuple[list[float], dict[str, list[float]], list[int]]:
-    """Times ``runs`` passes over ``frames``: each pass's median (ms), the detector's stage times
-    and the detection counts of every call."""
-    import numpy as np
+class _Timing:
+    """One detector's figures over the timed passes."""
 
-    run_medians: list[float] = []
-    stages: dict[str, list[float]] = {}
-    counts: list[int] = []
-    for _ in range(runs):
+    def __init__(self) -> None:
+        self.run_medians: list[float] = []  # each pass's median, ms
+        self.stages: dict[str, list[float]] = {}  # the detector's stage times of every call
+        self.counts: list[int] = []  # detections of every call
+
+    def time_pass(self, detector, frames) -> None:
+        """Times one pass over ``frames``."""
+        import numpy as np
+
         times = []
         for f in frames:
             t0 = time.perf_counter()
             dets = detector.detect(f.rgb, f.depth, f.camera)
             times.append(1e3 * (time.perf_counter() - t0))
-            counts.append(len(dets))
+            self.counts.append(len(dets))
             for k, v in getattr(detector, "last_timing_ms", {}).items():
-                stages.setdefault(k, []).append(v)
-        run_medians.append(float(np.median(times)))
-    return run_medians, stages, counts
+                self.stages.setdefault(k, []).append(v)
+        self.run_medians.append(float(np.median(times)))
+
+    def figures(self) -> dict:
+        import numpy as np
+
+        ms = float(np.median(self.run_medians))
+        return {
+            "ms_per_frame_median": ms,
+            "hz_median": 1e3 / ms,
+            "run_medians_ms": self.run_medians,
+            "stage_ms_median": {k: float(np.median(v)) for k, v in self.stages.items()},
+            "detections_per_frame_median": float(np.median(self.counts)),
+        }
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -76,9 +106,14 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.frames < 1 or args.runs < 1 or args.busy < 0:
         raise ValueError("--frames and --runs must be >= 1, --busy >= 0")
+    if args.detector != "parts" and (args.runtime != "auto" or args.baseline_runtime):
+        raise ValueError("--runtime and --baseline-runtime are the parts detector's")
     torch.set_num_threads(args.threads)
     args.model = model_or_shipped(args.detector, args.model)
-    detector = load_detector(args.detector, args.model)
+    options = {"runtime": args.runtime} if args.detector == "parts" else {}
+    detectors = [load_detector(args.detector, args.model, **options)]
+    if args.baseline_runtime:
+        detectors.append(load_detector("parts", args.model, runtime=args.baseline_runtime))
     scene = SceneConfig(min_objects=10, max_objects=10, clutter_fraction=0.0, pool="all")
     cfg = GenerationConfig(
         scenes=args.frames,
@@ -90,19 +125,22 @@ def _run(args: argparse.Namespace) -> int:
     )
     frames = [make_frame(cfg, i) for i in range(args.frames)]
     visible = [sum(o.visible_pixels >= 50 for o in f.objects) for f in frames]
-    detector.detect(frames[0].rgb, frames[0].depth, frames[0].camera)  # warm-up
+    for detector in detectors:
+        detector.detect(frames[0].rgb, frames[0].depth, frames[0].camera)  # warm-up
+    timings = [_Timing() for _ in detectors]
     ctx = multiprocessing.get_context("spawn")
     stop = ctx.Event()
     busy = [ctx.Process(target=_spin, args=(stop,), daemon=True) for _ in range(args.busy)]
     for b in busy:
         b.start()
     try:
-        run_medians, stages, counts = _time(detector, frames, args.runs)
+        for _ in range(args.runs):  # with a baseline: A B A B ..., pass by pass
+            for detector, timing in zip(detectors, timings, strict=True):
+                timing.time_pass(detector, frames)
     finally:
         stop.set()
         for b in busy:
             b.join(timeout=5)
-    ms = float(np.median(run_medians))
     doc = {
         "detector": args.detector,
         "model": args.model,
@@ -114,15 +152,19 @@ def _run(args: argparse.Namespace) -> int:
         "runs": args.runs,
         "threads": args.threads,
         "busy_processes": args.busy,
-        "ms_per_frame_median": ms,
-        "hz_median": 1e3 / ms,
-        "run_medians_ms": run_medians,
-        "stage_ms_median": {k: float(np.median(v)) for k, v in stages.items()},
-        "detections_per_frame_median": float(np.median(counts)),
+        **({"runtime": detectors[0].runtime} if args.detector == "parts" else {}),
+        **timings[0].figures(),
         "machine": machine(),
         "note": "medians over runs of per-run medians; the machine may be shared with other jobs",
         "command": command_line(("benchmark", "detector-latency")),
     }
+    if args.baseline_runtime:
+        base = timings[1]
+        ratios = [b / a for a, b in zip(timings[0].run_medians, base.run_medians, strict=True)]
+        doc["baseline"] = {"runtime": detectors[1].runtime, **base.figures()}
+        doc["speedup_per_pass"] = ratios  # baseline ms / ms, pass by pass
+        doc["speedup_median"] = float(np.median(ratios))
+    ms = doc["ms_per_frame_median"]
     out = Path(args.out or f"benchmarks/results/detector_latency_{args.detector}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=1))

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import expit
 from torch import nn
 
 from grasp_pipeline.geometry.camera import CameraIntrinsics
@@ -44,6 +45,7 @@ from grasp_pipeline.perception.instances.layers import (
     fold_batch_norms,
     network_from_entry,
 )
+from grasp_pipeline.perception.network_runtime import NetworkRunner
 
 # a crop pixel lies on a boundary above this probability
 BOUNDARY_THRESHOLD = 0.5
@@ -176,13 +178,14 @@ def region_pieces(
 
 
 class BoundarySplitter:
-    """A trained :class:`BoundaryNet` (batch norms folded, channels-last) and the pieces it
-    cuts regions into."""
+    """A trained :class:`BoundaryNet` (batch norms folded, channels-last), run by ``runtime``
+    (:mod:`~grasp_pipeline.perception.network_runtime`), and the pieces it cuts regions into."""
 
-    def __init__(self, net: BoundaryNet, device: str = "cpu") -> None:
+    def __init__(self, net: BoundaryNet, device: str = "cpu", runtime: str = "auto") -> None:
         fold_batch_norms(net)
         self.net = net.to(device).to(memory_format=torch.channels_last)
         self.device = device
+        self.run = NetworkRunner(self.net, runtime, device)
 
     def boundaries(self, crops: np.ndarray) -> np.ndarray:
         """(B, S, S) boundary probabilities of crops (B, CHANNELS, S, S)."""
@@ -191,9 +194,7 @@ class BoundarySplitter:
             raise ValueError(f"boundary input must be (B, {CHANNELS}, S, S), got {crops.shape}")
         if len(crops) == 0:
             return np.zeros((0, *crops.shape[2:]), np.float32)
-        x = torch.from_numpy(crops).to(self.device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            return torch.sigmoid(self.net(x)).cpu().numpy()
+        return expit(self.run(crops))
 
     def split(
         self,
@@ -218,11 +219,11 @@ class BoundarySplitter:
 
 
 def splitter_from_entry(
-    entry: Any, path: str | os.PathLike, device: str = "cpu"
+    entry: Any, path: str | os.PathLike, device: str = "cpu", runtime: str = "auto"
 ) -> BoundarySplitter:
-    """The splitter of a checkpoint's ``"boundary"`` entry; CheckpointError naming ``path`` when
-    the entry is malformed or its weights do not fit its config."""
+    """The splitter of a checkpoint's ``"boundary"`` entry, run by ``runtime``; CheckpointError
+    naming ``path`` when the entry is malformed or its weights do not fit its config."""
     net = network_from_entry(
         entry, path, "boundary", lambda config: BoundaryNet(BoundaryConfig(**config))
     )
-    return BoundarySplitter(net, device)
+    return BoundarySplitter(net, device, runtime)

@@ -37,6 +37,7 @@ from grasp_pipeline.perception.instances.geometry import (
 )
 from grasp_pipeline.perception.instances.pickup import locator_from_entry, to_crop, to_image
 from grasp_pipeline.perception.instances.split import split_region
+from grasp_pipeline.perception.network_runtime import NetworkRunner
 from grasp_pipeline.perception.planar_axis import grasp_frame, weighted_pca_axis
 from grasp_pipeline.perception.threads import blas_on_calling_thread
 
@@ -145,17 +146,27 @@ class PartsDetector:
     """Loads a crop classifier checkpoint and detects (see the module docstring).
 
     ``labels``: the catalog classes it can report (the checkpoint's, without "unknown").
+    ``runtime``: what runs its networks, one of
+    :data:`~grasp_pipeline.perception.network_runtime.RUNTIMES` (``"auto"``: ONNX Runtime on
+    the CPU when installed, else eager PyTorch; the same detections, see
+    :mod:`~grasp_pipeline.perception.network_runtime`).
     """
 
-    def __init__(self, checkpoint: str | os.PathLike, device: str = "cpu") -> None:
+    def __init__(
+        self, checkpoint: str | os.PathLike, device: str = "cpu", runtime: str = "auto"
+    ) -> None:
         self.model, self.crop, self.geometry, names, state = load_classifier(checkpoint, device)
+        self.classifier = NetworkRunner(self.model, runtime, device)
+        self.runtime = self.classifier.runtime
         # the pickup network shipped in the checkpoint (None: pick at the 3-D mean)
         self.pickup = (
-            locator_from_entry(state["pickup"], checkpoint, device) if "pickup" in state else None
+            locator_from_entry(state["pickup"], checkpoint, device, runtime)
+            if "pickup" in state
+            else None
         )
         # the boundary network shipped in the checkpoint (None: split by heights alone)
         self.boundary = (
-            splitter_from_entry(state["boundary"], checkpoint, device)
+            splitter_from_entry(state["boundary"], checkpoint, device, runtime)
             if "boundary" in state
             else None
         )
@@ -201,36 +212,30 @@ class PartsDetector:
         crops named from several views, see :meth:`probabilities`). ``cut``: where to keep each
         region's crop image, as ``id(region)`` -> (region, crop), for the pickup network of the
         same frame (the region is kept so that its id is not reused)."""
-        import torch
-
         if not regions:
             return np.zeros((0, len(self.class_names)), np.float32)
         crops = [region_crop(rgb, height_m, r, camera, self.crop) for r in regions]
         if cut is not None:
             cut.update({id(r): (r, c[0]) for r, c in zip(regions, crops, strict=True)})
-        x = torch.from_numpy(np.stack([c[0] for c in crops])).to(self.device)
-        f = torch.from_numpy(np.stack([c[1] for c in crops])).to(self.device)
+        x = np.stack([c[0] for c in crops])
+        f = np.stack([c[1] for c in crops])
         return self.probabilities(x, f, views)
 
-    def probabilities(self, x, f, views: bool = True) -> np.ndarray:
+    def probabilities(self, x: np.ndarray, f: np.ndarray, views: bool = True) -> np.ndarray:
         """(B, classes) class probabilities of crops ``x`` (B, CHANNELS, S, S) with size features
-        ``f`` (B, FEATURES) (torch tensors); a crop named with less than VIEWS_BELOW_PROBABILITY
-        gets the mean over its square as it is, half turned, and mirrored left-right and
-        up-down."""
-        import torch
+        ``f`` (B, FEATURES); a crop named with less than VIEWS_BELOW_PROBABILITY gets the mean
+        over its square as it is, half turned, and mirrored left-right and up-down."""
+        from scipy.special import softmax
 
-        x = x.contiguous(memory_format=torch.channels_last)  # as the folded weights are
-        with torch.inference_mode():
-            probs = torch.softmax(self.model(x, f), dim=1)
-            doubt = torch.nonzero(probs.max(dim=1).values < VIEWS_BELOW_PROBABILITY).flatten()
-            if views and len(doubt):  # the doubtful crops again, half turned and mirrored both ways
-                xd, fd = x[doubt], f[doubt]
-                turned = [torch.flip(xd, dims=d) for d in ((2, 3), (3,), (2,))]
-                xv = torch.cat(turned).contiguous(memory_format=torch.channels_last)
-                pv = torch.softmax(self.model(xv, fd.repeat(len(turned), 1)), dim=1)
-                pv = pv.reshape(len(turned), len(doubt), -1).sum(dim=0)
-                probs[doubt] = (probs[doubt] + pv) / (len(turned) + 1)
-            return probs.cpu().numpy()
+        probs = softmax(self.classifier(x, f), axis=1)
+        doubt = np.flatnonzero(probs.max(axis=1) < VIEWS_BELOW_PROBABILITY)
+        if views and len(doubt):  # the doubtful crops again, half turned and mirrored both ways
+            xd, fd = x[doubt], f[doubt]
+            turned = [np.flip(xd, axis=a) for a in ((2, 3), 3, 2)]
+            pv = softmax(self.classifier(np.concatenate(turned), np.tile(fd, (3, 1))), axis=1)
+            pv = pv.reshape(len(turned), len(doubt), -1).sum(axis=0)
+            probs[doubt] = (probs[doubt] + pv) / (len(turned) + 1)
+        return probs
 
     def split_touching(
         self,

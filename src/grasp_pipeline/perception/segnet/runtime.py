@@ -5,11 +5,6 @@ centre-of-mass offsets (2, h, w) (else None) as numpy arrays."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-import warnings
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
@@ -60,38 +55,17 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """The network exported to ONNX (opset 17) and run by ONNX Runtime's CPU provider."""
+    """The network exported to ONNX and run by ONNX Runtime's CPU provider
+    (:func:`~grasp_pipeline.perception.network_runtime.onnx_session`)."""
 
     def __init__(self, model: nn.Module, in_shape: tuple[int, int, int, int], threads: int = 0):
-        import onnxruntime as ort
+        from grasp_pipeline.perception.network_runtime import onnx_session
 
+        outputs = ["maps", "probs", "offsets"][: 3 if model.offset is not None else 2]
         module = _Probabilities(model).eval().cpu()
-        fd, tmp = tempfile.mkstemp(suffix=".onnx")
-        os.close(fd)
-        try:
-            with warnings.catch_warnings():
-                # The TorchScript exporter is deprecated but needs no onnxscript; same graph here.
-                warnings.simplefilter("ignore", DeprecationWarning)
-                torch.onnx.export(
-                    module,
-                    (torch.zeros(in_shape),),
-                    tmp,
-                    input_names=["x"],
-                    output_names=["maps", "probs", "offsets"][
-                        : 3 if model.offset is not None else 2
-                    ],
-                    opset_version=17,
-                    dynamo=False,
-                )
-            opts = ort.SessionOptions()
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if threads:
-                opts.intra_op_num_threads = threads
-            self.session = ort.InferenceSession(
-                Path(tmp).read_bytes(), opts, providers=["CPUExecutionProvider"]
-            )
-        finally:
-            os.unlink(tmp)
+        self.session = onnx_session(
+            module, (torch.zeros(in_shape),), ["x"], outputs, batch_axis=False, threads=threads
+        )
 
     def __call__(self, x: np.ndarray) -> Outputs:
         return _outputs(self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)}))
