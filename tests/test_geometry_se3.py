@@ -190,3 +190,28 @@ def test_rpy_matches_scipy_extrinsic_xyz() -> None:
     np.testing.assert_allclose(matrix_from_rpy(*rpy_from_matrix(R)), R, atol=1e-9)
     R = matrix_from_rpy(0.3, -np.pi / 2, -0.4)
     np.testing.assert_allclose(matrix_from_rpy(*rpy_from_matrix(R)), R, atol=1e-9)
+
+
+def test_fast_cross_and_rotation_checks_agree_with_numpy() -> None:
+    """The grasp search's 3-vector cross product and pose checks (written out for speed) give
+    numpy's values: ``np.cross``, and ``np.allclose`` of R^T R with the identity within atol."""
+    from grasp_pipeline.geometry.se3 import cross, is_pose, is_rotation, so3_exp
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        a, b = rng.normal(size=3), rng.normal(size=3)
+        np.testing.assert_allclose(cross(a, b), np.cross(a, b), rtol=1e-12, atol=1e-15)
+        R = so3_exp(rng.normal(size=3))
+        for noise in (0.0, 3e-7, 3e-6):
+            Rn = R + noise * rng.normal(size=(3, 3))
+            want = (
+                np.allclose(Rn.T @ Rn, np.eye(3), atol=1e-6) and abs(np.linalg.det(Rn) - 1) <= 1e-6
+            )
+            assert is_rotation(Rn) == want
+            T = np.eye(4)
+            T[:3, :3] = Rn
+            assert is_pose(T) == want
+    assert not is_rotation(-np.eye(3)) and not is_rotation(np.full((3, 3), np.nan))
+    T = np.eye(4)
+    T[3, 0] = 1e-3
+    assert not is_pose(T)

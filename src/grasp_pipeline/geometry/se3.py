@@ -47,20 +47,44 @@ def vee(W: np.ndarray) -> np.ndarray:
     return 0.5 * np.array([W[2, 1] - W[1, 2], W[0, 2] - W[2, 0], W[1, 0] - W[0, 1]])
 
 
+_EYE3 = np.eye(3)
+_LAST_ROW = np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The cross product of two 3-vectors (``np.cross``'s value, without its general-shape
+    overhead: the grasp search calls it thousands of times a plan)."""
+    a0, a1, a2 = a
+    b0, b1, b2 = b
+    return np.array([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], dtype=np.float64)
+
+
+def _det3(R: np.ndarray) -> float:
+    return float(
+        R[0, 0] * (R[1, 1] * R[2, 2] - R[1, 2] * R[2, 1])
+        - R[0, 1] * (R[1, 0] * R[2, 2] - R[1, 2] * R[2, 0])
+        + R[0, 2] * (R[1, 0] * R[2, 1] - R[1, 1] * R[2, 0])
+    )
+
+
 def is_rotation(R: np.ndarray, atol: float = 1e-6) -> bool:
-    """True if R is a 3x3 orthonormal matrix with determinant +1 (within ``atol``)."""
+    """True if R is a 3x3 orthonormal matrix with determinant +1 (within ``atol``; R^T R
+    against the identity as ``np.allclose`` compares them)."""
     R = np.asarray(R, dtype=np.float64)
-    if R.shape != (3, 3) or not np.all(np.isfinite(R)):
+    if R.shape != (3, 3) or not np.isfinite(R).all():
         return False
-    return bool(np.allclose(R.T @ R, np.eye(3), atol=atol) and abs(np.linalg.det(R) - 1.0) <= atol)
+    ortho = bool((np.abs(R.T @ R - _EYE3) <= atol + 1e-5 * _EYE3).all())
+    return ortho and abs(_det3(R) - 1.0) <= atol
 
 
 def is_pose(T: np.ndarray, atol: float = 1e-6) -> bool:
     """True if T is a 4x4 rigid transform (rotation block, bottom row [0, 0, 0, 1])."""
     T = np.asarray(T, dtype=np.float64)
-    if T.shape != (4, 4) or not np.all(np.isfinite(T)):
+    if T.shape != (4, 4) or not np.isfinite(T).all():
         return False
-    return is_rotation(T[:3, :3], atol) and np.allclose(T[3], [0.0, 0.0, 0.0, 1.0], atol=atol)
+    return is_rotation(T[:3, :3], atol) and bool(
+        (np.abs(T[3] - _LAST_ROW) <= atol + 1e-5 * _LAST_ROW).all()
+    )
 
 
 def check_pose(T: np.ndarray, name: str = "T", atol: float = 1e-6) -> np.ndarray:

@@ -15,10 +15,12 @@ synthesis projects approaches into that plane first.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
+from grasp_pipeline.geometry.se3 import cross
 from grasp_pipeline.grasping.gripper import YOUBOT_STOCK, YOUBOT_WIDE, GripperSpec
 from grasp_pipeline.grasping.robots import IKResult, check_pose, pose_error
 
@@ -175,14 +177,15 @@ class YouBotModel:
         T = check_pose(target).copy()
         n = self.arm_plane_normal(T[:3, 3])
         a = T[:3, 2] - (T[:3, 2] @ n) * n
-        if np.linalg.norm(a) < 0.2:
+        norm = math.sqrt(float(a @ a))
+        if norm < 0.2:
             raise ValueError("approach direction is almost normal to the youBot arm plane")
-        a /= np.linalg.norm(a)
+        a /= norm
         c = T[:3, 1] - (T[:3, 1] @ a) * a
-        if np.linalg.norm(c) < 1e-6:
-            c = np.cross(a, n)
-        c /= np.linalg.norm(c)
-        T[:3, :3] = np.column_stack([np.cross(c, a), c, a])
+        if c @ c < 1e-12:
+            c = cross(a, n)
+        c /= math.sqrt(float(c @ c))
+        T[:3, 0], T[:3, 1], T[:3, 2] = cross(c, a), c, a
         return T
 
     def _check_q(self, q: np.ndarray) -> np.ndarray:
