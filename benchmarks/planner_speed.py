@@ -4,7 +4,9 @@ checkout of the package.
 Each robot's PyBullet cell places the same scenes (seeded: single parts and clutter of the
 rulebook set), the camera renders them, the oracle detector (true positions and yaws, the
 planar detections a detector gives) names them, and ``plan_best`` plans the pick against the
-frame's observed depth, as the planner node does. The figure is the planning thread's CPU time
+frame's observed depth, as the planner node does (refusals included: the oracle's planar point
+of a Drill or an AllenKey is the middle of its bounding box, where a top-down pinch finds no
+room, so every candidate is checked). The figure is the planning thread's CPU time
 (``time.thread_time``) per plan; its medians over the plans and their ratio. With
 ``--compare-src DIR`` (the ``src`` folder of another checkout, e.g. a ``git worktree`` of an
 older commit) the same scenes are planned by that code in a child process, round by round in
