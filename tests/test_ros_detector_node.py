@@ -427,3 +427,33 @@ def test_threads_parameter_sets_the_networks_cpu_threads(checkpoint) -> None:
     finally:
         torch.set_num_threads(before)
         ctx.try_shutdown()
+
+
+def test_runtime_parameter_says_what_runs_the_parts_networks() -> None:
+    """``runtime`` reaches the parts detector the node loads (torch here; auto = ONNX Runtime
+    where installed); an unknown runtime is refused naming the parameter."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from grasp_pipeline.ros.detector_node import DetectorNode
+
+    apply_ros_env(DOMAIN)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    try:
+        for runtime in ("torch", "auto"):
+            node = DetectorNode(
+                context=ctx,
+                parameter_overrides=[Parameter("runtime", value=runtime)],
+                start_parameter_services=False,
+            )
+            assert node.detector.runtime == ("torch" if runtime == "torch" else "onnx")
+            node.destroy_node()
+        with pytest.raises(ValueError, match="runtime"):
+            DetectorNode(
+                context=ctx,
+                parameter_overrides=[Parameter("runtime", value="tensorrt")],
+                start_parameter_services=False,
+            )
+    finally:
+        ctx.try_shutdown()

@@ -54,6 +54,12 @@ def _device_ok(v: str) -> str | None:
     return None if v in ("cpu", "cuda") or v.startswith("cuda:") else "must be 'cpu' or 'cuda[:N]'"
 
 
+def _runtime_ok(v: str) -> str | None:
+    from grasp_pipeline.perception.network_runtime import RUNTIMES
+
+    return None if v in RUNTIMES else f"must be one of {RUNTIMES}"
+
+
 PARAMS = (
     Param("detector", "parts", "which detector runs", choices=DETECTORS, read_only=True),
     Param(
@@ -76,6 +82,15 @@ PARAMS = (
         "per core); 1 is faster where other processes keep a core busy "
         "(benchmarks/results/detector_latency_parts_busy1*.json)",
         range=(0, 256),
+        read_only=True,
+    ),
+    Param(
+        "runtime",
+        "auto",
+        "what runs the parts detector's networks: auto (ONNX Runtime where installed and on "
+        "the CPU, else PyTorch), onnx or torch; the same detections, ONNX Runtime is faster "
+        "(benchmarks/results/detector_latency_parts_runtime*.json)",
+        check=_runtime_ok,
         read_only=True,
     ),
     Param(
@@ -177,8 +192,9 @@ class DetectorNode(Node):
 
             torch.set_num_threads(self.p.threads)
         if self.detector is None:
+            options = {"runtime": self.p.runtime} if self.p.detector == "parts" else {}
             self.detector = load_detector(
-                self.p.detector, self.p.model_path, self.p.device, self.p.database_path
+                self.p.detector, self.p.model_path, self.p.device, self.p.database_path, **options
             )
             self.get_logger().info(
                 f"model_path {self.p.model_path!r} -> {resolve_model_path(self.p.model_path)}"
@@ -189,6 +205,11 @@ class DetectorNode(Node):
                     else ""
                 )
                 + f" (package data: {share_dir()})"
+                + (
+                    f"; networks run by {self.detector.runtime}"
+                    if hasattr(self.detector, "runtime")
+                    else ""
+                )
             )
         self.labels = list(getattr(self.detector, "labels", []))
         from grasp_pipeline.objects import load_catalog
