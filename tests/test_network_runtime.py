@@ -57,12 +57,15 @@ def test_onnx_runs_the_three_crop_networks_as_pytorch_does() -> None:
     for net, inputs in cases:
         eager, onnx = NetworkRunner(net, "torch"), NetworkRunner(net, "onnx")
         assert (eager.runtime, onnx.runtime) == ("torch", "onnx")
+        eager.prepare(*inputs(1))
+        onnx.prepare(*inputs(1))  # exported at load time, not at the first call
+        assert not eager.sessions and len(onnx.sessions) == 1
         for b in (3, 7, 0):
             x = inputs(b)
             want, got = eager(*x), onnx(*x)
             assert got.shape == want.shape and got.dtype == np.float32
             np.testing.assert_allclose(got, want, atol=1e-4)
-        assert len(onnx.sessions) == 1  # one export, whatever the batch
+        assert len(onnx.sessions) == 1  # the one export, whatever the batch
 
 
 def test_a_pickup_class_out_of_range_is_refused_before_the_network_runs() -> None:

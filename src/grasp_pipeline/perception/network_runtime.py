@@ -89,6 +89,16 @@ def onnx_session(
     return ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
 
 
+def _as_inputs(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """Contiguous float32 arrays, integer ones as int64."""
+    return tuple(
+        np.ascontiguousarray(
+            a, np.int64 if np.issubdtype(np.asarray(a).dtype, np.integer) else np.float32
+        )
+        for a in arrays
+    )
+
+
 class NetworkRunner:
     """``module`` (ready for inference: eval mode, batch norms folded) called on numpy arrays,
     returning its one output as a numpy array, through eager PyTorch (4-D float inputs in
@@ -103,22 +113,29 @@ class NetworkRunner:
         self.runtime = resolve_runtime(runtime, device)
         self.sessions: dict[tuple, Any] = {}  # input shapes and types but the batch -> session
 
-    def __call__(self, *arrays: np.ndarray) -> np.ndarray:
-        arrays = tuple(
-            np.ascontiguousarray(
-                a, np.int64 if np.issubdtype(np.asarray(a).dtype, np.integer) else np.float32
-            )
-            for a in arrays
-        )
-        if self.runtime == "onnx" and len(arrays[0]):
-            key = tuple((a.shape[1:], a.dtype.str) for a in arrays)
+    def prepare(self, *arrays: np.ndarray) -> None:
+        """Exports the graph for inputs shaped like ``arrays`` (the batch size aside) now, not
+        at the first call of a detection (about a second for a crop network); nothing for
+        PyTorch."""
+        if self.runtime == "onnx":
+            self._session(_as_inputs(arrays))
+
+    def _session(self, arrays: tuple[np.ndarray, ...]) -> Any:
+        key = tuple((a.shape[1:], a.dtype.str) for a in arrays)
+        if key not in self.sessions:
+            example = [torch.from_numpy(a[:1].copy()) for a in arrays]
             names = [f"input{i}" for i in range(len(arrays))]
-            if key not in self.sessions:
-                example = [torch.from_numpy(a[:1].copy()) for a in arrays]
-                self.sessions[key] = onnx_session(
-                    self.module, example, names, ["output"], threads=torch.get_num_threads()
-                )
-            return self.sessions[key].run(None, dict(zip(names, arrays, strict=True)))[0]
+            self.sessions[key] = onnx_session(
+                self.module, example, names, ["output"], threads=torch.get_num_threads()
+            )
+        return self.sessions[key]
+
+    def __call__(self, *arrays: np.ndarray) -> np.ndarray:
+        arrays = _as_inputs(arrays)
+        if self.runtime == "onnx" and len(arrays[0]):
+            names = [f"input{i}" for i in range(len(arrays))]
+            feed = dict(zip(names, arrays, strict=True))
+            return self._session(arrays).run(None, feed)[0]
         tensors = []  # eager PyTorch (an empty batch too: not every exported graph takes one)
         for a in arrays:
             t = torch.from_numpy(a).to(self.device)

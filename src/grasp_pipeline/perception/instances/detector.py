@@ -35,7 +35,12 @@ from grasp_pipeline.perception.instances.geometry import (
     segment_instances,
     union_bounds,
 )
-from grasp_pipeline.perception.instances.pickup import locator_from_entry, to_crop, to_image
+from grasp_pipeline.perception.instances.pickup import (
+    INPUT_CHANNELS,
+    locator_from_entry,
+    to_crop,
+    to_image,
+)
 from grasp_pipeline.perception.instances.split import split_region
 from grasp_pipeline.perception.network_runtime import NetworkRunner
 from grasp_pipeline.perception.planar_axis import grasp_frame, weighted_pca_axis
@@ -179,6 +184,7 @@ class PartsDetector:
                     f"{checkpoint}: its pickup network knows {told} classes, the classifier "
                     f"{len(names)}"
                 )
+        self._prepare_runtime()
         self.device = device
         self.class_names = names
         self.labels = [n for n in names if n != UNKNOWN]
@@ -198,6 +204,20 @@ class PartsDetector:
             for n in self.labels
             if n in catalog.names
         }
+
+    def _prepare_runtime(self) -> None:
+        """Each network's graph made for the crops it will see, at load time rather than in
+        the first frame's detection."""
+        from grasp_pipeline.perception.instances.crops import CHANNELS, FEATURES
+
+        crop = np.zeros((1, CHANNELS, self.crop.size, self.crop.size), np.float32)
+        self.classifier.prepare(crop, np.zeros((1, FEATURES), np.float32))
+        if self.boundary is not None:
+            self.boundary.run.prepare(crop)
+        if self.pickup is not None:
+            x = np.zeros((1, INPUT_CHANNELS, self.crop.size, self.crop.size), np.float32)
+            classes = (np.zeros(1, np.int64),) if self.pickup.by_class else ()
+            self.pickup.run.prepare(x, *classes)
 
     def classify(
         self,
