@@ -223,11 +223,13 @@ def test_sim_node_serves_robot_camera_and_tf() -> None:
         goal.trajectory.points = [pt]
         res = run(traj, goal)
         assert res.error_code == FollowJointTrajectory.Result.SUCCESSFUL, res.error_string
-        probe.spin_until(lambda: len(feedback) >= 3, 2)  # reports still on their way
+        probe.spin_until(lambda: len(feedback) >= 2, 2)  # reports still on their way
         # progress as ros2_control reports it (the robot client waits on a slow cell while it
         # advances): the trajectory's clock moves on and the measured joints come by name
+        # (two reports at least: the client drops those published before it has read the goal's
+        # acceptance, which took 2.4 s of the 3 s once when the CI's two workers starved it)
         times = [f.feedback.actual.time_from_start for f in feedback]
-        assert len(times) >= 3 and feedback[-1].feedback.joint_names == list(ARM_JOINTS)
+        assert len(times) >= 2 and feedback[-1].feedback.joint_names == list(ARM_JOINTS)
         assert times[-1].sec + 1e-9 * times[-1].nanosec > times[0].sec + 1e-9 * times[0].nanosec
         k = len(states)
         probe.spin_until(lambda: len(states) > k + 2, 5)
