@@ -107,12 +107,14 @@ def test_plan_best_is_bounded_and_interruptible() -> None:
     assert not res.ok, res.reason
     assert "planning budget of 0.20 s spent" in res.reason or "0.6 s of wall time" in res.reason
     assert dt < 1.0  # the ceiling (3x the budget) plus at most one candidate's motion check
+    assert res.halted  # the budget, not the scene, ended it: a new plan may find a grasp
     res = planner.plan_best(edge, "M20", 0.0, interrupt=lambda: True)
-    assert not res.ok and "planning interrupted" in res.reason
+    assert not res.ok and "planning interrupted" in res.reason and res.halted
     # the cap: only the best detection is tried, so the reachable lower-scored one is not
     good = _det("M20", [0.03, -0.04, 0.584], score=0.5)
     far = _det("M20", [2.0, 0.0, 0.584], score=0.9)
-    assert not planner.plan_best([far, good], "M20", 0.0, max_detections=1).ok
+    res = planner.plan_best([far, good], "M20", 0.0, max_detections=1)
+    assert not res.ok and not res.halted  # every candidate of the one tried was refused
     assert planner.plan_best([far, good], "M20", 0.0, max_detections=2).ok
 
 

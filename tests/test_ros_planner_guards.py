@@ -122,6 +122,26 @@ def test_flood_of_unreachable_detections_does_not_block_pick(kinematic_any) -> N
     assert dt < 2.0
 
 
+def test_a_plan_ended_by_its_budget_asks_for_another_look() -> None:
+    """Planning that ran out of its budget (a loaded machine) before every grasp was tried is not
+    a verdict on the scene: the answer asks the caller to re-plan from new detections, as after
+    a backed-off arm, and pushes nothing."""
+    apply_ros_env(DOMAIN)
+    ns = f"/b{uuid.uuid4().hex[:8]}"
+    params = {**_kinematic_params("M20"), "planning_budget_s": 0.05, "max_detections": 20}
+    with (
+        Probe(DOMAIN) as probe,
+        NodeProcess("grasp_planner_node", params, DOMAIN, ns) as node,
+    ):
+        rig = PlannerRig(probe, node, ns)
+        # at the edge of the Panda's reach: every candidate costs a Cartesian IK attempt
+        rig.publish([detection("M20", [0.35 + 0.001 * i, 0.0, 0.584]) for i in range(20)])
+        response, _ = rig.pick(settle_s=1.0)
+        assert not response.success, response.message
+        assert re.search(r"planning budget of 0\.05 s spent|of wall time", response.message)
+        assert REPLAN_HINT in response.message and "push" not in response.message
+
+
 # -- sim execution -------------------------------------------------------------------------------
 SIM = {"robot": "franka", "width": 160, "height": 120, "fps": 2.0, "real_time_factor": 2.0}
 

@@ -77,6 +77,9 @@ class PlanResult:
     rejected: list[str] = field(default_factory=list)
     action: str = "pick"  # or "push" (see GraspPlanner.plan_push)
     crowded: bool = False  # refused with a finger on a neighbour in the observed depth
+    # planning ended (budget spent, interrupted) before every candidate and detection was tried:
+    # the scene may still hold a grasp, and a new plan (a new frame) may find it
+    halted: bool = False
 
 
 class GraspPlanner:
@@ -282,7 +285,10 @@ class GraspPlanner:
                 if halt:
                     first = f"; first refusal: {rejected[0]}" if rejected else ""
                     return PlanResult(
-                        False, f"{halt} after {tried} grasp candidates{first}", rejected=rejected
+                        False,
+                        f"{halt} after {tried} grasp candidates{first}",
+                        rejected=rejected,
+                        halted=True,
                     )
                 tried += 1
                 wps = pick_waypoints(c, *MOTION_DISTANCES[self.robot])
@@ -365,6 +371,7 @@ class GraspPlanner:
         with self.backend.standing_still():
             for det in wanted:
                 if first is not None and stop():
+                    first.halted = True  # detections left untried
                     break
                 res = self.plan(det, age_s=age_s, stop=stop, observed=observed)
                 total_ms += res.planning_ms

@@ -501,7 +501,10 @@ class GraspPlannerNode(Node):
             self.last_exec = None
             self._planned_from = None
             plan, why, _ = self._plan_latest(self._latest)
-            if plan is not None and plan.crowded and self.p.push_free and self._planned_from:
+            if plan is not None and plan.halted and not plan.ok:
+                # the budget ended the search, not the scene: the arm has not moved, look again
+                response.success, response.message = False, f"no pick: {why}; {REPLAN_HINT}"
+            elif plan is not None and plan.crowded and self.p.push_free and self._planned_from:
                 response.success, response.message = False, self._push_free(plan)
             elif plan is None or not plan.ok:
                 response.success, response.message = False, f"no pick: {why}"
