@@ -361,7 +361,8 @@ class GraspPlanner:
                 return f"planning budget of {budget_s:.2f} s spent"
             if budget_s is not None and time.monotonic() - wall0 > WALL_BUDGET_FACTOR * budget_s:
                 return (
-                    f"planning ran {WALL_BUDGET_FACTOR * budget_s:.1f} s of wall time (budget "
+                    f"planning ran {WALL_BUDGET_FACTOR * budget_s:.1f} s of wall time, "
+                    f"{time.thread_time() - cpu0:.2f} s of it on the CPU (budget "
                     f"{budget_s:.2f} s of CPU; the machine is loaded)"
                 )
             return ""
