@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from net_fixtures import trained_like
 
 from grasp_pipeline.perception.instances.boundary import BoundaryConfig, BoundaryNet
 from grasp_pipeline.perception.instances.crops import CHANNELS, FEATURES
@@ -25,19 +26,6 @@ from grasp_pipeline.perception.network_runtime import NetworkRunner, resolve_run
 pytest.importorskip("onnxruntime")
 
 
-def _trained_like(net: torch.nn.Module) -> torch.nn.Module:
-    """``net`` with batch-norm statistics of its own, as after training."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    return net.eval()
-
-
 def test_onnx_runs_the_three_crop_networks_as_pytorch_does() -> None:
     """The classifier (crops and size features), the boundary network (crops) and the pickup
     network told the class (crops and int class indices) give PyTorch's outputs through ONNX
@@ -45,10 +33,10 @@ def test_onnx_runs_the_three_crop_networks_as_pytorch_does() -> None:
     rng = np.random.default_rng(1)
     torch.manual_seed(0)
     classifier = for_inference(
-        _trained_like(CropClassifier(ClassifierConfig(num_classes=5, width=8, size=32)))
+        trained_like(CropClassifier(ClassifierConfig(num_classes=5, width=8, size=32)))
     )
-    boundary = fold_batch_norms(_trained_like(BoundaryNet(BoundaryConfig(width=8, stride=2))))
-    pickup = _trained_like(PickupNet(PickupConfig(width=8, classes=5))).folded()
+    boundary = fold_batch_norms(trained_like(BoundaryNet(BoundaryConfig(width=8, stride=2))))
+    pickup = trained_like(PickupNet(PickupConfig(width=8, classes=5))).folded()
     cases = [
         (classifier, lambda b: (rng.random((b, CHANNELS, 32, 32)), rng.random((b, FEATURES)))),
         (boundary, lambda b: (rng.random((b, CHANNELS, 32, 32)),)),

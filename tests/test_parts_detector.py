@@ -201,6 +201,7 @@ def test_other_checkpoints_are_refused_naming_the_file(tmp_path) -> None:
 
 def test_inference_network_folds_batch_norms_with_the_same_outputs() -> None:
     import torch
+    from net_fixtures import trained_like
 
     from grasp_pipeline.perception.instances.crops import CHANNELS, FEATURES
     from grasp_pipeline.perception.instances.model import (
@@ -210,15 +211,7 @@ def test_inference_network_folds_batch_norms_with_the_same_outputs() -> None:
     )
 
     torch.manual_seed(0)
-    net = CropClassifier(ClassifierConfig(num_classes=5, width=8, size=32))
-    with torch.no_grad():  # batch norms with statistics of their own, as after training
-        for m in net.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-    net.eval()
+    net = trained_like(CropClassifier(ClassifierConfig(num_classes=5, width=8, size=32)))
     x, f = torch.randn(6, CHANNELS, 32, 32), torch.randn(6, FEATURES)
     with torch.inference_mode():
         want = net(x, f)
