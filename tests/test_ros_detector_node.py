@@ -431,12 +431,16 @@ def test_threads_parameter_sets_the_networks_cpu_threads(checkpoint) -> None:
 
 def test_runtime_parameter_says_what_runs_the_parts_networks() -> None:
     """``runtime`` reaches the parts detector the node loads (torch here; auto = ONNX Runtime
-    where installed); an unknown runtime is refused naming the parameter."""
+    where installed); an unknown runtime is refused naming the parameter, and another
+    detector does not take one."""
     import rclpy
     from rclpy.parameter import Parameter
 
+    from grasp_pipeline.ros.detector_loading import SHIPPED_MODELS, load_detector
     from grasp_pipeline.ros.detector_node import DetectorNode
 
+    with pytest.raises(ValueError, match="the parts detector's setting"):
+        load_detector("segnet", SHIPPED_MODELS["segnet"], runtime="onnx")
     apply_ros_env(DOMAIN)
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=DOMAIN)

@@ -106,12 +106,11 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.frames < 1 or args.runs < 1 or args.busy < 0:
         raise ValueError("--frames and --runs must be >= 1, --busy >= 0")
-    if args.detector != "parts" and (args.runtime != "auto" or args.baseline_runtime):
-        raise ValueError("--runtime and --baseline-runtime are the parts detector's")
+    if args.detector != "parts" and args.baseline_runtime:
+        raise ValueError("--baseline-runtime is the parts detector's setting")
     torch.set_num_threads(args.threads)
     args.model = model_or_shipped(args.detector, args.model)
-    options = {"runtime": args.runtime} if args.detector == "parts" else {}
-    detectors = [load_detector(args.detector, args.model, **options)]
+    detectors = [load_detector(args.detector, args.model, runtime=args.runtime)]
     if args.baseline_runtime:
         detectors.append(load_detector("parts", args.model, runtime=args.baseline_runtime))
     scene = SceneConfig(min_objects=10, max_objects=10, clutter_fraction=0.0, pool="all")

@@ -34,9 +34,18 @@ def resolve_model_path(path: str) -> Path:
 
 
 def load_detector(
-    name: str, model_path: str, device: str = "cpu", database_path: str = "", **options
+    name: str,
+    model_path: str,
+    device: str = "cpu",
+    database_path: str = "",
+    runtime: str = "auto",
+    **options,
 ) -> Detector:
     """The detector ``name`` ("parts" | "segnet" | "descriptors") loaded from ``model_path`` on ``device``.
+
+    ``runtime``: what runs the parts detector's networks
+    (:data:`~grasp_pipeline.perception.network_runtime.RUNTIMES`); the other detectors take
+    only ``"auto"``.
 
     ``descriptors``: ``model_path`` is an enrolment database (``database.json``, each object
     with its own model), or a shared checkpoint with ``database_path`` (the descriptor database
@@ -49,13 +58,15 @@ def load_detector(
         raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
     if not model_path:
         raise ValueError(f"detector {name!r} needs model_path (a checkpoint or database file)")
+    if name != "parts" and runtime != "auto":
+        raise ValueError(f"runtime {runtime!r} is the parts detector's setting, not {name!r}'s")
     path = resolve_model_path(model_path)
     if not path.exists():
         raise FileNotFoundError(f"model for detector {name!r} not found: {model_path}")
     if name == "parts":
         from grasp_pipeline.perception.instances.detector import PartsDetector
 
-        return PartsDetector(path, device=device, **options)
+        return PartsDetector(path, device=device, runtime=runtime, **options)
     if name == "segnet":
         from grasp_pipeline.perception.segnet.detector import SegnetDetector
 

@@ -192,9 +192,12 @@ class DetectorNode(Node):
 
             torch.set_num_threads(self.p.threads)
         if self.detector is None:
-            options = {"runtime": self.p.runtime} if self.p.detector == "parts" else {}
             self.detector = load_detector(
-                self.p.detector, self.p.model_path, self.p.device, self.p.database_path, **options
+                self.p.detector,
+                self.p.model_path,
+                self.p.device,
+                self.p.database_path,
+                runtime=self.p.runtime,
             )
             self.get_logger().info(
                 f"model_path {self.p.model_path!r} -> {resolve_model_path(self.p.model_path)}"

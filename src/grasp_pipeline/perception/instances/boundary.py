@@ -184,8 +184,11 @@ class BoundarySplitter:
     def __init__(self, net: BoundaryNet, device: str = "cpu", runtime: str = "auto") -> None:
         fold_batch_norms(net)
         self.net = net.to(device).to(memory_format=torch.channels_last)
-        self.device = device
         self.run = NetworkRunner(self.net, runtime, device)
+
+    def prepare(self, size: int) -> None:
+        """Makes the runtime's graph for crops of ``size`` x ``size`` now (at load time)."""
+        self.run.prepare(np.zeros((1, CHANNELS, size, size), np.float32))
 
     def boundaries(self, crops: np.ndarray) -> np.ndarray:
         """(B, S, S) boundary probabilities of crops (B, CHANNELS, S, S)."""

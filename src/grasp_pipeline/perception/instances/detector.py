@@ -35,12 +35,7 @@ from grasp_pipeline.perception.instances.geometry import (
     segment_instances,
     union_bounds,
 )
-from grasp_pipeline.perception.instances.pickup import (
-    INPUT_CHANNELS,
-    locator_from_entry,
-    to_crop,
-    to_image,
-)
+from grasp_pipeline.perception.instances.pickup import locator_from_entry, to_crop, to_image
 from grasp_pipeline.perception.instances.split import split_region
 from grasp_pipeline.perception.network_runtime import NetworkRunner
 from grasp_pipeline.perception.planar_axis import grasp_frame, weighted_pca_axis
@@ -210,14 +205,13 @@ class PartsDetector:
         the first frame's detection."""
         from grasp_pipeline.perception.instances.crops import CHANNELS, FEATURES
 
-        crop = np.zeros((1, CHANNELS, self.crop.size, self.crop.size), np.float32)
-        self.classifier.prepare(crop, np.zeros((1, FEATURES), np.float32))
-        if self.boundary is not None:
-            self.boundary.run.prepare(crop)
-        if self.pickup is not None:
-            x = np.zeros((1, INPUT_CHANNELS, self.crop.size, self.crop.size), np.float32)
-            classes = (np.zeros(1, np.int64),) if self.pickup.by_class else ()
-            self.pickup.run.prepare(x, *classes)
+        size = self.crop.size
+        self.classifier.prepare(
+            np.zeros((1, CHANNELS, size, size), np.float32), np.zeros((1, FEATURES), np.float32)
+        )
+        for network in (self.boundary, self.pickup):
+            if network is not None:
+                network.prepare(size)
 
     def classify(
         self,
