@@ -33,7 +33,9 @@ planners, detectors and demos talk to it only through ROS:
 
 Physics runs in the node's own thread: one step of 1/240 s at a time, paced to
 ``real_time_factor`` x wall time (0 = as fast as the CPU allows); camera renders, scene resets and
-queries take the same lock, so the world is only ever touched from one thread at a time.
+queries take the same lock (a :class:`~grasp_pipeline.sim.turn_lock.TurnLock`: the loop lets
+every waiting thread in before its next few steps), so the world is only ever touched from one
+thread at a time.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from grasp_pipeline.ros.robot_interfaces import gripper_action, name_ok, traject
 from grasp_pipeline.ros.spin import spin_node
 from grasp_pipeline.ros.tf_static import StaticBroadcaster
 from grasp_pipeline.sim.robot_cell import SCENES
+from grasp_pipeline.sim.turn_lock import TurnLock
 from grasp_pipeline.sources.base import FrameSet
 
 STEPS_PER_LOCK = 4  # physics steps per lock hold: renders and queries wait at most this long
@@ -194,7 +197,7 @@ class SimNode(Node):
         from grasp_pipeline.geometry.camera import preset
         from grasp_pipeline.sim.robot_cell import CellRuntime
 
-        self.lock = threading.Lock()
+        self.lock = TurnLock()  # the physics loop lets waiting threads in between its turns
         self.runtime = CellRuntime(
             self.p.robot,
             self.p.gripper,
@@ -294,7 +297,7 @@ class SimNode(Node):
         wall0, sim0 = time.monotonic(), rt.sim_time_s
         rtf = self.p.real_time_factor
         while not self._stop.is_set():
-            with self.lock:
+            with self.lock.loop_turn():
                 for _ in range(STEPS_PER_LOCK):
                     rt.step()
                 sim_now = rt.sim_time_s
