@@ -497,3 +497,22 @@ def test_pools_and_containers_in_a_file(tmp_path: Path) -> None:
         path.write_text(yaml.safe_dump({"objects": _good_entries(), **bad}))
         with pytest.raises(ValueError, match=pattern):
             load_catalog(path)
+
+
+def test_top_view_is_the_part_seen_from_above() -> None:
+    """A box is its height everywhere; the Allen key's L covers its two arms only."""
+    from grasp_pipeline.objects import top_view
+
+    catalog = load_catalog()
+    box = catalog["F20_20_B"]
+    tv = top_view(box, 0.001)
+    assert tv.shape == (round(box.size[1] / 0.001), round(box.size[0] / 0.001))
+    assert np.allclose(tv, box.size[2], atol=0.001)
+    key = catalog["AllenKey"]
+    tv = top_view(key, 0.001)
+    f, la, sa = (key.dims[k] for k in ("across_flats", "long_arm", "short_arm"))
+    area = (tv > 0).sum() * 1e-6
+    assert area == pytest.approx(f * la + f * (sa - f), rel=0.1)
+    assert tv.max() == pytest.approx(f, abs=0.001)
+    with pytest.raises(ValueError, match="cell_m"):
+        top_view(key, 0.0)

@@ -93,8 +93,10 @@ def test_pickup_cli_adds_its_network_to_the_classifier(scenes: Path, tmp_path: P
     args += ["--work", str(tmp_path / "pickup"), "--epochs", "1", "--width", "8"]
     assert main([*args, "--val-every", "4", "--quiet", "--export", str(model)]) == 0
     frame = read_frame(scenes, list_frames(scenes)[0])
-    before = load_detector("parts", str(plain)).detect(frame.rgb, frame.depth, frame.camera)
+    first = load_detector("parts", str(plain))
     det = load_detector("parts", str(model))
+    fitter, first.fitter, det.fitter = det.fitter, None, None  # the networks' places alone
+    before = first.detect(frame.rgb, frame.depth, frame.camera)
     after = det.detect(frame.rgb, frame.depth, frame.camera)
     assert det.pickup is not None and len(after) == len(before) > 0
     assert {d.extras["pickup"] for d in before} == {"mean_3d"}
@@ -115,6 +117,15 @@ def test_pickup_cli_adds_its_network_to_the_classifier(scenes: Path, tmp_path: P
     )
     again = det.detect(frame.rgb, frame.depth, frame.camera)
     assert [d.pixel for d in again] == [d.pixel for d in after]
+    # with the parts' solids laid over their regions, a fitted part's pickup blends the fit's
+    # centre of gravity with the network's
+    det.fitter = fitter
+    fitted = [d for d in det.detect(frame.rgb, frame.depth, frame.camera)]
+    assert {d.extras["pickup"] for d in fitted} <= {"network", "shape_fit"}
+    for d in fitted:
+        if d.extras["pickup"] == "shape_fit":
+            assert d.extras["fit_explained"] >= fitter.cfg.min_explained
+    assert "shape_fit" in det.last_timing_ms
     # a pickup entry that does not load is refused naming the file
     state = load_checkpoint(model)
     state["pickup"]["config"] = {"width": 4}

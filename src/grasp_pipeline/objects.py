@@ -245,6 +245,39 @@ def _sampled_mass_properties(
     return com, inertia
 
 
+def top_view(spec: ObjectSpec, cell_m: float = 0.001) -> np.ndarray:
+    """The object seen from straight above as it lies (object z up, its lowest point on the
+    surface): (ny, nx) heights in metres of its top surface above the surface, 0 where nothing
+    is. Cell (j, i) is centred at object-frame x = (i + 0.5) * cell_m - size_x / 2, y = (j +
+    0.5) * cell_m - size_y / 2 (the object frame's origin is its bounding box's centre)."""
+    if not 0 < cell_m <= 0.01:
+        raise ValueError(f"cell_m must be in (0, 0.01] m, got {cell_m}")
+    return _top_view(spec.shape, tuple(sorted(spec.dims.items())), float(cell_m)).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _top_view(shape: str, dims_items: tuple[tuple[str, float], ...], cell_m: float) -> np.ndarray:
+    from types import SimpleNamespace
+
+    from grasp_pipeline.sim.shapes import inside_parts, object_parts
+
+    dims = dict(dims_items)
+    sx, sy, sz = shape_size(shape, dims)
+    parts = object_parts(SimpleNamespace(name=shape, shape=shape, dims=dims))
+    nx, ny = max(1, round(sx / cell_m)), max(1, round(sy / cell_m))
+    nz = max(16, round(sz / 0.001))
+    xs = (np.arange(nx) + 0.5) * cell_m - sx / 2
+    ys = (np.arange(ny) + 0.5) * cell_m - sy / 2
+    zs = (np.arange(nz) + 0.5) / nz * sz - sz / 2
+    top = np.zeros((ny, nx))
+    for k in range(nz):  # bottom to top: the highest solid sample of each column wins
+        X, Y = np.meshgrid(xs, ys)
+        pts = np.stack([X.ravel(), Y.ravel(), np.full(X.size, zs[k])], axis=1)
+        inside = inside_parts(parts, pts).reshape(ny, nx)
+        top[inside] = zs[k] + sz / 2 + 0.5 * sz / nz
+    return top
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     """A container objects are put into: ``outer`` (x, y, z) extents and ``wall`` thickness in

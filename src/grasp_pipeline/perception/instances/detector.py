@@ -36,6 +36,7 @@ from grasp_pipeline.perception.instances.geometry import (
     union_bounds,
 )
 from grasp_pipeline.perception.instances.pickup import locator_from_entry, to_crop, to_image
+from grasp_pipeline.perception.instances.shape_fit import ShapeFitter
 from grasp_pipeline.perception.instances.split import split_region
 from grasp_pipeline.perception.network_runtime import NetworkRunner
 from grasp_pipeline.perception.planar_axis import grasp_frame, weighted_pca_axis
@@ -199,6 +200,10 @@ class PartsDetector:
             for n in self.labels
             if n in catalog.names
         }
+        # the parts' solids, laid over their regions to place the centre of gravity (None:
+        # the pickup network's or the 3-D mean's place alone)
+        self.fitter: ShapeFitter | None = ShapeFitter(catalog)
+        self.fitter.prepare([n for n in self.labels if n in catalog.names])
 
     def _prepare_runtime(self) -> None:
         """Each network's graph made for the crops it will see, at load time rather than in
@@ -493,10 +498,24 @@ class PartsDetector:
             rgb, seg.height_m, [f[2] for f in found], [f[0] for f in found], camera, cut
         )
         tp = time.perf_counter() - tp
+        tf = time.perf_counter()
+        fits = [
+            self.fitter.fit(label, region, seg.planes[region.plane], depth_m, camera)
+            if self.fitter is not None and label in self.fitter.catalog.names
+            else None
+            for label, _, region, _ in found
+        ]
+        tf = time.perf_counter() - tf
         out: list[Detection] = []
-        for (label, p, region, fragments), network_pixel in zip(found, pixels, strict=True):
+        for (label, p, region, fragments), network_pixel, fit in zip(
+            found, pixels, fits, strict=True
+        ):
             k = self.class_names.index(label)
-            pixel, point, R = region_pose(region, camera, network_pixel)
+            pickup, how = network_pixel, "mean_3d" if network_pixel is None else "network"
+            if fit is not None:
+                pickup, how = self.fitter.pickup(fit, camera, network_pixel), "shape_fit"
+                pickup = on_region(np.asarray(pickup), region)
+            pixel, point, R = region_pose(region, camera, pickup)
             runner_up = int(np.argsort(p)[-2])
             out.append(
                 planar_grasp_detection(
@@ -514,7 +533,8 @@ class PartsDetector:
                         "extent_m": region.extent_m,
                         "height_m": region.height_m,
                         "plane": region.plane,
-                        "pickup": "mean_3d" if network_pixel is None else "network",
+                        "pickup": how,
+                        **({} if fit is None else fit.extras()),
                     },
                 )
             )
@@ -523,7 +543,8 @@ class PartsDetector:
         self.last_timing_ms = {
             "geometry": 1e3 * (t1 - t0),
             "classifier": 1e3 * (t2 - t1),
-            "post": 1e3 * (t3 - t2 - tp),
+            "post": 1e3 * (t3 - t2 - tp - tf),
             "pickup": 1e3 * tp,
+            "shape_fit": 1e3 * tf,
         }
         return out
