@@ -109,3 +109,14 @@ def test_a_region_that_is_not_the_part_is_not_fitted(catalog) -> None:
 def test_too_few_measured_points_give_no_fit(catalog) -> None:
     depth, region, plane, _ = _seen(catalog["Spacer"], 0.0, (0.0, 0.0))
     assert ShapeFitter(catalog).fit("Spacer", region, plane, np.zeros_like(depth), CAM) is None
+
+
+def test_a_box_whose_far_end_is_hidden_is_not_placed(catalog) -> None:
+    """A profile is the same along its length: with one end hidden it could lie anywhere along
+    it, so the fit gives no centre of gravity rather than a guess; seen whole, it does."""
+    fitter = ShapeFitter(catalog)
+    depth, region, plane, com = _seen(catalog["F20_20_B"], 0.4, (0.0, 0.01), hide_x_above=-0.01)
+    assert fitter.fit("F20_20_B", region, plane, depth, CAM) is None
+    depth, region, plane, com = _seen(catalog["F20_20_B"], 0.4, (0.0, 0.01))
+    fit = fitter.fit("F20_20_B", region, plane, depth, CAM)
+    assert fit is not None and np.linalg.norm(fit.com - com) < 0.0025

@@ -37,6 +37,11 @@ SUBSAMPLES = 4  # per cell side, where a template cell looks for the part
 COARSE = 2  # the first search's cells and yaw steps are this many times the fine ones
 MIN_POINTS = 20
 CANDIDATES = 3  # coarse yaws refined (each at its best place)
+# a fit is ambiguous (and not kept) when places costing at most AMBIGUOUS_CELLS uncovered cells
+# more than the best put the centre of gravity AMBIGUOUS_M away from it: a box whose far end is
+# hidden slides along its length, a screwdriver seen by its middle turns end for end
+AMBIGUOUS_CELLS = 2.0
+AMBIGUOUS_M = 0.01
 
 
 @dataclass(frozen=True)
@@ -150,8 +155,10 @@ class _Raster:
             c1 = min(W, col + reach + t.side)
             img = img[r0:r1, c0:c1]
         found = []
+        self.maps = {}  # yaw index -> cost of every place searched (the last search's)
         for k in ks:
             res = cv2.matchTemplate(img, t.channels[k], cv2.TM_CCORR)
+            self.maps[k] = res
             y, x = np.unravel_index(int(np.argmin(res)), res.shape)
             dy, dx = _subcell(res, int(y), int(x))
             found.append((float(res[y, x]), int(k), r0 + y + dy, c0 + x + dx))
@@ -177,6 +184,13 @@ class _Part:
         )
         self.com = np.asarray(mass_properties(spec)[0], float)
         self.com_height = float(self.com[2] + spec.size[2] / 2)
+
+    def com_on_plane(self, centre: np.ndarray, yaw: np.ndarray | float) -> np.ndarray:
+        """Plane coordinates (..., 2) of the centre of gravity of the part lying with its box
+        centre at ``centre`` (..., 2) and its x axis at ``yaw`` (rad)."""
+        c, s = np.cos(yaw), np.sin(yaw)
+        x, y = self.com[0], self.com[1]
+        return centre + np.stack([c * x - s * y, s * x + c * y], axis=-1)
 
 
 class ShapeFitter:
@@ -253,7 +267,8 @@ class ShapeFitter:
         half = (part.fine.side - 1) / 2 + 0.5
         nf = len(part.fine.yaws)
         best = (math.inf, 0, 0.0, 0.0)
-        for _, kc, rc, cc in coarse.search(part.coarse, range(len(part.coarse.yaws)))[:CANDIDATES]:
+        found = coarse.search(part.coarse, range(len(part.coarse.yaws)))
+        for _, kc, rc, cc in found[:CANDIDATES]:
             guess = coarse.centre(part.coarse, rc, cc)
             row = round((guess[1] - fine.b0) / fine.cell - half)
             col = round((guess[0] - fine.a0) / fine.cell - half)
@@ -272,11 +287,9 @@ class ShapeFitter:
         err = cost + cfg.outside_cost * inside  # the height errors of the covered cells
         rms = math.sqrt(max(err, 0.0) / max(inside, 1)) * cfg.sigma_m
         yaw = float(part.fine.yaws[k])
-        centre = fine.centre(part.fine, r, c)
-        cy, sy = math.cos(yaw), math.sin(yaw)
-        g = centre + np.array(
-            [cy * part.com[0] - sy * part.com[1], sy * part.com[0] + cy * part.com[1]]
-        )
+        g = part.com_on_plane(fine.centre(part.fine, r, c), yaw)
+        if _spread(part, coarse, found, g, cfg.outside_cost * AMBIGUOUS_CELLS) > AMBIGUOUS_M:
+            return None
         com = g[0] * e1 + g[1] * e2 + (plane.offset + part.com_height) * n
         return ShapeFit(com=com, yaw=yaw, explained=explained, rms_m=rms)
 
@@ -293,3 +306,23 @@ def _subcell(res: np.ndarray, y: int, x: int) -> tuple[float, float]:
     dy = vertex(res[y - 1, x], res[y, x], res[y + 1, x]) if 0 < y < H - 1 else 0.0
     dx = vertex(res[y, x - 1], res[y, x], res[y, x + 1]) if 0 < x < W - 1 else 0.0
     return dy, dx
+
+
+def _spread(
+    part: _Part, raster: _Raster, found: list[tuple[float, int, float, float]], com, margin: float
+) -> float:
+    """How far (m) from ``com`` the centres of gravity of the places costing at most ``margin``
+    more than the best of the coarse search (``found``, its maps in ``raster``) lie."""
+    bar = found[0][0] + margin
+    half = (part.coarse.side - 1) / 2 + 0.5
+    far = 0.0
+    for cost, k, _, _ in found:
+        if cost > bar:
+            break  # found is sorted by cost
+        rows, cols = np.nonzero(raster.maps[k] <= bar)
+        centres = np.stack(
+            [raster.a0 + (cols + half) * raster.cell, raster.b0 + (rows + half) * raster.cell], 1
+        )
+        coms = part.com_on_plane(centres, float(part.coarse.yaws[k]))
+        far = max(far, float(np.sqrt(((coms - com) ** 2).sum(axis=1)).max()))
+    return far
