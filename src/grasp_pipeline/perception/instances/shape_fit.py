@@ -41,6 +41,8 @@ CANDIDATES = 3  # coarse yaws refined (each at its best place)
 # more than the best put the centre of gravity AMBIGUOUS_M away from it: a box whose far end is
 # hidden slides along its length, a screwdriver seen by its middle turns end for end
 AMBIGUOUS_CELLS = 2.0
+# the part's box centre is searched up to REACH coarse cells beyond the measured cells' box
+REACH = 4
 AMBIGUOUS_M = 0.01
 
 
@@ -108,6 +110,7 @@ class _Template:
         padded = np.pad(top, 1)  # index 0 and the last: outside the part (height 0)
         s2 = cfg.sigma_m**2
         self.channels = []
+        heights = []
         for yaw in self.yaws:
             c, s = math.cos(yaw), math.sin(yaw)
             ox, oy = c * px + s * py, -s * px + c * py  # plane offset -> object frame
@@ -119,6 +122,13 @@ class _Template:
             #      = corr([O hm^2, O hm, O], [f/s2, -2h/s2, h^2/s2 - K f]) + K * sum(O)
             tpl = np.stack([f / s2, -2.0 * h / s2, h * h / s2 - cfg.outside_cost * f], axis=-1)
             self.channels.append(tpl.astype(np.float32))
+            heights.append(h)
+        # yaws at which the part looks as at an earlier one (a nut every 60 degrees, a ring at
+        # all): searching those again finds the same places
+        self.distinct = []
+        for k, h in enumerate(heights):
+            if not any(_same_view(heights[j], h) for j in self.distinct):
+                self.distinct.append(k)
 
 
 class _Raster:
@@ -142,7 +152,7 @@ class _Raster:
         self, t: _Template, ks, window: tuple[int, int, int] | None = None
     ) -> list[tuple[float, int, float, float]]:
         """(cost, yaw index, row, col) of the template's best place at each of the yaws ``ks``,
-        cheapest first (row, col: where its top-left cell lies, refined between cells);
+        cheapest first (row, col: where its top-left cell lies; the first refined between cells);
         ``window`` = (row, col, reach) searches only places within ``reach`` cells of (row, col)."""
         import cv2
 
@@ -160,9 +170,12 @@ class _Raster:
             res = cv2.matchTemplate(img, t.channels[k], cv2.TM_CCORR)
             self.maps[k] = res
             y, x = np.unravel_index(int(np.argmin(res)), res.shape)
-            dy, dx = _subcell(res, int(y), int(x))
-            found.append((float(res[y, x]), int(k), r0 + y + dy, c0 + x + dx))
-        return sorted(found)
+            found.append((float(res[y, x]), int(k), y, x))
+        found.sort()
+        cost, k, y, x = found[0]
+        dy, dx = _subcell(self.maps[k], int(y), int(x))  # the best place only
+        found[0] = (cost, k, y + dy, x + dx)
+        return [(cost, k, r0 + y, c0 + x) for cost, k, y, x in found]
 
     def centre(self, t: _Template, row: float, col: float) -> np.ndarray:
         """Plane coordinates of the template's centre placed with its top-left cell at (row, col)."""
@@ -262,12 +275,12 @@ class ShapeFitter:
         part = self.part(label)
         # coarse: every yaw, every place; fine: near the best CANDIDATES of those, at their
         # yaws and the fine yaws beside them
-        coarse = _Raster(a, b, h, part.coarse.cell_m, part.coarse.side)
-        fine = _Raster(a, b, h, part.fine.cell_m, part.fine.side)
+        coarse = _Raster(a, b, h, part.coarse.cell_m, part.coarse.side // 2 + REACH)
+        fine = _Raster(a, b, h, part.fine.cell_m, part.fine.side // 2 + COARSE * REACH)
         half = (part.fine.side - 1) / 2 + 0.5
         nf = len(part.fine.yaws)
         best = (math.inf, 0, 0.0, 0.0)
-        found = coarse.search(part.coarse, range(len(part.coarse.yaws)))
+        found = coarse.search(part.coarse, part.coarse.distinct)
         for _, kc, rc, cc in found[:CANDIDATES]:
             guess = coarse.centre(part.coarse, rc, cc)
             row = round((guess[1] - fine.b0) / fine.cell - half)
@@ -326,3 +339,8 @@ def _spread(
         coms = part.com_on_plane(centres, float(part.coarse.yaws[k]))
         far = max(far, float(np.sqrt(((coms - com) ** 2).sum(axis=1)).max()))
     return far
+
+
+def _same_view(a: np.ndarray, b: np.ndarray, tol_m: float = 0.001) -> bool:
+    """Two top views (heights, m) agree but for 1 % of their cells."""
+    return float(np.mean(np.abs(a - b) > tol_m)) < 0.01
