@@ -14,13 +14,15 @@ height error (``/ sigma_m^2``) where the part would be, ``outside_cost`` where i
 Cells the camera does not see cost nothing, so a part half under a neighbour still fits by its
 visible half. The fit is kept when the measured cells it explains make up ``min_explained`` of
 the region (otherwise the region is not that part lying flat: a tumbled part, a wrong label).
-The search is coarse to fine: every yaw at twice the cells and yaw steps, then the best
+Nor is a fit kept that could slide or turn: when places costing little more than the best put
+the centre of gravity over a centimetre away, the depth does not tell where it is.
+The search is coarse to fine: every distinct yaw at twice the cells and yaw steps, then the best
 ``CANDIDATES`` again near their places at the fine grid, with a parabola between cells.
 
 The detector's pickup pixel for a fitted region is ``weight`` of the fit's centre of gravity and
 the rest of the pickup network's: on the tuning frames (rulebook parts, both cameras, 120
 frames) paper 000's pickup rate over the detected asks was 0.854 for the network alone, 0.872
-for the fit where kept, 0.878 for the blend.
+for the fit where kept, 0.878 for the blend (0.868 with the ambiguity rule; docs/parts.md step 7).
 """
 
 from __future__ import annotations
@@ -35,15 +37,15 @@ from grasp_pipeline.perception.instances.geometry import Plane, Region
 
 SUBSAMPLES = 4  # per cell side, where a template cell looks for the part
 COARSE = 2  # the first search's cells and yaw steps are this many times the fine ones
-MIN_POINTS = 20
+MIN_POINTS = 20  # measured pixels a region needs for a fit
 CANDIDATES = 3  # coarse yaws refined (each at its best place)
 # a fit is ambiguous (and not kept) when places costing at most AMBIGUOUS_CELLS uncovered cells
 # more than the best put the centre of gravity AMBIGUOUS_M away from it: a box whose far end is
 # hidden slides along its length, a screwdriver seen by its middle turns end for end
 AMBIGUOUS_CELLS = 2.0
+AMBIGUOUS_M = 0.01
 # the part's box centre is searched up to REACH coarse cells beyond the measured cells' box
 REACH = 4
-AMBIGUOUS_M = 0.01
 
 
 @dataclass(frozen=True)
@@ -251,8 +253,10 @@ class ShapeFitter:
         depth_m: np.ndarray,
         camera: CameraIntrinsics,
     ) -> ShapeFit | None:
-        """The best pose of ``label`` on ``region`` (None when too few points or when the part
-        explains less than ``min_explained`` of them)."""
+        """The best pose of ``label`` lying on ``plane`` over ``region`` (None when the region
+        has too few measured points, when the part covers less than ``min_explained`` of them,
+        or when the fit could slide or turn; see the module docstring). ``depth_m``: the
+        frame's depth in metres (non-finite or 0 where missing)."""
         cfg = self.cfg
         u0, v0, u1, v1 = region.bbox
         vs, us = np.nonzero(region.mask[v0:v1, u0:u1])
@@ -267,7 +271,8 @@ class ShapeFitter:
         us, vs, z = us[ok], vs[ok], z[ok]
         pts = np.stack([(us - camera.cx) / camera.fx * z, (vs - camera.cy) / camera.fy * z, z], 1)
         n = np.asarray(plane.normal, float)
-        e1 = np.array([1.0, 0.0, 0.0]) - n[0] * n
+        axis = np.eye(3)[0 if abs(n[0]) < 0.9 else 1]  # the camera's x unless the plane faces it
+        e1 = axis - (axis @ n) * n
         e1 /= np.linalg.norm(e1)
         e2 = np.cross(n, e1)
         h = pts @ n - plane.offset
