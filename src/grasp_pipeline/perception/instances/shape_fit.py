@@ -46,6 +46,10 @@ AMBIGUOUS_CELLS = 2.0
 AMBIGUOUS_M = 0.01
 # the part's box centre is searched up to REACH coarse cells beyond the measured cells' box
 REACH = 4
+# a long part (footprint ELONGATED times longer than wide) seen long lies along what is seen:
+# only yaws within YAW_WINDOW_DEG of that (either way round) are searched
+ELONGATED = 2.5
+YAW_WINDOW_DEG = 25.0
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,8 @@ class _Part:
         )
         self.com = np.asarray(mass_properties(spec)[0], float)
         self.com_height = float(self.com[2] + spec.size[2] / 2)
+        j, i = np.nonzero(top > 0)  # its footprint's long axis, in the object frame
+        self.axis, self.elongation = _long_axis((i + 0.5) * top_cell, (j + 0.5) * top_cell)
 
     def com_on_plane(self, centre: np.ndarray, yaw: np.ndarray | float) -> np.ndarray:
         """Plane coordinates (..., 2) of the centre of gravity of the part lying with its box
@@ -285,7 +291,7 @@ class ShapeFitter:
         half = (part.fine.side - 1) / 2 + 0.5
         nf = len(part.fine.yaws)
         best = (math.inf, 0, 0.0, 0.0)
-        found = coarse.search(part.coarse, part.coarse.distinct)
+        found = coarse.search(part.coarse, _yaws(part, coarse))
         for _, kc, rc, cc in found[:CANDIDATES]:
             guess = coarse.centre(part.coarse, rc, cc)
             row = round((guess[1] - fine.b0) / fine.cell - half)
@@ -349,3 +355,29 @@ def _spread(
 def _same_view(a: np.ndarray, b: np.ndarray, tol_m: float = 0.001) -> bool:
     """Two top views (heights, m) agree but for 1 % of their cells."""
     return float(np.mean(np.abs(a - b) > tol_m)) < 0.01
+
+
+def _long_axis(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(angle of the long axis in rad, long / short spread) of 2-D points."""
+    if len(x) < 3:
+        return 0.0, 1.0
+    cov = np.cov(np.stack([x, y]))
+    w, v = np.linalg.eigh(cov)
+    ratio = math.sqrt(w[1] / w[0]) if w[0] > 1e-12 else math.inf
+    return math.atan2(v[1, 1], v[0, 1]), ratio
+
+
+def _yaws(part: _Part, raster: _Raster) -> list[int]:
+    """The coarse yaws worth searching: a long part seen long lies along the measured cells'
+    long axis (or turned end for end); otherwise every distinct yaw."""
+    distinct = part.coarse.distinct
+    if part.elongation < ELONGATED:
+        return distinct
+    rows, cols = np.nonzero(raster.seen)
+    angle, ratio = _long_axis(cols.astype(float), rows.astype(float))
+    if ratio < ELONGATED:
+        return distinct
+    window = math.radians(YAW_WINDOW_DEG)
+    off = (part.coarse.yaws[distinct] + part.axis - angle) % math.pi  # either way round
+    near = np.minimum(off, math.pi - off) <= window
+    return [k for k, ok in zip(distinct, near, strict=True) if ok] or distinct
