@@ -76,11 +76,11 @@ def test_cli_writes_the_world(tmp_path) -> None:
 
 
 def test_models_use_the_simulator_geometry(tmp_path) -> None:
-    """Every part of every model is a part of sim.shapes.object_parts: same kind, size and pose
+    """Every part of every model is a part of part_solids.object_parts: same kind, size and pose
     (the SDF rpy turn the part's local axes exactly as the PyBullet quaternion does)."""
     from scipy.spatial.transform import Rotation
 
-    from grasp_pipeline.sim.shapes import object_parts
+    from grasp_pipeline.part_solids import object_parts
 
     catalog = load_catalog()
     write_world(tmp_path, catalog)
@@ -102,6 +102,6 @@ def test_models_use_the_simulator_geometry(tmp_path) -> None:
         com = [float(v) for v in model.findtext(".//inertial/pose").split()[:3]]
         np.testing.assert_allclose(com, mass_properties(spec)[0], atol=1e-6)
     # the housing's bore is open in Gazebo too: no part covers its centre
-    from grasp_pipeline.sim.shapes import inside_parts
+    from grasp_pipeline.part_solids import inside_parts
 
     assert not inside_parts(object_parts(catalog["Housing"]), np.zeros((1, 3)))[0]

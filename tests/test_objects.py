@@ -437,7 +437,7 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
 def test_composite_shapes_fill_their_bounding_box(catalog: Catalog) -> None:
     """Every composite shape's parts span exactly its catalog size, centred on the origin, and
     the holes are open: profile slots, the housing's bore, the wrench's ring."""
-    from grasp_pipeline.sim.shapes import inside_parts, object_parts
+    from grasp_pipeline.part_solids import inside_parts, object_parts
 
     for name in ("S40_slotted", "Housing", "Wrench", "Drill", "AllenKey", "Screwdriver", "Motor2"):
         spec = SLOTTED if name == "S40_slotted" else catalog[name]

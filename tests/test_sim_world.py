@@ -10,7 +10,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from grasp_pipeline.objects import load_catalog
-from grasp_pipeline.sim.shapes import center_of_mass, object_parts
+from grasp_pipeline.part_solids import object_parts
+from grasp_pipeline.sim.shapes import center_of_mass
 from grasp_pipeline.sim.world import CONTAINER_OUTER_M, SERVICE_AREA_HEIGHTS_M, SimWorld
 
 CATALOG = load_catalog()

@@ -48,7 +48,7 @@ _SAMPLED_SHAPES = (
     "allen_key",
 )
 # Largest hole of a block_with_hole relative to its smaller side (the hole is a 12-gon ring
-# inside a square frame; see sim.shapes).
+# inside a square frame; see part_solids).
 MAX_HOLE_RATIO = 0.68
 _REQUIRED = ("name", "class_index", "shape", "dims", "mass", "color", "friction", "graspable_width")
 _OPTIONAL = ("material", "id")
@@ -229,7 +229,7 @@ def _sampled_mass_properties(
     sample points over its bounding box (uniform density). Overlapping parts count once."""
     from types import SimpleNamespace
 
-    from grasp_pipeline.sim.shapes import inside_parts, object_parts
+    from grasp_pipeline.part_solids import inside_parts, object_parts
 
     dims = dict(dims_items)
     size = np.asarray(shape_size(shape, dims))
@@ -259,7 +259,7 @@ def top_view(spec: ObjectSpec, cell_m: float = 0.001) -> np.ndarray:
 def _top_view(shape: str, dims_items: tuple[tuple[str, float], ...], cell_m: float) -> np.ndarray:
     from types import SimpleNamespace
 
-    from grasp_pipeline.sim.shapes import inside_parts, object_parts
+    from grasp_pipeline.part_solids import inside_parts, object_parts
 
     dims = dict(dims_items)
     sx, sy, sz = shape_size(shape, dims)

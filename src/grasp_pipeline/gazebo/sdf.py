@@ -2,7 +2,7 @@
 
 Geometry follows the catalog's object frame (origin at the bounding-box centre, x along the
 dominant axis, z up when resting) and is the simulator's own: the boxes and cylinders of
-:func:`grasp_pipeline.sim.shapes.object_parts` (holes, slots and jaws included), so PyBullet and
+:func:`grasp_pipeline.part_solids.object_parts` (holes, slots and jaws included), so PyBullet and
 Gazebo see the same solids. Mass and friction come from the catalog, the centre of mass and
 inertia from :func:`grasp_pipeline.objects.mass_properties`. The world also holds the red and blue
 containers. Built with xml.etree, so the output is always well-formed.
@@ -61,7 +61,7 @@ def _parts(spec: ObjectSpec) -> list[tuple[str, str, tuple, tuple]]:
     """(name, kind, dims, pose x y z roll pitch yaw) of the object's primitives in its frame."""
     from scipy.spatial.transform import Rotation
 
-    from grasp_pipeline.sim.shapes import object_parts
+    from grasp_pipeline.part_solids import object_parts
 
     out = []
     for k, q in enumerate(object_parts(spec)):
