@@ -95,7 +95,7 @@ def test_pickup_cli_adds_its_network_to_the_classifier(scenes: Path, tmp_path: P
     frame = read_frame(scenes, list_frames(scenes)[0])
     first = load_detector("parts", str(plain))
     det = load_detector("parts", str(model))
-    fitter, first.fitter, det.fitter = det.fitter, None, None  # the networks' places alone
+    assert first.fitter is None and det.fitter is None  # the shape fit is off by default
     before = first.detect(frame.rgb, frame.depth, frame.camera)
     after = det.detect(frame.rgb, frame.depth, frame.camera)
     assert det.pickup is not None and len(after) == len(before) > 0
@@ -119,8 +119,12 @@ def test_pickup_cli_adds_its_network_to_the_classifier(scenes: Path, tmp_path: P
     assert [d.pixel for d in again] == [d.pixel for d in after]
     # with the parts' solids laid over their regions, a fitted part's pickup blends the fit's
     # centre of gravity with the network's
-    det.fitter = fitter
-    fitted = [d for d in det.detect(frame.rgb, frame.depth, frame.camera)]
+    from grasp_pipeline.perception.instances.detector import PartsDetector
+
+    det = PartsDetector(model, shape_fit=True)
+    fitter = det.fitter
+    assert fitter is not None
+    fitted = det.detect(frame.rgb, frame.depth, frame.camera)
     assert {d.extras["pickup"] for d in fitted} <= {"network", "shape_fit"}
     for d in fitted:
         if d.extras["pickup"] == "shape_fit":

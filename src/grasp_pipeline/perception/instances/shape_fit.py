@@ -23,6 +23,12 @@ The detector's pickup pixel for a fitted region is ``weight`` of the fit's centr
 the rest of the pickup network's: on the tuning frames (rulebook parts, both cameras, 120
 frames) paper 000's pickup rate over the detected asks was 0.854 for the network alone, 0.872
 for the fit where kept, 0.878 for the blend (0.868 with the ambiguity rule; docs/parts.md step 7).
+
+The detector runs it only when asked (``PartsDetector(..., shape_fit=True)``): through the ROS
+nodes the Franka picked 17 of 20 clutter scenes with it against 20 of 20 without it, on the same
+scenes and code (a wrench pinned under a screwdriver's shaft, whose centre of gravity lay under
+the shaft, was missed twice): a point nearer the centre of gravity is not a better place to
+close the fingers when something lies on it.
 """
 
 from __future__ import annotations
