@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from grasp_pipeline.part_solids import COMPOSITE_SHAPES
+
 # Required dims per shape; the order is the one documented in config/objects.yaml.
 SHAPE_DIMS: dict[str, tuple[str, ...]] = {
     "box": ("length", "width", "height"),
@@ -38,15 +40,7 @@ SHAPE_DIMS: dict[str, tuple[str, ...]] = {
     "allen_key": ("long_arm", "short_arm", "across_flats"),
 }
 # Shapes whose mass properties come from sampling their primitive parts (no closed form here).
-_SAMPLED_SHAPES = (
-    "profile",
-    "stepped_cylinder",
-    "screwdriver",
-    "block_with_hole",
-    "wrench",
-    "drill",
-    "allen_key",
-)
+_SAMPLED_SHAPES = COMPOSITE_SHAPES
 # Largest hole of a block_with_hole relative to its smaller side (the hole is a 12-gon ring
 # inside a square frame; see part_solids).
 MAX_HOLE_RATIO = 0.68

@@ -32,12 +32,10 @@ import numpy as np
 
 RING_SEGMENTS = 12
 
-_SHAPES = (
-    "box",
-    "hex_nut",
-    "ring",
-    "screw",
-    "cylinder",
+# shapes whose mass properties have a closed form (objects.mass_properties) ...
+CLOSED_FORM_SHAPES = ("box", "hex_nut", "ring", "screw", "cylinder")
+# ... and the composite ones, whose mass properties are sampled from their parts
+COMPOSITE_SHAPES = (
     "profile",
     "stepped_cylinder",
     "screwdriver",
@@ -46,6 +44,7 @@ _SHAPES = (
     "drill",
     "allen_key",
 )
+_SHAPES = CLOSED_FORM_SHAPES + COMPOSITE_SHAPES
 
 
 @dataclass(frozen=True)
