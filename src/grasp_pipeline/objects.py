@@ -39,8 +39,6 @@ SHAPE_DIMS: dict[str, tuple[str, ...]] = {
     "drill": ("body_diameter", "body_length", "grip_length", "grip_width"),
     "allen_key": ("long_arm", "short_arm", "across_flats"),
 }
-# Shapes whose mass properties come from sampling their primitive parts (no closed form here).
-_SAMPLED_SHAPES = COMPOSITE_SHAPES
 # Largest hole of a block_with_hole relative to its smaller side (the hole is a 12-gon ring
 # inside a square frame; see part_solids).
 MAX_HOLE_RATIO = 0.68
@@ -180,7 +178,7 @@ def mass_properties(spec: ObjectSpec) -> tuple[np.ndarray, np.ndarray]:
     the head, at -x).
     """
     m, d = spec.mass, spec.dims
-    if spec.shape in _SAMPLED_SHAPES:
+    if spec.shape in COMPOSITE_SHAPES:  # sampled from their parts (no closed form here)
         com, inertia_per_kg = _sampled_mass_properties(spec.shape, tuple(sorted(spec.dims.items())))
         return com.copy(), inertia_per_kg * m
     if spec.shape == "box":
@@ -264,9 +262,10 @@ def _top_view(shape: str, dims_items: tuple[tuple[str, float], ...], cell_m: flo
     ys = (np.arange(ny) + 0.5) * cell_m - sy / 2
     zs = (np.arange(nz) + 0.5) / nz * sz - sz / 2
     top = np.zeros((ny, nx))
+    X, Y = np.meshgrid(xs, ys)
+    pts = np.stack([X.ravel(), Y.ravel(), np.zeros(X.size)], axis=1)
     for k in range(nz):  # bottom to top: the highest solid sample of each column wins
-        X, Y = np.meshgrid(xs, ys)
-        pts = np.stack([X.ravel(), Y.ravel(), np.full(X.size, zs[k])], axis=1)
+        pts[:, 2] = zs[k]
         inside = inside_parts(parts, pts).reshape(ny, nx)
         top[inside] = zs[k] + sz / 2 + 0.5 * sz / nz
     return top

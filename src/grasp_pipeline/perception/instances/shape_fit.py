@@ -38,8 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grasp_pipeline.geometry.camera import CameraIntrinsics, project
+from grasp_pipeline.geometry.camera import CameraIntrinsics, deproject, project
 from grasp_pipeline.perception.instances.geometry import Plane, Region
+from grasp_pipeline.perception.planar_axis import weighted_pca_axis
 
 SUBSAMPLES = 4  # per cell side, where a template cell looks for the part
 COARSE = 2  # the first search's cells and yaw steps are this many times the fine ones
@@ -189,10 +190,21 @@ class _Raster:
         found[0] = (cost, k, y + dy, x + dx)
         return [(cost, k, r0 + y, c0 + x) for cost, k, y, x in found]
 
-    def centre(self, t: _Template, row: float, col: float) -> np.ndarray:
-        """Plane coordinates of the template's centre placed with its top-left cell at (row, col)."""
+    def centre(self, t: _Template, row, col) -> np.ndarray:
+        """Plane coordinates (..., 2) of the template's centre placed with its top-left cell at
+        (row, col) (numbers or arrays)."""
         half = (t.side - 1) / 2 + 0.5
-        return np.array([self.a0 + (col + half) * self.cell, self.b0 + (row + half) * self.cell])
+        a = self.a0 + (np.asarray(col) + half) * self.cell
+        return np.stack([a, self.b0 + (np.asarray(row) + half) * self.cell], axis=-1)
+
+    def corner(self, t: _Template, centre: np.ndarray) -> tuple[int, int]:
+        """The (row, col) of the top-left cell that puts the template's centre nearest to
+        ``centre`` (plane coordinates): :meth:`centre` undone."""
+        half = (t.side - 1) / 2 + 0.5
+        return (
+            round((centre[1] - self.b0) / self.cell - half),
+            round((centre[0] - self.a0) / self.cell - half),
+        )
 
 
 class _Part:
@@ -281,7 +293,7 @@ class ShapeFitter:
         if ok.sum() < MIN_POINTS:
             return None
         us, vs, z = us[ok], vs[ok], z[ok]
-        pts = np.stack([(us - camera.cx) / camera.fx * z, (vs - camera.cy) / camera.fy * z, z], 1)
+        pts = deproject(np.stack([us, vs], axis=-1), z, camera)
         n = np.asarray(plane.normal, float)
         axis = np.eye(3)[0 if abs(n[0]) < 0.9 else 1]  # the camera's x unless the plane faces it
         e1 = axis - (axis @ n) * n
@@ -294,14 +306,11 @@ class ShapeFitter:
         # yaws and the fine yaws beside them
         coarse = _Raster(a, b, h, part.coarse.cell_m, part.coarse.side // 2 + REACH)
         fine = _Raster(a, b, h, part.fine.cell_m, part.fine.side // 2 + COARSE * REACH)
-        half = (part.fine.side - 1) / 2 + 0.5
         nf = len(part.fine.yaws)
         best = (math.inf, 0, 0.0, 0.0)
         found = coarse.search(part.coarse, _yaws(part, coarse))
         for _, kc, rc, cc in found[:CANDIDATES]:
-            guess = coarse.centre(part.coarse, rc, cc)
-            row = round((guess[1] - fine.b0) / fine.cell - half)
-            col = round((guess[0] - fine.a0) / fine.cell - half)
+            row, col = fine.corner(part.fine, coarse.centre(part.coarse, rc, cc))
             ks = [(COARSE * kc + d) % nf for d in range(-COARSE + 1, COARSE)]
             best = min(best, fine.search(part.fine, ks, (row, col, COARSE + 1))[0])
         cost, k, r, c = best
@@ -344,15 +353,12 @@ def _spread(
     """How far (m) from ``com`` the centres of gravity of the places costing at most ``margin``
     more than the best of the coarse search (``found``, its maps in ``raster``) lie."""
     bar = found[0][0] + margin
-    half = (part.coarse.side - 1) / 2 + 0.5
     far = 0.0
     for cost, k, _, _ in found:
         if cost > bar:
             break  # found is sorted by cost
         rows, cols = np.nonzero(raster.maps[k] <= bar)
-        centres = np.stack(
-            [raster.a0 + (cols + half) * raster.cell, raster.b0 + (rows + half) * raster.cell], 1
-        )
+        centres = raster.centre(part.coarse, rows, cols)
         coms = part.com_on_plane(centres, float(part.coarse.yaws[k]))
         far = max(far, float(np.sqrt(((coms - com) ** 2).sum(axis=1)).max()))
     return far
@@ -364,13 +370,12 @@ def _same_view(a: np.ndarray, b: np.ndarray, tol_m: float = 0.001) -> bool:
 
 
 def _long_axis(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(angle of the long axis in rad, long / short spread) of 2-D points."""
+    """(angle of the long axis in rad, long / short spread) of 2-D points (the angle is used
+    modulo pi: the axis's sign is :func:`weighted_pca_axis`'s)."""
     if len(x) < 3:
         return 0.0, 1.0
-    cov = np.cov(np.stack([x, y]))
-    w, v = np.linalg.eigh(cov)
-    ratio = math.sqrt(w[1] / w[0]) if w[0] > 1e-12 else math.inf
-    return math.atan2(v[1, 1], v[0, 1]), ratio
+    axis, ratio = weighted_pca_axis(x, y, np.ones(len(x)))
+    return math.atan2(axis[1], axis[0]), ratio
 
 
 def _yaws(part: _Part, raster: _Raster) -> list[int]:
