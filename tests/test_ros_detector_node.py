@@ -461,3 +461,30 @@ def test_runtime_parameter_says_what_runs_the_parts_networks() -> None:
             )
     finally:
         ctx.try_shutdown()
+
+
+def test_shape_fit_parameter_turns_the_parts_fit_on() -> None:
+    """``shape_fit`` (off by default) reaches the parts detector the node loads (its fitter is
+    made only when on); another detector refuses it."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from grasp_pipeline.ros.detector_loading import SHIPPED_MODELS, load_detector
+    from grasp_pipeline.ros.detector_node import DetectorNode
+
+    with pytest.raises(ValueError, match="shape_fit is the parts detector's setting"):
+        load_detector("segnet", SHIPPED_MODELS["segnet"], shape_fit=True)
+    apply_ros_env(DOMAIN)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=DOMAIN)
+    try:
+        for on in (False, True):
+            node = DetectorNode(
+                context=ctx,
+                parameter_overrides=[Parameter("shape_fit", value=on)],
+                start_parameter_services=False,
+            )
+            assert (node.detector.fitter is not None) is on
+            node.destroy_node()
+    finally:
+        ctx.try_shutdown()

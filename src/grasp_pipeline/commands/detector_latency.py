@@ -43,6 +43,11 @@ def _add(p: argparse.ArgumentParser) -> None:
         help="what runs the parts detector's networks",
     )
     p.add_argument(
+        "--shape-fit",
+        action="store_true",
+        help="parts: lay each part's catalog solid over its region (the node's shape_fit)",
+    )
+    p.add_argument(
         "--baseline-runtime",
         default="",
         choices=("", *RUNTIMES),
@@ -110,9 +115,15 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--baseline-runtime is the parts detector's setting")
     torch.set_num_threads(args.threads)
     args.model = model_or_shipped(args.detector, args.model)
-    detectors = [load_detector(args.detector, args.model, runtime=args.runtime)]
+    detectors = [
+        load_detector(args.detector, args.model, runtime=args.runtime, shape_fit=args.shape_fit)
+    ]
     if args.baseline_runtime:
-        detectors.append(load_detector("parts", args.model, runtime=args.baseline_runtime))
+        detectors.append(
+            load_detector(
+                "parts", args.model, runtime=args.baseline_runtime, shape_fit=args.shape_fit
+            )
+        )
     scene = SceneConfig(min_objects=10, max_objects=10, clutter_fraction=0.0, pool="all")
     cfg = GenerationConfig(
         scenes=args.frames,
@@ -151,7 +162,11 @@ def _run(args: argparse.Namespace) -> int:
         "runs": args.runs,
         "threads": args.threads,
         "busy_processes": args.busy,
-        **({"runtime": detectors[0].runtime} if args.detector == "parts" else {}),
+        **(
+            {"runtime": detectors[0].runtime, "shape_fit": args.shape_fit}
+            if args.detector == "parts"
+            else {}
+        ),
         **timings[0].figures(),
         "machine": machine(),
         "note": "medians over runs of per-run medians; the machine may be shared with other jobs",

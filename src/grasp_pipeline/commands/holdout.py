@@ -148,6 +148,12 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument(
+        "--shape-fit",
+        action="store_true",
+        help="parts: lay each part's catalog solid over its region to place the pickup "
+        "(the detector node's shape_fit parameter; off by default)",
+    )
+    p.add_argument(
         "--look-alike-overlap",
         type=float,
         default=None,
@@ -173,7 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         {} if args.look_alike_overlap is None else {"look_alike_overlap": args.look_alike_overlap}
     )
     args.model = model_or_shipped(args.detector, args.model)
-    detector = load_detector(args.detector, args.model, **options)
+    detector = load_detector(args.detector, args.model, shape_fit=args.shape_fit, **options)
     min_score = node_min_score()
     pools: dict[str, dict] = {}
     for pi, pool in enumerate(args.pools):
@@ -204,6 +210,7 @@ def _run(args: argparse.Namespace) -> int:
         "dropped (the detector node's call)",
         "min_score": min_score,
         "min_score_source": "grasp_pipeline/ros/detector_node.py PARAMS",
+        "shape_fit": args.shape_fit,
         "image": "640x480, sensor noise on",
         "training_seeds_avoided": list(TRAINING_SEEDS),
         "scene": asdict(holdout_scene(head)),

@@ -39,13 +39,16 @@ def load_detector(
     device: str = "cpu",
     database_path: str = "",
     runtime: str = "auto",
+    shape_fit: bool = False,
     **options,
 ) -> Detector:
     """The detector ``name`` ("parts" | "segnet" | "descriptors") loaded from ``model_path`` on ``device``.
 
     ``runtime``: what runs the parts detector's networks
     (:data:`~grasp_pipeline.perception.network_runtime.RUNTIMES`); the other detectors take
-    only ``"auto"``.
+    only ``"auto"``. ``shape_fit``: the parts detector lays each part's catalog solid over its
+    region to place the pickup (off by default; see
+    :mod:`~grasp_pipeline.perception.instances.shape_fit`); the other detectors refuse it.
 
     ``descriptors``: ``model_path`` is an enrolment database (``database.json``, each object
     with its own model), or a shared checkpoint with ``database_path`` (the descriptor database
@@ -60,13 +63,15 @@ def load_detector(
         raise ValueError(f"detector {name!r} needs model_path (a checkpoint or database file)")
     if name != "parts" and runtime != "auto":
         raise ValueError(f"runtime {runtime!r} is the parts detector's setting, not {name!r}'s")
+    if name != "parts" and shape_fit:
+        raise ValueError(f"shape_fit is the parts detector's setting, not {name!r}'s")
     path = resolve_model_path(model_path)
     if not path.exists():
         raise FileNotFoundError(f"model for detector {name!r} not found: {model_path}")
     if name == "parts":
         from grasp_pipeline.perception.instances.detector import PartsDetector
 
-        return PartsDetector(path, device=device, runtime=runtime, **options)
+        return PartsDetector(path, device=device, runtime=runtime, shape_fit=shape_fit, **options)
     if name == "segnet":
         from grasp_pipeline.perception.segnet.detector import SegnetDetector
 
