@@ -369,14 +369,6 @@ def test_a_split_is_kept_for_a_sure_piece_of_another_class() -> None:
     assert not split_accepted(whole, own_class, 3)
     unknown = np.array([[0.01, 0.01, 0.01, 0.97], [0.30, 0.50, 0.10, 0.10]])
     assert not split_accepted(whole, unknown, 3)
-    # a profile named with 0.89 cut off a drill whose piece is then named more surely (0.95)
-    # than the whole was (0.92): kept; the drill piece less sure than the whole: kept whole
-    profile_cut_off = np.array([[0.95, 0.03, 0.01, 0.01], [0.05, 0.89, 0.03, 0.03]])
-    assert split_accepted(whole, profile_cut_off, 3)
-    drill_less_sure = np.array([[0.90, 0.06, 0.02, 0.02], [0.05, 0.89, 0.03, 0.03]])
-    assert not split_accepted(whole, drill_less_sure, 3)
-    doubtful_profile = np.array([[0.95, 0.03, 0.01, 0.01], [0.20, 0.75, 0.03, 0.02]])
-    assert not split_accepted(whole, doubtful_profile, 3)
     # "sure" is at least SPLIT_PIECE_PROBABILITY even where the whole was named with less
     doubtful_whole = np.array([0.40, 0.30, 0.20, 0.10])
     assert not split_accepted(

@@ -91,23 +91,12 @@ def split_accepted(whole: np.ndarray, pieces: np.ndarray, unknown: int) -> bool:
     piece is named that surely as a catalog part of a class the whole was not named (on 600
     tuning frames, seeds 7777/7778 and 7001/7002, the second rule added 6 hits of 600 asks and
     one false object: the right piece of a merged region was often kept out by a sliver of it
-    named with less), or when every piece is named with at least SPLIT_PIECE_PROBABILITY, one
-    of them as another catalog part, and the pieces named as the whole was (or unknown) more
-    surely than the whole (a profile cut off a region named Drill with 0.95, the Drill piece
-    then named with 0.97, the profile with 0.89; on 900 tuning frames, seeds 7777/7778,
-    7787/7788 and 7001/7002, this third rule added one hit and no false object)."""
+    named with less)."""
     bar = max(SPLIT_PIECE_PROBABILITY, float(whole.max()))
     top, named = pieces.max(axis=1), pieces.argmax(axis=1)
     if top.min() >= bar:
         return True
-    other = (named != unknown) & (named != int(whole.argmax()))
-    if np.any((top >= bar) & other):
-        return True
-    return bool(
-        top.min() >= SPLIT_PIECE_PROBABILITY
-        and np.any(other)
-        and np.all(top[~other] >= float(whole.max()))
-    )
+    return bool(np.any((top >= bar) & (named != unknown) & (named != int(whole.argmax()))))
 
 
 def region_pose(
