@@ -163,10 +163,12 @@ class _Raster:
 
     def search(
         self, t: _Template, ks, window: tuple[int, int, int] | None = None
-    ) -> list[tuple[float, int, float, float]]:
+    ) -> tuple[list[tuple[float, int, float, float]], dict[int, np.ndarray]]:
         """(cost, yaw index, row, col) of the template's best place at each of the yaws ``ks``,
-        cheapest first (row, col: where its top-left cell lies; the first refined between cells);
-        ``window`` = (row, col, reach) searches only places within ``reach`` cells of (row, col)."""
+        cheapest first (row, col: where its top-left cell lies; the first refined between cells),
+        and the cost of every place searched at each yaw (yaw index -> map whose cell (y, x) is
+        the place (y, x) counted from the window's first cell); ``window`` = (row, col, reach)
+        searches only places within ``reach`` cells of (row, col), None the whole raster."""
         import cv2
 
         img, r0, c0 = self.img, 0, 0
@@ -178,17 +180,17 @@ class _Raster:
             c1 = min(W, col + reach + t.side)
             img = img[r0:r1, c0:c1]
         found = []
-        self.maps = {}  # yaw index -> cost of every place searched (the last search's)
+        maps = {}
         for k in ks:
             res = cv2.matchTemplate(img, t.channels[k], cv2.TM_CCORR)
-            self.maps[k] = res
+            maps[k] = res
             y, x = np.unravel_index(int(np.argmin(res)), res.shape)
             found.append((float(res[y, x]), int(k), y, x))
         found.sort()
         cost, k, y, x = found[0]
-        dy, dx = _subcell(self.maps[k], int(y), int(x))  # the best place only
+        dy, dx = _subcell(maps[k], int(y), int(x))  # the best place only
         found[0] = (cost, k, y + dy, x + dx)
-        return [(cost, k, r0 + y, c0 + x) for cost, k, y, x in found]
+        return [(cost, k, r0 + y, c0 + x) for cost, k, y, x in found], maps
 
     def centre(self, t: _Template, row, col) -> np.ndarray:
         """Plane coordinates (..., 2) of the template's centre placed with its top-left cell at
@@ -308,11 +310,11 @@ class ShapeFitter:
         fine = _Raster(a, b, h, part.fine.cell_m, part.fine.side // 2 + COARSE * REACH)
         nf = len(part.fine.yaws)
         best = (math.inf, 0, 0.0, 0.0)
-        found = coarse.search(part.coarse, _yaws(part, coarse))
+        found, maps = coarse.search(part.coarse, _yaws(part, coarse))
         for _, kc, rc, cc in found[:CANDIDATES]:
             row, col = fine.corner(part.fine, coarse.centre(part.coarse, rc, cc))
             ks = [(COARSE * kc + d) % nf for d in range(-COARSE + 1, COARSE)]
-            best = min(best, fine.search(part.fine, ks, (row, col, COARSE + 1))[0])
+            best = min(best, fine.search(part.fine, ks, (row, col, COARSE + 1))[0][0])
         cost, k, r, c = best
         tpl = part.fine.channels[k]
         ri, ci = round(r), round(c)
@@ -327,7 +329,7 @@ class ShapeFitter:
         rms = math.sqrt(max(err, 0.0) / max(inside, 1)) * cfg.sigma_m
         yaw = float(part.fine.yaws[k])
         g = part.com_on_plane(fine.centre(part.fine, r, c), yaw)
-        if _spread(part, coarse, found, g, cfg.outside_cost * AMBIGUOUS_CELLS) > AMBIGUOUS_M:
+        if _spread(part, coarse, found, maps, g, cfg.outside_cost * AMBIGUOUS_CELLS) > AMBIGUOUS_M:
             return None
         com = g[0] * e1 + g[1] * e2 + (plane.offset + part.com_height) * n
         return ShapeFit(com=com, yaw=yaw, explained=explained, rms_m=rms)
@@ -348,16 +350,22 @@ def _subcell(res: np.ndarray, y: int, x: int) -> tuple[float, float]:
 
 
 def _spread(
-    part: _Part, raster: _Raster, found: list[tuple[float, int, float, float]], com, margin: float
+    part: _Part,
+    raster: _Raster,
+    found: list[tuple[float, int, float, float]],
+    maps: dict[int, np.ndarray],
+    com,
+    margin: float,
 ) -> float:
     """How far (m) from ``com`` the centres of gravity of the places costing at most ``margin``
-    more than the best of the coarse search (``found``, its maps in ``raster``) lie."""
+    more than the best of the coarse search over the whole ``raster`` (``found`` and ``maps``,
+    as :meth:`_Raster.search` returns them) lie."""
     bar = found[0][0] + margin
     far = 0.0
     for cost, k, _, _ in found:
         if cost > bar:
             break  # found is sorted by cost
-        rows, cols = np.nonzero(raster.maps[k] <= bar)
+        rows, cols = np.nonzero(maps[k] <= bar)
         centres = raster.centre(part.coarse, rows, cols)
         coms = part.com_on_plane(centres, float(part.coarse.yaws[k]))
         far = max(far, float(np.sqrt(((coms - com) ** 2).sum(axis=1)).max()))
