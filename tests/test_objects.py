@@ -434,6 +434,17 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
         load_catalog(empty)
 
 
+def test_the_solids_know_every_shape_the_catalog_knows() -> None:
+    """The catalog's shapes (SHAPE_DIMS) and the solids' (closed form + composite) are the same
+    set, each shape once: a shape added to one list and not the other fails here, not at load."""
+    from grasp_pipeline.objects import SHAPE_DIMS
+    from grasp_pipeline.part_solids import CLOSED_FORM_SHAPES, COMPOSITE_SHAPES
+
+    solids = CLOSED_FORM_SHAPES + COMPOSITE_SHAPES
+    assert len(set(solids)) == len(solids)
+    assert set(solids) == set(SHAPE_DIMS)
+
+
 def test_composite_shapes_fill_their_bounding_box(catalog: Catalog) -> None:
     """Every composite shape's parts span exactly its catalog size, centred on the origin, and
     the holes are open: profile slots, the housing's bore, the wrench's ring."""

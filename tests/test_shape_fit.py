@@ -122,7 +122,7 @@ def test_a_box_whose_far_end_is_hidden_is_not_placed(catalog) -> None:
     assert fit is not None and np.linalg.norm(fit.com - com) < 0.0025
 
 
-def test_a_long_part_seen_long_is_searched_along_what_is_seen(catalog) -> None:
+def test_a_long_part_seen_long_is_searched_along_what_is_seen(catalog, monkeypatch) -> None:
     """The screwdriver seen whole: only yaws near its measured long axis (either way round)
     are searched, and the fit still finds it; a nut is searched at every distinct yaw."""
     from grasp_pipeline.perception.instances import shape_fit as sf
@@ -133,11 +133,8 @@ def test_a_long_part_seen_long_is_searched_along_what_is_seen(catalog) -> None:
     part = fitter.part("Screwdriver")
     searched = []
     real = sf._yaws
-    sf._yaws = lambda p, r: searched.append(real(p, r)) or searched[-1]
-    try:
-        fit = fitter.fit("Screwdriver", region, plane, depth, CAM)
-    finally:
-        sf._yaws = real
+    monkeypatch.setattr(sf, "_yaws", lambda p, r: searched.append(real(p, r)) or searched[-1])
+    fit = fitter.fit("Screwdriver", region, plane, depth, CAM)
     assert fit is not None and np.linalg.norm(fit.com - com) < 0.0025
     ks = searched[0]
     assert 0 < len(ks) <= len(part.coarse.distinct) // 3

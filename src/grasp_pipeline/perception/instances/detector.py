@@ -207,9 +207,8 @@ class PartsDetector:
             if n in catalog.names
         }
         # the parts' solids, laid over their regions to place the centre of gravity (None:
-        # the pickup network's or the 3-D mean's place alone). Off by default: it brings the
-        # pickup nearer the centre of gravity (hold-out pickup rate +0.015) but the Franka's
-        # clutter picks went from 20 of 20 to 17 of 20 on the same scenes (docs/parts.md step 7)
+        # the pickup network's or the 3-D mean's place alone); off by default, for the reason
+        # the shape_fit module gives
         self.fitter: ShapeFitter | None = None
         if shape_fit:
             self.fitter = ShapeFitter(catalog)
