@@ -146,8 +146,8 @@ def test_pools(catalog: Catalog) -> None:
 @pytest.mark.parametrize(
     ("name", "shape", "size_mm", "mass_kg", "grasp_mm"),
     [
-        ("F20_20_B", "box", (100, 20, 20), 0.049, 20),
-        ("S40_40_G", "box", (100, 40, 40), 0.186, 40),
+        ("F20_20_B", "profile", (100, 20, 20), 0.049, 20),
+        ("S40_40_G", "profile", (100, 40, 40), 0.186, 40),
         ("Bearing_Box", "box", (50, 45, 25), 0.102, 45),
         # Nut lying flat: x = across corners = 2 * 30 / sqrt(3) = 34.641 mm.
         ("M20", "hex_nut", (34.641, 30, 16), 0.056, 30),
@@ -511,14 +511,23 @@ def test_pools_and_containers_in_a_file(tmp_path: Path) -> None:
 
 
 def test_top_view_is_the_part_seen_from_above() -> None:
-    """A box is its height everywhere; the Allen key's L covers its two arms only."""
+    """A box is its height everywhere; a profile is its width but along its top slot, slot
+    depth lower; the Allen key's L covers its two arms only."""
     from grasp_pipeline.objects import top_view
 
     catalog = load_catalog()
-    box = catalog["F20_20_B"]
+    box = catalog["Bearing_Box"]
     tv = top_view(box, 0.001)
     assert tv.shape == (round(box.size[1] / 0.001), round(box.size[0] / 0.001))
     assert np.allclose(tv, box.size[2], atol=0.001)
+    for name in ("F20_20_B", "S40_40_G"):
+        profile = catalog[name]
+        w, sw, sd = (profile.dims[k] for k in ("width", "slot_width", "slot_depth"))
+        tv = top_view(profile, 0.001)
+        assert tv.shape == (round(w / 0.001), round(profile.size[0] / 0.001))
+        in_slot = np.abs((np.arange(tv.shape[0]) + 0.5) * 0.001 - w / 2) < sw / 2
+        assert np.allclose(tv[in_slot], w - sd, atol=0.001), name
+        assert np.allclose(tv[~in_slot], w, atol=0.001), name
     key = catalog["AllenKey"]
     tv = top_view(key, 0.001)
     f, la, sa = (key.dims[k] for k in ("across_flats", "long_arm", "short_arm"))
