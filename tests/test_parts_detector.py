@@ -473,9 +473,7 @@ def test_doubtful_crops_are_named_from_four_views_of_their_square() -> None:
     np.testing.assert_allclose(one[doubt], np.mean(views, 0)[doubt], atol=1e-5)
     for axes in ((2, 3), 3):
         turned = det.probabilities(np.flip(x, axis=axes), f)
-        np.testing.assert_allclose(
-            turned[doubt_in_every_view], one[doubt_in_every_view], atol=1e-5
-        )
+        np.testing.assert_allclose(turned[doubt_in_every_view], one[doubt_in_every_view], atol=1e-5)
     np.testing.assert_allclose(det.probabilities(x, f, views=False), plain, atol=1e-5)
     np.testing.assert_allclose(one[~doubt], plain[~doubt], atol=1e-5)
 
